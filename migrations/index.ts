@@ -1,0 +1,5 @@
+import type { MigrationInterface } from 'typeorm';
+import { Foundation1764000000000 } from './1764000000000-foundation.ts';
+
+/** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
+export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000];

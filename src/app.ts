@@ -1,0 +1,72 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { DataSource } from 'typeorm';
+import type { Conversation } from './chat/index.ts';
+import type { Emulator } from './emulator/index.ts';
+import type { Clock } from './platform/clock.ts';
+import { databaseAnswers } from './platform/db.ts';
+import type { Kv } from './platform/kv/index.ts';
+import type { Logger } from './platform/log.ts';
+import type { Profile } from './profile/schema.ts';
+import { wechatCallback } from './wechat/callback.ts';
+
+export interface AppParts {
+  profile: Profile;
+  clock: Clock;
+  log: Logger;
+  db: DataSource;
+  kv: Kv;
+  conversation: Conversation;
+  emulator: Emulator | null;
+}
+
+/** The Koa application: each capability mounts its routes here. */
+export function buildApp(p: AppParts): Koa {
+  const app = new Koa({ proxy: process.env.TRUST_PROXY === '1' });
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      p.log.error({ err, path: ctx.path, method: ctx.method }, 'request failed');
+      ctx.status = (err as { status?: number }).status && (err as { expose?: boolean }).expose ? (err as { status: number }).status : 500;
+      ctx.type = 'text/plain; charset=utf-8';
+      ctx.body = ctx.status === 500 ? '服务暂时不可用，请稍后再试' : (err as Error).message;
+    }
+  });
+
+  const router = new Router();
+  router.get('/healthz', async (ctx) => {
+    const ok = await databaseAnswers(p.db);
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ok' : 'database unavailable', kv: p.kv.backend, db: p.db.options.type };
+  });
+
+  const w = p.profile.wechat;
+  const callback = wechatCallback({
+    config: {
+      token: w.token,
+      appid: w.appid,
+      ...(w.aes_key ? { aesKey: w.aes_key } : {}),
+      encoding: w.encoding,
+      requireEncryption: w.require_encryption,
+      maxBodyBytes: w.max_body_bytes,
+      replyTimeoutMs: w.reply_timeout_ms,
+      maxClockSkewSeconds: w.max_clock_skew_seconds,
+      dedupTtlSeconds: w.dedup_ttl_seconds,
+    },
+    kv: p.kv,
+    clock: p.clock,
+    log: p.log.child({ component: 'callback' }),
+    handler: p.conversation,
+  });
+  router.all('/wechat', callback);
+
+  app.use(router.routes()).use(router.allowedMethods());
+  if (p.emulator) {
+    const er = p.emulator.routes();
+    app.use(er.routes()).use(er.allowedMethods());
+  }
+  return app;
+}

@@ -1,0 +1,118 @@
+import type { EntityManager } from 'typeorm';
+import type { Logger } from '../platform/log.ts';
+import { PermanentJobError, type JobQueue } from '../platform/jobs.ts';
+import { isWeChatError, type CustomMessage, type TemplateMessage, type WeChatApi } from '../wechat/api/index.ts';
+import type { Reply } from '../wechat/replies.ts';
+import type { ConversationLog } from './log.ts';
+
+export interface OutboundMessage {
+  openid: string;
+  /** Sent as a customer-service message while the 48-hour window is open. */
+  message: CustomMessage;
+  /** Sent instead when the window has closed (or the quota is spent). */
+  fallback?: TemplateMessage;
+  /** What this message is about (a case, a conversation), for the log. */
+  ref?: string;
+}
+
+interface Payload extends OutboundMessage {}
+
+/** Summary of a customer-service message for the log. */
+export function describeCustom(m: CustomMessage): string {
+  switch (m.type) {
+    case 'text':
+      return m.content;
+    case 'news':
+      return `[图文] ${m.article.title}`;
+    case 'msgmenu':
+      return [m.headContent, ...m.list.map((i) => i.content), m.tailContent ?? ''].filter(Boolean).join('\n');
+    default:
+      return `[${m.type}]`;
+  }
+}
+
+/** A passive reply as a customer-service message (transfer_customer_service has none). */
+export function replyToCustom(r: Reply): CustomMessage | null {
+  switch (r.type) {
+    case 'text':
+      return { type: 'text', content: r.content };
+    case 'news':
+      return { type: 'news', article: r.article };
+    case 'image':
+    case 'voice':
+      return { type: r.type, mediaId: r.mediaId };
+    case 'video':
+      return { type: 'video', mediaId: r.mediaId, ...(r.title ? { title: r.title } : {}), ...(r.description ? { description: r.description } : {}) };
+    case 'music':
+      return { ...r, type: 'music' };
+    case 'transfer_customer_service':
+      return null;
+  }
+}
+
+/**
+ * Messages the account sends on its own (late replies, staff answers, progress pushes): each is a
+ * durable job with retries, recorded once in the conversation log, customer-service message inside
+ * the window and the template fallback outside it.
+ */
+export class Outbox {
+  static readonly JOB = 'outbox.send';
+
+  constructor(
+    private readonly jobs: JobQueue,
+    private readonly api: WeChatApi,
+    private readonly log: ConversationLog,
+    private readonly logger: Logger,
+  ) {
+    jobs.define<Payload>(Outbox.JOB, {
+      maxAttempts: 6,
+      backoffMs: (n) => [5_000, 30_000, 120_000, 600_000, 1_800_000][n - 1] ?? 3_600_000,
+      run: (p, job) => this.deliver(p, job.id),
+    });
+  }
+
+  /**
+   * Queue a message. `uniqueKey` makes it idempotent (the same push is never queued twice);
+   * `manager` queues it inside the caller's transaction.
+   */
+  async send(m: OutboundMessage, opts: { uniqueKey?: string; manager?: EntityManager; delayMs?: number } = {}): Promise<number | null> {
+    return this.jobs.enqueue<Payload>(Outbox.JOB, m, opts);
+  }
+
+  private async deliver(p: Payload, jobId: number): Promise<void> {
+    const key = `out:job:${jobId}`;
+    const already = await this.log.findByKey(key);
+    if (already?.status === 'sent') return; // sent before a crash cut the job short: never twice
+    try {
+      await this.api.custom.send(p.openid, p.message);
+      await this.record(p, 'custom', describeCustom(p.message), p.message, key, already?.id);
+      return;
+    } catch (err) {
+      const closed = isWeChatError(err, 'out_of_window') || isWeChatError(err, 'quota_exceeded');
+      if (!closed) {
+        if (isWeChatError(err) && !err.retryable) throw new PermanentJobError(err.message);
+        throw err;
+      }
+      if (!p.fallback) {
+        this.logger.warn({ ref: p.ref, reason: (err as Error).message }, 'customer-service window closed and no template fallback');
+        throw new PermanentJobError((err as Error).message);
+      }
+    }
+    try {
+      await this.api.template.send(p.openid, { ...p.fallback, clientMsgId: p.fallback.clientMsgId ?? `job-${jobId}` });
+    } catch (err) {
+      if (isWeChatError(err) && !err.retryable) throw new PermanentJobError(err.message);
+      throw err;
+    }
+    const summary = Object.values(p.fallback.data).join(' · ');
+    await this.record(p, 'template', summary, p.fallback, key, already?.id);
+  }
+
+  private async record(p: Payload, channel: 'custom' | 'template', content: string, payload: unknown, key: string, existingId?: number): Promise<void> {
+    if (existingId !== undefined) {
+      await this.log.setStatus(existingId, 'sent');
+      return;
+    }
+    await this.log.recordOutbound({ openid: p.openid, kind: channel === 'custom' ? (p.message.type as string) : 'template', content, payload, channel, ref: p.ref ?? null, msgKey: key });
+  }
+}

@@ -1,0 +1,204 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import type { Clock } from '../platform/clock.ts';
+import type { Logger } from '../platform/log.ts';
+import { CitizenWire, NotFollowingError, type AccountWire, type CitizenAction } from './citizen.ts';
+import { EmulatedPlatform, PlatformError, type EmulatedTemplate } from './platform.ts';
+
+export { EmulatedPlatform } from './platform.ts';
+export { CitizenWire } from './citizen.ts';
+export type { CitizenAction, PhoneReply } from './citizen.ts';
+
+export interface EmulatorOptions {
+  account: AccountWire;
+  secret: string;
+  clock: Clock;
+  log: Logger;
+  templates?: EmulatedTemplate[];
+  citizens?: { openid: string; nickname: string }[];
+  /** Where the emulator is mounted (default /emulator). */
+  prefix?: string;
+  /** Shown in the phone's title bar. */
+  accountName?: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
+
+/**
+ * The WeChat emulator: platform API, a citizen phone, web authorisation. Mounted only when the
+ * profile enables it; the demo and the tests run against it.
+ */
+export class Emulator {
+  readonly platform: EmulatedPlatform;
+  readonly wire: CitizenWire;
+  readonly prefix: string;
+
+  constructor(private readonly o: EmulatorOptions) {
+    this.prefix = o.prefix ?? '/emulator';
+    this.platform = new EmulatedPlatform({ appid: o.account.appid, secret: o.secret, clock: o.clock, ...(o.templates ? { templates: o.templates } : {}) });
+    this.wire = new CitizenWire(o.account, this.platform, o.clock);
+    for (const c of o.citizens ?? []) this.platform.citizen(c.openid, c.nickname);
+  }
+
+  /** Act as a citizen (tests and the phone page). */
+  act(openid: string, action: CitizenAction) {
+    return this.wire.act(openid, action);
+  }
+
+  routes(): Router {
+    const r = new Router({ prefix: this.prefix });
+    const p = this.platform;
+    const api = (method: 'get' | 'post', path: string, fn: (ctx: Context, body: any) => unknown, opts: { auth?: boolean } = {}) => {
+      r[method](path, async (ctx) => {
+        let errcode = 0;
+        try {
+          if (opts.auth !== false) p.authorize(typeof ctx.query.access_token === 'string' ? ctx.query.access_token : undefined);
+          const body = method === 'post' ? await readJson(ctx) : undefined;
+          const out = (await fn(ctx, body)) ?? {};
+          ctx.body = { errcode: 0, errmsg: 'ok', ...(out as object) };
+        } catch (err) {
+          if (!(err instanceof PlatformError)) throw err;
+          errcode = err.errcode;
+          ctx.body = { errcode: err.errcode, errmsg: err.errmsg };
+        } finally {
+          p.calls.push({ path, at: this.o.clock.now(), errcode });
+        }
+      });
+    };
+    const q = (ctx: Context) => ctx.query as Record<string, string>;
+
+    api('get', '/cgi-bin/token', (ctx) => stripOk(p.token(q(ctx))), { auth: false });
+    api('post', '/cgi-bin/stable_token', (_ctx, b) => stripOk(p.stableToken(b ?? {})), { auth: false });
+    api('post', '/cgi-bin/message/custom/send', (_ctx, b) => p.customSend(b ?? {}));
+    api('post', '/cgi-bin/message/template/send', (_ctx, b) => p.templateSend(b ?? {}));
+    api('post', '/cgi-bin/message/subscribe/bizsend', (_ctx, b) => p.subscribeSend(b ?? {}));
+    api('post', '/cgi-bin/menu/create', (_ctx, b) => p.menuCreate(b ?? {}));
+    api('get', '/cgi-bin/menu/get', () => p.menuGet());
+    api('get', '/cgi-bin/menu/delete', () => p.menuDelete());
+    api('post', '/cgi-bin/qrcode/create', (_ctx, b) => p.qrcodeCreate(b ?? {}));
+    api('get', '/cgi-bin/user/info', (ctx) => p.userInfo(q(ctx).openid ?? ''));
+    api('get', '/cgi-bin/ticket/getticket', () => p.jsapiTicket());
+    api('get', '/sns/oauth2/access_token', (ctx) => p.oauthExchange(q(ctx)), { auth: false });
+
+    // Web authorisation: WeChat's browser knows the citizen and redirects back with a code.
+    r.get('/connect/oauth2/authorize', async (ctx) => {
+      const { appid, redirect_uri: redirect, scope, state, response_type: rt } = q(ctx);
+      if (appid !== p.appid || rt !== 'code' || !redirect || !/^https?:\/\//.test(redirect)) {
+        ctx.status = 400;
+        ctx.type = 'text/plain; charset=utf-8';
+        ctx.body = '授权参数错误 (emulator: appid, response_type=code and an absolute redirect_uri are required)';
+        return;
+      }
+      if (scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') {
+        ctx.status = 400;
+        ctx.body = 'scope 参数错误或没有 scope 权限';
+        return;
+      }
+      const openid = ctx.cookies.get('emu_openid');
+      if (!openid || !/^[A-Za-z0-9_-]{6,64}$/.test(openid)) {
+        ctx.status = 403;
+        ctx.type = 'text/plain; charset=utf-8';
+        ctx.body = '请在模拟器的手机页面中打开此链接 (emulator: no citizen is signed in to this browser; open the link from the phone page)';
+        return;
+      }
+      const target = new URL(redirect);
+      target.searchParams.set('code', p.issueOAuthCode(openid));
+      if (state !== undefined) target.searchParams.set('state', state);
+      ctx.redirect(target.toString());
+    });
+
+    // ---- the phone page -----------------------------------------------------------------------
+    r.get('/phone', async (ctx) => serveAsset(ctx, 'phone.html'));
+    r.get('/phone/assets/:file', async (ctx) => serveAsset(ctx, ctx.params.file ?? ''));
+
+    r.get('/phone/api/state', async (ctx) => {
+      const openid = q(ctx).openid ?? '';
+      const after = Number(q(ctx).after ?? 0) || 0;
+      const citizen = openid ? p.citizen(openid) : null;
+      ctx.body = {
+        account: { name: this.o.accountName ?? '公众号' },
+        citizens: p.listCitizens().map((c) => ({ openid: c.openid, nickname: c.nickname, subscribed: c.subscribed })),
+        citizen,
+        menu: p.menu,
+        qrcodes: p.liveQrCodes().map((x) => ({ scene: x.scene, permanent: x.permanent, ticket: x.ticket })),
+        inbox: openid ? p.inbox(openid, after) : [],
+        now: this.o.clock.now(),
+      };
+    });
+
+    r.post('/phone/api/citizens', async (ctx) => {
+      const b = (await readJson(ctx)) ?? {};
+      const nickname = typeof b.nickname === 'string' && b.nickname.trim() ? b.nickname.trim().slice(0, 20) : '新市民';
+      const openid = `o_emu_${Math.random().toString(36).slice(2, 12)}`;
+      p.citizen(openid, nickname);
+      ctx.body = { openid, nickname };
+    });
+
+    r.post('/phone/api/act', async (ctx) => {
+      const b = (await readJson(ctx)) ?? {};
+      const openid = typeof b.openid === 'string' && /^[A-Za-z0-9_-]{6,64}$/.test(b.openid) ? b.openid : null;
+      if (!openid || !b.action || typeof b.action.type !== 'string') {
+        ctx.status = 400;
+        ctx.body = { error: 'openid and action are required' };
+        return;
+      }
+      try {
+        const res = await this.wire.act(openid, b.action as CitizenAction);
+        ctx.body = { status: res.status, reply: res.reply, error: res.status === 200 ? undefined : res.raw.slice(0, 200) };
+      } catch (err) {
+        if (err instanceof NotFollowingError) {
+          ctx.status = 409;
+          ctx.body = { error: '请先关注公众号' };
+          return;
+        }
+        this.o.log.warn({ err }, 'emulator: the callback could not be reached or answered badly');
+        ctx.status = 502;
+        ctx.body = { error: (err as Error).message };
+      }
+    });
+
+    // Open an H5 link as this citizen: WeChat's browser would know who they are.
+    r.get('/phone/open', async (ctx) => {
+      const { openid, url } = q(ctx);
+      if (!openid || !/^[A-Za-z0-9_-]{6,64}$/.test(openid) || !url || !(url.startsWith('/') || /^https?:\/\//.test(url))) {
+        ctx.status = 400;
+        ctx.body = 'openid and url are required';
+        return;
+      }
+      ctx.cookies.set('emu_openid', openid, { httpOnly: true, sameSite: 'lax', overwrite: true });
+      ctx.redirect(url);
+    });
+
+    return r;
+  }
+}
+
+function stripOk<T extends object>(o: T): T {
+  return o;
+}
+
+async function readJson(ctx: Context): Promise<any> {
+  const raw = await getRawBody(ctx.req, { limit: 1024 * 1024, encoding: 'utf8' });
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new PlatformError(47001, 'data format error: body is not JSON');
+  }
+}
+
+async function serveAsset(ctx: Context, file: string): Promise<void> {
+  const type = ASSETS[file];
+  if (!type) {
+    ctx.status = 404;
+    return;
+  }
+  ctx.type = type;
+  ctx.set('Cache-Control', 'no-cache');
+  ctx.body = await readFile(join(here, 'phone', file));
+}

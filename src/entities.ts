@@ -1,0 +1,6 @@
+import type { EntitySchema } from 'typeorm';
+import { CitizenEntity, MessageEntity } from './chat/log.ts';
+import { JobEntity } from './platform/jobs.ts';
+
+/** Every entity the application maps; the schema itself comes only from migrations/. */
+export const entities: EntitySchema<any>[] = [JobEntity, CitizenEntity, MessageEntity];

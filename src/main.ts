@@ -1,0 +1,35 @@
+import { createLogger } from './platform/log.ts';
+import { ProfileError } from './profile/load.ts';
+import { start } from './server.ts';
+
+const log = createLogger();
+
+try {
+  const instance = await start({ log });
+  const phone = instance.emulator ? `${(process.env.PUBLIC_URL || `http://localhost:${instance.port}`).replace(/\/$/, '')}/emulator/phone` : null;
+  log.info({ port: instance.port, db: instance.db.options.type, kv: instance.kv.backend }, `${instance.profile.account.name} is listening`);
+  process.stdout.write(
+    `\n  微办 weiban — ${instance.profile.account.name}\n` +
+      `  WeChat callback:  http://localhost:${instance.port}/wechat\n` +
+      (phone ? `  Emulator phone:   ${phone}\n` : '') +
+      `  Health:           http://localhost:${instance.port}/healthz\n\n`,
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await instance.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+} catch (err) {
+  if (err instanceof ProfileError) {
+    process.stderr.write(`\n${err.message}\n\nFix the profile and start again.\n`);
+  } else {
+    log.fatal({ err }, 'could not start');
+    process.stderr.write(`\nweiban could not start: ${(err as Error).message}\n`);
+  }
+  process.exit(1);
+}

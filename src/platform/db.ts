@@ -1,0 +1,157 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DataSource, type DataSourceOptions, type EntityManager, type EntitySchema, type MigrationInterface, type ObjectLiteral, type QueryResult, type QueryRunner, type ValueTransformer } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
+
+export type DbKind = 'sqlite' | 'postgres';
+
+export interface DbTarget {
+  kind: DbKind;
+  /** SQLite file path (or ':memory:') or PostgreSQL connection URL. */
+  location: string;
+}
+
+/**
+ * Read DATABASE_URL: absent → a SQLite file under ./data/; a file path or `sqlite:` URL → SQLite
+ * there; `postgres://` / `postgresql://` → PostgreSQL.
+ */
+export function parseDatabaseUrl(url: string | undefined, cwd = process.cwd()): DbTarget {
+  if (!url || url.trim() === '') return { kind: 'sqlite', location: resolve(cwd, 'data', 'weiban.sqlite') };
+  const u = url.trim();
+  if (/^postgres(ql)?:\/\//i.test(u)) return { kind: 'postgres', location: u };
+  if (/^sqlite:/i.test(u)) {
+    let rest = u.slice('sqlite:'.length);
+    if (rest.startsWith('//')) rest = rest.slice(2); // sqlite:///abs/path → /abs/path
+    if (rest === ':memory:' || rest === '') return { kind: 'sqlite', location: ':memory:' };
+    return { kind: 'sqlite', location: resolve(cwd, rest) };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(u)) {
+    throw new Error(`DATABASE_URL: unsupported scheme in "${u.replace(/\/\/[^@/]*@/, '//***@')}"; expected postgres://…, sqlite:… or a file path`);
+  }
+  return { kind: 'sqlite', location: u === ':memory:' ? u : resolve(cwd, u) };
+}
+
+export interface OpenDbOptions {
+  target: DbTarget;
+  entities: EntitySchema<any>[];
+  migrations: (new () => MigrationInterface)[];
+  /** PostgreSQL schema to work in (tests use one schema per run); created when missing. */
+  schema?: string;
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+  poolSize?: number;
+}
+
+export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
+  const common = {
+    entities: opts.entities,
+    migrations: opts.migrations,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    logging: false,
+  } as const;
+  let options: DataSourceOptions;
+  if (opts.target.kind === 'sqlite') {
+    if (opts.target.location !== ':memory:') mkdirSync(dirname(opts.target.location), { recursive: true });
+    options = {
+      ...common,
+      type: 'better-sqlite3',
+      database: opts.target.location,
+      enableWAL: opts.target.location !== ':memory:',
+      prepareDatabase: (db: any) => {
+        db.pragma('busy_timeout = 5000');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+      },
+    };
+  } else {
+    if (opts.schema) await ensureSchema(opts.target.location, opts.schema);
+    options = {
+      ...common,
+      type: 'postgres',
+      url: opts.target.location,
+      schema: opts.schema,
+      poolSize: opts.poolSize ?? 10,
+      extra: opts.schema ? { options: `-c search_path=${opts.schema}` } : undefined,
+    };
+  }
+  const ds = new DataSource(options);
+  await ds.initialize();
+  if (opts.migrate !== false) await ds.runMigrations({ transaction: 'each' });
+  return ds;
+}
+
+async function ensureSchema(url: string, schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid PostgreSQL schema name: ${schema}`);
+  const ds = new DataSource({ type: 'postgres', url, poolSize: 1 });
+  await ds.initialize();
+  try {
+    await ds.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid PostgreSQL schema name: ${schema}`);
+  const ds = new DataSource({ type: 'postgres', url, poolSize: 1 });
+  await ds.initialize();
+  try {
+    await ds.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+/** The database answers a trivial query. */
+export async function databaseAnswers(ds: DataSource): Promise<boolean> {
+  try {
+    await ds.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Times are stored as integer milliseconds since the epoch (bigint): portable and sortable. */
+export const epochMs: ValueTransformer = {
+  to: (v: number | null | undefined) => v,
+  from: (v: string | number | null) => (v === null || v === undefined ? v : Number(v)),
+};
+
+/** Whether an error is a unique-constraint violation on either backend. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } } | undefined;
+  const code = e?.driverError?.code ?? e?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/**
+ * INSERT … ON CONFLICT DO NOTHING (PostgreSQL) / INSERT OR IGNORE (SQLite) that tells whether the
+ * row was written and its id. It never raises on a duplicate, so it is safe inside a transaction
+ * (a unique violation would abort a PostgreSQL transaction).
+ */
+export async function insertIgnoringDuplicate<T extends ObjectLiteral>(
+  manager: EntityManager,
+  entity: EntitySchema<T>,
+  values: QueryDeepPartialEntity<T>,
+): Promise<number | null> {
+  const qb = manager.createQueryBuilder().insert().into(entity).values(values).orIgnore();
+  const postgres = manager.connection.options.type === 'postgres';
+  if (postgres) qb.returning('id');
+  const [sql, params] = qb.getQueryAndParameters();
+  const run = async (runner: QueryRunner) => (await runner.query(sql, params, true)) as QueryResult;
+  let res: QueryResult;
+  if (manager.queryRunner) res = await run(manager.queryRunner);
+  else {
+    const runner = manager.connection.createQueryRunner();
+    try {
+      res = await run(runner);
+    } finally {
+      await runner.release();
+    }
+  }
+  if (!res.affected) return null;
+  const id = postgres ? (res.raw as { id: number | string }[])[0]?.id : (res.raw as number | bigint);
+  return id === undefined ? null : Number(id);
+}

@@ -1,0 +1,89 @@
+import { Redis } from 'ioredis';
+import type { Kv } from './types.ts';
+
+const COMPARE_AND_DELETE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+const COMPARE_AND_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1`;
+const INCR_WITH_TTL = `
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if v == tonumber(ARGV[1]) and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v`;
+
+/**
+ * Redis-backed store shared by every instance. Atomic compare operations run as Lua scripts.
+ * TTLs are Redis's own (wall-clock): the scale-out backend is tested with real, short TTLs.
+ */
+export class RedisKv implements Kv {
+  readonly backend = 'redis' as const;
+  private readonly redis: Redis;
+
+  constructor(url: string, private readonly prefix = 'weiban:') {
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3, enableAutoPipelining: true });
+    this.redis.defineCommand('wbCad', { numberOfKeys: 1, lua: COMPARE_AND_DELETE });
+    this.redis.defineCommand('wbCas', { numberOfKeys: 1, lua: COMPARE_AND_SET });
+    this.redis.defineCommand('wbIncr', { numberOfKeys: 1, lua: INCR_WITH_TTL });
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+
+  /** Resolve once the connection answers; throws when Redis cannot be reached. */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.redis.get(this.k(key));
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    if (ttlMs === undefined) await this.redis.set(this.k(key), value);
+    else await this.redis.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean> {
+    const r =
+      ttlMs === undefined
+        ? await this.redis.set(this.k(key), value, 'NX')
+        : await this.redis.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    return r === 'OK';
+  }
+
+  async compareAndSet(key: string, expected: string, value: string, ttlMs?: number): Promise<boolean> {
+    const ttl = ttlMs === undefined ? '' : String(Math.max(1, Math.ceil(ttlMs)));
+    const r = await (this.redis as unknown as Scripts).wbCas(this.k(key), expected, value, ttl);
+    return r === 1;
+  }
+
+  async compareAndDelete(key: string, expected: string): Promise<boolean> {
+    const r = await (this.redis as unknown as Scripts).wbCad(this.k(key), expected);
+    return r === 1;
+  }
+
+  async del(key: string): Promise<void> {
+    await this.redis.del(this.k(key));
+  }
+
+  async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+    const ttl = ttlMs === undefined ? '' : String(Math.max(1, Math.ceil(ttlMs)));
+    return (this.redis as unknown as Scripts).wbIncr(this.k(key), String(by), ttl);
+  }
+
+  async ttl(key: string): Promise<number | null> {
+    const r = await this.redis.pttl(this.k(key));
+    return r < 0 ? null : r;
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+interface Scripts {
+  wbCad(key: string, expected: string): Promise<number>;
+  wbCas(key: string, expected: string, value: string, ttl: string): Promise<number>;
+  wbIncr(key: string, by: string, ttl: string): Promise<number>;
+}

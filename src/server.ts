@@ -1,0 +1,161 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { DataSource } from 'typeorm';
+import { migrations } from '../migrations/index.ts';
+import { buildApp } from './app.ts';
+import { Conversation } from './chat/index.ts';
+import { ConversationLog } from './chat/log.ts';
+import { Outbox } from './chat/outbox.ts';
+import { Emulator } from './emulator/index.ts';
+import { entities } from './entities.ts';
+import { WorkingCalendar, loadCalendarData } from './platform/calendar.ts';
+import { systemClock, type Clock } from './platform/clock.ts';
+import { openDatabase, parseDatabaseUrl } from './platform/db.ts';
+import { JobQueue } from './platform/jobs.ts';
+import { openKv, type Kv } from './platform/kv/index.ts';
+import { createLogger, type Logger } from './platform/log.ts';
+import { loadProfile, type LoadedProfile } from './profile/load.ts';
+import type { Profile } from './profile/schema.ts';
+import { WeChatApi } from './wechat/api/index.ts';
+import { toWireMenu } from './wechat/api/menu.ts';
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  log?: Logger;
+  /** Use this profile instead of reading WEIBAN_PROFILE / config/profile.yaml. */
+  profile?: LoadedProfile;
+  /** 0 picks a free port. Default: PORT or 3000. */
+  port?: number;
+  host?: string;
+  /** PostgreSQL schema (tests isolate runs this way). */
+  dbSchema?: string;
+  /** Start the job worker (default true). Tests drive jobs by hand. */
+  runJobs?: boolean;
+}
+
+/** Everything a running instance holds; tests reach in through this. */
+export interface Instance {
+  url: string;
+  port: number;
+  profile: Profile;
+  profileDir: string;
+  clock: Clock;
+  log: Logger;
+  db: DataSource;
+  kv: Kv;
+  jobs: JobQueue;
+  api: WeChatApi;
+  calendar: WorkingCalendar;
+  conversationLog: ConversationLog;
+  outbox: Outbox;
+  emulator: Emulator | null;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** The composition root: load the profile, open the stores, build the app, listen. */
+export async function start(opts: StartOptions = {}): Promise<Instance> {
+  const env = opts.env ?? process.env;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger();
+  const loaded = opts.profile ?? loadProfile(env.WEIBAN_PROFILE || join(process.cwd(), 'config', 'profile.yaml'), env);
+  const { profile } = loaded;
+
+  const calendar = new WorkingCalendar({ data: loadCalendarData(join(loaded.dir, profile.calendar)), hours: profile.service_hours });
+  const year = calendar.localParts(clock.now()).year;
+  for (const y of [year, year + 1]) {
+    if (!calendar.covers(y)) log.warn({ year: y }, 'the holiday calendar has no data for this year: only weekends count as days off');
+  }
+
+  const db = await openDatabase({ target: parseDatabaseUrl(env.DATABASE_URL), entities, migrations, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}) });
+  const kv = await openKv({ ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}), clock, ...(opts.dbSchema ? { prefix: `weiban:${opts.dbSchema}:` } : {}) });
+
+  // Listen first: the emulator's address (and so the API's) depends on the port.
+  const server = createServer((_req, res) => {
+    res.statusCode = 503;
+    res.end('starting');
+  });
+  const port = opts.port ?? Number(env.PORT ?? 3000);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  const local = `http://127.0.0.1:${actualPort}`;
+  const publicUrl = (env.PUBLIC_URL || `http://localhost:${actualPort}`).replace(/\/$/, '');
+
+  const w = profile.wechat;
+  const emulatorUrl = `${local}/emulator`;
+  const api = new WeChatApi({
+    baseUrl: w.api_base_url === 'emulator' ? emulatorUrl : w.api_base_url,
+    oauthBaseUrl: w.oauth_base_url === 'emulator' ? `${publicUrl}/emulator` : w.oauth_base_url,
+    appid: w.appid,
+    secret: w.appsecret,
+    kv,
+    clock,
+    log: log.child({ component: 'wechat-api' }),
+  });
+
+  const jobs = new JobQueue(db, clock, log.child({ component: 'jobs' }));
+  const conversationLog = new ConversationLog(db, clock);
+  const outbox = new Outbox(jobs, api, conversationLog, log.child({ component: 'outbox' }));
+  const conversation = new Conversation({ profile, log: conversationLog, outbox, logger: log.child({ component: 'chat' }) });
+
+  const emulator = profile.emulator.enabled
+    ? new Emulator({
+        account: { callbackUrl: `${local}/wechat`, originalId: w.original_id, appid: w.appid, token: w.token, ...(w.aes_key ? { aesKey: w.aes_key } : {}), encoding: w.encoding },
+        secret: w.appsecret,
+        clock,
+        log: log.child({ component: 'emulator' }),
+        citizens: profile.emulator.citizens,
+        accountName: profile.account.name,
+      })
+    : null;
+
+  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator });
+  server.removeAllListeners('request');
+  server.on('request', app.callback());
+
+  if (opts.runJobs !== false) jobs.start();
+
+  if (profile.menu?.sync_on_start) {
+    try {
+      await api.menu.create(toWireMenu(profile.menu.buttons, publicUrl));
+      log.info('custom menu synced to the platform');
+    } catch (err) {
+      log.error({ err }, 'custom menu could not be synced');
+    }
+  }
+
+  let closed = false;
+  return {
+    url: local,
+    port: actualPort,
+    profile,
+    profileDir: loaded.dir,
+    clock,
+    log,
+    db,
+    kv,
+    jobs,
+    api,
+    calendar,
+    conversationLog,
+    outbox,
+    emulator,
+    server,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await jobs.stop();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      await kv.close();
+      await db.destroy();
+    },
+  };
+}

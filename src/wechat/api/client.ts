@@ -1,0 +1,159 @@
+import type { Clock } from '../../platform/clock.ts';
+import { tryLock, type Kv } from '../../platform/kv/index.ts';
+import type { Logger } from '../../platform/log.ts';
+import { WeChatApiError } from './errors.ts';
+
+export interface ApiClientOptions {
+  /** https://api.weixin.qq.com, or the emulator's address. */
+  baseUrl: string;
+  appid: string;
+  secret: string;
+  kv: Kv;
+  clock: Clock;
+  log: Logger;
+  /** Refresh this long before the token expires (default 3 min; stable_token renews within 5). */
+  refreshMarginMs?: number;
+  /** Back-off before retrying a busy (-1) answer, per attempt. */
+  busyBackoffMs?: number[];
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+interface StoredToken {
+  token: string;
+  expiresAt: number;
+}
+
+interface CallOptions {
+  query?: Record<string, string>;
+  body?: unknown;
+  method?: 'GET' | 'POST';
+  /** The call needs no access_token (oauth code exchange). */
+  noToken?: boolean;
+}
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The one client that talks to the platform API. It owns the access token: kept in the shared kv
+ * store so every instance uses the same one, refreshed before expiry by one caller at a time under
+ * a lock (stable_token, which does not knock out other holders), and on a token error expired only
+ * if it is still the token that failed (compare-and-expire) before one retry.
+ */
+export class ApiClient {
+  readonly appid: string;
+  private readonly tokenKey: string;
+  private readonly f: typeof fetch;
+
+  constructor(private readonly o: ApiClientOptions) {
+    this.appid = o.appid;
+    this.tokenKey = `wechat:${o.appid}:access_token`;
+    this.f = o.fetch ?? fetch;
+  }
+
+  get baseUrl(): string {
+    return this.o.baseUrl;
+  }
+
+  /** A valid access token, refreshing it when it is near its end. */
+  async accessToken(): Promise<string> {
+    const margin = this.o.refreshMarginMs ?? 180_000;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const raw = await this.o.kv.get(this.tokenKey);
+      const stored = raw ? (JSON.parse(raw) as StoredToken) : null;
+      if (stored && stored.expiresAt - margin > this.o.clock.now()) return stored.token;
+      const lock = await tryLock(this.o.kv, `${this.tokenKey}:refresh`, 15_000);
+      if (lock) {
+        try {
+          // Someone may have refreshed while we waited for the lock.
+          const again = await this.o.kv.get(this.tokenKey);
+          if (again !== raw && again) {
+            const t = JSON.parse(again) as StoredToken;
+            if (t.expiresAt - margin > this.o.clock.now()) return t.token;
+          }
+          return await this.refresh();
+        } finally {
+          await lock.release();
+        }
+      }
+      if (Date.now() > deadline) {
+        if (stored && stored.expiresAt > this.o.clock.now()) return stored.token; // still valid, just near its end
+        throw new WeChatApiError(-1, 'timed out waiting for the access token refresh', 'token');
+      }
+      await pause(50);
+    }
+  }
+
+  private async refresh(): Promise<string> {
+    const json = await this.http('POST', '/cgi-bin/stable_token', undefined, {
+      grant_type: 'client_credential',
+      appid: this.o.appid,
+      secret: this.o.secret,
+      force_refresh: false,
+    });
+    const token = String(json.access_token ?? '');
+    const expiresIn = Number(json.expires_in ?? 0);
+    if (!token || !(expiresIn > 0)) throw new WeChatApiError(Number(json.errcode ?? 0), String(json.errmsg ?? 'no access_token in answer'), 'stable_token');
+    const stored: StoredToken = { token, expiresAt: this.o.clock.now() + expiresIn * 1000 };
+    const value = JSON.stringify(stored);
+    await this.o.kv.set(this.tokenKey, value);
+    this.o.log.info({ appid: this.o.appid, expiresIn }, 'access token refreshed');
+    return token;
+  }
+
+  /** Forget the token only if it is still the one that failed. */
+  private async expireIfCurrent(failed: string): Promise<void> {
+    const raw = await this.o.kv.get(this.tokenKey);
+    if (!raw) return;
+    const stored = JSON.parse(raw) as StoredToken;
+    if (stored.token === failed) await this.o.kv.compareAndDelete(this.tokenKey, raw);
+  }
+
+  /** Call an API method; WeChat error codes become WeChatApiError. */
+  async call<T = Record<string, unknown>>(path: string, opts: CallOptions = {}): Promise<T> {
+    const method = opts.method ?? (opts.body === undefined ? 'GET' : 'POST');
+    const backoff = this.o.busyBackoffMs ?? [200, 1000];
+    let tokenRetried = false;
+    for (let busyTry = 0; ; ) {
+      const token = opts.noToken ? null : await this.accessToken();
+      const query = { ...(opts.query ?? {}), ...(token ? { access_token: token } : {}) };
+      const json = await this.http(method, path, query, opts.body);
+      const errcode = Number(json.errcode ?? 0);
+      if (!errcode) return json as T;
+      const err = new WeChatApiError(errcode, String(json.errmsg ?? ''), path);
+      if (err.kind === 'token_invalid' && token && !tokenRetried) {
+        tokenRetried = true;
+        await this.expireIfCurrent(token);
+        continue;
+      }
+      if (err.kind === 'busy' && busyTry < backoff.length) {
+        await pause(backoff[busyTry++]!);
+        continue;
+      }
+      throw err;
+    }
+  }
+
+  private async http(method: string, path: string, query: Record<string, string> | undefined, body: unknown): Promise<Record<string, any>> {
+    const url = new URL(this.o.baseUrl.replace(/\/$/, '') + path);
+    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
+    let res: Response;
+    try {
+      res = await this.f(url, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
+      });
+    } catch (err) {
+      throw new WeChatApiError(0, `network error: ${(err as Error).message}`, path);
+    }
+    const textBody = await res.text();
+    try {
+      return JSON.parse(textBody) as Record<string, any>;
+    } catch {
+      throw new WeChatApiError(0, `HTTP ${res.status}, not JSON`, path);
+    }
+  }
+}

@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+import type { Context, Middleware, Next } from 'koa';
+import compose from 'koa-compose';
+import getRawBody from 'raw-body';
+import type { Clock } from '../platform/clock.ts';
+import type { Kv } from '../platform/kv/index.ts';
+import type { Logger } from '../platform/log.ts';
+import { WeChatCrypto, WeChatCryptoError } from './crypto.ts';
+import { dedupKey, MessageError, toMessage, type InboundMessage } from './messages.ts';
+import { renderReply, type Reply } from './replies.ts';
+import { verifyMessageSignature, verifyPlainSignature } from './signature.ts';
+import { parseWeChatXml, text, XmlError, type XmlObject } from './xml.ts';
+
+export interface CallbackConfig {
+  token: string;
+  appid: string;
+  aesKey?: string;
+  encoding: 'plain' | 'compatible' | 'safe';
+  requireEncryption: boolean;
+  maxBodyBytes: number;
+  replyTimeoutMs: number;
+  /** 0 turns the timestamp window off. */
+  maxClockSkewSeconds: number;
+  dedupTtlSeconds: number;
+}
+
+/** What the conversation layer provides: the protocol layer knows nothing else about it. */
+export interface MessageHandler {
+  /** Produce the reply to a message (null: nothing to say). Called once per distinct message. */
+  handle(msg: InboundMessage, meta: { dedupKey: string }): Promise<Reply | null>;
+  /** The reply went out in the HTTP response. */
+  replied?(msg: InboundMessage, reply: Reply): Promise<void>;
+  /** `handle` outran the reply window: the reply must go out another way (customer-service message). */
+  late(msg: InboundMessage, reply: Reply): Promise<void>;
+  /** Reply given when `handle` throws. */
+  errorReply?: Reply;
+}
+
+export interface CallbackDeps {
+  config: CallbackConfig;
+  kv: Kv;
+  clock: Clock;
+  log: Logger;
+  handler: MessageHandler;
+}
+
+interface Query {
+  signature?: string;
+  timestamp?: string;
+  nonce?: string;
+  echostr?: string;
+  encrypt_type?: string;
+  msg_signature?: string;
+}
+
+/** State the steps pass along. */
+interface CallbackState {
+  query: Query;
+  body: string;
+  encrypted: boolean;
+  xml: XmlObject;
+  message: InboundMessage;
+  dedupKey: string;
+  reply: Reply | null;
+}
+
+type Ctx = Context & { state: { wx: CallbackState } };
+
+/** Refusals: a status and a reason that is safe to log (never the body, never an openid). */
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+type DedupState = { s: 'pending' } | { s: 'done'; reply: Reply | null } | { s: 'late' };
+const PENDING = JSON.stringify({ s: 'pending' } satisfies DedupState);
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The WeChat message callback, as a short composition: verify → decrypt → parse → deduplicate →
+ * dispatch → reply. Serves GET (URL check) and POST at the path it is mounted on.
+ */
+export function wechatCallback(deps: CallbackDeps): Middleware {
+  const { config, kv, clock, log, handler } = deps;
+  const crypto = config.aesKey ? new WeChatCrypto(config.token, config.aesKey, config.appid) : null;
+  const dedupTtl = config.dedupTtlSeconds * 1000;
+  const pendingTtl = Math.max(30_000, config.replyTimeoutMs * 4);
+
+  async function refuseBadInput(ctx: Ctx, next: Next) {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof Refusal) {
+        log.warn({ status: err.status, reason: err.reason, method: ctx.method }, 'wechat callback refused');
+        ctx.status = err.status;
+        ctx.type = 'text/plain';
+        ctx.body = err.status === 413 ? 'payload too large' : err.reason;
+        return;
+      }
+      throw err;
+    }
+  }
+
+  async function verify(ctx: Ctx, next: Next) {
+    const q = ctx.query as Query;
+    for (const k of ['signature', 'timestamp', 'nonce', 'echostr', 'encrypt_type', 'msg_signature'] as const) {
+      if (Array.isArray(q[k])) throw new Refusal(400, `repeated query parameter ${k}`);
+    }
+    if (!verifyPlainSignature(config.token, q) && !(q.encrypt_type === 'aes' && q.msg_signature)) {
+      throw new Refusal(403, 'invalid signature');
+    }
+    if (config.maxClockSkewSeconds > 0) {
+      const ts = Number(q.timestamp);
+      if (!Number.isFinite(ts) || Math.abs(clock.now() / 1000 - ts) > config.maxClockSkewSeconds) {
+        throw new Refusal(403, 'timestamp outside the accepted window');
+      }
+    }
+    ctx.state.wx = { query: q } as CallbackState;
+    await next();
+  }
+
+  async function urlCheck(ctx: Ctx, next: Next) {
+    if (ctx.method === 'POST') return next();
+    const q = ctx.state.wx.query;
+    if (!verifyPlainSignature(config.token, q)) throw new Refusal(403, 'invalid signature');
+    if (typeof q.echostr !== 'string' || q.echostr === '') throw new Refusal(400, 'missing echostr');
+    ctx.type = 'text/plain';
+    ctx.body = q.echostr;
+  }
+
+  async function readBody(ctx: Ctx, next: Next) {
+    const declared = Number(ctx.get('content-length') || NaN);
+    if (Number.isFinite(declared) && declared > config.maxBodyBytes) throw new Refusal(413, 'body over the size limit');
+    try {
+      ctx.state.wx.body = await getRawBody(ctx.req, { limit: config.maxBodyBytes, encoding: 'utf8' });
+    } catch (err) {
+      const e = err as { type?: string; status?: number };
+      if (e.type === 'entity.too.large' || e.status === 413) throw new Refusal(413, 'body over the size limit');
+      throw new Refusal(400, 'unreadable body');
+    }
+    await next();
+  }
+
+  async function decrypt(ctx: Ctx, next: Next) {
+    const wx = ctx.state.wx;
+    const q = wx.query;
+    let outer: XmlObject;
+    try {
+      outer = await parseWeChatXml(wx.body);
+    } catch (err) {
+      throw new Refusal(400, err instanceof XmlError ? err.message : 'malformed XML');
+    }
+    if (q.encrypt_type === 'aes') {
+      if (!crypto || config.encoding === 'plain') throw new Refusal(400, 'encrypted message but the account is in plain mode');
+      const encrypt = text(outer, 'Encrypt');
+      if (!encrypt) throw new Refusal(400, 'missing Encrypt');
+      if (!verifyMessageSignature(config.token, q, encrypt)) throw new Refusal(403, 'invalid msg_signature');
+      let inner: string;
+      try {
+        inner = crypto.decrypt(encrypt);
+      } catch (err) {
+        if (err instanceof WeChatCryptoError) throw new Refusal(err.reason === 'bad-appid' ? 403 : 400, `cannot decrypt: ${err.reason}`);
+        throw err;
+      }
+      try {
+        wx.xml = await parseWeChatXml(inner);
+      } catch (err) {
+        throw new Refusal(400, err instanceof XmlError ? `inner ${err.message}` : 'malformed inner XML');
+      }
+      wx.encrypted = true;
+    } else {
+      if (q.encrypt_type && q.encrypt_type !== 'raw') throw new Refusal(400, 'unsupported encrypt_type');
+      if (config.encoding === 'safe' || config.requireEncryption) throw new Refusal(400, 'plain messages are not accepted');
+      if (!verifyPlainSignature(config.token, q)) throw new Refusal(403, 'invalid signature');
+      wx.xml = outer;
+      wx.encrypted = false;
+    }
+    await next();
+  }
+
+  async function parse(ctx: Ctx, next: Next) {
+    const wx = ctx.state.wx;
+    try {
+      wx.message = toMessage(wx.xml);
+    } catch (err) {
+      throw new Refusal(400, err instanceof MessageError ? err.message : 'unreadable message');
+    }
+    if (wx.message.kind === 'unknown') {
+      log.info({ msgType: wx.message.msgType, event: wx.message.event }, 'unknown message type, answered success');
+      return answerSuccess(ctx);
+    }
+    wx.dedupKey = dedupKey(wx.message, wx.xml);
+    await next();
+  }
+
+  /** A retry (even one arriving while the first is still being handled) gets the first one's reply. */
+  async function deduplicate(ctx: Ctx, next: Next) {
+    const wx = ctx.state.wx;
+    const key = `dedup:${wx.dedupKey}`;
+    const started = Date.now();
+    for (;;) {
+      if (await kv.setIfAbsent(key, PENDING, pendingTtl)) break; // ours to handle
+      const seen = await kv.get(key);
+      if (seen === null) continue; // the first attempt's claim just expired: take it over
+      const state = JSON.parse(seen) as DedupState;
+      if (state.s === 'done') {
+        wx.reply = state.reply;
+        return sendReply(ctx);
+      }
+      if (state.s === 'late' || Date.now() - started >= config.replyTimeoutMs) return answerSuccess(ctx);
+      await pause(25);
+    }
+    await next();
+  }
+
+  async function dispatch(ctx: Ctx, next: Next) {
+    const wx = ctx.state.wx;
+    const key = `dedup:${wx.dedupKey}`;
+    const msg = wx.message;
+    const work = handler.handle(msg, { dedupKey: wx.dedupKey }).catch((err) => {
+      log.error({ err, kind: msg.kind }, 'message handler failed');
+      return handler.errorReply ?? null;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), config.replyTimeoutMs)));
+    const outcome = await Promise.race([work, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      await kv.set(key, JSON.stringify({ s: 'late' } satisfies DedupState), dedupTtl);
+      log.warn({ kind: msg.kind, afterMs: config.replyTimeoutMs }, 'reply not ready in time; answering success and sending it later');
+      void work.then(async (reply) => {
+        if (reply) await handler.late(msg, reply);
+      }).catch((err) => log.error({ err }, 'late reply could not be handed over'));
+      return answerSuccess(ctx);
+    }
+    wx.reply = outcome;
+    await kv.set(key, JSON.stringify({ s: 'done', reply: outcome } satisfies DedupState), dedupTtl);
+    if (outcome && handler.replied) await handler.replied(msg, outcome);
+    await next();
+  }
+
+  function sendReply(ctx: Ctx) {
+    const wx = ctx.state.wx;
+    if (!wx.reply) return answerSuccess(ctx);
+    const createTime = Math.floor(clock.now() / 1000);
+    const xml = renderReply(wx.reply, { to: wx.message.fromUser, from: wx.message.toUser, createTime });
+    ctx.type = 'application/xml';
+    if (wx.encrypted && crypto) {
+      const nonce = randomBytes(8).toString('hex');
+      ctx.body = crypto.wrapReply(xml, String(createTime), nonce);
+    } else {
+      ctx.body = xml;
+    }
+  }
+
+  function answerSuccess(ctx: Ctx) {
+    ctx.type = 'text/plain';
+    ctx.body = 'success';
+  }
+
+  async function reply(ctx: Ctx) {
+    sendReply(ctx);
+  }
+
+  const get = compose([refuseBadInput, verify, urlCheck] as Middleware[]);
+  const post = compose([refuseBadInput, verify, readBody, decrypt, parse, deduplicate, dispatch, reply] as Middleware[]);
+
+  return async (ctx, next) => {
+    if (ctx.method === 'GET' || ctx.method === 'HEAD') return get(ctx, next);
+    if (ctx.method === 'POST') return post(ctx, next);
+    ctx.status = 405;
+    ctx.set('Allow', 'GET, POST');
+  };
+}

@@ -1,0 +1,94 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { sha1Signature } from './signature.ts';
+import { cdataSafe } from './xml.ts';
+
+export type CryptoFailure = 'bad-key' | 'bad-base64' | 'bad-length' | 'bad-padding' | 'bad-appid' | 'bad-message';
+
+export class WeChatCryptoError extends Error {
+  constructor(readonly reason: CryptoFailure, message: string) {
+    super(message);
+    this.name = 'WeChatCryptoError';
+  }
+}
+
+const BLOCK = 32; // WeChat pads to 32 bytes, not AES's 16
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * WXBizMsgCrypt for 公众号 safe mode: AES-256-CBC, key = base64(EncodingAESKey + "="), IV = key[0..16],
+ * PKCS#7 padding to 32 bytes; plaintext = 16 random bytes | 4-byte big-endian length | message | appid.
+ */
+export class WeChatCrypto {
+  private readonly key: Buffer;
+  private readonly iv: Buffer;
+
+  constructor(
+    private readonly token: string,
+    encodingAesKey: string,
+    private readonly appid: string,
+  ) {
+    if (!/^[A-Za-z0-9]{43}$/.test(encodingAesKey)) throw new WeChatCryptoError('bad-key', 'EncodingAESKey must be 43 letters or digits');
+    this.key = Buffer.from(encodingAesKey + '=', 'base64');
+    if (this.key.length !== 32) throw new WeChatCryptoError('bad-key', 'EncodingAESKey does not decode to 32 bytes');
+    this.iv = this.key.subarray(0, 16);
+  }
+
+  /** Encrypt a message; `random` (16 bytes) only for reproducing published examples. */
+  encrypt(message: string, random: Buffer = randomBytes(16)): string {
+    const msg = Buffer.from(message, 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(msg.length, 0);
+    const body = Buffer.concat([random, len, msg, Buffer.from(this.appid, 'utf8')]);
+    const pad = BLOCK - (body.length % BLOCK);
+    const padded = Buffer.concat([body, Buffer.alloc(pad, pad)]);
+    const cipher = createCipheriv('aes-256-cbc', this.key, this.iv);
+    cipher.setAutoPadding(false);
+    return Buffer.concat([cipher.update(padded), cipher.final()]).toString('base64');
+  }
+
+  /** Decrypt and check the appid; throws WeChatCryptoError with a reason on any fault. */
+  decrypt(encrypted: string): string {
+    if (typeof encrypted !== 'string' || encrypted.length === 0 || encrypted.length % 4 !== 0 || !BASE64.test(encrypted)) {
+      throw new WeChatCryptoError('bad-base64', 'Encrypt is not valid Base64');
+    }
+    const data = Buffer.from(encrypted, 'base64');
+    if (data.length === 0 || data.length % 16 !== 0) throw new WeChatCryptoError('bad-length', 'ciphertext is not a whole number of AES blocks');
+    let plain: Buffer;
+    try {
+      const decipher = createDecipheriv('aes-256-cbc', this.key, this.iv);
+      decipher.setAutoPadding(false);
+      plain = Buffer.concat([decipher.update(data), decipher.final()]);
+    } catch {
+      throw new WeChatCryptoError('bad-length', 'ciphertext could not be decrypted');
+    }
+    const pad = plain[plain.length - 1]!;
+    if (pad < 1 || pad > BLOCK || pad > plain.length) throw new WeChatCryptoError('bad-padding', 'invalid padding');
+    for (let i = plain.length - pad; i < plain.length; i++) {
+      if (plain[i] !== pad) throw new WeChatCryptoError('bad-padding', 'invalid padding');
+    }
+    const content = plain.subarray(0, plain.length - pad);
+    if (content.length < 20) throw new WeChatCryptoError('bad-message', 'decrypted message too short');
+    const len = content.readUInt32BE(16);
+    if (20 + len > content.length) throw new WeChatCryptoError('bad-message', 'message length exceeds the decrypted data');
+    const message = content.subarray(20, 20 + len).toString('utf8');
+    const appid = content.subarray(20 + len).toString('utf8');
+    if (appid !== this.appid) throw new WeChatCryptoError('bad-appid', 'message is for another appid');
+    return message;
+  }
+
+  sign(timestamp: string, nonce: string, encrypted: string): string {
+    return sha1Signature(this.token, timestamp, nonce, encrypted);
+  }
+
+  /** The encrypted reply envelope. */
+  wrapReply(xml: string, timestamp: string, nonce: string): string {
+    const encrypted = this.encrypt(xml);
+    const signature = this.sign(timestamp, nonce, encrypted);
+    return (
+      `<xml><Encrypt><![CDATA[${encrypted}]]></Encrypt><MsgSignature><![CDATA[${signature}]]></MsgSignature>` +
+      `<TimeStamp>${timestamp}</TimeStamp><Nonce><![CDATA[${cdataSafe(nonce)}]]></Nonce></xml>`
+    );
+  }
+}
+
+
