@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { FakeClock } from '../../src/platform/clock.ts';
+import { dropSchema } from '../../src/platform/db.ts';
+import { createLogger, type Logger } from '../../src/platform/log.ts';
+import { parseProfile } from '../../src/profile/load.ts';
+import { start, type Instance } from '../../src/server.ts';
+import { PG_URL, REDIS_URL, uniqueName } from './backends.ts';
+
+const CONFIG_DIR = join(import.meta.dirname, '..', '..', 'config');
+
+/** The demo profile as plain data, for tests to adjust. */
+export function demoProfileRaw(): Record<string, any> {
+  return parseYaml(readFileSync(join(CONFIG_DIR, 'profile.yaml'), 'utf8'));
+}
+
+export interface TestAppOptions {
+  db?: 'sqlite' | 'postgres';
+  kv?: 'memory' | 'redis';
+  clock?: FakeClock;
+  /** Change the demo profile before it is validated. */
+  profile?: (p: Record<string, any>) => void;
+  runJobs?: boolean;
+  log?: Logger;
+  /** Share a PostgreSQL schema / Redis prefix with another instance (multi-instance tests). */
+  shared?: string;
+}
+
+export interface TestApp extends Instance {
+  clock: FakeClock;
+}
+
+/** A 2026 working Monday, 10:00 China time. */
+export const MONDAY_10AM = Date.UTC(2026, 10, 23, 2, 0, 0);
+
+/**
+ * Start the whole account in-process on a free port: the demo profile, the chosen backends and a
+ * fake clock (by default), with the emulator mounted.
+ */
+export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
+  const raw = demoProfileRaw();
+  raw.wechat.reply_timeout_ms ??= 4000;
+  o.profile?.(raw);
+  const profile = parseProfile(raw, 'test profile');
+  const clock = o.clock ?? new FakeClock(MONDAY_10AM);
+  const dbKind = o.db ?? 'sqlite';
+  const kvKind = o.kv ?? 'memory';
+  if (dbKind === 'postgres' && !PG_URL) throw new Error('postgres requested but DATABASE_URL is not set');
+  if (kvKind === 'redis' && !REDIS_URL) throw new Error('redis requested but REDIS_URL is not set');
+  const schema = o.shared ?? uniqueName('t');
+  const env: NodeJS.ProcessEnv = {
+    DATABASE_URL: dbKind === 'postgres' ? PG_URL : o.shared ? `sqlite:${join('/tmp', `${o.shared}.sqlite`)}` : 'sqlite::memory:',
+    REDIS_URL: kvKind === 'redis' ? REDIS_URL : '',
+  };
+  const inst = await start({
+    env,
+    clock,
+    log: o.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    profile: { profile, file: join(CONFIG_DIR, 'profile.yaml'), dir: CONFIG_DIR },
+    port: 0,
+    host: '127.0.0.1',
+    runJobs: o.runJobs ?? false,
+    ...(dbKind === 'postgres' || kvKind === 'redis' ? { dbSchema: schema } : {}),
+  });
+  const close = inst.close.bind(inst);
+  return Object.assign(inst, {
+    clock,
+    async close() {
+      await close();
+      if (dbKind === 'postgres' && !o.shared) await dropSchema(PG_URL!, schema);
+    },
+  });
+}

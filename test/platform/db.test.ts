@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { migrations } from '../../migrations/index.ts';
+import { entities } from '../../src/entities.ts';
+import { databaseAnswers, dropSchema, openDatabase, parseDatabaseUrl } from '../../src/platform/db.ts';
+import { available, DB_BACKENDS, uniqueName } from '../helpers/backends.ts';
+
+describe('DATABASE_URL', () => {
+  it('defaults to a SQLite file under ./data/', () => {
+    expect(parseDatabaseUrl(undefined, '/srv/app')).toEqual({ kind: 'sqlite', location: '/srv/app/data/weiban.sqlite' });
+    expect(parseDatabaseUrl('', '/srv/app').kind).toBe('sqlite');
+  });
+  it('takes a file path or a sqlite: URL', () => {
+    expect(parseDatabaseUrl('db/x.sqlite', '/srv/app')).toEqual({ kind: 'sqlite', location: '/srv/app/db/x.sqlite' });
+    expect(parseDatabaseUrl('sqlite:./y.db', '/srv/app')).toEqual({ kind: 'sqlite', location: '/srv/app/y.db' });
+    expect(parseDatabaseUrl('sqlite:///var/lib/w.db')).toEqual({ kind: 'sqlite', location: '/var/lib/w.db' });
+    expect(parseDatabaseUrl('sqlite::memory:')).toEqual({ kind: 'sqlite', location: ':memory:' });
+  });
+  it('takes postgres:// and postgresql:// URLs', () => {
+    expect(parseDatabaseUrl('postgres://u:p@h:5432/d').kind).toBe('postgres');
+    expect(parseDatabaseUrl('postgresql://h/d').kind).toBe('postgres');
+  });
+  it('refuses other schemes without echoing the password', () => {
+    expect(() => parseDatabaseUrl('mysql://root:secret@h/d')).toThrow(/unsupported scheme/);
+    expect(() => parseDatabaseUrl('mysql://root:secret@h/d')).not.toThrow(/secret/);
+  });
+});
+
+for (const backend of DB_BACKENDS) {
+  describe.skipIf(!available(backend))(`migrations on ${backend.label}`, () => {
+    it('apply from empty, are recorded, re-run as a no-op, and revert', async () => {
+      const schema = uniqueName('mig');
+      const ds = await openDatabase({ target: parseDatabaseUrl(backend.url), entities, migrations, schema });
+      try {
+        expect(await databaseAnswers(ds)).toBe(true);
+        const applied = await ds.query('SELECT name FROM schema_migrations');
+        expect(applied.map((r: { name: string }) => r.name)).toEqual(migrations.map((m) => new m().name));
+        expect(await ds.runMigrations()).toEqual([]); // nothing pending
+        // the mapped entities agree with the migrated schema
+        expect(await ds.driver.createSchemaBuilder().log().then((l) => l.upQueries.map((q) => q.query))).toEqual([]);
+        for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration();
+        expect(await ds.query('SELECT name FROM schema_migrations')).toEqual([]);
+      } finally {
+        await ds.destroy();
+        if (backend.name === 'postgres') await dropSchema(backend.url!, schema);
+      }
+    });
+  });
+}

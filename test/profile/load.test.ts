@@ -1,0 +1,80 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadProfile, parseProfile, ProfileError } from '../../src/profile/load.ts';
+import { demoProfileRaw } from '../helpers/app.ts';
+
+function problems(mutate: (p: Record<string, any>) => void): string[] {
+  const raw = demoProfileRaw();
+  mutate(raw);
+  try {
+    parseProfile(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProfileError);
+    return (err as ProfileError).problems;
+  }
+  return [];
+}
+
+describe('the department profile', () => {
+  it('the demo profile is valid', () => {
+    const p = loadProfile(join(import.meta.dirname, '..', '..', 'config', 'profile.yaml'), {});
+    expect(p.profile.account.name).toBeTruthy();
+    expect(p.profile.wechat.encoding).toBe('safe');
+    expect(p.profile.emulator.enabled).toBe(true);
+  });
+
+  it('names the field path and what was expected', () => {
+    expect(problems((p) => (p.wechat.appid = 'not-an-appid'))).toEqual(['wechat.appid: expected an appid such as "wx1234567890abcdef"']);
+    expect(problems((p) => (p.wechat.aes_key = 'short'))[0]).toMatch(/^wechat\.aes_key: expected an EncodingAESKey of exactly 43/);
+    expect(problems((p) => delete p.account.name)[0]).toMatch(/^account\.name: /);
+    expect(problems((p) => (p.wechat.reply_timeout_ms = 6000))[0]).toMatch(/^wechat\.reply_timeout_ms: .*4800/);
+    expect(problems((p) => (p.account.unknown_field = 1))[0]).toMatch(/^account: .*unknown_field/i);
+  });
+
+  it('checks menu limits: at most 3 buttons with at most 5 sub-buttons, names in bytes', () => {
+    expect(problems((p) => p.menu.buttons.push({ type: 'click', name: '多', key: 'X' }))[0]).toMatch(/^menu\.buttons: expected at most 3 top-level buttons/);
+    expect(
+      problems((p) => {
+        const subs = p.menu.buttons[1].sub_button;
+        while (subs.length < 6) subs.push({ type: 'click', name: '又一项', key: `K${subs.length}` });
+      })[0],
+    ).toMatch(/^menu\.buttons\[1\]\.sub_button: expected at most 5 sub-buttons/);
+    expect(problems((p) => (p.menu.buttons[0].name = '这是一个太长的名字'))).toContain(
+      'menu.buttons[0].name: expected a top-level menu name of at most 16 bytes (4 Chinese characters)',
+    );
+    expect(problems((p) => (p.menu.buttons[0].sub_button[0] = { type: 'view', name: '链接', url: 'ftp://x' }))[0]).toMatch(/url: expected a path starting with "\/" or an http\(s\) URL/);
+  });
+
+  it('requires an AES key outside plain mode and refuses "emulator" URLs without the emulator', () => {
+    expect(problems((p) => delete p.wechat.aes_key)).toContain('wechat.aes_key: expected an EncodingAESKey when encoding is "safe"');
+    expect(
+      problems((p) => {
+        p.emulator.enabled = false;
+      }),
+    ).toEqual(expect.arrayContaining([expect.stringMatching(/^wechat\.api_base_url: .*emulator\.enabled/)]));
+  });
+
+  it('takes credentials from the environment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'profile-'));
+    const file = join(dir, 'profile.yaml');
+    writeFileSync(file, stringify(demoProfileRaw()));
+    const p = loadProfile(file, {
+      WECHAT_APPID: 'wxabcdef1234567890',
+      WECHAT_APPSECRET: 'production-secret',
+      WECHAT_TOKEN: 'prodToken',
+      WECHAT_AES_KEY: 'A'.repeat(43),
+    }).profile;
+    expect(p.wechat).toMatchObject({ appid: 'wxabcdef1234567890', appsecret: 'production-secret', token: 'prodToken', aes_key: 'A'.repeat(43) });
+  });
+
+  it('reports unreadable files and broken YAML with the file name', () => {
+    expect(() => loadProfile('/nonexistent/profile.yaml', {})).toThrow(/\/nonexistent\/profile\.yaml[\s\S]*cannot read/);
+    const dir = mkdtempSync(join(tmpdir(), 'profile-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'account: [unclosed');
+    expect(() => loadProfile(file, {})).toThrow(/not valid YAML/);
+  });
+});

@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import { dedupKey, spokenText, toMessage, type InboundMessage } from '../../src/wechat/messages.ts';
+import { parseWeChatXml, XmlError } from '../../src/wechat/xml.ts';
+
+const head = (type: string) =>
+  `<ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[o_citizen]]></FromUserName><CreateTime>1348831860</CreateTime><MsgType><![CDATA[${type}]]></MsgType>`;
+const msg = (type: string, body: string) => `<xml>${head(type)}${body}<MsgId>1234567890123456</MsgId></xml>`;
+const ev = (event: string, body = '') => `<xml>${head('event')}<Event><![CDATA[${event}]]></Event>${body}</xml>`;
+
+async function parse(xml: string): Promise<InboundMessage> {
+  return toMessage(await parseWeChatXml(xml));
+}
+
+// Samples shaped as in WeChat's 接收普通消息 / 接收事件推送 documentation.
+describe('inbound messages', () => {
+  it('text', async () => {
+    const m = await parse(msg('text', '<Content><![CDATA[this is a test]]></Content>'));
+    expect(m).toMatchObject({ kind: 'text', content: 'this is a test', msgId: '1234567890123456', fromUser: 'o_citizen', toUser: 'gh_demo', createTime: 1348831860 });
+  });
+
+  it('text from a bizmsgmenu line', async () => {
+    const m = await parse(msg('text', '<Content><![CDATA[满意]]></Content><bizmsgmenuid>101</bizmsgmenuid>'));
+    expect(m).toMatchObject({ kind: 'text', content: '满意', bizmsgmenuid: '101' });
+  });
+
+  it('keeps surrounding spaces and CDATA content verbatim, including markup-like text', async () => {
+    const m = await parse(msg('text', '<Content><![CDATA[  1 <b>&amp; ]]></Content>'));
+    expect(m).toMatchObject({ content: '  1 <b>&amp; ' });
+  });
+
+  it('image', async () => {
+    expect(await parse(msg('image', '<PicUrl><![CDATA[http://mmbiz/x.jpg]]></PicUrl><MediaId><![CDATA[media_id]]></MediaId>'))).toMatchObject({
+      kind: 'image',
+      picUrl: 'http://mmbiz/x.jpg',
+      mediaId: 'media_id',
+    });
+  });
+
+  it('voice with and without Recognition', async () => {
+    const withRec = await parse(msg('voice', '<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format><Recognition><![CDATA[社保怎么交]]></Recognition>'));
+    expect(withRec).toMatchObject({ kind: 'voice', format: 'amr', recognition: '社保怎么交' });
+    expect(spokenText(withRec)).toBe('社保怎么交');
+    const without = await parse(msg('voice', '<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format>'));
+    expect(without).not.toHaveProperty('recognition');
+    expect(spokenText(without)).toBeNull();
+  });
+
+  it('video and shortvideo', async () => {
+    for (const t of ['video', 'shortvideo']) {
+      expect(await parse(msg(t, '<MediaId><![CDATA[m]]></MediaId><ThumbMediaId><![CDATA[t]]></ThumbMediaId>'))).toMatchObject({ kind: t, mediaId: 'm', thumbMediaId: 't' });
+    }
+  });
+
+  it('location: Location_X is latitude, Location_Y is longitude', async () => {
+    const m = await parse(msg('location', '<Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale><Label><![CDATA[位置信息]]></Label>'));
+    expect(m).toMatchObject({ kind: 'location', latitude: 23.134521, longitude: 113.358803, scale: 20, label: '位置信息' });
+  });
+
+  it('link', async () => {
+    expect(await parse(msg('link', '<Title><![CDATA[公众平台官网链接]]></Title><Description><![CDATA[d]]></Description><Url><![CDATA[https://example.org]]></Url>'))).toMatchObject({
+      kind: 'link',
+      title: '公众平台官网链接',
+      url: 'https://example.org',
+    });
+  });
+
+  it('file', async () => {
+    expect(
+      await parse(msg('file', '<Title><![CDATA[材料.pdf]]></Title><Description><![CDATA[]]></Description><FileKey><![CDATA[k]]></FileKey><FileMd5><![CDATA[5]]></FileMd5><FileTotalLen>1024</FileTotalLen>')),
+    ).toMatchObject({ kind: 'file', title: '材料.pdf', fileTotalLen: 1024 });
+  });
+
+  it('subscribe, plain and through a scene QR code', async () => {
+    const plain = await parse(ev('subscribe', '<EventKey><![CDATA[]]></EventKey>'));
+    expect(plain).toMatchObject({ kind: 'subscribe' });
+    expect(plain).not.toHaveProperty('scene');
+    expect(await parse(ev('subscribe', '<EventKey><![CDATA[qrscene_hall-1]]></EventKey><Ticket><![CDATA[TICKET]]></Ticket>'))).toMatchObject({
+      kind: 'subscribe',
+      scene: 'hall-1',
+      ticket: 'TICKET',
+    });
+  });
+
+  it('unsubscribe, SCAN, LOCATION, CLICK, VIEW', async () => {
+    expect(await parse(ev('unsubscribe'))).toMatchObject({ kind: 'unsubscribe' });
+    expect(await parse(ev('SCAN', '<EventKey><![CDATA[123123]]></EventKey><Ticket><![CDATA[T]]></Ticket>'))).toMatchObject({ kind: 'scan', scene: '123123', ticket: 'T' });
+    expect(await parse(ev('LOCATION', '<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>'))).toMatchObject({
+      kind: 'location_report',
+      latitude: 23.137466,
+      longitude: 113.352425,
+    });
+    expect(await parse(ev('CLICK', '<EventKey><![CDATA[GUIDES]]></EventKey>'))).toMatchObject({ kind: 'click', key: 'GUIDES' });
+    expect(await parse(ev('VIEW', '<EventKey><![CDATA[https://example.org/h5]]></EventKey><MenuId>1</MenuId>'))).toMatchObject({ kind: 'view', url: 'https://example.org/h5', menuId: '1' });
+  });
+
+  it('scancode_push and scancode_waitmsg', async () => {
+    for (const e of ['scancode_push', 'scancode_waitmsg']) {
+      const m = await parse(ev(e, '<EventKey><![CDATA[SCAN]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType><ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo>'));
+      expect(m).toMatchObject({ kind: e, key: 'SCAN', scanType: 'qrcode', scanResult: '1' });
+    }
+  });
+
+  it('location_select', async () => {
+    const m = await parse(
+      ev('location_select', '<EventKey><![CDATA[NEARBY]]></EventKey><SendLocationInfo><Location_X><![CDATA[23]]></Location_X><Location_Y><![CDATA[113]]></Location_Y><Scale><![CDATA[15]]></Scale><Label><![CDATA[广州市海珠区]]></Label><Poiname><![CDATA[]]></Poiname></SendLocationInfo>'),
+    );
+    expect(m).toMatchObject({ kind: 'location_select', key: 'NEARBY', latitude: 23, longitude: 113, label: '广州市海珠区' });
+  });
+
+  it('pic_sysphoto, pic_photo_or_album and pic_weixin with one or several pictures', async () => {
+    const one = '<SendPicsInfo><Count>1</Count><PicList><item><PicMd5Sum><![CDATA[1b5f7c23b5bf75682a53e7b6d163e185]]></PicMd5Sum></item></PicList></SendPicsInfo>';
+    const two = '<SendPicsInfo><Count>2</Count><PicList><item><PicMd5Sum><![CDATA[a]]></PicMd5Sum></item><item><PicMd5Sum><![CDATA[b]]></PicMd5Sum></item></PicList></SendPicsInfo>';
+    expect(await parse(ev('pic_sysphoto', `<EventKey><![CDATA[P]]></EventKey>${one}`))).toMatchObject({ kind: 'pic_sysphoto', count: 1, picMd5s: ['1b5f7c23b5bf75682a53e7b6d163e185'] });
+    expect(await parse(ev('pic_photo_or_album', `<EventKey><![CDATA[P]]></EventKey>${two}`))).toMatchObject({ kind: 'pic_photo_or_album', count: 2, picMd5s: ['a', 'b'] });
+    expect(await parse(ev('pic_weixin', `<EventKey><![CDATA[P]]></EventKey>${one}`))).toMatchObject({ kind: 'pic_weixin' });
+  });
+
+  it('TEMPLATESENDJOBFINISH', async () => {
+    expect(await parse(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163836</MsgID><Status><![CDATA[success]]></Status>'))).toMatchObject({
+      kind: 'template_send_finish',
+      msgId: '200163836',
+      status: 'success',
+    });
+  });
+
+  it('subscribe_msg_popup_event, _change_event and _sent_event', async () => {
+    const popup = await parse(
+      ev('subscribe_msg_popup_event', '<SubscribeMsgPopupEvent><List><TemplateId><![CDATA[VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc]]></TemplateId><SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString><PopupScene>2</PopupScene></List></SubscribeMsgPopupEvent>'),
+    );
+    expect(popup).toMatchObject({ kind: 'subscribe_msg_popup', items: [{ templateId: 'VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc', status: 'accept' }] });
+    const change = await parse(
+      ev('subscribe_msg_change_event', '<SubscribeMsgChangeEvent><List><TemplateId><![CDATA[T1]]></TemplateId><SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List><List><TemplateId><![CDATA[T2]]></TemplateId><SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List></SubscribeMsgChangeEvent>'),
+    );
+    expect(change).toMatchObject({ kind: 'subscribe_msg_change', items: [{ templateId: 'T1' }, { templateId: 'T2' }] });
+    const sent = await parse(
+      ev('subscribe_msg_sent_event', '<SubscribeMsgSentEvent><List><TemplateId><![CDATA[T]]></TemplateId><MsgID><![CDATA[1700827132819554304]]></MsgID><ErrorCode><![CDATA[0]]></ErrorCode><ErrorStatus><![CDATA[success]]></ErrorStatus></List></SubscribeMsgSentEvent>'),
+    );
+    expect(sent).toMatchObject({ kind: 'subscribe_msg_sent', items: [{ templateId: 'T', msgId: '1700827132819554304', errorCode: '0', status: 'success' }] });
+  });
+
+  it('unknown message types and events become `unknown`', async () => {
+    expect(await parse(msg('miniprogrampage', '<Title>x</Title>'))).toMatchObject({ kind: 'unknown', msgType: 'miniprogrampage' });
+    expect(await parse(ev('view_miniprogram', '<EventKey>x</EventKey>'))).toMatchObject({ kind: 'unknown', msgType: 'event', event: 'view_miniprogram' });
+  });
+
+  it('a message without its addressing fields is an error', async () => {
+    await expect(parse('<xml><MsgType>text</MsgType></xml>')).rejects.toThrow(/ToUserName/);
+  });
+});
+
+describe('de-duplication keys', () => {
+  it('messages: MsgId with FromUserName (same MsgId from two citizens are two messages)', async () => {
+    const a = await parseWeChatXml(msg('text', '<Content>a</Content>'));
+    const b = await parseWeChatXml(msg('text', '<Content>a</Content>').replace('o_citizen', 'o_other'));
+    expect(dedupKey(toMessage(a), a)).not.toBe(dedupKey(toMessage(b), b));
+    expect(dedupKey(toMessage(a), a)).toBe('m:o_citizen:1234567890123456');
+  });
+
+  it('events: FromUserName + CreateTime + Event + EventKey (two clicks in one second differ)', async () => {
+    const a = await parseWeChatXml(ev('CLICK', '<EventKey>A</EventKey>'));
+    const b = await parseWeChatXml(ev('CLICK', '<EventKey>B</EventKey>'));
+    expect(dedupKey(toMessage(a), a)).not.toBe(dedupKey(toMessage(b), b));
+    expect(dedupKey(toMessage(a), a)).toBe(dedupKey(toMessage(a), a));
+  });
+});
+
+describe('safe XML parsing', () => {
+  it('refuses DOCTYPE and entity declarations (XXE, billion laughs)', async () => {
+    const xxe = '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>';
+    await expect(parseWeChatXml(xxe)).rejects.toThrow(XmlError);
+    const lol = '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><xml><a>&lol2;</a></xml>';
+    await expect(parseWeChatXml(lol)).rejects.toThrow(/DOCTYPE/);
+  });
+
+  it('refuses undeclared entities and malformed documents', async () => {
+    await expect(parseWeChatXml('<xml><Content>&foo;</Content></xml>')).rejects.toThrow(XmlError);
+    await expect(parseWeChatXml('<xml><Content>unclosed</xml>')).rejects.toThrow(XmlError);
+    await expect(parseWeChatXml('not xml at all')).rejects.toThrow(XmlError);
+    await expect(parseWeChatXml('')).rejects.toThrow(XmlError);
+    await expect(parseWeChatXml('<other></other>')).rejects.toThrow(XmlError);
+  });
+
+  it('accepts an XML declaration, a BOM and the predefined entities', async () => {
+    const doc = await parseWeChatXml('\uFEFF<?xml version="1.0" encoding="UTF-8"?>\n<xml><Content>a &amp; b</Content></xml>');
+    expect(doc.Content).toBe('a & b');
+  });
+});
