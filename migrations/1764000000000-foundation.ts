@@ -11,7 +11,7 @@ export class Foundation1764000000000 implements MigrationInterface {
         name: 'citizens',
         columns: [
           col.string('openid', 64, { isPrimary: true }),
-          col.bool('subscribed', false),
+          col.bool(q, 'subscribed', false),
           col.time('subscribed_at', true),
           col.time('unsubscribed_at', true),
           col.string('scene', 64, { isNullable: true }),

@@ -1,4 +1,4 @@
-import type { TableColumnOptions } from 'typeorm';
+import type { QueryRunner, TableColumnOptions } from 'typeorm';
 
 /**
  * Column shapes that mean the same on SQLite and PostgreSQL. Times are bigint epoch milliseconds,
@@ -10,5 +10,10 @@ export const col = {
   text: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable }),
   int: (name: string, dflt?: number, nullable = false): TableColumnOptions => ({ name, type: 'integer', isNullable: nullable, default: dflt }),
   time: (name: string, nullable = false): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable }),
-  bool: (name: string, dflt: boolean): TableColumnOptions => ({ name, type: 'boolean', default: dflt }),
+  /** SQLite stores booleans as 0/1 and PostgreSQL refuses an integer default for a boolean. */
+  bool: (q: QueryRunner, name: string, dflt: boolean): TableColumnOptions => ({
+    name,
+    type: 'boolean',
+    default: q.connection.options.type === 'postgres' ? dflt : Number(dflt),
+  }),
 };

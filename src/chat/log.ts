@@ -20,7 +20,7 @@ export const CitizenEntity = new EntitySchema<CitizenRow>({
   tableName: 'citizens',
   columns: {
     openid: { type: 'varchar', length: 64, primary: true },
-    subscribed: { type: 'boolean' },
+    subscribed: { type: 'boolean', default: false },
     subscribedAt: { name: 'subscribed_at', type: 'bigint', nullable: true, transformer: epochMs },
     unsubscribedAt: { name: 'unsubscribed_at', type: 'bigint', nullable: true, transformer: epochMs },
     scene: { type: 'varchar', length: 64, nullable: true },
@@ -61,11 +61,12 @@ export const MessageEntity = new EntitySchema<MessageRow>({
     content: { type: 'text' },
     payload: { type: 'text', nullable: true },
     channel: { type: 'varchar', length: 16 },
-    msgKey: { name: 'msg_key', type: 'varchar', length: 191, nullable: true },
+    msgKey: { name: 'msg_key', type: 'varchar', length: 191, nullable: true, unique: true },
     ref: { type: 'varchar', length: 128, nullable: true },
     status: { type: 'varchar', length: 16, nullable: true },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
   },
+  indices: [{ name: 'ix_messages_openid_time', columns: ['openid', 'createdAt'] }],
 });
 
 /** The 48-hour customer-service window. */

@@ -57,6 +57,7 @@ export class Emulator {
       r[method](path, async (ctx) => {
         let errcode = 0;
         try {
+          p.takeFault(path);
           if (opts.auth !== false) p.authorize(typeof ctx.query.access_token === 'string' ? ctx.query.access_token : undefined);
           const body = method === 'post' ? await readJson(ctx) : undefined;
           const out = (await fn(ctx, body)) ?? {};

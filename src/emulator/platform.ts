@@ -98,6 +98,20 @@ export class EmulatedPlatform {
   menu: unknown[] | null = null;
   /** Every API call, for tests that count (token refreshes, sends). */
   readonly calls: { path: string; at: number; errcode: number }[] = [];
+  private readonly faults = new Map<string, { errcode: number; errmsg: string; times: number }>();
+
+  /** Tests: make the next `times` calls of `path` fail with `errcode` (e.g. -1 system busy). */
+  injectFault(path: string, errcode: number, times = 1, errmsg = 'system error'): void {
+    this.faults.set(path, { errcode, errmsg, times });
+  }
+
+  /** Throws the injected fault for this path, if one is pending. */
+  takeFault(path: string): void {
+    const f = this.faults.get(path);
+    if (!f) return;
+    if (--f.times <= 0) this.faults.delete(path);
+    throw new PlatformError(f.errcode, f.errmsg);
+  }
 
   constructor(o: PlatformOptions) {
     this.appid = o.appid;

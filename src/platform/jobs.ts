@@ -29,15 +29,16 @@ export const JobEntity = new EntitySchema<JobRow>({
     payload: { type: 'text' },
     status: { type: 'varchar', length: 16 },
     runAt: { name: 'run_at', type: 'bigint', transformer: epochMs },
-    attempts: { type: 'integer' },
-    maxAttempts: { name: 'max_attempts', type: 'integer' },
+    attempts: { type: 'integer', default: 0 },
+    maxAttempts: { name: 'max_attempts', type: 'integer', default: 5 },
     lockedUntil: { name: 'locked_until', type: 'bigint', nullable: true, transformer: epochMs },
     lockedBy: { name: 'locked_by', type: 'varchar', length: 64, nullable: true },
     lastError: { name: 'last_error', type: 'text', nullable: true },
-    uniqueKey: { name: 'unique_key', type: 'varchar', length: 191, nullable: true },
+    uniqueKey: { name: 'unique_key', type: 'varchar', length: 191, nullable: true, unique: true },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: epochMs },
   },
+  indices: [{ name: 'ix_jobs_due', columns: ['status', 'runAt'] }],
 });
 
 export interface JobContext {

@@ -27,10 +27,28 @@ const subButton = leafButton.superRefine((b, ctx) => {
   if (byteLength(b.name) > 60) ctx.addIssue({ code: 'custom', path: ['name'], message: 'expected a sub-menu name of at most 60 bytes (about 8 Chinese characters is the readable limit)' });
 });
 
-const topButton = z.union([
-  z.object({ name: z.string(), sub_button: z.array(subButton).min(1, { message: 'expected 1 to 5 sub-buttons' }).max(5, { message: 'expected at most 5 sub-buttons' }) }).strict(),
-  leafButton,
-]).superRefine((b, ctx) => {
+const buttonGroup = z
+  .object({ name: z.string(), sub_button: z.array(subButton).min(1, { message: 'expected 1 to 5 sub-buttons' }).max(5, { message: 'expected at most 5 sub-buttons' }) })
+  .strict();
+
+/**
+ * Choose the schema by the value's shape (a group has sub_button), so errors point into the branch
+ * the author meant instead of a bare "invalid input" from a union.
+ */
+function chooseBy<T extends z.ZodType, U extends z.ZodType>(isFirst: (v: Record<string, unknown>) => boolean, first: T, second: U) {
+  return z.unknown().transform((v, ctx): z.infer<T> | z.infer<U> => {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) {
+      ctx.addIssue({ code: 'custom', message: 'expected an object' });
+      return z.NEVER;
+    }
+    const r = (isFirst(v as Record<string, unknown>) ? first : second).safeParse(v);
+    if (r.success) return r.data as z.infer<T> | z.infer<U>;
+    for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as (string | number)[] });
+    return z.NEVER;
+  });
+}
+
+const topButton = chooseBy((v) => 'sub_button' in v, buttonGroup, leafButton).superRefine((b, ctx) => {
   if (byteLength(b.name) > 16) ctx.addIssue({ code: 'custom', path: ['name'], message: 'expected a top-level menu name of at most 16 bytes (4 Chinese characters)' });
 });
 
