@@ -1,0 +1,383 @@
+import { describe, expect, it } from 'vitest';
+import { MASK_DEPTH_LIMIT, maskAddress, maskDeep, maskIdCard, maskName, maskPhone, maskText } from '../../src/platform/pii.ts';
+
+/** Raw personal data used throughout; none of it may survive masking. */
+const PHONE = '13812345678';
+const PHONE2 = '13987654321';
+const ID18 = '11010519491231002X';
+const ID18_DIGITS = '310104198001011236';
+const HOUSE = '1234弄5号601室';
+
+/** Ordinary text that must come through unchanged. */
+const ORDINARY = [
+  'WB20261124-0007',
+  '案件编号 WB20261124-0007 已受理',
+  '2026-11-24',
+  '17:30',
+  '2026-11-24 17:30',
+  '2026-11-24T17:30:00.000+08:00',
+  '¥12.50',
+  '金额 ¥1,234.50 元',
+  '回复 1',
+  '请回复1或2',
+  '第3页，共12页',
+  '11月24号下午3点',
+  '地铁2号线',
+  '我知道5号要交材料',
+  '距离5公里3号线',
+  '办事大厅3号窗口',
+  '3路公交车',
+  'ts=1732435200000',
+  'p=0.30000000000000004',
+  'order 20261124123456',
+  '192.168.1.100:8080',
+  'uuid 550e8400-e29b-41d4-a716-446655440000',
+  'v1.2.3',
+  'version 10.4.0',
+];
+
+describe('maskPhone', () => {
+  it.each([
+    ['13812345678', '138****5678'],
+    ['+8613812345678', '+86138****5678'],
+    ['+86 138 1234 5678', '+86 138 **** 5678'],
+    ['86-138-1234-5678', '86-138-****-5678'],
+    ['138-1234-5678', '138-****-5678'],
+    [' 13812345678 ', '138****5678'],
+    ['１３８１２３４５６７８', '138****5678'],
+    ['021-12345678', '021-****5678'],
+    ['02112345678', '021****5678'],
+    ['(021)12345678', '(021)****5678'],
+    ['0755-1234567', '0755-***4567'],
+    ['010 12345678', '010 ****5678'],
+    ['021-12345678-801', '021-****5678-801'],
+    ['021-12345678转801', '021-****5678转801'],
+    ['13812345678 / 13987654321', '138****5678 / 139****4321'],
+    ['400-820-8820', '***-***-8820'],
+    ['95588', '95588'],
+    ['', ''],
+  ])('%s → %s', (input, expected) => {
+    expect(maskPhone(input)).toBe(expected);
+  });
+});
+
+describe('maskIdCard', () => {
+  it.each([
+    ['31010119900101123X', '3101************3X'],
+    [ID18, '1101************2X'],
+    ['11010519491231002x', '1101************2x'],
+    ['110105491231002', '1101*********02'],
+    ['110105 19491231 002X', '1101************2X'],
+    ['E12345678', 'E*******8'],
+    ['1234', '****'],
+    ['', ''],
+  ])('%s → %s', (input, expected) => {
+    expect(maskIdCard(input)).toBe(expected);
+  });
+});
+
+describe('maskAddress', () => {
+  it.each([
+    ['上海市长宁区长宁路1234弄5号601室', '上海市长宁区长宁路****'],
+    ['长宁路1234弄5号', '长宁路****'],
+    ['南京西路100号', '南京西路****'],
+    ['北京市东城区东华门街道3号', '北京市东城区东华门街****'],
+    ['XX村3组25号', 'XX村****'],
+    ['幸福小区3栋2单元501', '幸福小区****'],
+    ['上海市静安区某某大厦A座', '上海市静安区****'],
+    ['Room 501, 1234 Changning Rd', 'Room****'],
+    ['长宁区', '****'],
+    ['北京', '****'],
+    ['', ''],
+  ])('%s → %s', (input, expected) => {
+    expect(maskAddress(input)).toBe(expected);
+  });
+});
+
+describe('maskName', () => {
+  it.each([
+    ['张三', '张*'],
+    ['欧阳娜娜', '欧***'],
+    ['李', '*'],
+    ['John Smith', 'J***'],
+    ['', ''],
+  ])('%s → %s', (input, expected) => {
+    expect(maskName(input)).toBe(expected);
+  });
+});
+
+describe('maskText', () => {
+  it.each([
+    ['我的电话是13812345678，请回电', '我的电话是138****5678，请回电'],
+    ['手机:13812345678。', '手机:138****5678。'],
+    ['phone13812345678x', 'phone138****5678x'],
+    ['+86 138 1234 5678', '+86 138 **** 5678'],
+    ['+86-13812345678', '+86-138****5678'],
+    ['8613812345678', '86138****5678'],
+    ['138 1234 5678', '138 **** 5678'],
+    ['打138-1234-5678或139-8765-4321', '打138-****-5678或139-****-4321'],
+    ['１３８１２３４５６７８，全角', '138****5678，全角'],
+    ['电话：０２１－１２３４５６７８', '电话：021-****5678'],
+    ['电话021-12345678转801', '电话021-****5678转801'],
+    ['(0755)1234567', '(0755)***4567'],
+    ['身份证11010519491231002X', '身份证1101************2X'],
+    ['身份证号310104198001011236。', '身份证号3101************36。'],
+    ['id 110105 19491231 002X ok', 'id 1101** ******** **2X ok'],
+    ['旧证 110105491231002', '旧证 1101*********02'],
+    ['卡号6222021234567890123', '卡号6222***********0123'],
+    ['卡号6222021234567890', '卡号6222********7890'],
+    ['卡号 6222 0212 3456 7890', '卡号 6222 **** **** 7890'],
+    ['邮箱 zhang.san@example.com.cn', '邮箱 z***@example.com.cn'],
+    ['13812345678@qq.com', '1***@qq.com'],
+    ['长宁路1234弄5号601室', '长宁路****'],
+    ['我住在上海市长宁区长宁路1234弄5号601室，谢谢', '我住在上海市长宁区长宁路****，谢谢'],
+    ['XX小区3栋2单元501', 'XX小区****'],
+    ['幸福小区3-2-501有人', '幸福小区****有人'],
+    ['解放大道100号', '解放大道****'],
+    ['团结湖北里3号楼', '团结湖北里****'],
+    ['XX村3组25号', 'XX村****'],
+    ['XX大厦A座1201室', 'XX大厦****'],
+    ['南京西路 100号', '南京西路****'],
+  ])('%s → %s', (input, expected) => {
+    expect(maskText(input)).toBe(expected);
+  });
+
+  it('leaves ordinary text unchanged', () => {
+    for (const s of ORDINARY) expect(maskText(s), s).toBe(s);
+    const all = ORDINARY.join('，');
+    expect(maskText(all)).toBe(all);
+  });
+
+  it('masks personal data while keeping ordinary text around it', () => {
+    const s = `案件 WB20261124-0007 于 2026-11-24 17:30 受理，费用¥12.50，联系人电话${PHONE}，身份证${ID18}，住长宁路${HOUSE}，回复 1 确认`;
+    expect(maskText(s)).toBe(
+      '案件 WB20261124-0007 于 2026-11-24 17:30 受理，费用¥12.50，联系人电话138****5678，身份证1101************2X，住长宁路****，回复 1 确认',
+    );
+  });
+
+  it('returns text without digits or @ as is', () => {
+    const s = '您好，请问怎么办理居住证？需要带什么材料？'.repeat(50);
+    expect(maskText(s)).toBe(s);
+    expect(maskText('')).toBe('');
+  });
+
+  it('is idempotent', () => {
+    const inputs = [
+      `电话${PHONE} ${PHONE2}`,
+      `+86 138 1234 5678 021-12345678 ${ID18} ${ID18_DIGITS} 6222021234567890123 a.b@example.com`,
+      `长宁路${HOUSE} XX小区3栋2单元501`,
+    ];
+    for (const s of inputs) {
+      const once = maskText(s);
+      expect(maskText(once)).toBe(once);
+      expect(maskPhone(maskPhone(s))).toBe(maskPhone(s));
+    }
+    expect(maskAddress(maskAddress('长宁路1234弄'))).toBe('长宁路****');
+    expect(maskIdCard(maskIdCard(ID18))).toBe(maskIdCard(ID18));
+  });
+});
+
+describe('maskDeep', () => {
+  it('chooses the masker by key, ignoring case and snake/camel variants', () => {
+    const out = maskDeep({
+      phone: '13812345678',
+      Mobile: '+86 139 8765 4321',
+      tel: '021-12345678',
+      telephone: '13812345678',
+      contact_phone: '13812345678',
+      mobileNumber: 13812345678,
+      idcard: ID18,
+      id_card: ID18,
+      idCard: ID18,
+      ID_CARD: ID18,
+      idNumber: ID18,
+      id_no: ID18,
+      certNo: 'E12345678',
+      address: '上海市长宁区长宁路1234弄5号601室',
+      addr: '长宁路1234弄',
+      home_address: '幸福小区3栋2单元501',
+      name: '张三',
+      realName: '欧阳娜娜',
+      real_name: '李四',
+      contactName: 'John',
+      ipAddress: '10.0.0.1',
+      remoteAddr: '10.0.0.2:5555',
+      note: `请打${PHONE}`,
+      caseNo: 'WB20261124-0007',
+      count: 13812345678,
+      ok: true,
+      nothing: null,
+      missing: undefined,
+    });
+    expect(out).toEqual({
+      phone: '138****5678',
+      Mobile: '+86 139 **** 4321',
+      tel: '021-****5678',
+      telephone: '138****5678',
+      contact_phone: '138****5678',
+      mobileNumber: '138****5678',
+      idcard: '1101************2X',
+      id_card: '1101************2X',
+      idCard: '1101************2X',
+      ID_CARD: '1101************2X',
+      idNumber: '1101************2X',
+      id_no: '1101************2X',
+      certNo: 'E*******8',
+      address: '上海市长宁区长宁路****',
+      addr: '长宁路****',
+      home_address: '幸福小区****',
+      name: '张*',
+      realName: '欧***',
+      real_name: '李*',
+      contactName: 'J***',
+      ipAddress: '10.0.0.1',
+      remoteAddr: '10.0.0.2:5555',
+      note: '请打138****5678',
+      caseNo: 'WB20261124-0007',
+      count: 13812345678,
+      ok: true,
+      nothing: null,
+      missing: undefined,
+    });
+  });
+
+  it('handles arrays and nested objects, and applies a key to the values below it', () => {
+    const out = maskDeep({
+      citizens: [
+        { name: '张三', phone: PHONE, messages: [`我的身份证是${ID18}`, '回复 1'] },
+        { name: '王五', address: { city: '上海', detail: `长宁路${HOUSE}` } },
+      ],
+      phone: [PHONE, PHONE2],
+      matrix: [[PHONE], [[ID18_DIGITS]]],
+    });
+    expect(out).toEqual({
+      citizens: [
+        { name: '张*', phone: '138****5678', messages: ['我的身份证是1101************2X', '回复 1'] },
+        { name: '王*', address: { city: '****', detail: '长宁路****' } },
+      ],
+      phone: ['138****5678', '139****4321'],
+      matrix: [['138****5678'], [['3101************36']]],
+    });
+  });
+
+  it('masks property names that contain personal data', () => {
+    expect(maskDeep({ [PHONE]: { state: 'waiting' } })).toEqual({ '138****5678': { state: 'waiting' } });
+  });
+
+  it('never mutates its input', () => {
+    const err = new Error(`call ${PHONE} failed`);
+    const input = {
+      user: { name: '张三', phone: PHONE, tags: [PHONE, { idCard: ID18 }] },
+      text: `电话${PHONE}`,
+      when: new Date(0),
+      err,
+      map: new Map([['mobile', PHONE]]),
+    };
+    const before = structuredClone({ ...input, err: undefined });
+    const stackBefore = err.stack;
+    deepFreeze(input);
+    const out = maskDeep(input);
+    expect({ ...input, err: undefined }).toEqual(before);
+    expect(err.message).toBe(`call ${PHONE} failed`);
+    expect(err.stack).toBe(stackBefore);
+    expect(out).not.toBe(input);
+    expect(out.user).not.toBe(input.user);
+    expect(out.user.tags).not.toBe(input.user.tags);
+    expect(out.when).not.toBe(input.when);
+    expect(out.when).toEqual(input.when);
+  });
+
+  it('replaces cycles with [Circular] but copies shared references', () => {
+    const shared = { phone: PHONE };
+    const a: Record<string, unknown> = { shared, again: shared, list: [] as unknown[] };
+    a.self = a;
+    (a.list as unknown[]).push(a, shared);
+    const out = maskDeep(a) as Record<string, unknown>;
+    expect(out.self).toBe('[Circular]');
+    expect(out.shared).toEqual({ phone: '138****5678' });
+    expect(out.again).toEqual({ phone: '138****5678' });
+    expect(out.list).toEqual(['[Circular]', { phone: '138****5678' }]);
+  });
+
+  it('stops at the depth limit', () => {
+    let deep: Record<string, unknown> = { phone: PHONE };
+    for (let i = 0; i < 12; i++) deep = { next: deep, list: [PHONE] };
+    const out = maskDeep(deep);
+    const text = JSON.stringify(out);
+    expect(text).not.toContain(PHONE);
+    let cur: unknown = out;
+    let levels = 0;
+    while (typeof cur === 'object' && cur !== null) {
+      cur = (cur as Record<string, unknown>).next;
+      levels++;
+    }
+    expect(levels).toBe(MASK_DEPTH_LIMIT);
+    expect(cur).toBe('[Object]');
+  });
+
+  it('summarises Buffers and typed arrays', () => {
+    expect(maskDeep({ body: Buffer.from(PHONE), raw: new Uint8Array(4) })).toEqual({
+      body: `[Buffer ${PHONE.length} bytes]`,
+      raw: '[Uint8Array 4 bytes]',
+    });
+  });
+
+  it('turns errors into masked plain objects', () => {
+    class ValidationError extends Error {
+      constructor(message: string, readonly phone: string) {
+        super(message, { cause: new Error(`lookup ${ID18} failed`) });
+        this.name = 'ValidationError';
+      }
+    }
+    const err = new ValidationError(`bad phone ${PHONE}`, PHONE2);
+    const out = maskDeep({ err }).err as unknown as Record<string, unknown>;
+    expect(out.type).toBe('ValidationError');
+    expect(out.message).toBe('bad phone 138****5678');
+    expect(out.stack).toMatch(/^ValidationError: bad phone 138\*\*\*\*5678\n/);
+    expect(out.phone).toBe('139****4321');
+    expect(out.name).toBe('ValidationError');
+    expect((out.cause as Record<string, unknown>).message).toBe('lookup 1101************2X failed');
+    const text = JSON.stringify(out);
+    expect(text).not.toContain(PHONE);
+    expect(text).not.toContain(PHONE2);
+    expect(text).not.toContain(ID18);
+  });
+
+  it('masks Maps, Sets and objects with toJSON', () => {
+    const out = maskDeep({
+      m: new Map<string, unknown>([['mobile', PHONE], ['note', `身份证${ID18}`]]),
+      s: new Set([PHONE]),
+      u: new URL(`https://example.com/?tel=${PHONE}`),
+    });
+    expect(out).toEqual({
+      m: { mobile: '138****5678', note: '身份证1101************2X' },
+      s: ['138****5678'],
+      u: 'https://example.com/?tel=138****5678',
+    });
+  });
+
+  it('with keyRules false only masks text', () => {
+    expect(maskDeep({ name: 'weiban', phone: PHONE, note: `tel ${PHONE}` }, { keyRules: false })).toEqual({
+      name: 'weiban',
+      phone: '138****5678',
+      note: 'tel 138****5678',
+    });
+  });
+
+  it('passes primitives through the right masker', () => {
+    expect(maskDeep(`电话${PHONE}`)).toBe('电话138****5678');
+    expect(maskDeep(42)).toBe(42);
+    expect(maskDeep(null)).toBe(null);
+    expect(maskDeep(undefined)).toBe(undefined);
+  });
+});
+
+function deepFreeze(o: unknown, seen = new Set<unknown>()): void {
+  if (typeof o !== 'object' || o === null || seen.has(o)) return;
+  seen.add(o);
+  if (o instanceof Map) {
+    for (const v of o.values()) deepFreeze(v, seen);
+  }
+  Object.freeze(o);
+  for (const v of Object.values(o)) deepFreeze(v, seen);
+}
