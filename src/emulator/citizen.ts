@@ -162,12 +162,12 @@ export class CitizenWire {
   /** Check and decrypt the account's answer the way WeChat does; `success` or '' mean no reply. */
   async readReply(body: string, encrypted: boolean): Promise<PhoneReply | null> {
     if (body === '' || body === 'success') return null;
-    let doc = await parseWeChatXml(body);
+    let doc = parseWeChatXml(body);
     if (encrypted) {
       const enc = text(doc, 'Encrypt');
       const sig = sha1Signature(this.account.token, text(doc, 'TimeStamp'), text(doc, 'Nonce'), enc);
       if (!signaturesEqual(sig, text(doc, 'MsgSignature'))) throw new CallbackProtocolError('reply MsgSignature does not verify');
-      doc = await parseWeChatXml(this.crypto!.decrypt(enc));
+      doc = parseWeChatXml(this.crypto!.decrypt(enc));
     }
     return toPhoneReply(doc);
   }
