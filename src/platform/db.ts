@@ -78,7 +78,44 @@ export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
   const ds = new DataSource(options);
   await ds.initialize();
   if (opts.migrate !== false) await ds.runMigrations({ transaction: 'each' });
+  if (opts.target.kind === 'sqlite') serializeSqliteTransactions(ds);
   return ds;
+}
+
+/**
+ * SQLite through TypeORM is one connection shared by every caller. Two transactions started
+ * concurrently would interleave on it (the second becomes a savepoint inside the first), and a
+ * lone statement issued while a transaction is open would become part of it. So on SQLite a
+ * transaction holds the connection: it runs on its own view of the runner, and everything that
+ * goes through the shared runner (other transactions, lone statements) waits until it ends.
+ * Inside a transaction use the manager it is given: calling dataSource.transaction() there again
+ * would wait for itself. Code here never calls Repository.save() or
+ * queryRunner.startTransaction(), which open transactions of their own.
+ * (PostgreSQL gives each transaction its own pooled connection and needs none of this.)
+ */
+function serializeSqliteTransactions(ds: DataSource): void {
+  let holder: Promise<void> | null = null;
+  const shared = ds.createQueryRunner(); // the one runner the driver hands everybody
+  const direct = shared.query.bind(shared) as (...a: unknown[]) => Promise<unknown>;
+  (shared as { query: unknown }).query = async (...args: unknown[]) => {
+    while (holder) await holder;
+    return direct(...args);
+  };
+  (ds.manager as { transaction: unknown }).transaction = async (...args: unknown[]) => {
+    while (holder) await holder;
+    let release!: () => void;
+    holder = new Promise<void>((r) => (release = r));
+    // A view of the shared runner whose statements skip the wait: this transaction's own.
+    const own = Object.create(shared) as QueryRunner;
+    (own as { query: unknown }).query = direct;
+    (own as { manager: unknown }).manager = ds.createEntityManager(own);
+    try {
+      return await (own.manager.transaction as (...a: unknown[]) => Promise<unknown>)(...args);
+    } finally {
+      holder = null;
+      release();
+    }
+  };
 }
 
 async function ensureSchema(url: string, schema: string): Promise<void> {

@@ -46,3 +46,49 @@ for (const backend of DB_BACKENDS) {
     });
   });
 }
+
+describe('SQLite: one shared connection, transactions kept apart', () => {
+  it('concurrent read-modify-write transactions do not interleave, and a failed one rolls back only itself', async () => {
+    const ds = await openDatabase({ target: parseDatabaseUrl('sqlite::memory:'), entities, migrations });
+    try {
+      await ds.query(`INSERT INTO citizens (openid, subscribed, first_seen_at, updated_at) VALUES ('counter', 0, 0, 0)`);
+      const bump = (fail: boolean) =>
+        ds.transaction(async (m) => {
+          const [row] = await m.query(`SELECT updated_at FROM citizens WHERE openid = 'counter'`);
+          await new Promise((r) => setTimeout(r, 1)); // let everyone else run
+          await m.query(`UPDATE citizens SET updated_at = ? WHERE openid = 'counter'`, [Number(row.updated_at) + 1]);
+          if (fail) throw new Error('rolled back');
+        });
+      const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => bump(i % 10 === 9)));
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(3);
+      const [row] = await ds.query(`SELECT updated_at FROM citizens WHERE openid = 'counter'`);
+      expect(Number(row.updated_at)).toBe(27);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
+  it('a statement from outside waits for an open transaction instead of joining it', async () => {
+    const ds = await openDatabase({ target: parseDatabaseUrl('sqlite::memory:'), entities, migrations });
+    try {
+      let inside!: () => void;
+      const insideWrote = new Promise<void>((r) => (inside = r));
+      const tx = ds
+        .transaction(async (m) => {
+          await m.query(`INSERT INTO citizens (openid, subscribed, first_seen_at, updated_at) VALUES ('inside', 0, 0, 0)`);
+          inside();
+          await new Promise((r) => setTimeout(r, 10));
+          throw new Error('roll back the inside');
+        })
+        .catch(() => undefined);
+      await insideWrote;
+      // issued from the test's own context while the transaction is open
+      await ds.query(`INSERT INTO citizens (openid, subscribed, first_seen_at, updated_at) VALUES ('outside', 0, 0, 0)`);
+      await tx;
+      const rows = await ds.query(`SELECT openid FROM citizens ORDER BY openid`);
+      expect(rows.map((r: { openid: string }) => r.openid)).toEqual(['outside']);
+    } finally {
+      await ds.destroy();
+    }
+  });
+});
