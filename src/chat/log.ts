@@ -1,6 +1,6 @@
-import { EntitySchema, type DataSource } from 'typeorm';
+import { EntitySchema, type DataSource, type EntityManager } from 'typeorm';
 import { HOUR, type Clock } from '../platform/clock.ts';
-import { epochMs, insertIgnoringDuplicate } from '../platform/db.ts';
+import { epochMs } from '../platform/db.ts';
 import { isEvent, spokenText, type InboundMessage } from '../wechat/messages.ts';
 
 export interface CitizenRow {
@@ -107,68 +107,86 @@ export function describeInbound(m: InboundMessage): string {
   }
 }
 
+type NewMessage = Omit<MessageRow, 'id'>;
+type CitizenChange = Partial<CitizenRow> & { openid: string };
+
+interface Pending {
+  message: NewMessage;
+  citizen: CitizenChange | null;
+  resolve(inserted: boolean): void;
+  reject(err: unknown): void;
+}
+
+const MESSAGE_COLUMNS: [keyof NewMessage, string][] = [
+  ['openid', 'openid'],
+  ['direction', 'direction'],
+  ['kind', 'kind'],
+  ['content', 'content'],
+  ['payload', 'payload'],
+  ['channel', 'channel'],
+  ['msgKey', 'msg_key'],
+  ['ref', 'ref'],
+  ['status', 'status'],
+  ['createdAt', 'created_at'],
+];
+const CITIZEN_COLUMNS: [keyof CitizenRow, string][] = [
+  ['openid', 'openid'],
+  ['subscribed', 'subscribed'],
+  ['subscribedAt', 'subscribed_at'],
+  ['unsubscribedAt', 'unsubscribed_at'],
+  ['scene', 'scene'],
+  ['firstSeenAt', 'first_seen_at'],
+  ['lastInteractionAt', 'last_interaction_at'],
+  ['lastInteractionKind', 'last_interaction_kind'],
+  ['updatedAt', 'updated_at'],
+];
+const BATCH_ROWS = 200;
+
 /**
  * The conversation log: every message in and out, stored once, and each citizen's last
  * interaction (which decides whether a customer-service message can still reach them).
+ *
+ * Writes are group-committed: every message recorded while a flush is pending joins it, and one
+ * transaction stores them all; each caller's promise resolves when its own row is committed. On
+ * the callback's hot path this turns many small transactions into one per event-loop turn.
  */
 export class ConversationLog {
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private readonly postgres: boolean;
+
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
-  ) {}
-
-  /**
-   * Store an inbound message and update the citizen. Returns false when this message was
-   * already stored (a retry that outlived the de-duplication window): do not handle it again.
-   */
-  async recordInbound(m: InboundMessage, msgKey: string): Promise<boolean> {
-    const now = this.clock.now();
-    const interactive = m.kind !== 'unsubscribe' && m.kind !== 'template_send_finish' && !m.kind.startsWith('subscribe_msg') && m.kind !== 'location_report';
-    return this.ds.transaction(async (tx) => {
-      const id = await insertIgnoringDuplicate(tx, MessageEntity, {
-          openid: m.fromUser,
-          direction: 'in',
-          kind: m.kind,
-          content: describeInbound(m),
-          payload: JSON.stringify(m),
-          channel: 'callback',
-          msgKey,
-          ref: null,
-          status: null,
-        createdAt: now,
-      });
-      if (id === null) return false;
-      const citizen: Partial<CitizenRow> = { openid: m.fromUser, firstSeenAt: now, updatedAt: now, subscribed: false };
-      const update: (keyof CitizenRow)[] = ['updatedAt'];
-      if (interactive) {
-        citizen.lastInteractionAt = now;
-        citizen.lastInteractionKind = isEvent(m) ? 'event' : 'message';
-        update.push('lastInteractionAt', 'lastInteractionKind');
-      }
-      if (m.kind === 'subscribe') {
-        Object.assign(citizen, { subscribed: true, subscribedAt: now, scene: m.scene ?? null });
-        update.push('subscribed', 'subscribedAt', 'scene');
-      } else if (m.kind === 'unsubscribe') {
-        Object.assign(citizen, { subscribed: false, unsubscribedAt: now });
-        update.push('subscribed', 'unsubscribedAt');
-      } else if (m.kind !== 'template_send_finish') {
-        // Anyone who can message the account follows it.
-        citizen.subscribed = true;
-        update.push('subscribed');
-      }
-      const columns = update.map((k) => columnName(k));
-      await tx.createQueryBuilder().insert().into(CitizenEntity).values(citizen).orUpdate(columns, ['openid']).execute();
-      return true;
-    });
+  ) {
+    this.postgres = ds.options.type === 'postgres';
   }
 
-  /** Store an outbound message; returns its id. */
-  async recordOutbound(o: { openid: string; kind: string; content: string; payload?: unknown; channel: Channel; ref?: string | null; status?: string; msgKey?: string }): Promise<number> {
-    const res = await this.ds
-      .createQueryBuilder()
-      .insert()
-      .into(MessageEntity)
-      .values({
+  /**
+   * Store an inbound message and update the citizen. Resolves false when this message was
+   * already stored (a retry that outlived the de-duplication window): do not handle it again.
+   */
+  recordInbound(m: InboundMessage, msgKey: string): Promise<boolean> {
+    const now = this.clock.now();
+    const message: NewMessage = {
+      openid: m.fromUser,
+      direction: 'in',
+      kind: m.kind,
+      content: describeInbound(m),
+      payload: JSON.stringify(m),
+      channel: 'callback',
+      msgKey,
+      ref: null,
+      status: null,
+      createdAt: now,
+    };
+    return this.enqueue(message, citizenChange(m, now));
+  }
+
+  /** Store an outbound message. */
+  async recordOutbound(o: { openid: string; kind: string; content: string; payload?: unknown; channel: Channel; ref?: string | null; status?: string; msgKey?: string }): Promise<void> {
+    await this.enqueue(
+      {
         openid: o.openid,
         direction: 'out',
         kind: o.kind,
@@ -179,9 +197,79 @@ export class ConversationLog {
         ref: o.ref ?? null,
         status: o.status ?? 'sent',
         createdAt: this.clock.now(),
-      })
-      .execute();
-    return res.identifiers[0]?.id as number;
+      },
+      null,
+    );
+  }
+
+  private enqueue(message: NewMessage, citizen: CitizenChange | null): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.pending.push({ message, citizen, resolve, reject });
+      if (!this.flushing) this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
+    });
+  }
+
+  /** Write everything pending (tests and shutdown call this too). */
+  async flush(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.splice(0, BATCH_ROWS);
+      try {
+        const inserted = await this.ds.transaction((tx) => this.write(tx, batch));
+        for (const p of batch) p.resolve(p.message.msgKey === null || inserted.has(p.message.msgKey));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.flushing = null;
+  }
+
+  private async write(tx: EntityManager, batch: Pending[]): Promise<Set<string>> {
+    const params: unknown[] = [];
+    const ph = () => (this.postgres ? `$${params.length}` : '?');
+    const rows = batch.map((p) => `(${MESSAGE_COLUMNS.map(([k]) => (params.push(this.bind(p.message[k])), ph())).join(', ')})`);
+    const returned = (await tx.query(
+      `INSERT INTO messages (${MESSAGE_COLUMNS.map(([, c]) => c).join(', ')}) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING msg_key`,
+      params,
+    )) as { msg_key: string | null }[];
+    const inserted = new Set(returned.map((r) => r.msg_key).filter((k): k is string => k !== null));
+    // Citizens: only for messages actually stored, merged per citizen in arrival order.
+    const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow> }>();
+    for (const p of batch) {
+      if (!p.citizen || !p.message.msgKey || !inserted.has(p.message.msgKey)) continue;
+      const seen = merged.get(p.citizen.openid);
+      if (!seen) merged.set(p.citizen.openid, { change: { ...p.citizen }, update: new Set(Object.keys(p.citizen) as (keyof CitizenRow)[]) });
+      else {
+        const { firstSeenAt: _keepFirst, ...later } = p.citizen;
+        Object.assign(seen.change, later);
+        for (const k of Object.keys(later) as (keyof CitizenRow)[]) seen.update.add(k);
+      }
+    }
+    // One upsert per set of changed columns (usually one for the whole batch).
+    const groups = new Map<string, { cols: [keyof CitizenRow, string][]; sets: string[]; rows: Record<string, unknown>[] }>();
+    for (const { change, update } of merged.values()) {
+      const row = { subscribed: false, ...change } as Record<string, unknown>;
+      const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
+      const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
+      const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
+      const g = groups.get(key) ?? { cols, sets, rows: [] };
+      g.rows.push(row);
+      groups.set(key, g);
+    }
+    for (const g of groups.values()) {
+      const values: unknown[] = [];
+      const tuples = g.rows.map((row) => `(${g.cols.map(([k]) => (values.push(this.bind(row[k])), this.postgres ? `$${values.length}` : '?')).join(', ')})`);
+      await tx.query(
+        `INSERT INTO citizens (${g.cols.map(([, c]) => c).join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (openid) DO ${g.sets.length ? `UPDATE SET ${g.sets.join(', ')}` : 'NOTHING'}`,
+        values,
+      );
+    }
+    return inserted;
+  }
+
+  /** better-sqlite3 binds no booleans. */
+  private bind(v: unknown): unknown {
+    if (typeof v === 'boolean' && !this.postgres) return v ? 1 : 0;
+    return v === undefined ? null : v;
   }
 
   async setStatus(id: number, status: string): Promise<void> {
@@ -209,15 +297,18 @@ export class ConversationLog {
   }
 }
 
-const COLUMN_NAMES: Partial<Record<keyof CitizenRow, string>> = {
-  subscribedAt: 'subscribed_at',
-  unsubscribedAt: 'unsubscribed_at',
-  firstSeenAt: 'first_seen_at',
-  lastInteractionAt: 'last_interaction_at',
-  lastInteractionKind: 'last_interaction_kind',
-  updatedAt: 'updated_at',
-};
-function columnName(k: keyof CitizenRow): string {
-  return COLUMN_NAMES[k] ?? k;
+/** What a message says about the citizen who sent it. */
+function citizenChange(m: InboundMessage, now: number): CitizenChange {
+  const c: CitizenChange = { openid: m.fromUser, firstSeenAt: now, updatedAt: now };
+  const interactive = m.kind !== 'unsubscribe' && m.kind !== 'template_send_finish' && !m.kind.startsWith('subscribe_msg') && m.kind !== 'location_report';
+  if (interactive) {
+    c.lastInteractionAt = now;
+    c.lastInteractionKind = isEvent(m) ? 'event' : 'message';
+  }
+  if (m.kind === 'subscribe') Object.assign(c, { subscribed: true, subscribedAt: now, scene: m.scene ?? null });
+  else if (m.kind === 'unsubscribe') Object.assign(c, { subscribed: false, unsubscribedAt: now });
+  else if (m.kind !== 'template_send_finish') c.subscribed = true; // anyone who can message the account follows it
+  return c;
 }
+
 

@@ -97,7 +97,8 @@ export const wechatSchema = z
     max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
     /** Refuse callbacks whose timestamp is further than this from our clock; 0 turns the check off. */
     max_clock_skew_seconds: z.number().int().min(0).default(300),
-    dedup_ttl_seconds: z.number().int().min(30).max(86_400).default(600),
+    /** How long a reply is kept for retries (WeChat retries within ~15 s); the log stops later repeats. */
+    dedup_ttl_seconds: z.number().int().min(20).max(86_400).default(60),
   })
   .strict()
   .superRefine((w, ctx) => {

@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 import getRawBody from 'raw-body';
 import type { Clock } from '../platform/clock.ts';
 import type { Kv } from '../platform/kv/index.ts';
 import type { Logger } from '../platform/log.ts';
-import { WeChatCrypto, WeChatCryptoError } from './crypto.ts';
+import { randomChunk, WeChatCrypto, WeChatCryptoError } from './crypto.ts';
 import { dedupKey, MessageError, toMessage, type InboundMessage } from './messages.ts';
 import { renderReply, type Reply } from './replies.ts';
 import { verifyMessageSignature, verifyPlainSignature } from './signature.ts';
@@ -150,7 +149,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     const q = wx.query;
     let outer: XmlObject;
     try {
-      outer = await parseWeChatXml(wx.body);
+      outer = parseWeChatXml(wx.body);
     } catch (err) {
       throw new Refusal(400, err instanceof XmlError ? err.message : 'malformed XML');
     }
@@ -167,7 +166,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
         throw err;
       }
       try {
-        wx.xml = await parseWeChatXml(inner);
+        wx.xml = parseWeChatXml(inner);
       } catch (err) {
         throw new Refusal(400, err instanceof XmlError ? `inner ${err.message}` : 'malformed inner XML');
       }
@@ -250,7 +249,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     const xml = renderReply(wx.reply, { to: wx.message.fromUser, from: wx.message.toUser, createTime });
     ctx.type = 'application/xml';
     if (wx.encrypted && crypto) {
-      const nonce = randomBytes(8).toString('hex');
+      const nonce = randomChunk(8).toString('hex');
       ctx.body = crypto.wrapReply(xml, String(createTime), nonce);
     } else {
       ctx.body = xml;

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { sha1Signature } from './signature.ts';
 import { cdataSafe } from './xml.ts';
 
@@ -12,6 +12,19 @@ export class WeChatCryptoError extends Error {
 }
 
 const BLOCK = 32; // WeChat pads to 32 bytes, not AES's 16
+
+/** Cryptographic randomness drawn from a refilled pool: one system call per 256 messages, not per message. */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+export function randomChunk(n: number): Buffer {
+  if (poolAt + n > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolAt, poolAt + n));
+  poolAt += n;
+  return out;
+}
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
@@ -34,7 +47,7 @@ export class WeChatCrypto {
   }
 
   /** Encrypt a message; `random` (16 bytes) only for reproducing published examples. */
-  encrypt(message: string, random: Buffer = randomBytes(16)): string {
+  encrypt(message: string, random: Buffer = randomChunk(16)): string {
     const msg = Buffer.from(message, 'utf8');
     const len = Buffer.alloc(4);
     len.writeUInt32BE(msg.length, 0);
