@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/log.ts';
+import { SOURCE_DIR } from '../paths.ts';
 import { CitizenWire, NotFollowingError, type AccountWire, type CitizenAction } from './citizen.ts';
 import { EmulatedPlatform, PlatformError, type EmulatedTemplate } from './platform.ts';
 
@@ -26,7 +26,6 @@ export interface EmulatorOptions {
   accountName?: string;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
 
 /**
@@ -201,5 +200,5 @@ async function serveAsset(ctx: Context, file: string): Promise<void> {
   }
   ctx.type = type;
   ctx.set('Cache-Control', 'no-cache');
-  ctx.body = await readFile(join(here, 'phone', file));
+  ctx.body = await readFile(join(SOURCE_DIR, 'emulator', 'phone', file));
 }

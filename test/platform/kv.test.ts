@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock, SECOND } from '../../src/platform/clock.ts';
-import { LockTimeoutError, MemoryKv, RedisKv, tryLock, withLock, type Kv } from '../../src/platform/kv/index.ts';
+import { LockTimeoutError, MemoryKv, tryLock, withLock, type Kv } from '../../src/platform/kv/index.ts';
+import { RedisKv } from '../../src/platform/kv/redis.ts';
 import { available, KV_BACKENDS, uniqueName } from '../helpers/backends.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { MemoryKv } from './memory.ts';
-import { RedisKv } from './redis.ts';
 import type { Kv } from './types.ts';
 
 export type { Kv } from './types.ts';
 export { MemoryKv } from './memory.ts';
-export { RedisKv } from './redis.ts';
+export type { RedisKv } from './redis.ts';
 
 /** Open the store named by REDIS_URL, or an in-process one when it is absent. */
 export async function openKv(opts: { redisUrl?: string; clock: Clock; prefix?: string }): Promise<Kv> {
   if (!opts.redisUrl) return new MemoryKv(opts.clock);
+  // Loaded only when used: the Redis client weighs ~20 MB that the embedded default does not need.
+  const { RedisKv } = await import('./redis.ts');
   const kv = new RedisKv(opts.redisUrl, opts.prefix);
   await kv.ping();
   return kv;

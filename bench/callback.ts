@@ -1,0 +1,107 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { callbackRequest } from './wire.ts';
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  rssMb: number;
+  errors: number;
+  p99At70?: number;
+  rpsAt70?: number;
+}
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+
+async function startServer(script: string, port: number, env: Record<string, string>): Promise<ChildProcess> {
+  // Runs compiled (npm run bench builds first), as `npm start` does in production.
+  const child = fork(join(import.meta.dirname, 'servers', script.replace(/\.ts$/, '.js')), [], {
+    env: { ...process.env, PORT: String(port), ...env, LOG_LEVEL: 'warn' },
+    execArgv: [],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return child;
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function load(port: number, mode: 'plain' | 'safe' | 'fixed', opts: { seconds: number; rate?: number }) {
+  const r = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    duration: opts.seconds,
+    ...(opts.rate ? { overallRate: opts.rate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req: any) => {
+          const { path, body } = mode === 'fixed' ? callbackRequest('plain') : callbackRequest(mode);
+          return { ...req, path, body, headers: { 'content-type': 'text/xml' } };
+        },
+      },
+    ],
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, timeouts: r.timeouts };
+}
+
+async function measure(name: string, script: string, env: Record<string, string>, mode: 'plain' | 'safe' | 'fixed', port: number, at70 = false): Promise<Result> {
+  const child = await startServer(script, port, env);
+  try {
+    await load(port, mode, { seconds: 2 }); // warm up (JIT, caches, SQLite pages)
+    const peak = await load(port, mode, { seconds: SECONDS });
+    const out: Result = { name, rps: peak.rps, p50: peak.p50, p99: peak.p99, rssMb: 0, errors: peak.errors };
+    if (at70) {
+      const at = await load(port, mode, { seconds: SECONDS, rate: Math.max(1, Math.floor(peak.rps * 0.7)) });
+      out.p99At70 = at.p99;
+      out.rpsAt70 = at.rps;
+      out.errors += at.errors;
+    }
+    out.rssMb = peakRssMb(child.pid!);
+    return out;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+export async function benchCallback(): Promise<void> {
+  console.log(`\n## WeChat callback: ${SECONDS}s per run, ${CONNECTIONS} connections, one machine (load generator and server share its cores)\n`);
+  const results: Result[] = [];
+  results.push(await measure('ceiling: bare Koa, fixed XML', 'ceiling.ts', {}, 'fixed', 3901));
+  results.push(await measure('peer: co-wechat 2.4.0, plain', 'peer.ts', { MODE: 'plain' }, 'plain', 3902));
+  results.push(await measure('peer: co-wechat 2.4.0, safe', 'peer.ts', { MODE: 'safe' }, 'safe', 3903));
+  results.push(await measure('weiban full path, plain', 'weiban.ts', { MODE: 'plain' }, 'plain', 3904, true));
+  results.push(await measure('weiban full path, safe', 'weiban.ts', { MODE: 'safe' }, 'safe', 3905, true));
+  const by = (n: string) => results.find((r) => r.name.startsWith(n))!;
+  const ceiling = by('ceiling');
+  console.log('| server | req/s | p50 ms | p99 ms | p99 ms at 70% of own peak | peak RSS MB | errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.p99At70 ?? '–'} | ${r.rssMb.toFixed(0)} | ${r.errors} |`);
+  }
+  const ws = by('weiban full path, safe');
+  const wp = by('weiban full path, plain');
+  const ps = by('peer: co-wechat 2.4.0, safe');
+  const pp = by('peer: co-wechat 2.4.0, plain');
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log('');
+  console.log(`weiban safe / peer safe:   ${ratio(ws.rps, ps.rps)}×   (target ≥ 1.0)`);
+  console.log(`weiban plain / peer plain: ${ratio(wp.rps, pp.rps)}×`);
+  console.log(`weiban safe / ceiling:     ${ratio(ws.rps, ceiling.rps)}×   (target ≥ 0.5)`);
+  console.log(`weiban plain / ceiling:    ${ratio(wp.rps, ceiling.rps)}×`);
+  console.log(`weiban safe p99 at 70% of its peak: ${ws.p99At70} ms (target ≤ 25); plain: ${wp.p99At70} ms`);
+  console.log(`weiban peak RSS: safe ${ws.rssMb.toFixed(0)} MB, plain ${wp.rssMb.toFixed(0)} MB (target ≤ 150)`);
+}

@@ -1,0 +1,18 @@
+// npm run bench [-- <section> ...]: figures as ratios against baselines measured in the same run.
+import { benchCallback } from './callback.ts';
+
+const sections: Record<string, () => Promise<void>> = {
+  callback: benchCallback,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const run = wanted.length ? wanted : Object.keys(sections);
+console.log(`# weiban benchmarks — ${new Date().toISOString()} — node ${process.version}, ${(await import('node:os')).cpus().length} cores`);
+for (const name of run) {
+  const fn = sections[name];
+  if (!fn) {
+    console.error(`unknown section ${name}; known: ${Object.keys(sections).join(', ')}`);
+    process.exit(2);
+  }
+  await fn();
+}
