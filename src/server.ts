@@ -111,6 +111,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
         log: log.child({ component: 'emulator' }),
         citizens: profile.emulator.citizens,
         accountName: profile.account.name,
+        publicUrl,
       })
     : null;
 

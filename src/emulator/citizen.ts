@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import type { Clock } from '../platform/clock.ts';
 import { WeChatCrypto } from '../wechat/crypto.ts';
 import { sha1Signature, signaturesEqual } from '../wechat/signature.ts';
@@ -32,7 +33,29 @@ export type CitizenAction =
   | { type: 'location_report'; latitude: number; longitude: number }
   | { type: 'location_select'; key: string; latitude: number; longitude: number; label?: string; poiname?: string }
   | { type: 'scancode_push' | 'scancode_waitmsg'; key: string; result: string }
-  | { type: 'pic_photo_or_album'; key: string; count?: number };
+  | { type: 'pic_sysphoto' | 'pic_photo_or_album' | 'pic_weixin'; key: string; count?: number };
+
+const key = z.string().min(1).max(128);
+const coord = (max: number) => z.number().finite().min(-max).max(max);
+/** What the phone page may ask for: checked before anything is put into XML. */
+export const citizenActionSchema: z.ZodType<CitizenAction> = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), content: z.string().min(1).max(4000), bizmsgmenuid: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional() }),
+  z.object({ type: z.literal('voice'), recognition: z.string().max(1000).optional() }),
+  z.object({ type: z.literal('image'), picUrl: z.string().url().max(1000).optional() }),
+  z.object({ type: z.literal('location'), latitude: coord(90), longitude: coord(180), label: z.string().max(200).optional(), scale: z.number().int().min(1).max(30).optional() }),
+  z.object({ type: z.literal('link'), title: z.string().min(1).max(200), url: z.string().url().max(1000), description: z.string().max(500).optional() }),
+  z.object({ type: z.literal('file'), title: z.string().min(1).max(200) }),
+  z.object({ type: z.enum(['video', 'shortvideo']) }),
+  z.object({ type: z.literal('subscribe'), scene: z.string().min(1).max(64).optional() }),
+  z.object({ type: z.literal('unsubscribe') }),
+  z.object({ type: z.literal('scan'), scene: z.string().min(1).max(64) }),
+  z.object({ type: z.literal('click'), key }),
+  z.object({ type: z.literal('view'), url: z.string().min(1).max(1024) }),
+  z.object({ type: z.literal('location_report'), latitude: coord(90), longitude: coord(180) }),
+  z.object({ type: z.literal('location_select'), key, latitude: coord(90), longitude: coord(180), label: z.string().max(200).optional(), poiname: z.string().max(200).optional() }),
+  z.object({ type: z.enum(['scancode_push', 'scancode_waitmsg']), key, result: z.string().max(2000) }),
+  z.object({ type: z.enum(['pic_sysphoto', 'pic_photo_or_album', 'pic_weixin']), key, count: z.number().int().min(1).max(9).optional() }),
+]) as z.ZodType<CitizenAction>;
 
 /** A reply as the citizen's phone understands it. */
 export type PhoneReply =
@@ -71,18 +94,19 @@ export class CitizenWire {
 
   /** The XML WeChat would post for this action. */
   buildXml(openid: string, action: CitizenAction, createTime: number, msgId: string): string {
+    const n = (v: number | undefined, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
     const head = `<ToUserName>${cdata(this.account.originalId)}</ToUserName><FromUserName>${cdata(openid)}</FromUserName><CreateTime>${createTime}</CreateTime>`;
     const msg = (type: string, body: string) => `<xml>${head}<MsgType>${cdata(type)}</MsgType>${body}<MsgId>${msgId}</MsgId></xml>`;
     const ev = (event: string, body = '') => `<xml>${head}<MsgType>${cdata('event')}</MsgType><Event>${cdata(event)}</Event>${body}</xml>`;
     switch (action.type) {
       case 'text':
-        return msg('text', `<Content>${cdata(action.content)}</Content>${action.bizmsgmenuid ? `<bizmsgmenuid>${action.bizmsgmenuid}</bizmsgmenuid>` : ''}`);
+        return msg('text', `<Content>${cdata(action.content)}</Content>${action.bizmsgmenuid ? `<bizmsgmenuid>${cdata(action.bizmsgmenuid)}</bizmsgmenuid>` : ''}`);
       case 'voice':
         return msg('voice', `<MediaId>${cdata(randomBytes(8).toString('hex'))}</MediaId><Format>${cdata('amr')}</Format>${action.recognition !== undefined ? `<Recognition>${cdata(action.recognition)}</Recognition>` : ''}`);
       case 'image':
         return msg('image', `<PicUrl>${cdata(action.picUrl ?? 'http://mmbiz.qpic.cn/emulated.jpg')}</PicUrl><MediaId>${cdata(randomBytes(8).toString('hex'))}</MediaId>`);
       case 'location':
-        return msg('location', `<Location_X>${action.latitude}</Location_X><Location_Y>${action.longitude}</Location_Y><Scale>${action.scale ?? 15}</Scale><Label>${cdata(action.label ?? '')}</Label>`);
+        return msg('location', `<Location_X>${n(action.latitude)}</Location_X><Location_Y>${n(action.longitude)}</Location_Y><Scale>${n(action.scale, 15)}</Scale><Label>${cdata(action.label ?? '')}</Label>`);
       case 'link':
         return msg('link', `<Title>${cdata(action.title)}</Title><Description>${cdata(action.description ?? '')}</Description><Url>${cdata(action.url)}</Url>`);
       case 'file':
@@ -101,17 +125,19 @@ export class CitizenWire {
       case 'view':
         return ev('VIEW', `<EventKey>${cdata(action.url)}</EventKey>`);
       case 'location_report':
-        return ev('LOCATION', `<Latitude>${action.latitude}</Latitude><Longitude>${action.longitude}</Longitude><Precision>30</Precision>`);
+        return ev('LOCATION', `<Latitude>${n(action.latitude)}</Latitude><Longitude>${n(action.longitude)}</Longitude><Precision>30</Precision>`);
       case 'location_select':
         return ev(
           'location_select',
-          `<EventKey>${cdata(action.key)}</EventKey><SendLocationInfo><Location_X>${action.latitude}</Location_X><Location_Y>${action.longitude}</Location_Y><Scale>15</Scale><Label>${cdata(action.label ?? '')}</Label><Poiname>${cdata(action.poiname ?? '')}</Poiname></SendLocationInfo>`,
+          `<EventKey>${cdata(action.key)}</EventKey><SendLocationInfo><Location_X>${n(action.latitude)}</Location_X><Location_Y>${n(action.longitude)}</Location_Y><Scale>15</Scale><Label>${cdata(action.label ?? '')}</Label><Poiname>${cdata(action.poiname ?? '')}</Poiname></SendLocationInfo>`,
         );
       case 'scancode_push':
       case 'scancode_waitmsg':
         return ev(action.type, `<EventKey>${cdata(action.key)}</EventKey><ScanCodeInfo><ScanType>${cdata('qrcode')}</ScanType><ScanResult>${cdata(action.result)}</ScanResult></ScanCodeInfo>`);
+      case 'pic_sysphoto':
       case 'pic_photo_or_album':
-        return ev('pic_photo_or_album', `<EventKey>${cdata(action.key)}</EventKey><SendPicsInfo><Count>${action.count ?? 1}</Count><PicList><item><PicMd5Sum>${cdata('d41d8cd98f00b204e9800998ecf8427e')}</PicMd5Sum></item></PicList></SendPicsInfo>`);
+      case 'pic_weixin':
+        return ev(action.type, `<EventKey>${cdata(action.key)}</EventKey><SendPicsInfo><Count>${n(action.count, 1)}</Count><PicList><item><PicMd5Sum>${cdata('d41d8cd98f00b204e9800998ecf8427e')}</PicMd5Sum></item></PicList></SendPicsInfo>`);
     }
   }
 
@@ -148,7 +174,7 @@ export class CitizenWire {
     if (action.type === 'subscribe') this.platform.setSubscribed(openid, true);
     if (action.type === 'unsubscribe') this.platform.setSubscribed(openid, false);
     else if (isMessage) this.platform.interacted(openid, 'message');
-    else if (['subscribe', 'scan', 'click', 'view', 'scancode_push', 'scancode_waitmsg', 'location_select', 'pic_photo_or_album'].includes(action.type)) {
+    else if (['subscribe', 'scan', 'click', 'view', 'scancode_push', 'scancode_waitmsg', 'location_select', 'pic_sysphoto', 'pic_photo_or_album', 'pic_weixin'].includes(action.type)) {
       this.platform.interacted(openid, 'event');
     }
     const msgId = this.platform.newMsgId();

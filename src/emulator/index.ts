@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Router from '@koa/router';
@@ -6,7 +7,7 @@ import getRawBody from 'raw-body';
 import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/log.ts';
 import { SOURCE_DIR } from '../paths.ts';
-import { CitizenWire, NotFollowingError, type AccountWire, type CitizenAction } from './citizen.ts';
+import { citizenActionSchema, CitizenWire, NotFollowingError, type AccountWire, type CitizenAction } from './citizen.ts';
 import { EmulatedPlatform, PlatformError, type EmulatedTemplate } from './platform.ts';
 
 export { EmulatedPlatform } from './platform.ts';
@@ -24,6 +25,8 @@ export interface EmulatorOptions {
   prefix?: string;
   /** Shown in the phone's title bar. */
   accountName?: string;
+  /** The address citizens' phones use (H5 links, web authorisation); the phone's identity cookie is set there. */
+  publicUrl?: string;
 }
 
 const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
@@ -36,6 +39,8 @@ export class Emulator {
   readonly platform: EmulatedPlatform;
   readonly wire: CitizenWire;
   readonly prefix: string;
+  /** Changes when the emulator restarts, so an open phone page knows to reload its inbox. */
+  readonly boot = randomUUID();
 
   constructor(private readonly o: EmulatorOptions) {
     this.prefix = o.prefix ?? '/emulator';
@@ -119,20 +124,22 @@ export class Emulator {
     r.get('/phone/api/state', async (ctx) => {
       const openid = q(ctx).openid ?? '';
       const after = Number(q(ctx).after ?? 0) || 0;
-      const citizen = openid ? p.citizen(openid) : null;
+      const citizen = openid ? (p.findCitizen(openid) ?? null) : null;
       ctx.body = {
+        boot: this.boot,
+        publicUrl: this.o.publicUrl ?? null,
         account: { name: this.o.accountName ?? '公众号' },
         citizens: p.listCitizens().map((c) => ({ openid: c.openid, nickname: c.nickname, subscribed: c.subscribed })),
         citizen,
         menu: p.menu,
-        qrcodes: p.liveQrCodes().map((x) => ({ scene: x.scene, permanent: x.permanent, ticket: x.ticket })),
+        qrcodes: p.liveQrCodes().map((x) => ({ scene: x.scene, permanent: x.permanent, ticket: x.ticket, url: x.url })),
         inbox: openid ? p.inbox(openid, after) : [],
         now: this.o.clock.now(),
       };
     });
 
     r.post('/phone/api/citizens', async (ctx) => {
-      const b = (await readJson(ctx)) ?? {};
+      const b = (await readJson(ctx).catch(() => undefined)) ?? {};
       const nickname = typeof b.nickname === 'string' && b.nickname.trim() ? b.nickname.trim().slice(0, 20) : '新市民';
       const openid = `o_emu_${Math.random().toString(36).slice(2, 12)}`;
       p.citizen(openid, nickname);
@@ -140,15 +147,16 @@ export class Emulator {
     });
 
     r.post('/phone/api/act', async (ctx) => {
-      const b = (await readJson(ctx)) ?? {};
+      const b = (await readJson(ctx).catch(() => undefined)) ?? {};
       const openid = typeof b.openid === 'string' && /^[A-Za-z0-9_-]{6,64}$/.test(b.openid) ? b.openid : null;
-      if (!openid || !b.action || typeof b.action.type !== 'string') {
+      const action = citizenActionSchema.safeParse(b.action);
+      if (!openid || !action.success) {
         ctx.status = 400;
-        ctx.body = { error: 'openid and action are required' };
+        ctx.body = { error: openid ? `action: ${action.error?.issues[0]?.message ?? 'invalid'}` : 'openid is required' };
         return;
       }
       try {
-        const res = await this.wire.act(openid, b.action as CitizenAction);
+        const res = await this.wire.act(openid, action.data);
         ctx.body = { status: res.status, reply: res.reply, error: res.status === 200 ? undefined : res.raw.slice(0, 200) };
       } catch (err) {
         if (err instanceof NotFollowingError) {
@@ -165,9 +173,15 @@ export class Emulator {
     // Open an H5 link as this citizen: WeChat's browser would know who they are.
     r.get('/phone/open', async (ctx) => {
       const { openid, url } = q(ctx);
-      if (!openid || !/^[A-Za-z0-9_-]{6,64}$/.test(openid) || !url || !(url.startsWith('/') || /^https?:\/\//.test(url))) {
+      const ours = (u: string) => u.startsWith('/') || sameOrigin(u, `${ctx.protocol}://${ctx.host}`) || (!!this.o.publicUrl && sameOrigin(u, this.o.publicUrl));
+      if (!openid || !/^[A-Za-z0-9_-]{6,64}$/.test(openid) || !url || !ours(url)) {
         ctx.status = 400;
-        ctx.body = 'openid and url are required';
+        ctx.body = 'openid and a URL of this account are required';
+        return;
+      }
+      // The identity cookie must be set where the pages and web authorisation live.
+      if (this.o.publicUrl && !sameOrigin(this.o.publicUrl, `${ctx.protocol}://${ctx.host}`)) {
+        ctx.redirect(`${this.o.publicUrl.replace(/\/$/, '')}${ctx.path}?${ctx.querystring}`);
         return;
       }
       ctx.cookies.set('emu_openid', openid, { httpOnly: true, sameSite: 'lax', overwrite: true });
@@ -175,6 +189,14 @@ export class Emulator {
     });
 
     return r;
+  }
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
   }
 }
 

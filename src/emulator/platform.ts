@@ -14,6 +14,8 @@ export interface EmulatedTemplate {
   title: string;
   /** Field keys as WeChat names them; the prefix gives the type (thing, time, character_string …). */
   fields: string[];
+  /** What the citizen sees before each value (办理事项, 受理时间 …), by key. */
+  labels?: Record<string, string>;
 }
 
 export interface PlatformOptions {
@@ -130,6 +132,10 @@ export class EmulatedPlatform {
       this.citizens.set(openid, c);
     }
     return c;
+  }
+
+  findCitizen(openid: string): Citizen | undefined {
+    return this.citizens.get(openid);
   }
 
   listCitizens(): Citizen[] {
@@ -299,7 +305,7 @@ export class EmulatedPlatform {
       if (prev && now - prev.at < 10 * MINUTE) return { msgid: prev.msgid };
     }
     const msgid = this.nextInboxId;
-    this.deliver(openid, 'template', { type: 'template', templateId: tpl.id, title: tpl.title, data, url: body.url ?? '' });
+    this.deliver(openid, 'template', { type: 'template', templateId: tpl.id, title: tpl.title, data, labels: tpl.labels ?? {}, url: body.url ?? '' });
     if (clientMsgId) this.templateSent.set(`${openid}:${clientMsgId}`, { msgid, at: now });
     return { msgid };
   }
@@ -310,7 +316,7 @@ export class EmulatedPlatform {
     const tpl = this.templates.get(String(body.template_id ?? ''));
     if (!tpl) throw new PlatformError(40037, 'invalid template_id');
     const data = this.checkTemplateData(tpl, body.data);
-    this.deliver(openid, 'subscribe', { type: 'subscribe', templateId: tpl.id, title: tpl.title, data, page: body.page ?? '' });
+    this.deliver(openid, 'subscribe', { type: 'subscribe', templateId: tpl.id, title: tpl.title, data, labels: tpl.labels ?? {}, page: body.page ?? '' });
   }
 
   private checkTemplateData(tpl: EmulatedTemplate, raw: unknown): Record<string, string> {

@@ -25,6 +25,8 @@ const T = { timeout: 10_000 };
 
 describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
   let inst: Instance;
+  /** The phone page is opened where citizens' pages live (PUBLIC_URL), as the start-up banner prints it. */
+  const phoneOrigin = () => `http://localhost:${inst.port}`;
   let browser: Browser;
   let ctx: BrowserContext;
   let page: Page;
@@ -78,7 +80,7 @@ describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
   }
 
   it('shows the account, the citizens, and a follow call to action for a non-follower', async () => {
-    await page.goto(`${inst.url}/emulator/phone`);
+    await page.goto(`${phoneOrigin()}/emulator/phone`);
     await page.locator('#account-name', { hasText: inst.profile.account.name }).waitFor(T);
     expect(await page.locator('#citizen-select option').allTextContents()).toEqual(['张阿姨（未关注）', '李先生（未关注）', '陈老板（企业）（未关注）']);
     await page.selectOption('#citizen-select', CITIZEN);
@@ -260,7 +262,7 @@ describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
     expect(src).toBe(`/emulator/phone/open?openid=${CITIZEN}&url=${encodeURIComponent('/healthz')}`);
     const frame = page.frameLocator('#br-frame');
     await frame.locator('body', { hasText: '"status"' }).waitFor(T);
-    await page.locator('#br-title', { hasText: new URL(inst.url).host }).waitFor(T);
+    await page.locator('#br-title', { hasText: new URL(phoneOrigin()).host }).waitFor(T);
     await shot(page, 'phone-browser.png');
     await page.click('#br-close');
     await page.locator('#browser').waitFor({ state: 'hidden', ...T });
@@ -288,7 +290,7 @@ describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
     await desk.addInitScript(`localStorage.setItem('weiban.emulator.phone.openid', '${CITIZEN}')`);
     const d = await desk.newPage();
     watch(d);
-    await d.goto(`${inst.url}/emulator/phone`);
+    await d.goto(`${phoneOrigin()}/emulator/phone`);
     await d.locator(`${passiveReplies}`).first().waitFor(T);
     const box = await d.locator('.phone').boundingBox();
     expect(box!.width).toBeGreaterThan(370);

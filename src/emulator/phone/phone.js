@@ -336,6 +336,14 @@ function newsCard(article) {
   );
 }
 
+function originOf(u) {
+  try {
+    return typeof u === 'string' && u ? new URL(u, location.href).origin : null;
+  } catch {
+    return null;
+  }
+}
+
 function fieldLabel(key, used) {
   const base = FIELD_LABELS.find(([re]) => re.test(key))?.[1] ?? key;
   const n = (used.get(base) ?? 0) + 1;
@@ -353,7 +361,9 @@ function templateCard(m, at, link) {
   const data = m.data && typeof m.data === 'object' ? m.data : {};
   const used = new Map();
   const entries = Object.entries(data).filter(([k]) => k !== 'first' && k !== 'remark');
-  const fields = h('dl', { class: 'tpl-fields' }, entries.map(([k, v]) => [h('dt', { title: k }, fieldLabel(k, used)), h('dd', { 'data-key': k }, fieldValue(v))]));
+  const labels = m.labels && typeof m.labels === 'object' ? m.labels : {};
+  const label = (k) => (typeof labels[k] === 'string' && labels[k] ? labels[k] : fieldLabel(k, used));
+  const fields = h('dl', { class: 'tpl-fields' }, entries.map(([k, v]) => [h('dt', { title: k }, label(k)), h('dd', { 'data-key': k }, fieldValue(v))]));
   const first = 'first' in data ? h('p', { class: 'tpl-text' }, fieldValue(data.first)) : null;
   const remark = 'remark' in data ? h('p', { class: 'tpl-text' }, fieldValue(data.remark)) : null;
   let more = null;
@@ -518,6 +528,19 @@ function setOnline(on) {
 
 function applyState(st, openid) {
   if (typeof st.now === 'number') S.serverOffset = st.now - Date.now();
+  S.publicOrigin = originOf(st.publicUrl);
+  if (typeof st.boot === 'string' && st.boot !== S.boot) {
+    // The emulator restarted: its inbox ids start again, so start the conversation view again.
+    const restarted = S.boot !== undefined;
+    S.boot = st.boot;
+    if (restarted && openid) {
+      S.lastId = 0;
+      S.lastAt = null;
+      messagesEl.replaceChildren();
+      void refresh();
+      return;
+    }
+  }
   const name = String(st.account?.name ?? '公众号');
   if (name !== S.accountName) {
     S.accountName = name;
@@ -803,7 +826,7 @@ function pressLeaf(b) {
     case 'pic_sysphoto':
     case 'pic_photo_or_album':
     case 'pic_weixin':
-      act({ type: 'pic_photo_or_album', key });
+      act({ type: b.type, key });
       break;
     default:
       addLocal(sysLine(`模拟器不支持此类菜单：${b.type ?? '未知'}`, 'sys-error'));
@@ -1123,7 +1146,9 @@ function openH5(raw) {
   if (!S.openid) return;
   closeSubmenus();
   S.browserUrl = url;
-  const src = `${BASE}/open?openid=${encodeURIComponent(S.openid)}&url=${encodeURIComponent(url)}`;
+  // The account's own pages open as the citizen (emulated web authorisation); others open as they are.
+  const own = url.startsWith('/') || originOf(url) === location.origin || originOf(url) === S.publicOrigin;
+  const src = own ? `${BASE}/open?openid=${encodeURIComponent(S.openid)}&url=${encodeURIComponent(url)}` : url;
   brTitle.textContent = hostOf(url);
   brProgress.className = 'br-progress';
   void brProgress.offsetWidth; // restart the bar
