@@ -24,7 +24,7 @@ describe('the phone API refuses what WeChat would never send', () => {
 
   it('reading the state does not invent citizens, and says which emulator boot it is', async () => {
     app = await startTestApp();
-    const st = await (await fetch(`${app.url}/emulator/phone/api/state?openid=o_nobody_here`)).json();
+    const st = (await (await fetch(`${app.url}/emulator/phone/api/state?openid=o_nobody_here`)).json()) as { citizen: unknown; boot: string };
     expect(st.citizen).toBeNull();
     expect(st.boot).toBe(app.emulator!.boot);
     expect(app.emulator!.platform.findCitizen('o_nobody_here')).toBeUndefined();
