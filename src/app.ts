@@ -61,8 +61,8 @@ export function buildApp(p: AppParts): Koa {
     log: p.log.child({ component: 'callback' }),
     handler: p.conversation,
   });
-  router.all('/wechat', callback);
-
+  // The callback is the hot path: mounted ahead of the router, on its exact path.
+  app.use((ctx, next) => (ctx.path === '/wechat' ? callback(ctx, next) : next()));
   app.use(router.routes()).use(router.allowedMethods());
   if (p.emulator) {
     const er = p.emulator.routes();

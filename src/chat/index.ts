@@ -19,6 +19,9 @@ export function buildRoutes(): Route<ChatContext>[] {
   ];
 }
 
+/** The log key of the passive reply to a message: it also says which message a reply answered. */
+const replyKey = (dedupKey: string) => `r:${dedupKey}`;
+
 /**
  * The conversation as the callback sees it: log the message, route it, log the answer.
  */
@@ -42,7 +45,7 @@ export class Conversation implements MessageHandler {
     return routed.reply;
   }
 
-  async replied(m: InboundMessage, reply: Reply): Promise<void> {
+  async replied(m: InboundMessage, reply: Reply, meta: { dedupKey: string }): Promise<void> {
     await this.deps.log.recordOutbound({
       openid: m.fromUser,
       kind: reply.type,
@@ -50,7 +53,13 @@ export class Conversation implements MessageHandler {
       payload: reply,
       channel: 'passive',
       ref: this.refs.get(m) ?? null,
+      msgKey: replyKey(meta.dedupKey),
     });
+  }
+
+  async replyFor(dedupKey: string): Promise<Reply | null> {
+    const row = await this.deps.log.findByKey(replyKey(dedupKey));
+    return row?.payload ? (JSON.parse(row.payload) as Reply) : null;
   }
 
   async late(m: InboundMessage, reply: Reply): Promise<void> {

@@ -98,7 +98,7 @@ export const wechatSchema = z
     /** Refuse callbacks whose timestamp is further than this from our clock; 0 turns the check off. */
     max_clock_skew_seconds: z.number().int().min(0).default(300),
     /** How long a reply is kept for retries (WeChat retries within ~15 s); the log stops later repeats. */
-    dedup_ttl_seconds: z.number().int().min(20).max(86_400).default(60),
+    dedup_ttl_seconds: z.number().int().min(20).max(86_400).default(30),
   })
   .strict()
   .superRefine((w, ctx) => {

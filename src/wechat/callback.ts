@@ -27,8 +27,13 @@ export interface CallbackConfig {
 export interface MessageHandler {
   /** Produce the reply to a message (null: nothing to say). Called once per distinct message. */
   handle(msg: InboundMessage, meta: { dedupKey: string }): Promise<Reply | null>;
-  /** The reply went out in the HTTP response. */
-  replied?(msg: InboundMessage, reply: Reply): Promise<void>;
+  /**
+   * The reply is about to go out in the HTTP response: store it durably under the message's
+   * de-duplication key. Retries (at any instance) are answered from there by `replyFor`.
+   */
+  replied(msg: InboundMessage, reply: Reply, meta: { dedupKey: string }): Promise<void>;
+  /** The reply given to this message before (for a retry), or null. */
+  replyFor(dedupKey: string): Promise<Reply | null>;
   /** `handle` outran the reply window: the reply must go out another way (customer-service message). */
   late(msg: InboundMessage, reply: Reply): Promise<void>;
   /** Reply given when `handle` throws. */
@@ -75,8 +80,14 @@ class Refusal extends Error {
   }
 }
 
-type DedupState = { s: 'pending' } | { s: 'done'; reply: Reply | null } | { s: 'late' };
-const PENDING = JSON.stringify({ s: 'pending' } satisfies DedupState);
+/**
+ * What the shared store knows of a message, kept small (one letter): pending while it is handled,
+ * then answered (the reply itself is in the handler's durable store), silent, or late.
+ */
+const PENDING = 'p';
+const ANSWERED = 'a';
+const SILENT = 's';
+const LATE = 'l';
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -205,12 +216,11 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
       if (await kv.setIfAbsent(key, PENDING, pendingTtl)) break; // ours to handle
       const seen = await kv.get(key);
       if (seen === null) continue; // the first attempt's claim just expired: take it over
-      const state = JSON.parse(seen) as DedupState;
-      if (state.s === 'done') {
-        wx.reply = state.reply;
+      if (seen === ANSWERED) {
+        wx.reply = await handler.replyFor(wx.dedupKey);
         return sendReply(ctx);
       }
-      if (state.s === 'late' || Date.now() - started >= config.replyTimeoutMs) return answerSuccess(ctx);
+      if (seen !== PENDING || Date.now() - started >= config.replyTimeoutMs) return answerSuccess(ctx);
       await pause(25);
     }
     await next();
@@ -229,7 +239,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     const outcome = await Promise.race([work, timeout]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
-      await kv.set(key, JSON.stringify({ s: 'late' } satisfies DedupState), dedupTtl);
+      await kv.set(key, LATE, dedupTtl);
       log.warn({ kind: msg.kind, afterMs: config.replyTimeoutMs }, 'reply not ready in time; answering success and sending it later');
       void work.then(async (reply) => {
         if (reply) await handler.late(msg, reply);
@@ -237,8 +247,9 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
       return answerSuccess(ctx);
     }
     wx.reply = outcome;
-    await kv.set(key, JSON.stringify({ s: 'done', reply: outcome } satisfies DedupState), dedupTtl);
-    if (outcome && handler.replied) await handler.replied(msg, outcome);
+    // Stored before the state says so: a retry that sees "answered" finds the reply.
+    if (outcome) await handler.replied(msg, outcome, { dedupKey: wx.dedupKey });
+    await kv.set(key, outcome ? ANSWERED : SILENT, dedupTtl);
     await next();
   }
 

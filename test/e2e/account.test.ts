@@ -47,6 +47,29 @@ for (const { db, kv } of combos) {
       expect(await health.json()).toMatchObject({ status: 'ok', kv: kv.name });
     });
 
+    it('a retry gets the first reply from the log; after the retry window it is still not handled twice', async () => {
+      const a = await app({ db: db.name, kv: kv.name });
+      const em = a.emulator!;
+      await em.act('o_retry', { type: 'subscribe' });
+      const xml = em.wire.buildXml('o_retry', { type: 'text', content: '一次就好' }, Math.floor(a.clock.now() / 1000), '8800000000000001');
+      const opts = { timestamp: String(Math.floor(a.clock.now() / 1000)), nonce: '424242' };
+      const first = await em.wire.post(xml, opts);
+      const retry = await em.wire.post(xml, opts);
+      const r1 = await em.wire.readReply(first.body, first.encrypted);
+      expect(r1).toEqual({ type: 'text', content: a.profile.replies.default });
+      expect(await em.wire.readReply(retry.body, retry.encrypted)).toEqual(r1);
+      if (kv.name === 'memory') {
+        a.clock.advance(31_000); // past the de-duplication window: only the log remembers
+        const late = await em.wire.post(xml, { ...opts, timestamp: String(Math.floor(a.clock.now() / 1000)) });
+        expect(late.body).toBe('success');
+      }
+      const rows = (await a.conversationLog.history('o_retry')).filter((m) => m.content === '一次就好' || m.msgKey?.includes('8800000000000001'));
+      expect(rows.map((m) => [m.direction, m.msgKey])).toEqual([
+        ['in', 'm:o_retry:8800000000000001'],
+        ['out', 'r:m:o_retry:8800000000000001'],
+      ]);
+    });
+
     it('unfollow and follow again', async () => {
       const a = await app({ db: db.name, kv: kv.name });
       const em = a.emulator!;

@@ -37,8 +37,14 @@ class RecordingHandler implements MessageHandler {
   async late(_m: InboundMessage, r: Reply) {
     this.lateReplies.push(r);
   }
-  async replied(_m: InboundMessage, r: Reply) {
+  /** Stands in for the durable store; shared by every harness on the same kv, as a database would be. */
+  constructor(private readonly store: Map<string, Reply> = new Map()) {}
+  async replied(_m: InboundMessage, r: Reply, meta: { dedupKey: string }) {
     this.passive.push(r);
+    this.store.set(meta.dedupKey, r);
+  }
+  async replyFor(key: string) {
+    return this.store.get(key) ?? null;
   }
 }
 
@@ -56,8 +62,8 @@ afterEach(async () => {
   for (const h of opened.splice(0)) await h.close();
 });
 
-async function harness(config: Partial<CallbackConfig> = {}, kv?: Kv, clock = new FakeClock(Date.UTC(2026, 10, 24, 2))): Promise<Harness> {
-  const handler = new RecordingHandler();
+async function harness(config: Partial<CallbackConfig> = {}, kv?: Kv, clock = new FakeClock(Date.UTC(2026, 10, 24, 2)), store?: Map<string, Reply>): Promise<Harness> {
+  const handler = new RecordingHandler(store);
   const full: CallbackConfig = {
     token: TOKEN,
     appid: APPID,
@@ -282,8 +288,9 @@ for (const backend of KV_BACKENDS) {
       const clock = new FakeClock(Date.UTC(2026, 10, 24, 2));
       const shared: Kv = backend.name === 'redis' ? new RedisKv(backend.url!, `${uniqueName('dedup')}:`) : new MemoryKv(clock);
       try {
-        const a = await harness({ encoding: 'plain' }, shared, clock);
-        const b = await harness({ encoding: 'plain' }, shared, clock);
+        const db = new Map<string, Reply>();
+        const a = await harness({ encoding: 'plain' }, shared, clock, db);
+        const b = await harness({ encoding: 'plain' }, shared, clock, db);
         a.handler.delayMs = 300;
         b.handler.delayMs = 300;
         const q = signedQuery(clock);
