@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { migrations } from '../migrations/index.ts';
 import { buildApp } from './app.ts';
+import { askDialog } from './chat/dialogs/ask.ts';
+import { ChatEngine } from './chat/engine.ts';
+import { Handoffs } from './chat/handoff.ts';
 import { Conversation } from './chat/index.ts';
+import { MenuSync } from './chat/menu.ts';
+import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { ConversationLog } from './chat/log.ts';
 import { Outbox } from './chat/outbox.ts';
 import { Emulator } from './emulator/index.ts';
@@ -18,7 +23,6 @@ import { createLogger, type Logger } from './platform/log.ts';
 import { loadProfile, type LoadedProfile } from './profile/load.ts';
 import type { Profile } from './profile/schema.ts';
 import { WeChatApi } from './wechat/api/index.ts';
-import { toWireMenu } from './wechat/api/menu.ts';
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
@@ -50,6 +54,8 @@ export interface Instance {
   calendar: WorkingCalendar;
   conversationLog: ConversationLog;
   outbox: Outbox;
+  handoffs: Handoffs;
+  engine: ChatEngine;
   emulator: Emulator | null;
   server: Server;
   close(): Promise<void>;
@@ -101,7 +107,24 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const jobs = new JobQueue(db, clock, log.child({ component: 'jobs' }));
   const conversationLog = new ConversationLog(db, clock);
   const outbox = new Outbox(jobs, api, conversationLog, log.child({ component: 'outbox' }));
-  const conversation = new Conversation({ profile, log: conversationLog, outbox, logger: log.child({ component: 'chat' }) });
+  const handoffs = new Handoffs(db, clock);
+  const engine = new ChatEngine({
+    profile,
+    clock,
+    kv,
+    calendar,
+    handoffs,
+    publicUrl,
+    search: new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }),
+    dialogs: { ask: askDialog },
+    logger: log.child({ component: 'chat' }),
+    seed: async (openid) => {
+      const [citizen, open] = await Promise.all([conversationLog.citizen(openid), handoffs.openFor(openid)]);
+      return { audience: citizen?.audience ?? null, human: open?.id ?? null };
+    },
+    saveAudience: (openid, audience) => conversationLog.setAudience(openid, audience),
+  });
+  const conversation = new Conversation({ profile, log: conversationLog, outbox, logger: log.child({ component: 'chat' }), engine });
 
   const emulator = profile.emulator.enabled
     ? new Emulator({
@@ -121,12 +144,13 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
 
   if (opts.runJobs !== false) jobs.start();
 
+  const menuSync = new MenuSync(profile, api, jobs, clock, publicUrl, log.child({ component: 'menu' }));
   if (profile.menu?.sync_on_start) {
     try {
-      await api.menu.create(toWireMenu(profile.menu.buttons, publicUrl));
-      log.info('custom menu synced to the platform');
+      await menuSync.sync();
     } catch (err) {
-      log.error({ err }, 'custom menu could not be synced');
+      log.error({ err }, 'custom menu could not be synced; retrying in the background');
+      await jobs.enqueue(MenuSync.JOB, {}, { delayMs: 60_000 });
     }
   }
 
@@ -145,6 +169,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     calendar,
     conversationLog,
     outbox,
+    handoffs,
+    engine,
     emulator,
     server,
     async close() {

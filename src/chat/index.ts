@@ -1,48 +1,50 @@
 import type { Logger } from '../platform/log.ts';
 import type { Profile } from '../profile/schema.ts';
+import type { CustomMessage } from '../wechat/api/index.ts';
 import type { MessageHandler } from '../wechat/callback.ts';
 import type { InboundMessage } from '../wechat/messages.ts';
-import { describeReply, type Reply } from '../wechat/replies.ts';
+import { describeReply, MAX_TEXT_BYTES, type Reply } from '../wechat/replies.ts';
+import type { ChatEngine } from './engine.ts';
 import type { ConversationLog } from './log.ts';
 import { replyToCustom, type Outbox } from './outbox.ts';
-import { Router, SILENT_KINDS, type Route } from './router.ts';
-
-export interface ChatContext {
-  profile: Profile;
-}
-
-/** The routing table. Later capabilities insert their routes before the default. */
-export function buildRoutes(): Route<ChatContext>[] {
-  return [
-    { name: 'silent', when: (m) => SILENT_KINDS.has(m.kind), handle: async () => null },
-    { name: 'default', when: () => true, handle: async (_m, c) => ({ type: 'text', content: c.profile.replies.default }) },
-  ];
-}
+import { splitText } from './text.ts';
 
 /** The log key of the passive reply to a message: it also says which message a reply answered. */
 const replyKey = (dedupKey: string) => `r:${dedupKey}`;
 
 /**
- * The conversation as the callback sees it: log the message, route it, log the answer.
+ * The conversation as the callback sees it: log the message, let the engine answer it, log the
+ * answer; what does not fit one passive reply follows as customer-service messages.
  */
 export class Conversation implements MessageHandler {
   readonly errorReply: Reply;
-  private readonly router: Router<ChatContext>;
   /** Which route answered a message in flight (request-scoped, not shared state). */
   private readonly refs = new WeakMap<InboundMessage, string>();
 
   constructor(
-    private readonly deps: { profile: Profile; log: ConversationLog; outbox: Outbox; logger: Logger; routes?: Route<ChatContext>[] },
+    private readonly deps: { profile: Profile; log: ConversationLog; outbox: Outbox; logger: Logger; engine: ChatEngine },
   ) {
-    this.router = new Router(deps.routes ?? buildRoutes());
     this.errorReply = { type: 'text', content: deps.profile.replies.error };
+  }
+
+  get engine(): ChatEngine {
+    return this.deps.engine;
   }
 
   async handle(m: InboundMessage, meta: { dedupKey: string }): Promise<Reply | null> {
     if (!(await this.deps.log.recordInbound(m, meta.dedupKey))) return null;
-    const routed = await this.router.dispatch(m, { profile: this.deps.profile });
-    this.refs.set(m, routed.ref);
-    return routed.reply;
+    const answer = await this.deps.engine.respond(m);
+    this.refs.set(m, answer.ref);
+    const followUps: CustomMessage[] = [...(answer.followUps ?? [])];
+    let reply = answer.reply;
+    if (reply?.type === 'text') {
+      // A passive text reply is cut beyond 2048 bytes: the rest follows as customer-service messages.
+      const [first, ...rest] = splitText(reply.content, MAX_TEXT_BYTES);
+      reply = { type: 'text', content: first! };
+      followUps.unshift(...rest.map((content): CustomMessage => ({ type: 'text', content })));
+    }
+    if (followUps.length) await this.deps.outbox.send({ openid: m.fromUser, messages: followUps, ref: answer.ref });
+    return reply;
   }
 
   async replied(m: InboundMessage, reply: Reply, meta: { dedupKey: string }): Promise<void> {
@@ -65,6 +67,6 @@ export class Conversation implements MessageHandler {
   async late(m: InboundMessage, reply: Reply): Promise<void> {
     const message = replyToCustom(reply);
     if (!message) return;
-    await this.deps.outbox.send({ openid: m.fromUser, message, ref: this.refs.get(m) ?? 'late-reply' });
+    await this.deps.outbox.send({ openid: m.fromUser, messages: [message], ref: this.refs.get(m) ?? 'late-reply' });
   }
 }

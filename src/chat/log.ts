@@ -12,6 +12,8 @@ export interface CitizenRow {
   firstSeenAt: number;
   lastInteractionAt: number | null;
   lastInteractionKind: 'message' | 'event' | null;
+  /** The audience (人群) the citizen chose. */
+  audience: string | null;
   updatedAt: number;
 }
 
@@ -27,6 +29,7 @@ export const CitizenEntity = new EntitySchema<CitizenRow>({
     firstSeenAt: { name: 'first_seen_at', type: 'bigint', transformer: epochMs },
     lastInteractionAt: { name: 'last_interaction_at', type: 'bigint', nullable: true, transformer: epochMs },
     lastInteractionKind: { name: 'last_interaction_kind', type: 'varchar', length: 16, nullable: true },
+    audience: { type: 'varchar', length: 32, nullable: true },
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: epochMs },
   },
 });
@@ -66,7 +69,10 @@ export const MessageEntity = new EntitySchema<MessageRow>({
     status: { type: 'varchar', length: 16, nullable: true },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
   },
-  indices: [{ name: 'ix_messages_openid_time', columns: ['openid', 'createdAt'] }],
+  indices: [
+    { name: 'ix_messages_openid_time', columns: ['openid', 'createdAt'] },
+    { name: 'ix_messages_ref', columns: ['ref'] },
+  ],
 });
 
 /** The 48-hour customer-service window. */
@@ -278,6 +284,11 @@ export class ConversationLog {
 
   async findByKey(msgKey: string): Promise<MessageRow | null> {
     return this.ds.getRepository(MessageEntity).findOne({ where: { msgKey } });
+  }
+
+  async setAudience(openid: string, audience: string): Promise<void> {
+    await this.flush(); // the citizen's row may still be pending
+    await this.ds.getRepository(CitizenEntity).update({ openid }, { audience, updatedAt: this.clock.now() });
   }
 
   async citizen(openid: string): Promise<CitizenRow | null> {

@@ -7,8 +7,8 @@ import type { ConversationLog } from './log.ts';
 
 export interface OutboundMessage {
   openid: string;
-  /** Sent as a customer-service message while the 48-hour window is open. */
-  message: CustomMessage;
+  /** Sent in order as customer-service messages while the 48-hour window is open. */
+  messages: CustomMessage[];
   /** Sent instead when the window has closed (or the quota is spent). */
   fallback?: TemplateMessage;
   /** What this message is about (a case, a conversation), for the log. */
@@ -80,20 +80,28 @@ export class Outbox {
   }
 
   private async deliver(p: Payload, jobId: number): Promise<void> {
-    const key = `out:job:${jobId}`;
-    const already = await this.log.findByKey(key);
-    if (already?.status === 'sent') return; // sent before a crash cut the job short: never twice
+    for (let i = 0; i < p.messages.length; i++) {
+      const key = p.messages.length === 1 ? `out:job:${jobId}` : `out:job:${jobId}:${i}`;
+      const already = await this.log.findByKey(key);
+      if (already) continue; // sent before a crash or an error cut the job short: never twice
+      const sent = await this.deliverOne(p, p.messages[i]!, jobId, key, i === 0);
+      if (!sent) return; // fell back to the template: the rest cannot follow
+    }
+  }
+
+  /** True when sent as a customer-service message; false when the template fallback went instead. */
+  private async deliverOne(p: Payload, message: CustomMessage, jobId: number, key: string, first: boolean): Promise<boolean> {
     try {
-      await this.api.custom.send(p.openid, p.message);
-      await this.record(p, 'custom', describeCustom(p.message), p.message, key, already?.id);
-      return;
+      await this.api.custom.send(p.openid, message);
+      await this.record(p, 'custom', describeCustom(message), message, key, message.type);
+      return true;
     } catch (err) {
       const closed = isWeChatError(err, 'out_of_window') || isWeChatError(err, 'quota_exceeded');
       if (!closed) {
         if (isWeChatError(err) && !err.retryable) throw new PermanentJobError(err.message);
         throw err;
       }
-      if (!p.fallback) {
+      if (!p.fallback || !first) {
         this.logger.warn({ ref: p.ref, reason: (err as Error).message }, 'customer-service window closed and no template fallback');
         throw new PermanentJobError((err as Error).message);
       }
@@ -105,14 +113,11 @@ export class Outbox {
       throw err;
     }
     const summary = Object.values(p.fallback.data).join(' · ');
-    await this.record(p, 'template', summary, p.fallback, key, already?.id);
+    await this.record(p, 'template', summary, p.fallback, key, 'template');
+    return false;
   }
 
-  private async record(p: Payload, channel: 'custom' | 'template', content: string, payload: unknown, key: string, existingId?: number): Promise<void> {
-    if (existingId !== undefined) {
-      await this.log.setStatus(existingId, 'sent');
-      return;
-    }
-    await this.log.recordOutbound({ openid: p.openid, kind: channel === 'custom' ? (p.message.type as string) : 'template', content, payload, channel, ref: p.ref ?? null, msgKey: key });
+  private async record(p: Payload, channel: 'custom' | 'template', content: string, payload: unknown, key: string, kind: string): Promise<void> {
+    await this.log.recordOutbound({ openid: p.openid, kind, content, payload, channel, ref: p.ref ?? null, msgKey: key });
   }
 }

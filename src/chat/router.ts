@@ -1,44 +1,29 @@
 import type { InboundMessage } from '../wechat/messages.ts';
-import type { Reply } from '../wechat/replies.ts';
 
 /**
  * One ordered routing table: the first route whose `when` matches handles the message.
  * A reader scans this list to know what happens to any message (after WxJava's message router).
  */
-export interface Route<C> {
-  /** Recorded with the reply (usage counting): which route answered. */
+export interface Route<C, R = unknown> {
+  /** Says what the route is for; also what a reader of the table sees. */
   name: string;
   when(m: InboundMessage, ctx: C): boolean | Promise<boolean>;
-  handle(m: InboundMessage, ctx: C): Promise<RouteResult | Reply | null>;
+  handle(m: InboundMessage, ctx: C): Promise<R>;
 }
 
-export interface RouteResult {
-  reply: Reply | null;
-  /** A finer reference than the route's name (a rule id, a navigation node). */
-  ref?: string;
-}
-
-export interface Routed {
-  reply: Reply | null;
-  route: string;
-  ref: string;
-}
-
-export class Router<C> {
-  constructor(private readonly routes: Route<C>[]) {}
+export class Router<C, R = unknown> {
+  constructor(private readonly routes: Route<C, R>[]) {}
 
   names(): string[] {
     return this.routes.map((r) => r.name);
   }
 
-  async dispatch(m: InboundMessage, ctx: C): Promise<Routed> {
+  /** The first matching route's result, or null when no route matches. */
+  async dispatch(m: InboundMessage, ctx: C): Promise<{ result: R; route: string } | null> {
     for (const r of this.routes) {
-      if (!(await r.when(m, ctx))) continue;
-      const out = await r.handle(m, ctx);
-      if (out && 'reply' in out && !('type' in out)) return { reply: out.reply, route: r.name, ref: out.ref ?? r.name };
-      return { reply: (out as Reply | null) ?? null, route: r.name, ref: r.name };
+      if (await r.when(m, ctx)) return { result: await r.handle(m, ctx), route: r.name };
     }
-    return { reply: null, route: 'none', ref: 'none' };
+    return null;
   }
 }
 

@@ -51,11 +51,42 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown
   return { ...r, wechat };
 }
 
-/** Validate an already-parsed profile object. */
-export function parseProfile(raw: unknown, file = 'profile'): Profile {
+/** Sections that may live in files of their own (services: services.yaml). */
+export const INCLUDABLE = ['services', 'faq', 'synonyms'] as const;
+
+/** Validate an already-parsed profile object; `included` names the file each included section came from. */
+export function parseProfile(raw: unknown, file = 'profile', included: Record<string, string> = {}): Profile {
   const res = profileSchema.safeParse(raw);
-  if (!res.success) throw new ProfileError(file, describeIssues(res.error.issues));
+  if (!res.success) {
+    throw new ProfileError(
+      file,
+      res.error.issues.map((i) => {
+        const from = typeof i.path[0] === 'string' ? included[i.path[0]] : undefined;
+        return `${formatPath(i.path)}${from ? ` (in ${from})` : ''}: ${i.message}`;
+      }),
+    );
+  }
   return res.data;
+}
+
+/** Replace `services: services.yaml` and the like with the files' contents. */
+export function resolveIncludes(raw: unknown, dir: string): { raw: unknown; included: Record<string, string>; problems: string[] } {
+  const included: Record<string, string> = {};
+  const problems: string[] = [];
+  if (!raw || typeof raw !== 'object') return { raw, included, problems };
+  const out = { ...(raw as Record<string, unknown>) };
+  for (const key of INCLUDABLE) {
+    const v = out[key];
+    if (typeof v !== 'string') continue;
+    const path = resolve(dir, v);
+    try {
+      out[key] = parseYaml(readFileSync(path, 'utf8'), { prettyErrors: true });
+      included[key] = v;
+    } catch (err) {
+      problems.push(`${key}: cannot read ${v}: ${err instanceof YAMLParseError ? err.message : (err as Error).message}`);
+    }
+  }
+  return { raw: out, included, problems };
 }
 
 /** Read, override from the environment, and validate the profile; throws ProfileError naming each bad field. */
@@ -74,5 +105,8 @@ export function loadProfile(file: string, env: NodeJS.ProcessEnv = process.env):
     const msg = err instanceof YAMLParseError ? err.message : String(err);
     throw new ProfileError(abs, [`not valid YAML: ${msg}`]);
   }
-  return { profile: parseProfile(applyEnvOverrides(raw, env), abs), file: abs, dir: dirname(abs) };
+  const dir = dirname(abs);
+  const inc = resolveIncludes(raw, dir);
+  if (inc.problems.length) throw new ProfileError(abs, inc.problems);
+  return { profile: parseProfile(applyEnvOverrides(inc.raw, env), abs, inc.included), file: abs, dir };
 }

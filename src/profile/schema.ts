@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { faqSchema, FUNCTIONS, functionSchema, serviceSchema, synonymsSchema } from './catalogue.ts';
+import { validitySchema } from './validity.ts';
+import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 
 /**
  * The department profile: everything a department changes to run its own account.
@@ -16,11 +19,13 @@ export const linkSchema = z
 
 const menuKey = maxBytes(128, 'a key');
 
+/** Every button says which of the three functions it serves; a sub-button may inherit it. */
+const fn = { function: functionSchema.optional(), ...validitySchema };
 const leafButton = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('click'), name: z.string(), key: menuKey }),
-  z.object({ type: z.literal('view'), name: z.string(), url: linkSchema }),
-  z.object({ type: z.literal('miniprogram'), name: z.string(), url: linkSchema, appid: z.string().min(1), pagepath: z.string().min(1) }),
-  z.object({ type: z.enum(['scancode_push', 'scancode_waitmsg', 'pic_sysphoto', 'pic_photo_or_album', 'pic_weixin', 'location_select']), name: z.string(), key: menuKey }),
+  z.object({ type: z.literal('click'), name: z.string(), key: menuKey, ...fn }).strict(),
+  z.object({ type: z.literal('view'), name: z.string(), url: linkSchema, ...fn }).strict(),
+  z.object({ type: z.literal('miniprogram'), name: z.string(), url: linkSchema, appid: z.string().min(1), pagepath: z.string().min(1), ...fn }).strict(),
+  z.object({ type: z.enum(['scancode_push', 'scancode_waitmsg', 'pic_sysphoto', 'pic_photo_or_album', 'pic_weixin', 'location_select']), name: z.string(), key: menuKey, ...fn }).strict(),
 ]);
 
 const subButton = leafButton.superRefine((b, ctx) => {
@@ -28,7 +33,7 @@ const subButton = leafButton.superRefine((b, ctx) => {
 });
 
 const buttonGroup = z
-  .object({ name: z.string(), sub_button: z.array(subButton).min(1, { message: 'expected 1 to 5 sub-buttons' }).max(5, { message: 'expected at most 5 sub-buttons' }) })
+  .object({ name: z.string(), ...fn, sub_button: z.array(subButton).min(1, { message: 'expected 1 to 5 sub-buttons' }).max(5, { message: 'expected at most 5 sub-buttons' }) })
   .strict();
 
 /**
@@ -52,11 +57,15 @@ const topButton = chooseBy((v) => 'sub_button' in v, buttonGroup, leafButton).su
   if (byteLength(b.name) > 16) ctx.addIssue({ code: 'custom', path: ['name'], message: 'expected a top-level menu name of at most 16 bytes (4 Chinese characters)' });
 });
 
-export const menuSchema = z.object({
-  /** Push the menu to the platform at start-up. */
-  sync_on_start: z.boolean().default(false),
-  buttons: z.array(topButton).min(1).max(3, { message: 'expected at most 3 top-level buttons' }),
-});
+export const menuSchema = z
+  .object({
+    /** Push the menu to the platform at start-up (and again whenever an item's validity starts or ends). */
+    sync_on_start: z.boolean().default(false),
+    /** The 2025 survey asks every account to cover 政务公开, 办事服务 and 互动交流; set true to allow less. */
+    allow_partial_functions: z.boolean().default(false),
+    buttons: z.array(topButton).min(1).max(3, { message: 'expected at most 3 top-level buttons' }),
+  })
+  .strict();
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'expected a time "HH:MM"' });
 const interval = z.tuple([hhmm, hhmm]);
@@ -138,6 +147,24 @@ export const profileSchema = z
     /** The holiday calendar file, relative to the profile's folder. */
     calendar: z.string().min(1).default('calendar.yaml'),
     emulator: emulatorSchema.default({ enabled: false, citizens: [] }),
+    /** Welcome, lists and limits of the conversation. */
+    conversation: conversationSchema,
+    /** The numbered navigation tree (the home list is its top level). */
+    navigation: z.array(navNodeSchema).min(1).max(9, { message: 'expected at most 9 choices (one digit each)' }),
+    /** Keyword auto-replies. */
+    keywords: z.array(keywordRuleSchema).default([]),
+    /** 人群分类: citizens pick one and see its menus. */
+    audiences: audiencesSchema.optional(),
+    /** Handing the conversation to staff. */
+    handoff: handoffSchema,
+    /** Greetings for parametric QR codes (a hall's desk, a poster). */
+    scenes: z.array(sceneSchema).default([]),
+    /** The service catalogue (事项); may be a file name, e.g. services.yaml. */
+    services: z.array(serviceSchema).default([]),
+    /** Frequently asked questions; may be a file name. */
+    faq: z.array(faqSchema).default([]),
+    /** Words citizens use for the same thing; may be a file name. */
+    synonyms: synonymsSchema.default([]),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -146,7 +173,90 @@ export const profileSchema = z
         ctx.addIssue({ code: 'custom', path: ['wechat', field], message: 'expected an http(s) URL: "emulator" needs emulator.enabled: true' });
       }
     }
+    checkReferences(p as Profile, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   });
+
+type Report = (path: (string | number)[], message: string) => void;
+
+/** Everything in the profile that refers to something else refers to something that exists. */
+function checkReferences(p: Profile, report: Report): void {
+  const unique = (ids: { id: string }[], path: string) => {
+    const seen = new Set<string>();
+    ids.forEach((x, i) => {
+      if (seen.has(x.id)) report([path, i, 'id'], `expected a unique id; "${x.id}" is used twice`);
+      seen.add(x.id);
+    });
+    return seen;
+  };
+  const services = unique(p.services, 'services');
+  const faqs = unique(p.faq, 'faq');
+  unique(p.keywords, 'keywords');
+  const audiences = new Set(p.audiences?.options.map((a) => a.id) ?? []);
+  if (p.audiences) unique(p.audiences.options, 'audiences');
+  if (p.audiences?.default && !audiences.has(p.audiences.default)) report(['audiences', 'default'], `expected one of the audience ids (${[...audiences].join(', ')})`);
+
+  const navIds = new Set<string>();
+  const walk = (nodes: NavNode[], path: (string | number)[], parentFn: string | undefined) => {
+    nodes.forEach((n, i) => {
+      const here = [...path, i];
+      if (navIds.has(n.id)) report([...here, 'id'], `expected a unique navigation id; "${n.id}" is used twice`);
+      navIds.add(n.id);
+      if (!n.function && !parentFn) report([...here, 'function'], `expected a function (${FUNCTIONS.join(' / ')}) on a top-level navigation node`);
+      if (n.function && parentFn && n.function !== parentFn) report([...here, 'function'], `expected "${parentFn}" like its parent: a ${n.function} item does not belong under a ${parentFn} item`);
+      if (n.children) walk(n.children, [...here, 'children'], n.function ?? parentFn);
+    });
+  };
+  walk(p.navigation, ['navigation'], undefined);
+
+  const checkAudience = (list: string[], path: (string | number)[]) =>
+    list.forEach((a, i) => {
+      if (!audiences.has(a)) report([...path, i], `expected an audience id defined under audiences.options${audiences.size ? ` (${[...audiences].join(', ')})` : ' (none defined)'}`);
+    });
+  p.services.forEach((s, i) => checkAudience(s.audience, ['services', i, 'audience']));
+  p.faq.forEach((f, i) => {
+    checkAudience(f.audience, ['faq', i, 'audience']);
+    if (f.service && !services.has(f.service)) report(['faq', i, 'service'], `expected a service id; "${f.service}" is not in services`);
+  });
+  p.keywords.forEach((k, i) => checkAudience(k.audience, ['keywords', i, 'audience']));
+  const eachNode = (nodes: NavNode[], path: (string | number)[], fn: (n: NavNode, path: (string | number)[]) => void) =>
+    nodes.forEach((n, i) => {
+      fn(n, [...path, i]);
+      if (n.children) eachNode(n.children, [...path, i, 'children'], fn);
+    });
+  eachNode(p.navigation, ['navigation'], (n, path) => checkAudience(n.audience, [...path, 'audience']));
+
+  const checkReply = (r: ReplySpec | undefined, path: (string | number)[]) => {
+    if (!r) return;
+    if (r.service && !services.has(r.service)) report([...path, 'service'], `expected a service id; "${r.service}" is not in services`);
+    if (r.faq && !faqs.has(r.faq)) report([...path, 'faq'], `expected an FAQ id; "${r.faq}" is not in faq`);
+    if (r.nav && !navIds.has(r.nav)) report([...path, 'nav'], `expected a navigation id; "${r.nav}" is not in navigation`);
+    if (r.switch_audience && !p.audiences) report([...path, 'switch_audience'], 'expected an audiences section to switch between');
+  };
+  eachNode(p.navigation, ['navigation'], (n, path) => checkReply(n.reply, [...path, 'reply']));
+  p.keywords.forEach((k, i) => checkReply(k.reply, ['keywords', i, 'reply']));
+  p.scenes.forEach((s, i) => checkReply(s.then, ['scenes', i, 'then']));
+
+  if (p.menu) {
+    const clickKeys = new Set(p.keywords.flatMap((k) => k.click_keys));
+    const routable = (key: string) => clickKeys.has(key) || navIds.has(key) || services.has(key) || faqs.has(key);
+    const covered = new Set<string>();
+    p.menu.buttons.forEach((b, i) => {
+      if (!b.function) report(['menu', 'buttons', i, 'function'], `expected a function (${FUNCTIONS.join(' / ')}) on every top-level button`);
+      else covered.add(b.function);
+      const leaves = 'sub_button' in b ? b.sub_button.map((s, j) => [s, ['menu', 'buttons', i, 'sub_button', j]] as const) : [[b, ['menu', 'buttons', i]] as const];
+      for (const [leaf, path] of leaves) {
+        if ('sub_button' in b && leaf.function && b.function && leaf.function !== b.function) {
+          report([...path, 'function'], `expected "${b.function}" like its parent: a ${leaf.function} item does not belong under a ${b.function} button`);
+        }
+        if (leaf.type === 'click' && !routable(leaf.key)) report([...path, 'key'], `expected a key that a keyword rule (click_keys), navigation node, service or FAQ answers; nothing answers "${leaf.key}"`);
+      }
+    });
+    if (!p.menu.allow_partial_functions) {
+      const missing = FUNCTIONS.filter((f) => !covered.has(f));
+      if (missing.length) report(['menu', 'buttons'], `expected the menu to cover ${FUNCTIONS.join(', ')}; missing ${missing.join(', ')} (set menu.allow_partial_functions to allow it)`);
+    }
+  }
+}
 
 export type Profile = z.infer<typeof profileSchema>;
 export type ProfileInput = z.input<typeof profileSchema>;

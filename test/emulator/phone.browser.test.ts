@@ -89,10 +89,10 @@ describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
     await shot(page, 'phone-not-following.png');
   });
 
-  it('follows: the subscribe line and the welcome (default) reply appear', async () => {
+  it('follows: the subscribe line and the welcome appear', async () => {
     await page.click('#cta-follow');
     await page.locator('#messages .sys', { hasText: '关注了公众号' }).waitFor(T);
-    await page.locator(`${passiveReplies} .bubble`, { hasText: inst.profile.replies.default }).first().waitFor(T);
+    await page.locator(`${passiveReplies} .bubble`, { hasText: inst.profile.conversation.welcome.text }).first().waitFor(T);
     expect(await page.locator('#inputbar').isVisible()).toBe(true);
     expect(await page.locator('#follow-btn').isDisabled()).toBe(true);
     expect(await page.evaluate('localStorage.getItem("weiban.emulator.phone.openid")')).toBe(CITIZEN);
@@ -103,7 +103,8 @@ describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
     await page.locator('.menu-btn', { hasText: '办政事' }).click();
     const pop = page.locator('.submenu:not([hidden])');
     await pop.waitFor(T);
-    expect(await pop.locator('button').allTextContents()).toEqual(['办事指南', '附近大厅', '预约办事', '进度查询']);
+    const group = inst.profile.menu!.buttons.find((b) => b.name === '办政事')!;
+    expect(await pop.locator('button').allTextContents()).toEqual('sub_button' in group ? group.sub_button.map((b) => b.name) : []);
     await shot(page, 'phone-menu.png');
     await pop.locator('button', { hasText: '办事指南' }).click();
     await page.locator('#messages .sys', { hasText: '点击菜单「办事指南」' }).waitFor(T);
@@ -157,7 +158,7 @@ describe.skipIf(!haveChromium)('the emulator phone page in a browser', () => {
     await page.locator('.sheet .choice', { hasText: '中山公园' }).click();
     await page.locator('#messages .sys', { hasText: '点击菜单「附近大厅」，发送了位置：中山公园' }).waitFor(T);
     const last = inst.emulator!.platform.inbox(CITIZEN).filter((i) => i.channel === 'citizen').at(-1);
-    expect(last?.message).toMatchObject({ type: 'location_select', key: 'NEARBY_HALLS', latitude: 31.2197, longitude: 121.4167, poiname: '中山公园' });
+    expect(last?.message).toMatchObject({ type: 'location_select', key: 'nearby-halls', latitude: 31.2197, longitude: 121.4167, poiname: '中山公园' });
   });
 
   it('shows a citizen text with markup as literal text', async () => {

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { dropSchema } from '../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../src/platform/log.ts';
-import { parseProfile } from '../../src/profile/load.ts';
+import { parseProfile, resolveIncludes } from '../../src/profile/load.ts';
 import { start, type Instance } from '../../src/server.ts';
 import { PG_URL, REDIS_URL, uniqueName } from './backends.ts';
 
@@ -12,7 +12,10 @@ const CONFIG_DIR = join(import.meta.dirname, '..', '..', 'config');
 
 /** The demo profile as plain data, for tests to adjust. */
 export function demoProfileRaw(): Record<string, any> {
-  return parseYaml(readFileSync(join(CONFIG_DIR, 'profile.yaml'), 'utf8'));
+  const raw = parseYaml(readFileSync(join(CONFIG_DIR, 'profile.yaml'), 'utf8'));
+  const inc = resolveIncludes(raw, CONFIG_DIR);
+  if (inc.problems.length) throw new Error(inc.problems.join('\n'));
+  return inc.raw as Record<string, any>;
 }
 
 export interface TestAppOptions {

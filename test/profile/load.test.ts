@@ -10,7 +10,7 @@ function problems(mutate: (p: Record<string, any>) => void): string[] {
   const raw = demoProfileRaw();
   mutate(raw);
   try {
-    parseProfile(raw);
+    parseProfile(raw, 'profile', { services: 'services.yaml', faq: 'faq.yaml', synonyms: 'synonyms.yaml' });
   } catch (err) {
     expect(err).toBeInstanceOf(ProfileError);
     return (err as ProfileError).problems;
@@ -55,6 +55,45 @@ describe('the department profile', () => {
         p.emulator.enabled = false;
       }),
     ).toEqual(expect.arrayContaining([expect.stringMatching(/^wechat\.api_base_url: .*emulator\.enabled/)]));
+  });
+
+  it('refuses a sub-item whose function differs from its parent, in the menu and in the navigation', () => {
+    // the survey's own example of a fault: 政策解读 filed under a service button
+    expect(
+      problems((p) => p.menu.buttons[1].sub_button.push({ type: 'click', name: '政策解读', key: 'policy', function: '政务公开' })),
+    ).toContain('menu.buttons[1].sub_button[3].function: expected "办事服务" like its parent: a 政务公开 item does not belong under a 办事服务 button');
+    expect(
+      problems((p) => (p.navigation[0].children[0].function = '互动交流')),
+    ).toContain('navigation[0].children[0].function: expected "办事服务" like its parent: a 互动交流 item does not belong under a 办事服务 item');
+    expect(problems((p) => delete p.menu.buttons[0].function)).toContain('menu.buttons[0].function: expected a function (政务公开 / 办事服务 / 互动交流) on every top-level button');
+  });
+
+  it('requires the menu to cover the three functions unless told otherwise', () => {
+    expect(problems((p) => p.menu.buttons.splice(2, 1))).toEqual([
+      'menu.buttons: expected the menu to cover 政务公开, 办事服务, 互动交流; missing 互动交流 (set menu.allow_partial_functions to allow it)',
+    ]);
+    expect(
+      problems((p) => {
+        p.menu.buttons.splice(2, 1);
+        p.menu.allow_partial_functions = true;
+      }),
+    ).toEqual([]);
+  });
+
+  it('refuses references to things that do not exist', () => {
+    expect(problems((p) => (p.menu.buttons[0].sub_button[0].key = 'nothing-here'))).toContain(
+      'menu.buttons[0].sub_button[0].key: expected a key that a keyword rule (click_keys), navigation node, service or FAQ answers; nothing answers "nothing-here"',
+    );
+    expect(problems((p) => (p.keywords[0].reply = { service: 'no-such-service' }))).toContain('keywords[0].reply.service: expected a service id; "no-such-service" is not in services');
+    expect(problems((p) => (p.navigation[0].children[0].children[0].reply = { nav: 'nowhere' }))).toContain('navigation[0].children[0].children[0].reply.nav: expected a navigation id; "nowhere" is not in navigation');
+    expect(problems((p) => (p.navigation[1].audience = ['aliens']))).toContain('navigation[1].audience[0]: expected an audience id defined under audiences.options (resident, business, migrant)');
+    expect(problems((p) => (p.keywords[0].reply = { text: 'a', home: true }))[0]).toMatch(/^keywords\[0\]\.reply: expected exactly one of/);
+    expect(problems((p) => (p.keywords[1] = { ...p.keywords[1], patterns: ['(unclosed'] }))[0]).toMatch(/^keywords\[1\]\.patterns\[0\]: expected a valid regular expression/);
+    expect(problems((p) => (p.services[1].id = p.services[0].id))[0]).toMatch(/^services\[1\]\.id \(in services\.yaml\): expected a unique id/);
+  });
+
+  it('names the included file a problem is in', () => {
+    expect(problems((p) => (p.faq[0].answer = ''))[0]).toMatch(/^faq\[0\]\.answer \(in faq\.yaml\): /);
   });
 
   it('takes credentials from the environment', () => {

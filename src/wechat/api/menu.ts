@@ -33,7 +33,7 @@ export function toWireMenu(buttons: MenuButton[], publicUrl: string): WireButton
   const abs = (u: string) => (u.startsWith('/') ? publicUrl.replace(/\/$/, '') + u : u);
   const leaf = (b: Exclude<MenuButton, { sub_button: unknown }>): WireButton => {
     const { type, name } = b;
-    const out: WireButton = { type, name };
+    const out: WireButton = { type, name }; // function and validity stay in the profile
     if ('key' in b) out.key = b.key;
     if ('url' in b) out.url = abs(b.url);
     if ('appid' in b) {

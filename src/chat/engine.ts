@@ -1,0 +1,407 @@
+import type { WorkingCalendar } from '../platform/calendar.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { Kv } from '../platform/kv/index.ts';
+import type { Logger } from '../platform/log.ts';
+import type { Faq, Service } from '../profile/catalogue.ts';
+import type { DialogName, NavNode, ReplySpec } from '../profile/conversation.ts';
+import type { Profile } from '../profile/schema.ts';
+import type { CustomMessage } from '../wechat/api/index.ts';
+import { spokenText, type InboundMessage } from '../wechat/messages.ts';
+import type { Reply } from '../wechat/replies.ts';
+import { faqText, guideText, linkLine, numberedList } from './format.ts';
+import { replyPromise, type Handoffs } from './handoff.ts';
+import { KeywordRules } from './keywords.ts';
+import { Navigation, visible, type Visibility } from './navigation.ts';
+import { Router, SILENT_KINDS, type Route } from './router.ts';
+
+export type ChatRoute = Route<Turn, Answer>;
+import type { SearchHit } from './search.ts';
+import { Sessions, type Session } from './session.ts';
+import { asChoice, normalizeInput } from './text.ts';
+
+/** What the conversation answers: a reply, what answered (usage counting), and any follow-ups. */
+export interface Answer {
+  reply: Reply | null;
+  ref: string;
+  /** Further messages, sent after the reply as customer-service messages. */
+  followUps?: CustomMessage[];
+}
+
+/** One message being answered. */
+export interface Turn {
+  msg: InboundMessage;
+  openid: string;
+  /** Typed text or recognised speech, normalised for matching (NFKC, spaces); null for other messages. */
+  text: string | null;
+  /** The same, exactly as the citizen wrote it (trimmed): what staff read. */
+  said: string | null;
+  session: Session;
+  v: Visibility;
+}
+
+export interface SearchEngine {
+  search(query: string, opts: { now: number; audience?: string | null; limit?: number }): SearchHit[];
+}
+
+/** A multi-step service dialog (ask a question, book a slot …): its state lives in the session. */
+export interface Dialog {
+  start(t: Turn, engine: ChatEngine): Promise<Answer>;
+  /** The citizen's next message; return `done: true` when the dialog is over. */
+  step(t: Turn, engine: ChatEngine): Promise<Answer & { done?: boolean }>;
+}
+
+export interface EngineDeps {
+  profile: Profile;
+  clock: Clock;
+  kv: Kv;
+  calendar: WorkingCalendar;
+  handoffs: Handoffs;
+  /** Durable facts a new session starts from. */
+  seed(openid: string): Promise<{ audience: string | null; human: number | null }>;
+  /** Remember the citizen's audience on their record. */
+  saveAudience(openid: string, audience: string): Promise<void>;
+  publicUrl: string;
+  search: SearchEngine | null;
+  dialogs: Partial<Record<DialogName, Dialog>>;
+  logger: Logger;
+  /** Capabilities' own routes, tried after the built-in conversational ones and before search. */
+  extraRoutes?: ChatRoute[];
+}
+
+const none = (ref: string): Answer => ({ reply: null, ref });
+const text = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
+
+/**
+ * The conversation's rules, as one ordered table (see `routes`): a reader scans it to know what
+ * happens to any message.
+ */
+export class ChatEngine {
+  readonly navigation: Navigation;
+  readonly rules: KeywordRules;
+  readonly sessions: Sessions;
+  private readonly services: Map<string, Service>;
+  private readonly faqs: Map<string, Faq>;
+  private readonly router: Router<Turn, Answer>;
+  private readonly p: Profile;
+
+  constructor(private readonly d: EngineDeps) {
+    this.p = d.profile;
+    this.navigation = new Navigation(d.profile.navigation);
+    this.rules = new KeywordRules(d.profile.keywords, d.profile.synonyms);
+    this.services = new Map(d.profile.services.map((s) => [s.id, s]));
+    this.faqs = new Map(d.profile.faq.map((f) => [f.id, f]));
+    this.sessions = new Sessions(d.kv, d.profile.conversation.session_idle_minutes * 60_000, d.seed);
+    this.router = new Router(this.routes());
+  }
+
+  /** The routing table. Order matters: the first route whose `when` holds answers. */
+  private routes(): ChatRoute[] {
+    const h = this.p.handoff;
+    const words = (list: string[]) => new Set(list.map((w) => normalizeInput(w)));
+    const handoffWords = words(h.keywords);
+    const leaveWords = words(h.leave_keywords);
+    const switchWords = words(this.p.audiences?.switch_keywords ?? []);
+    const r = (name: string, when: ChatRoute['when'], handle: (t: Turn) => Promise<Answer>): ChatRoute => ({
+      name,
+      when,
+      handle: async (_m, t) => handle(t),
+    });
+    return [
+      r('events that expect no answer', (m) => SILENT_KINDS.has(m.kind), async () => none('silent')),
+      r('follow (welcome, or a scene code\'s greeting)', (m) => m.kind === 'subscribe', (t) => this.onFollow(t)),
+      r('scan a scene code while following', (m) => m.kind === 'scan', (t) => this.onScene(t, (t.msg as { scene: string }).scene, false)),
+      r('leave the staff conversation', (_m, t) => t.session.human !== null && t.text !== null && leaveWords.has(t.text), (t) => this.leaveHuman(t)),
+      r('staff have the conversation', (_m, t) => t.session.human !== null, (t) => this.whileHuman(t)),
+      r('home (00 / 首页 / 菜单)', (_m, t) => t.text !== null && asChoice(t.text)?.kind === 'home', async (t) => this.home(t, '')),
+      r('a service dialog in progress', (_m, t) => t.session.dialog !== null, (t) => this.continueDialog(t)),
+      r('ask for a human', (_m, t) => t.text !== null && handoffWords.has(t.text), (t) => this.handoff(t, 'requested', t.said!)),
+      r('switch audience', (_m, t) => t.text !== null && switchWords.has(t.text), async (t) => this.audienceList(t, '')),
+      r('a number from the list on screen', (_m, t) => t.text !== null && asChoice(t.text) !== null, (t) => this.choose(t)),
+      r('menu click', (m) => m.kind === 'click', (t) => this.onClick(t, (t.msg as { key: string }).key)),
+      ...(this.d.extraRoutes ?? []),
+      r('keyword rule', (_m, t) => t.text !== null && this.rules.match(t.text, t.v) !== null, (t) => {
+        const rule = this.rules.match(t.text!, t.v)!;
+        return this.answer(t, rule.reply, `rule:${rule.id}`);
+      }),
+      r('search the FAQ and the catalogue', (_m, t) => t.text !== null, (t) => this.searchOrStaff(t)),
+      r('image, voice, video, file, link', (m) => ['image', 'voice', 'video', 'shortvideo', 'file', 'link'].includes(m.kind), async () => text(this.p.conversation.non_text_reply, 'non-text')),
+      r('anything else', () => true, async () => text(this.p.replies.default, 'default')),
+    ];
+  }
+
+  routeNames(): string[] {
+    return this.router.names();
+  }
+
+  async respond(msg: InboundMessage): Promise<Answer> {
+    const session = await this.sessions.load(msg.fromUser);
+    const before = JSON.stringify(session);
+    const said = spokenText(msg);
+    const t: Turn = {
+      msg,
+      openid: msg.fromUser,
+      text: said === null ? null : normalizeInput(said),
+      said: said === null ? null : said.trim(),
+      session,
+      v: { now: this.d.clock.now(), audience: session.audience },
+    };
+    const routed = await this.router.dispatch(msg, t);
+    // Keep the session alive (idle timeout) on every message, and save what changed.
+    if (JSON.stringify(session) !== before || msg.kind !== 'unsubscribe') await this.sessions.save(t.openid, session);
+    if (msg.kind === 'unsubscribe') await this.sessions.forget(t.openid);
+    return routed?.result ?? none('none');
+  }
+
+  // ---- answers ----------------------------------------------------------------------------------
+
+  /** Turn a profile reply (text, news, service, nav …) into an answer. */
+  async answer(t: Turn, spec: ReplySpec, via: string): Promise<Answer> {
+    const ref = (content: string) => (content === via ? via : `${content} via ${via}`);
+    if (spec.text !== undefined) return text(this.absolute(spec.text), via);
+    if (spec.news) {
+      const n = spec.news;
+      return { reply: { type: 'news', article: { title: n.title, description: n.description ?? '', url: this.url(n.url), ...(n.pic_url ? { picUrl: this.url(n.pic_url) } : {}) } }, ref: via };
+    }
+    if (spec.image) return { reply: { type: 'image', mediaId: spec.image }, ref: via };
+    if (spec.link) return text(linkLine(this.url(spec.link.url), spec.link.title, spec.link.description), via);
+    if (spec.service) {
+      const s = this.services.get(spec.service);
+      if (!s || !visible(s, { ...t.v, audience: null })) return this.home(t, '这项服务暂时不提供了。');
+      return text(guideText(s), ref(`service:${s.id}`));
+    }
+    if (spec.faq) {
+      const f = this.faqs.get(spec.faq);
+      if (!f || !visible(f, { ...t.v, audience: null })) return this.home(t, '这条内容已经过期了。');
+      return text(faqText(f), ref(`faq:${f.id}`));
+    }
+    if (spec.nav) {
+      const found = this.navigation.find(spec.nav);
+      if (!found) return this.home(t, '');
+      return this.openNode(t, found.node, found.path, via);
+    }
+    if (spec.dialog) return this.startDialog(t, spec.dialog);
+    if (spec.handoff) return this.handoff(t, 'requested', t.said ?? '（通过菜单转人工）');
+    if (spec.home) return { ...this.home(t, ''), ref: via };
+    if (spec.switch_audience) return { ...this.audienceList(t, ''), ref: via };
+    return none(via);
+  }
+
+  /** A node: a branch shows its list; a leaf answers. */
+  private async openNode(t: Turn, node: NavNode, path: string[], via?: string): Promise<Answer> {
+    if (node.children) {
+      const choices = this.navigation.choices(path, t.v);
+      if (!choices || choices.length === 0) return this.home(t, '');
+      t.session.list = { kind: 'nav', path };
+      return text(this.list(node.title, choices.map((c) => c.title), true), via ?? `nav:${node.id}`);
+    }
+    return this.answer(t, node.reply!, via ?? `nav:${node.id}`);
+  }
+
+  private list(title: string, labels: string[], back: boolean, hint?: string): string {
+    return numberedList(hint ? `${hint}\n${title}` : title, labels, { tappable: this.p.conversation.tappable_numbers, back });
+  }
+
+  /** The home list (the top of the navigation), after a greeting line. */
+  home(t: Turn, greeting: string): Answer {
+    if (this.needsAudience(t)) return this.audienceList(t, greeting);
+    t.session.list = { kind: 'nav', path: [] };
+    const choices = this.navigation.choices([], t.v) ?? [];
+    const body = this.list(this.p.conversation.home_title, choices.map((c) => c.title), false);
+    return text([greeting, body, this.p.conversation.welcome.keyword_hint].filter(Boolean).join('\n'), 'home');
+  }
+
+  private needsAudience(t: Turn): boolean {
+    return !!this.p.audiences && t.session.audience === null && !this.p.audiences.default;
+  }
+
+  private audienceList(t: Turn, greeting: string): Answer {
+    const a = this.p.audiences;
+    if (!a) return this.home(t, greeting);
+    t.session.list = { kind: 'audiences' };
+    const labels = a.options.map((o) => (o.description ? `${o.name}（${o.description}）` : o.name) + (o.id === t.session.audience ? ' ✓' : ''));
+    return text([greeting, this.list('请选择您的身份，我们为您列出常办的事：', labels, false)].filter(Boolean).join('\n'), 'audiences');
+  }
+
+  private async onFollow(t: Turn): Promise<Answer> {
+    const scene = (t.msg as { scene?: string }).scene;
+    if (scene && this.sceneFor(scene)) return this.onScene(t, scene, true);
+    if (t.session.audience === null && this.p.audiences?.default) t.session.audience = this.p.audiences.default;
+    t.v.audience = t.session.audience;
+    const welcome = this.home(t, this.p.conversation.welcome.text);
+    return { ...welcome, ref: 'welcome' };
+  }
+
+  private sceneFor(scene: string) {
+    return this.p.scenes.find((s) => (s.scene.endsWith('*') ? scene.startsWith(s.scene.slice(0, -1)) : s.scene === scene));
+  }
+
+  private async onScene(t: Turn, scene: string, following: boolean): Promise<Answer> {
+    const s = this.sceneFor(scene);
+    if (!s) return following ? this.onFollow({ ...t, msg: { ...t.msg, scene: undefined } as InboundMessage }) : this.home(t, '');
+    if (following && t.session.audience === null && this.p.audiences?.default) t.session.audience = this.p.audiences.default;
+    if (!s.then) return text(s.greeting, `scene:${s.scene}`);
+    const then = await this.answer(t, s.then, `scene:${s.scene}`);
+    if (then.reply?.type === 'text') return { ...then, reply: { type: 'text', content: `${s.greeting}\n\n${then.reply.content}` } };
+    return { reply: { type: 'text', content: s.greeting }, ref: then.ref, followUps: then.reply ? replyToCustomMessages(then.reply) : [] };
+  }
+
+  private async onClick(t: Turn, key: string): Promise<Answer> {
+    const rule = this.rules.forClick(key, t.v);
+    if (rule) return this.answer(t, rule.reply, `rule:${rule.id}`);
+    const node = this.navigation.find(key);
+    if (node && visible(node.node, t.v)) return this.openNode(t, node.node, node.path, `menu:${key}`);
+    if (this.services.has(key)) return this.answer(t, { service: key }, `menu:${key}`);
+    if (this.faqs.has(key)) return this.answer(t, { faq: key }, `menu:${key}`);
+    return this.home(t, '这个菜单暂时没有内容，您可以从下面选择：');
+  }
+
+  /** A number (or 0) against the list the citizen is looking at; home when there is none. */
+  private async choose(t: Turn): Promise<Answer> {
+    const c = asChoice(t.text!)!;
+    const list = t.session.list ?? { kind: 'nav', path: [] };
+    if (list.kind === 'audiences') {
+      const options = this.p.audiences?.options ?? [];
+      if (c.kind === 'back') return this.home(t, '');
+      if (c.kind !== 'number' || c.n > options.length) return this.audienceList(t, this.p.conversation.out_of_range_hint);
+      const chosen = options[c.n - 1]!;
+      t.session.audience = chosen.id;
+      t.v.audience = chosen.id;
+      await this.d.saveAudience(t.openid, chosen.id);
+      return { ...this.home(t, `好的，已为您切换到「${chosen.name}」。`), ref: `audience:${chosen.id}` };
+    }
+    if (list.kind === 'hits') {
+      if (c.kind === 'back') return this.home(t, '');
+      const ref = c.kind === 'number' ? list.refs[c.n - 1] : undefined;
+      if (!ref) return this.showHits(t, list.refs, this.p.conversation.out_of_range_hint);
+      const [kind, id] = ref.split(':') as ['service' | 'faq', string];
+      return this.answer(t, kind === 'service' ? { service: id } : { faq: id }, 'search');
+    }
+    // navigation
+    let path = list.path;
+    let choices = this.navigation.choices(path, t.v);
+    if (!choices) {
+      path = [];
+      choices = this.navigation.choices([], t.v) ?? [];
+    }
+    if (c.kind === 'back') {
+      if (path.length <= 1) return this.home(t, '');
+      const parent = this.navigation.find(path[path.length - 2]!)!;
+      return this.openNode(t, parent.node, parent.path);
+    }
+    const node = c.kind === 'number' ? choices[c.n - 1] : undefined;
+    if (!node) {
+      t.session.list = { kind: 'nav', path };
+      const title = path.length ? this.navigation.find(path[path.length - 1]!)!.node.title : this.p.conversation.home_title;
+      return text(this.list(title, choices.map((x) => x.title), path.length > 0, this.p.conversation.out_of_range_hint), 'out-of-range');
+    }
+    return this.openNode(t, node, [...path, node.id]);
+  }
+
+  private showHits(t: Turn, refs: string[], hint?: string): Answer {
+    const labels = refs.map((r) => this.titleOf(r));
+    t.session.list = { kind: 'hits', refs };
+    const body = this.list('为您找到这些，回复数字查看：', labels, false, hint);
+    return text(`${body}\n没有想找的？回复「转人工」，工作人员会帮您。`, 'search');
+  }
+
+  private titleOf(ref: string): string {
+    const [kind, id] = ref.split(':');
+    if (kind === 'service') return this.services.get(id!)?.name ?? id!;
+    return this.faqs.get(id!)?.question ?? id!;
+  }
+
+  private async searchOrStaff(t: Turn): Promise<Answer> {
+    const hits = this.d.search?.search(t.text!, { now: t.v.now, audience: t.session.audience, limit: 5 }) ?? [];
+    if (hits.length > 0) return this.showHits(t, hits.map((h) => h.ref));
+    await this.d.handoffs.recordUnanswered(t.openid, t.said!);
+    if (!this.p.handoff.unanswered_to_staff) return text(this.p.replies.default, 'unanswered');
+    return this.handoff(t, 'unanswered', t.said!);
+  }
+
+  // ---- staff ------------------------------------------------------------------------------------
+
+  /** Queue the conversation for staff, with a promise of when a human answers. */
+  async handoff(t: Turn, reason: 'requested' | 'unanswered' | 'dialog', question: string): Promise<Answer> {
+    const h = this.p.handoff;
+    if (t.session.human !== null) return text(h.texts.already_waiting, 'handoff:waiting');
+    const promise = replyPromise(this.d.calendar, t.v.now, h.min_minutes_left_today);
+    const row = await this.d.handoffs.open({ openid: t.openid, reason, question, audience: t.session.audience, promisedAt: promise.at });
+    t.session.human = row.id;
+    t.session.list = null;
+    t.session.dialog = null;
+    const template = reason === 'unanswered' ? h.texts.queued_unanswered : h.texts.queued;
+    return text(template.replaceAll('{when}', promise.words), `handoff:${reason}`);
+  }
+
+  private async whileHuman(t: Turn): Promise<Answer> {
+    if (this.p.handoff.keywords_while_human && t.text !== null) {
+      const rule = this.rules.match(t.text, t.v);
+      if (rule) return this.answer(t, rule.reply, `rule:${rule.id}`);
+    }
+    return none('with-staff');
+  }
+
+  private async leaveHuman(t: Turn): Promise<Answer> {
+    if (t.session.human !== null) await this.d.handoffs.close(t.session.human, 'citizen');
+    t.session.human = null;
+    return { ...this.home(t, this.p.handoff.texts.left), ref: 'handoff:left' };
+  }
+
+  /** Staff closed the conversation: the bot may talk again (used by the staff panel). */
+  async staffClosed(openid: string): Promise<void> {
+    const s = await this.sessions.load(openid);
+    s.human = null;
+    await this.sessions.save(openid, s);
+  }
+
+  // ---- dialogs ----------------------------------------------------------------------------------
+
+  private async startDialog(t: Turn, name: DialogName): Promise<Answer> {
+    const d = this.d.dialogs[name];
+    if (!d) return this.home(t, '这项服务暂时不能在聊天里办理。');
+    t.session.dialog = { name, step: 'start', data: {} };
+    t.session.list = null;
+    return d.start(t, this);
+  }
+
+  private async continueDialog(t: Turn): Promise<Answer> {
+    const state = t.session.dialog!;
+    const d = this.d.dialogs[state.name];
+    if (!d) {
+      t.session.dialog = null;
+      return this.home(t, '');
+    }
+    const out = await d.step(t, this);
+    if (out.done) t.session.dialog = null;
+    return out;
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  url(u: string): string {
+    return u.startsWith('/') ? `${this.d.publicUrl}${u}` : u;
+  }
+
+  /** Relative links inside a text become absolute (WeChat opens absolute URLs only). */
+  private absolute(s: string): string {
+    return s.replace(/href="(\/[^"]*)"/g, (_m, p: string) => `href="${this.d.publicUrl}${p}"`);
+  }
+
+  service(id: string): Service | undefined {
+    return this.services.get(id);
+  }
+}
+
+/** A reply as the customer-service messages that can carry it after a passive one. */
+function replyToCustomMessages(r: Reply): CustomMessage[] {
+  switch (r.type) {
+    case 'text':
+      return [{ type: 'text', content: r.content }];
+    case 'news':
+      return [{ type: 'news', article: r.article }];
+    case 'image':
+      return [{ type: 'image', mediaId: r.mediaId }];
+    default:
+      return [];
+  }
+}

@@ -1,0 +1,59 @@
+import type { KeywordRule } from '../profile/conversation.ts';
+import { visible, type Visibility } from './navigation.ts';
+import { normalizeInput } from './text.ts';
+
+const KIND_ORDER = { exact: 0, contains: 1, regex: 2 } as const;
+
+interface Compiled {
+  rule: KeywordRule;
+  order: number;
+  /** exact / contains: the patterns with their synonyms, normalised and lower-cased. */
+  words: string[];
+  regexes: RegExp[];
+}
+
+/**
+ * Keyword auto-replies: exact, contains and regular-expression rules with priorities. A pattern
+ * also matches the other words of its synonym group (社保 matches 社会保险).
+ */
+export class KeywordRules {
+  private readonly compiled: Compiled[];
+  private readonly byClick = new Map<string, KeywordRule[]>();
+
+  constructor(rules: KeywordRule[], synonyms: string[][]) {
+    const groupOf = new Map<string, string[]>();
+    for (const g of synonyms) for (const w of g) groupOf.set(norm(w), g.map(norm));
+    this.compiled = rules.map((rule, order) => {
+      const words = rule.match === 'regex' ? [] : [...new Set(rule.patterns.flatMap((p) => groupOf.get(norm(p)) ?? [norm(p)]))];
+      // longest first, so the most specific word is tried first
+      words.sort((a, b) => b.length - a.length);
+      const regexes = rule.match === 'regex' ? rule.patterns.map((p) => new RegExp(p, 'iu')) : [];
+      for (const key of rule.click_keys) this.byClick.set(key, [...(this.byClick.get(key) ?? []), rule]);
+      return { rule, order, words, regexes };
+    });
+    // Decide once: priority, then exact before contains before regex, then profile order.
+    this.compiled.sort((a, b) => b.rule.priority - a.rule.priority || KIND_ORDER[a.rule.match] - KIND_ORDER[b.rule.match] || a.order - b.order);
+  }
+
+  /** The best rule for a message, or null. */
+  match(input: string, v: Visibility): KeywordRule | null {
+    const text = norm(input);
+    if (!text) return null;
+    for (const c of this.compiled) {
+      if (!visible(c.rule, v)) continue;
+      if (c.rule.match === 'exact' && c.words.includes(text)) return c.rule;
+      if (c.rule.match === 'contains' && c.words.some((w) => text.includes(w))) return c.rule;
+      if (c.rule.match === 'regex' && c.regexes.some((r) => r.test(input))) return c.rule;
+    }
+    return null;
+  }
+
+  /** The rule answering a menu CLICK key. */
+  forClick(key: string, v: Visibility): KeywordRule | null {
+    return this.byClick.get(key)?.find((r) => visible(r, v)) ?? null;
+  }
+}
+
+function norm(s: string): string {
+  return normalizeInput(s).toLowerCase().replace(/[。！？!?，,.\s]+$/u, '');
+}

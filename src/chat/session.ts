@@ -1,0 +1,57 @@
+import type { Kv } from '../platform/kv/index.ts';
+import type { DialogName } from '../profile/conversation.ts';
+
+/** Where a citizen is in the conversation. Short-lived: forgotten after the idle timeout. */
+export interface Session {
+  /** The audience (人群) chosen; also kept on the citizen's record, so it outlives the session. */
+  audience: string | null;
+  /** The numbered list the citizen is looking at: what "1" means now. */
+  list: SessionList | null;
+  /** A service dialog in progress. */
+  dialog: { name: DialogName; step: string; data: Record<string, unknown> } | null;
+  /** An open staff conversation (handoff id): the bot does not talk over the human. */
+  human: number | null;
+}
+
+export type SessionList =
+  | { kind: 'nav'; path: string[] }
+  | { kind: 'hits'; refs: string[] }
+  | { kind: 'audiences' };
+
+/** Durable facts a new session starts from. */
+export interface SessionSeed {
+  audience: string | null;
+  human: number | null;
+}
+
+/**
+ * Sessions live in the shared kv store with an idle timeout; a citizen without one starts at the
+ * home list. What must outlive a session (the audience, an open staff conversation) is loaded from
+ * the database when a session starts.
+ */
+export class Sessions {
+  constructor(
+    private readonly kv: Kv,
+    private readonly idleMs: number,
+    private readonly seed: (openid: string) => Promise<SessionSeed>,
+  ) {}
+
+  private key(openid: string): string {
+    return `chat:session:${openid}`;
+  }
+
+  async load(openid: string): Promise<Session> {
+    const raw = await this.kv.get(this.key(openid));
+    if (raw) return JSON.parse(raw) as Session;
+    const s = await this.seed(openid);
+    return { audience: s.audience, list: null, dialog: null, human: s.human };
+  }
+
+  async save(openid: string, s: Session): Promise<void> {
+    await this.kv.set(this.key(openid), JSON.stringify(s), this.idleMs);
+  }
+
+  async forget(openid: string): Promise<void> {
+    await this.kv.del(this.key(openid));
+  }
+}

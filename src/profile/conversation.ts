@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { functionSchema, idSchema } from './catalogue.ts';
+import { validitySchema } from './validity.ts';
+
+/** Service dialogs a navigation leaf, rule or scene can start (each capability adds its own). */
+export const DIALOGS = ['ask'] as const;
+export type DialogName = (typeof DIALOGS)[number];
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+/** A URL of ours (`/h5/...`, resolved against PUBLIC_URL) or an absolute http(s) URL. */
+const link = z.string().refine((s) => s.startsWith('/') || /^https?:\/\/[^\s]+$/.test(s), { message: 'expected a path starting with "/" or an http(s) URL' });
+
+const REPLY_KINDS = ['text', 'news', 'image', 'link', 'service', 'faq', 'nav', 'dialog', 'handoff', 'home', 'switch_audience'] as const;
+
+/**
+ * What the account answers: exactly one of these. Used by navigation leaves, keyword rules and
+ * scenes alike.
+ */
+export const replySpecSchema = z
+  .object({
+    /** Plain text; `<a href="…">` links allowed. */
+    text: text(4000).optional(),
+    /** One article (WeChat shows one in a reply). */
+    news: z.object({ title: text(64), description: text(120).optional(), url: link, pic_url: link.optional() }).strict().optional(),
+    /** A permanent image's media_id. */
+    image: text(128).optional(),
+    /** A link to a page, as a short text line. */
+    link: z.object({ title: text(64), url: link, description: text(200).optional() }).strict().optional(),
+    /** A service item's guide. */
+    service: idSchema.optional(),
+    /** An FAQ answer. */
+    faq: idSchema.optional(),
+    /** Open a navigation node (its numbered list). */
+    nav: idSchema.optional(),
+    /** Start a service dialog. */
+    dialog: z.enum(DIALOGS, { message: `expected one of ${DIALOGS.join(', ')}` }).optional(),
+    /** Put the conversation in the staff queue. */
+    handoff: z.literal(true).optional(),
+    /** The home list, with a greeting. */
+    home: z.literal(true).optional(),
+    /** Let the citizen choose their audience (市民 / 企业 …). */
+    switch_audience: z.literal(true).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const given = REPLY_KINDS.filter((k) => r[k] !== undefined);
+    if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `expected exactly one of ${REPLY_KINDS.join(', ')} (got ${given.length ? given.join(', ') : 'none'})` });
+  });
+export type ReplySpec = z.infer<typeof replySpecSchema>;
+
+export interface NavNode {
+  id: string;
+  title: string;
+  function?: z.infer<typeof functionSchema> | undefined;
+  audience: string[];
+  valid_from?: string | undefined;
+  valid_until?: string | undefined;
+  children?: NavNode[] | undefined;
+  reply?: ReplySpec | undefined;
+}
+
+/** A node of the numbered navigation tree: a branch (children) or a leaf (reply). */
+export const navNodeSchema: z.ZodType<NavNode> = z.lazy(() =>
+  z
+    .object({
+      id: idSchema,
+      title: text(30),
+      /** 政务公开 / 办事服务 / 互动交流: inherited from the parent when left out, refused when different. */
+      function: functionSchema.optional(),
+      /** Shown only to these audiences; empty means everyone. */
+      audience: z.array(idSchema).default([]),
+      ...validitySchema,
+      children: z.array(navNodeSchema).min(1).max(9, { message: 'expected at most 9 choices (one digit each)' }).optional(),
+      reply: replySpecSchema.optional(),
+    })
+    .strict()
+    .superRefine((n, ctx) => {
+      if ((n.children === undefined) === (n.reply === undefined)) ctx.addIssue({ code: 'custom', message: 'expected either children (a branch) or reply (a leaf)' });
+    }),
+);
+
+export const keywordRuleSchema = z
+  .object({
+    id: idSchema,
+    /** exact: the whole message; contains: anywhere in it; regex: a JavaScript regular expression. */
+    match: z.enum(['exact', 'contains', 'regex']),
+    /** Words (or expressions) that mean the same to this rule. */
+    patterns: z.array(text(100)).min(1),
+    /** Higher wins when several rules match (default 0); then exact before contains before regex. */
+    priority: z.number().int().min(-1000).max(1000).default(0),
+    /** Menu CLICK keys this rule answers. */
+    click_keys: z.array(text(128)).default([]),
+    audience: z.array(idSchema).default([]),
+    ...validitySchema,
+    reply: replySpecSchema,
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.match !== 'regex') return;
+    r.patterns.forEach((p, i) => {
+      try {
+        new RegExp(p, 'u');
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['patterns', i], message: `expected a valid regular expression: ${(err as Error).message}` });
+      }
+    });
+  });
+export type KeywordRule = z.infer<typeof keywordRuleSchema>;
+
+export const conversationSchema = z
+  .object({
+    /** A citizen's place in the menus is forgotten after this long without a message. */
+    session_idle_minutes: z.number().int().min(1).max(24 * 60).default(30),
+    /** Numbered lines are tappable (weixin://bizmsgmenu), so nobody has to type the digit. */
+    tappable_numbers: z.boolean().default(true),
+    welcome: z
+      .object({
+        /** What the account does for the citizen; the numbered home list follows it. */
+        text: text(600),
+        /** How to search, e.g. 或直接输入关键词，如：社保、预约、进度 */
+        keyword_hint: text(100),
+      })
+      .strict(),
+    /** Title of the home list when it is shown again (00 / 首页 / 菜单). */
+    home_title: text(60).default('请回复数字选择：'),
+    /** Shown with a list when a number outside it was sent. */
+    out_of_range_hint: text(60).default('没有这个选项，请回复列表中的数字：'),
+    /** Answer to an image, a voice message without recognition, a video or a file. */
+    non_text_reply: text(300),
+  })
+  .strict();
+
+export const audiencesSchema = z
+  .object({
+    /** Where a new citizen starts; without it they are asked first. */
+    default: idSchema.optional(),
+    options: z
+      .array(z.object({ id: idSchema, name: text(20), description: text(60).optional() }).strict())
+      .min(2)
+      .max(9),
+    /** Words that bring up the choice again. */
+    switch_keywords: z.array(text(20)).default(['切换身份', '切换']),
+  })
+  .strict();
+
+export const handoffSchema = z
+  .object({
+    /** Words that ask for a human. */
+    keywords: z.array(text(20)).min(1),
+    /** Words that end the human conversation. */
+    leave_keywords: z.array(text(20)).min(1),
+    /** Whether keyword rules are still answered while staff have the conversation. */
+    keywords_while_human: z.boolean().default(true),
+    /** Less than this much of the working day left: promise the next working day instead. */
+    min_minutes_left_today: z.number().int().min(0).max(240).default(30),
+    /** Unanswered questions go to staff (otherwise the default reply is given). */
+    unanswered_to_staff: z.boolean().default(true),
+    texts: z
+      .object({
+        /** {when} is replaced by the promise: 今天 17:30 前 / 下一个工作日（周一）上午 … */
+        queued: text(200),
+        queued_unanswered: text(200),
+        already_waiting: text(200),
+        left: text(200),
+      })
+      .strict(),
+  })
+  .strict();
+
+export const sceneSchema = z
+  .object({
+    /** The QR code's scene string; a trailing * matches any scene starting with the rest. */
+    scene: z.string().min(1).max(64),
+    greeting: text(300),
+    then: replySpecSchema.optional(),
+  })
+  .strict();

@@ -1,0 +1,294 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PhoneReply } from '../../src/emulator/index.ts';
+import { HandoffEntity } from '../../src/chat/handoff.ts';
+import { MessageEntity } from '../../src/chat/log.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+/** China time → epoch ms. */
+const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
+
+async function account(opts: Parameters<typeof startTestApp>[0] = {}) {
+  const a = await startTestApp(opts);
+  apps.push(a);
+  const say = async (openid: string, content: string) => textOf((await a.emulator!.act(openid, { type: 'text', content })).reply);
+  const follow = async (openid: string, scene?: string) => textOf((await a.emulator!.act(openid, scene ? { type: 'subscribe', scene } : { type: 'subscribe' })).reply);
+  return { a, say, follow };
+}
+
+function textOf(r: PhoneReply | null): string {
+  if (!r) return '';
+  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
+  return r.content;
+}
+
+/** The labels of the numbered lines, without the tappable link markup. */
+function choices(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('回复 ') && !l.startsWith('回复 0'))
+    .map((l) => l.replace(/<[^>]+>/g, '').replace(/^回复 \d+\s+/, ''));
+}
+
+describe('welcome', () => {
+  it('says what the account does for the citizen, numbers the choices and teaches keywords', async () => {
+    const { a, follow } = await account();
+    const w = await follow('o_new');
+    expect(w).toContain(a.profile.conversation.welcome.text);
+    expect(w).toContain('或直接输入关键词，如：社保、预约、进度');
+    expect(choices(w)[0]).toMatch(/办事指南/);
+    expect(w).toMatch(/回复 <a href="weixin:\/\/bizmsgmenu\?msgmenucontent=1&msgmenuid=1">1<\/a>/);
+    // residents (the default audience) do not see the enterprise branch
+    expect(choices(w).some((c) => c.includes('企业开办'))).toBe(false);
+  });
+
+  it('a scene code opens its greeting and service, on follow and on scan', async () => {
+    const { a, follow } = await account();
+    const viaFollow = await follow('o_scene', 'hall-changning-desk-3');
+    expect(viaFollow).toContain('欢迎来到示范区行政服务中心');
+    expect(choices(viaFollow)).toContain('户籍和证件');
+    const scan = textOf((await a.emulator!.act('o_scene', { type: 'scan', scene: 'poster-senior-card' })).reply);
+    expect(scan).toContain('老年人优待证');
+    expect(scan).toContain('需要带');
+  });
+
+  it('unfollow and follow again gives the welcome again', async () => {
+    const { a, follow } = await account();
+    await follow('o_back');
+    await a.emulator!.act('o_back', { type: 'unsubscribe' });
+    expect(await follow('o_back')).toContain(a.profile.conversation.welcome.text);
+  });
+});
+
+describe('numeric navigation', () => {
+  it('goes down three levels, back with 0, home with 00 / 首页 / 菜单', async () => {
+    const { say, follow } = await account();
+    await follow('o_nav');
+    const l1 = await say('o_nav', '1');
+    expect(choices(l1)).toContain('社保、医保和公积金');
+    expect(l1).toContain('回复 0 返回上一级 · 回复 00 回到首页');
+    const l2 = await say('o_nav', '２'); // full-width digit
+    expect(choices(l2)[0]).toBe('社保卡申领、补换');
+    const leaf = await say('o_nav', ' 1 ');
+    expect(leaf).toContain('【社会保障卡');
+    expect(leaf).toContain('需要带：');
+    const back = await say('o_nav', '0');
+    expect(choices(back)).toContain('户籍和证件');
+    expect(choices(await say('o_nav', '0'))[0]).toMatch(/办事指南/); // back at home
+    await say('o_nav', '1');
+    for (const home of ['00', '首页', '菜单', '００']) {
+      await say('o_nav', '2');
+      expect(choices(await say('o_nav', home))[0]).toMatch(/办事指南/);
+    }
+  });
+
+  it('a number outside the list repeats the list with a hint; no session starts at home', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_range');
+    await say('o_range', '1');
+    const out = await say('o_range', '9');
+    expect(out).toContain('没有这个选项');
+    expect(choices(out)).toContain('户籍和证件');
+    a.clock.advance(31 * 60_000); // the session idles out
+    const fresh = await say('o_range', '1');
+    expect(choices(fresh)).toContain('户籍和证件'); // "1" of the home list, not of the old sub-list
+  });
+
+  it('counts which node answered', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_count');
+    await say('o_count', '1');
+    await say('o_count', '2');
+    await say('o_count', '1');
+    const refs = (await a.conversationLog.history('o_count')).filter((m) => m.direction === 'out').map((m) => m.ref);
+    expect(refs).toEqual(['welcome', 'nav:guides', 'nav:guides-insurance', 'service:social-security-card via nav:g-ss-card']);
+  });
+});
+
+describe('keyword rules', () => {
+  it('exact, contains and regular-expression rules; voice recognition counts as text', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_kw');
+    expect(choices(await say('o_kw', '你好'))[0]).toMatch(/办事指南/); // exact → home
+    expect(await say('o_kw', '请问你们周六几点开门啊')).toContain('周六上午'); // contains
+    expect(await say('o_kw', '谢谢你们了')).toContain('不客气'); // regex
+    const voice = await a.emulator!.act('o_kw', { type: 'voice', recognition: '咨询电话是多少？' });
+    expect(textOf(voice.reply)).toContain('12345');
+    const rawVoice = await a.emulator!.act('o_kw', { type: 'voice' });
+    expect(textOf(rawVoice.reply)).toContain('只能看懂文字');
+  });
+
+  it('menu CLICK keys route through the same table', async () => {
+    const { a, follow } = await account();
+    await follow('o_click');
+    const click = async (key: string) => textOf((await a.emulator!.act('o_click', { type: 'click', key })).reply);
+    expect(choices(await click('policy'))).toContain('通知公告');
+    expect(choices(await click('guides'))).toContain('户籍和证件');
+    expect(await click('ask')).toContain('请直接输入您想咨询的问题');
+  });
+});
+
+describe('search', () => {
+  it('answers in the citizen\'s words with numbered hits; "1" opens the first; 0 goes home', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_search');
+    const hits = await say('o_search', '社保卡掉了咋办');
+    expect(hits).toContain('为您找到这些，回复数字查看');
+    expect(choices(hits).length).toBeGreaterThanOrEqual(1);
+    const first = await say('o_search', '1');
+    expect(first).toMatch(/社保卡|社会保障卡/);
+    const refs = (await a.conversationLog.history('o_search')).filter((m) => m.direction === 'out').map((m) => m.ref);
+    expect(refs.at(-2)).toBe('search');
+    expect(refs.at(-1)).toMatch(/^(faq|service):[a-z0-9-]+ via search$/);
+    expect(choices(await say('o_search', '0'))[0]).toMatch(/办事指南/);
+  });
+
+  it('pinyin and typos find the same thing; an expired entry is never offered', async () => {
+    const { say, follow } = await account();
+    await follow('o_py');
+    expect(await say('o_py', 'juzhuzheng')).toContain('居住证');
+    expect(await say('o_py', '居注证要什么材料')).toContain('居住证');
+    const covid = await say('o_py', '核酸检测点在哪里');
+    expect(covid).not.toContain('核酸');
+  });
+});
+
+describe('validity windows', () => {
+  it('an expired notice is gone from the list; a future one appears when its day comes', async () => {
+    const { a, say, follow } = await account({ clock: undefined });
+    await follow('o_valid');
+    const notices = async () => {
+      const home = choices(await say('o_valid', '00'));
+      await say('o_valid', String(home.indexOf('政策解读和通知公告') + 1));
+      return choices(await say('o_valid', '2'));
+    };
+    const now = await notices();
+    expect(now).toContain('周六上午延时服务');
+    expect(now).not.toContain('国庆假期大厅开放安排');
+    expect(now).not.toContain('元旦假期大厅开放安排');
+    a.clock.set(cst(2026, 12, 15, 9));
+    expect(await notices()).toContain('元旦假期大厅开放安排');
+    a.clock.set(cst(2027, 1, 5, 9));
+    expect(await notices()).not.toContain('元旦假期大厅开放安排');
+  });
+});
+
+describe('audiences', () => {
+  it('the citizen switches, the choice is remembered, and each audience has its own home list', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_biz');
+    const list = await say('o_biz', '切换身份');
+    expect(choices(list)).toEqual(['市民 ✓', '企业（开办、经营）', '外地来沪人员']);
+    const switched = await say('o_biz', '2');
+    expect(switched).toContain('已为您切换到「企业」');
+    expect(choices(switched)).toContain('企业开办和经营');
+    a.clock.advance(2 * 3_600_000); // long after the session ended
+    expect(choices(await say('o_biz', '00'))).toContain('企业开办和经营');
+    expect((await a.conversationLog.citizen('o_biz'))?.audience).toBe('business');
+  });
+});
+
+describe('handoff to staff', () => {
+  it('queues the conversation with a promise, stays quiet while staff have it, and lets the citizen leave', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_human');
+    const queued = await say('o_human', '转人工');
+    expect(queued).toContain('已为您转接工作人员，今天 17:30 前回复您');
+    expect(await say('o_human', '我想问下补办社保卡要多久')).toBe(''); // the human answers, not the bot
+    expect(await say('o_human', '几点下班')).toContain('9:00–17:00'); // keywords still answered (profile)
+    expect(await say('o_human', '转人工')).toBe(''); // already with staff: quiet
+    const open = await a.db.getRepository(HandoffEntity).find({ where: { openid: 'o_human' } });
+    expect(open).toMatchObject([{ status: 'open', reason: 'requested', question: '转人工' }]);
+    const left = await say('o_human', '结束人工');
+    expect(left).toContain('好的，已结束人工服务');
+    expect((await a.db.getRepository(HandoffEntity).findOneBy({ openid: 'o_human' }))?.status).toBe('closed');
+    expect(choices(await say('o_human', '1'))).toContain('户籍和证件'); // the bot is back
+  });
+
+  it.each([
+    ['a working morning', cst(2026, 11, 23, 10), '今天 17:30 前'],
+    ['before opening', cst(2026, 11, 23, 7, 30), '今天上午'],
+    ['too close to closing', cst(2026, 11, 23, 17, 10), '明天（周二）上午'],
+    ['Friday evening', cst(2026, 11, 27, 19), '下一个工作日（周一）上午'],
+    ['Sunday', cst(2026, 11, 29, 11), '明天（周一）上午'],
+    ['the first day of the National Day holiday', cst(2026, 10, 1, 10), '10月8日（周四）上午'],
+    ['the eve of a 调休 working Saturday', cst(2026, 10, 9, 18), '明天（周六，调休上班）上午'],
+    ['Spring Festival eve of the 2026 calendar', cst(2026, 2, 16, 10), '2月24日（周二）上午'],
+  ])('promises an honest time: %s', async (_name, now, words) => {
+    const { a, say, follow } = await account();
+    a.clock.set(now);
+    await follow('o_when');
+    expect(await say('o_when', '人工客服')).toContain(words);
+  });
+
+  it('a question neither rules nor search can answer goes to staff and is remembered as unanswered', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_q');
+    const r = await say('o_q', '我家楼下的路灯坏了三天了');
+    expect(r).toContain('这个问题我暂时答不上来，已经转给工作人员，今天 17:30 前回复您');
+    await a.emulator!.act('o_q2', { type: 'subscribe' });
+    await say('o_q2', '我家楼下的路灯坏了三天了！');
+    expect(await a.handoffs.topUnanswered()).toEqual([{ question: '我家楼下的路灯坏了三天了', count: 2 }]);
+  });
+
+  it('the 我要咨询 dialog takes the question in the citizen\'s words; 00 cancels a dialog', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_ask');
+    await a.emulator!.act('o_ask', { type: 'click', key: 'ask' });
+    expect(choices(await say('o_ask', '00'))[0]).toMatch(/办事指南/);
+    await a.emulator!.act('o_ask', { type: 'click', key: 'ask' });
+    const done = await say('o_ask', '我女儿在外地出生，户口怎么迁过来？');
+    expect(done).toContain('已为您转接工作人员');
+    const h = await a.db.getRepository(HandoffEntity).findOneBy({ openid: 'o_ask' });
+    expect(h).toMatchObject({ reason: 'dialog', question: '我女儿在外地出生，户口怎么迁过来？' });
+  });
+});
+
+describe('reply limits', () => {
+  it('a text over 2048 bytes: the first part passively, the rest as customer-service messages in order', async () => {
+    const long = Array.from({ length: 40 }, (_, i) => `第 ${i + 1} 条：请携带本人身份证原件和复印件到窗口办理。`).join('\n');
+    const { a, say, follow } = await account({
+      profile: (p) => p.keywords.push({ id: 'long', match: 'exact', patterns: ['长文'], reply: { text: long } }),
+    });
+    await follow('o_long');
+    const first = await say('o_long', '长文');
+    expect(Buffer.byteLength(first)).toBeLessThanOrEqual(2048);
+    await a.jobs.runDue();
+    const rest = a.emulator!.platform.inbox('o_long').filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
+    expect(rest.length).toBeGreaterThanOrEqual(1);
+    expect([first, ...rest].join('\n')).toBe(long);
+  });
+});
+
+describe('the custom menu', () => {
+  it('is synced without expired targets and again when a validity window changes', async () => {
+    const { a } = await account({
+      profile: (p) => {
+        p.menu.buttons[0].sub_button.push({ type: 'click', name: '元旦安排', key: 'notice-new-year-2027' });
+      },
+    });
+    const names = () => (a.emulator!.platform.menu as { sub_button: { name: string }[] }[])[0]!.sub_button.map((b) => b.name);
+    expect(names()).toEqual(['政策解读', '通知公告']); // 元旦安排 starts on 2026-12-15
+    a.clock.set(cst(2026, 12, 15, 0, 1));
+    await a.jobs.runDue();
+    expect(names()).toEqual(['政策解读', '通知公告', '元旦安排']);
+    a.clock.set(cst(2027, 1, 5, 0, 1));
+    await a.jobs.runDue();
+    expect(names()).toEqual(['政策解读', '通知公告']);
+  });
+});
+
+describe('usage', () => {
+  it('every outbound message says what answered it', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_use');
+    await say('o_use', '你好');
+    await say('o_use', '几点开门');
+    const rows = await a.db.getRepository(MessageEntity).find({ where: { openid: 'o_use', direction: 'out' }, order: { id: 'ASC' } });
+    expect(rows.map((r) => r.ref)).toEqual(['welcome', 'rule:greeting', 'rule:office-hours']);
+  });
+});
