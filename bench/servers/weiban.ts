@@ -5,20 +5,21 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { createLogger } from '../../src/platform/log.ts';
-import { parseProfile } from '../../src/profile/load.ts';
+import { parseProfile, resolveIncludes } from '../../src/profile/load.ts';
 import { start } from '../../src/server.ts';
 import { PROJECT_ROOT } from '../../src/paths.ts';
 import { BENCH } from '../wire.ts';
 
 const configDir = join(PROJECT_ROOT, 'config');
-const raw = parse(readFileSync(join(configDir, 'profile.yaml'), 'utf8'));
+const { raw: loaded, included } = resolveIncludes(parse(readFileSync(join(configDir, 'profile.yaml'), 'utf8')), configDir);
+const raw = loaded as Record<string, any>;
 raw.wechat = { ...raw.wechat, appid: BENCH.appid, token: BENCH.token, aes_key: BENCH.aesKey, encoding: process.env.MODE === 'safe' ? 'safe' : 'plain', require_encryption: false };
 raw.replies.default = BENCH.replyText;
 raw.menu.sync_on_start = false;
 const dir = mkdtempSync(join(tmpdir(), 'weiban-bench-'));
 const inst = await start({
   env: { DATABASE_URL: join(dir, 'bench.sqlite'), REDIS_URL: '' },
-  profile: { profile: parseProfile(raw), file: join(configDir, 'profile.yaml'), dir: configDir },
+  profile: { profile: parseProfile(raw, 'profile.yaml', included), file: join(configDir, 'profile.yaml'), dir: configDir },
   port: Number(process.env.PORT),
   host: '127.0.0.1',
   log: createLogger({ level: 'warn' }),
