@@ -135,6 +135,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
         citizens: profile.emulator.citizens,
         accountName: profile.account.name,
         publicUrl,
+        templates: Object.values(profile.templates).map((t) => ({ id: t.id, title: t.title, fields: Object.keys(t.fields), labels: t.labels })),
       })
     : null;
 

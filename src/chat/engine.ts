@@ -64,7 +64,12 @@ export interface EngineDeps {
   search: SearchEngine | null;
   dialogs: Partial<Record<DialogName, Dialog>>;
   logger: Logger;
-  /** Capabilities' own routes, tried after the built-in conversational ones and before search. */
+  /**
+   * Capabilities' own routes. `early` ones run right after the silent events (a rating answer, a
+   * check-in scan); `extra` ones after menu clicks and numbers, before keyword rules and search
+   * (a location, 预约, 进度).
+   */
+  earlyRoutes?: ChatRoute[];
   extraRoutes?: ChatRoute[];
 }
 
@@ -108,6 +113,7 @@ export class ChatEngine {
     });
     return [
       r('events that expect no answer', (m) => SILENT_KINDS.has(m.kind), async () => none('silent')),
+      ...(this.d.earlyRoutes ?? []),
       r('follow (welcome, or a scene code\'s greeting)', (m) => m.kind === 'subscribe', (t) => this.onFollow(t)),
       r('scan a scene code while following', (m) => m.kind === 'scan', (t) => this.onScene(t, (t.msg as { scene: string }).scene, false)),
       r('leave the staff conversation', (_m, t) => t.session.human !== null && t.text !== null && leaveWords.has(t.text), (t) => this.leaveHuman(t)),

@@ -115,6 +115,20 @@ export const wechatSchema = z
     if (w.require_encryption && w.encoding === 'plain') ctx.addIssue({ code: 'custom', path: ['require_encryption'], message: 'expected encoding "safe" or "compatible" when require_encryption is true' });
   });
 
+/**
+ * A template message as the account has added it on the platform: its id, and how each field is
+ * filled from a message's values ({case_no}, {step} …). Values are fitted to WeChat's limits.
+ */
+export const templateSchema = z
+  .object({
+    id: z.string().min(1).max(64),
+    title: z.string().min(1).max(30),
+    fields: z.record(z.string().regex(/^[a-z_]+\d*$/, { message: 'expected a field key such as thing1 or time2' }), z.string().max(200)),
+    /** What the citizen sees before each value (the emulator shows them; WeChat takes them from the template). */
+    labels: z.record(z.string(), z.string().max(20)).default({}),
+  })
+  .strict();
+
 export const emulatorSchema = z
   .object({
     enabled: z.boolean().default(false),
@@ -165,6 +179,8 @@ export const profileSchema = z
     faq: z.array(faqSchema).default([]),
     /** Words citizens use for the same thing; may be a file name. */
     synonyms: synonymsSchema.default([]),
+    /** Template messages by purpose (staff_reply, progress …): reach citizens past the 48-hour window. */
+    templates: z.record(z.string(), templateSchema).default({}),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -261,3 +277,4 @@ function checkReferences(p: Profile, report: Report): void {
 export type Profile = z.infer<typeof profileSchema>;
 export type ProfileInput = z.input<typeof profileSchema>;
 export type MenuButton = z.infer<typeof topButton>;
+export type ProfileTemplate = z.infer<typeof templateSchema>;
