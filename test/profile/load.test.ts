@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -94,6 +94,15 @@ describe('the department profile', () => {
 
   it('names the included file a problem is in', () => {
     expect(problems((p) => (p.faq[0].answer = ''))[0]).toMatch(/^faq\[0\]\.answer \(in faq\.yaml\): /);
+  });
+
+  it('the configuration files are clean UTF-8 text (no mojibake from a wrong encoding)', () => {
+    const dir = join(import.meta.dirname, '..', '..', 'config');
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml'))) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      expect(text, f).not.toMatch(/[\u00c2-\u00f4][\u0080-\u00bf]/);
+      expect(text, f).not.toContain('\ufffd');
+    }
   });
 
   it('takes credentials from the environment', () => {
