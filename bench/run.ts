@@ -1,8 +1,10 @@
 // npm run bench [-- <section> ...]: figures as ratios against baselines measured in the same run.
 import { benchCallback } from './callback.ts';
+import { benchSearch } from './search.ts';
 
 const sections: Record<string, () => Promise<void>> = {
   callback: benchCallback,
+  search: benchSearch,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

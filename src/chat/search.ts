@@ -14,20 +14,26 @@
  *     (z/zh, c/ch, s/sh, n/l, in/ing, en/eng), so "社宝卡" reads as 社保卡 and "gongjijin" as
  *     公积金; for typed characters at least one must be exact and no more than half may differ.
  *     A letters-only word may be the initials of a dictionary word ("sbk" → 社保卡).
- *  3. Function words are dropped. What remains gives the query terms: Han unigrams and bigrams,
- *     fuzzy-pinyin bigrams, other words; plus the bigrams of a word recognised by sound or
- *     initials, and of the other members of its synonym groups, at lower weights.
+ *  3. Function words are dropped (bigrams bridge them: "失业金能领" gives 金领, like the keyword
+ *     "失业金领多久"). What remains gives the query terms: Han unigrams and bigrams, fuzzy-pinyin
+ *     bigrams, other words; plus the bigrams of a word recognised by sound or initials, and of the
+ *     other members of its synonym groups, at lower weights.
  *  4. Rank with BM25F over the same terms in the documents' fields (title and keywords above
  *     synonyms above body; pinyin bigrams only in the short fields), leave out documents outside
- *     their validity window, and raise the citizen's audience's documents a little.
+ *     their validity window (as `isValidAt`), and raise a little: the citizen's audience's
+ *     documents; a document one of whose keywords, synonyms or name is exactly the query (function
+ *     words aside); FAQ answers for a question ("…吗", "多久") and service items for a bare name.
  *  5. Decide whether there is an answer at all: a hit must cover most of what the citizen said,
  *     each part of the query weighted by how rare it is in the catalogue (a character the
- *     catalogue never uses, like 猫, weighs most). "我家猫丢了" matches 丢了 in "社保卡丢了怎么办"
- *     but covers little of the query, so nothing is returned.
+ *     catalogue never uses, like 猫, weighs most; person words like 老婆, numbers and "多少钱"
+ *     weigh little). "我家猫丢了" matches 丢了 in "社保卡丢了怎么办" but covers little of the
+ *     query, so nothing is returned and the message goes to a human.
  *
  * Memory: no general dictionary is loaded. The pinyin table (pinyin-data.ts, generated from
- * pinyin-pro) becomes a 54 KB typed array; the index for the demo catalogue is a few hundred KB.
- * Queries reuse the index's buffers.
+ * pinyin-pro, which itself would cost 13–21 MB) becomes a 54 KB typed array; postings and the
+ * dictionary trie are flat typed arrays. Loading this module and indexing the demo catalogue add
+ * 1–4 MB of RSS (`npm run bench -- search`); a 10,000-entry index keeps about 28 MB. A query
+ * reuses the index's buffers and allocates about 2 KB.
  */
 import type { Faq, Service } from '../profile/catalogue.ts';
 import { parseChinaTime, type Validity } from '../profile/validity.ts';
@@ -96,8 +102,10 @@ const C_SYNONYM = 0.85;
 const C_EDGE = 0.8;
 const C_BODY_ONLY = 0.5;
 
+/** Query positions weigh their IDF, but a topic word used everywhere (身份证) at least this share of the maximum. */
+const POS_FLOOR = 0.3;
 /** A hit must cover at least this share of the query (weighted by rarity)… */
-const MIN_COVERAGE = 0.62;
+const MIN_COVERAGE = 0.63;
 /** …and score at least this (BM25F units), and at least this share of the best hit's score. */
 const MIN_SCORE = 1.2;
 const MIN_SHARE_OF_TOP = 0.3;
@@ -132,14 +140,15 @@ const STOPWORDS = `
   .filter(Boolean);
 
 /**
- * Words that say who, not what: a citizen writes "我妈70岁了每个月有补贴吗" or "老婆户口迁过来".
- * They still match, but weigh little when deciding whether a hit answers the query (as do bare
- * numbers), so an unknown person word does not sink a good answer.
+ * Words that say who, or ask how much / how long, rather than what: "我妈70岁了每个月有补贴吗",
+ * "老婆户口迁过来", "身份证补办多少钱". They still match, but weigh little when deciding whether a
+ * hit answers the query (as do bare numbers), so they neither sink a good answer nor carry a poor one.
  */
 const LIGHT_WORDS = `
 老婆 老公 爱人 媳妇 丈夫 妻子 对象 儿子 女儿 闺女 儿女 妈 爸 我妈 我爸 妈妈 爸爸 父亲 母亲 父母 爸妈
 爷爷 奶奶 外公 外婆 公公 婆婆 岳父 岳母 家里 家人 家里人 我家 亲戚 朋友 同事 邻居 帮 帮着
 外地人 外省人 外来人员 新上海人 本地人 上海人 老百姓 市民
+多少 多少钱 多久 多长时间 几天 几个月 几年 几岁 什么时候 啥时候 哪些 哪天
 `
   .split(/\s+/)
   .filter(Boolean);
@@ -360,9 +369,7 @@ function normalize(s: string): string {
 interface Word {
   text: string;
   /** dense Han id per unit; -1 for a pinyin unit (never in words); -2 - wordId for a K_WORD unit */
-  exact: Int32Array;
-  /** how many units */
-  len: number;
+  exact: number[];
   stop: boolean;
   /** says who rather than what: weighs little in coverage */
   light: boolean;
@@ -405,18 +412,25 @@ export class SearchIndex {
   private readonly bigram = new Map<number, number>();
   private readonly pinyin = new Map<number, number>();
   private readonly words = new Map<string, number>();
-  /** per term: sorted doc ids, BM25F contribution, and whether it matched in a short field */
-  private postDocs: Int32Array[] = [];
-  private postScore: Float32Array[] = [];
-  private postStrong: Uint8Array[] = [];
+  /**
+   * Postings, flat: term t's are [postStart[t], postStart[t + 1]): sorted doc ids, BM25F
+   * contribution, and whether it matched in a short field (title, keywords, synonyms).
+   */
+  private postStart: Int32Array = new Int32Array(1);
+  private postDocs: Int32Array = new Int32Array(0);
+  private postScore: Float32Array = new Float32Array(0);
+  private postStrong: Uint8Array = new Uint8Array(0);
   private idf: Float32Array = new Float32Array(0);
   private maxIdf = 1;
 
   /** the dictionary, as a trie over fuzzy syllable keys */
-  private readonly vocab: Word[] = [];
   private readonly vocabByText = new Map<string, Word>();
-  private readonly trie: Map<number, number>[] = [new Map()];
+  private trie: Map<number, number>[] = [new Map()];
   private readonly trieWords: (Word[] | undefined)[] = [undefined];
+  /** the trie after construction: node n's edges are [edgeStart[n], edgeStart[n + 1]), keys sorted */
+  private edgeStart = new Int32Array(1);
+  private edgeKey = new Int32Array(0);
+  private edgeNode = new Int32Array(0);
   private readonly initials = new Map<string, Word[]>();
   private readonly groups: string[][];
   /** exact phrase (see signature()) → documents */
@@ -459,6 +473,8 @@ export class SearchIndex {
       // FAQ questions are sentences, not words: only service names join the dictionary.
       for (const t of [...d.keywords, ...d.synonyms, ...(d.kind === 'service' ? [d.title] : [])]) this.addWord(normalize(t), false);
     }
+    this.compactTrie();
+
     // Exact phrases: each keyword, synonym and name, function words aside.
     docs.forEach((d, di) => {
       for (const t of [d.title, ...d.keywords, ...d.synonyms]) {
@@ -474,11 +490,14 @@ export class SearchIndex {
       }
     });
 
-    // Postings, built in one pass with per-field term frequencies packed 8 bits a field.
+    // Postings, built in one pass: (term, doc, per-field frequencies packed 8 bits a field)
+    // triples in growable typed arrays, then counted out by term. Term ids are given in order of
+    // first sight, so each term's documents come out in increasing order.
     const fieldLen = new Float64Array(N * FIELDS);
-    const termDocs: number[][] = [];
-    const termTf: number[][] = [];
-    const termOf = new Map<number, number>();
+    let triples = 0;
+    let tTerm = new Int32Array(1024);
+    let tDoc = new Int32Array(1024);
+    let tTf = new Uint32Array(1024);
     const tf = new Map<number, number>();
     for (let di = 0; di < N; di++) {
       const d = docs[di]!;
@@ -496,18 +515,20 @@ export class SearchIndex {
         fieldLen[di * FIELDS + f] = this.docTerms(u, f !== F_BODY, (term) => {
           const shift = f * 8;
           const cur = tf.get(term) ?? 0;
-          if (((cur >>> shift) & 0xff) < 0xff) tf.set(term, cur + (1 << shift));
+          if (((cur >>> shift) & 0xff) < 0xff) tf.set(term, cur + 2 ** shift);
         });
       }
+      if (triples + tf.size > tTerm.length) {
+        const cap = Math.max(tTerm.length * 2, triples + tf.size);
+        const grow = <T extends Int32Array | Uint32Array>(a: T, b: T): T => (b.set(a), b);
+        tTerm = grow(tTerm, new Int32Array(cap));
+        tDoc = grow(tDoc, new Int32Array(cap));
+        tTf = grow(tTf, new Uint32Array(cap));
+      }
       for (const [term, packed] of tf) {
-        let t = termOf.get(term);
-        if (t === undefined) {
-          termOf.set(term, (t = termDocs.length));
-          termDocs.push([]);
-          termTf.push([]);
-        }
-        termDocs[t]!.push(di);
-        termTf[t]!.push(packed);
+        tTerm[triples] = term;
+        tDoc[triples] = di;
+        tTf[triples++] = packed;
       }
     }
     const avg = new Float64Array(FIELDS);
@@ -516,36 +537,36 @@ export class SearchIndex {
       for (let di = 0; di < N; di++) s += fieldLen[di * FIELDS + f]!;
       avg[f] = Math.max(1, s / Math.max(1, N));
     }
-    const T = termDocs.length;
+    const T = this.provisional;
     this.idf = new Float32Array(T);
     this.maxIdf = Math.log(1 + (N + 0.5) / 0.5);
+    this.postStart = new Int32Array(T + 1);
+    for (let k = 0; k < triples; k++) this.postStart[tTerm[k]! + 1]!++;
+    for (let t = 0; t < T; t++) this.postStart[t + 1]! += this.postStart[t]!;
+    this.postDocs = new Int32Array(triples);
+    this.postScore = new Float32Array(triples);
+    this.postStrong = new Uint8Array(triples);
+    const fill = this.postStart.slice(0, T);
     for (let t = 0; t < T; t++) {
-      const ds = termDocs[t]!;
-      const tfs = termTf[t]!;
-      const df = ds.length;
-      const idf = Math.log(1 + (N - df + 0.5) / (df + 0.5));
-      this.idf[t] = idf;
-      const docsArr = Int32Array.from(ds);
-      const score = new Float32Array(df);
-      const strong = new Uint8Array(df);
-      for (let k = 0; k < df; k++) {
-        const di = ds[k]!;
-        const packed = tfs[k]!;
-        let x = 0;
-        for (let f = 0; f < FIELDS; f++) {
-          const n = (packed >>> (f * 8)) & 0xff;
-          if (!n) continue;
-          if (f !== F_BODY) strong[k] = 1;
-          x += (FIELD_WEIGHT[f]! * n) / (1 - FIELD_B[f]! + (FIELD_B[f]! * fieldLen[di * FIELDS + f]!) / avg[f]!);
-        }
-        score[k] = (idf * x * (K1 + 1)) / (x + K1);
-      }
-      this.postDocs.push(docsArr);
-      this.postScore.push(score);
-      this.postStrong.push(strong);
+      const df = this.postStart[t + 1]! - this.postStart[t]!;
+      this.idf[t] = Math.log(1 + (N - df + 0.5) / (df + 0.5));
     }
-    // The term maps were filled with provisional ids in docTerms: keep them consistent.
-    this.remap(termOf);
+    for (let k = 0; k < triples; k++) {
+      const t = tTerm[k]!;
+      const di = tDoc[k]!;
+      const packed = tTf[k]!;
+      const at = fill[t]!++;
+      let x = 0;
+      for (let f = 0; f < FIELDS; f++) {
+        const n = (packed >>> (f * 8)) & 0xff;
+        if (!n) continue;
+        if (f !== F_BODY) this.postStrong[at] = 1;
+        x += (FIELD_WEIGHT[f]! * n) / (1 - FIELD_B[f]! + (FIELD_B[f]! * fieldLen[di * FIELDS + f]!) / avg[f]!);
+      }
+      this.postDocs[at] = di;
+      this.postScore[at] = (this.idf[t]! * x * (K1 + 1)) / (x + K1);
+    }
+    this.readingsCache.clear();
     this.scores = new Float64Array(N);
     this.stamp = new Uint32Array(N);
     this.touched = new Int32Array(N);
@@ -581,9 +602,9 @@ export class SearchIndex {
     for (let k = 0; k < q.count; k++) {
       const t = q.term[k]!;
       const w = q.weight[k]!;
-      const ds = this.postDocs[t]!;
-      const ss = this.postScore[t]!;
-      for (let p = 0; p < ds.length; p++) {
+      const ds = this.postDocs;
+      const ss = this.postScore;
+      for (let p = this.postStart[t]!, end = this.postStart[t + 1]!; p < end; p++) {
         const d = ds[p]!;
         if (stamp[d] !== this.generation) {
           stamp[d] = this.generation;
@@ -653,7 +674,7 @@ export class SearchIndex {
     analyze(t, u, false);
     if (!u.n || u.n > MAX_WORD_UNITS) return undefined;
     for (let i = 1; i < u.n; i++) if (u.brk[i]) return undefined; // one run only
-    const exact = new Int32Array(u.n);
+    const exact: number[] = new Array<number>(u.n).fill(0);
     for (let i = 0; i < u.n; i++) {
       if (u.kind[i] === K_HAN) exact[i] = u.han[i]!;
       else {
@@ -665,8 +686,7 @@ export class SearchIndex {
     }
     let key = '';
     for (let i = 0; i < u.n; i++) key += u.kind[i] === K_HAN ? String.fromCharCode(u.han[i]! + HAN_A_START) : u.word[i]!;
-    const word: Word = { text: t, exact, len: u.n, stop, light: false, groups: [], key };
-    this.vocab.push(word);
+    const word: Word = { text: t, exact, stop, light: false, groups: [], key };
     this.vocabByText.set(t, word);
     // Insert under every combination of readings (capped), keyed by fuzzy syllable.
     const options: number[][] = [];
@@ -693,13 +713,43 @@ export class SearchIndex {
       if (!list.includes(word)) list.push(word);
     }
     // Initials ("sbk"), from the primary readings, for words of 2+ Han characters.
-    if (!stop && u.n >= 2 && u.n <= 8 && [...exact].every((e) => e >= 0 && PRIMARY_OF[e]! > 0)) {
-      const ini = [...exact].map((e) => SYL[PRIMARY_OF[e]! - 1]![0]).join('');
+    if (!stop && u.n >= 2 && u.n <= 8 && exact.every((e) => e >= 0 && PRIMARY_OF[e]! > 0)) {
+      const ini = exact.map((e) => SYL[PRIMARY_OF[e]! - 1]![0]).join('');
       const list = this.initials.get(ini) ?? [];
       if (list.length < 4) list.push(word);
       this.initials.set(ini, list);
     }
     return word;
+  }
+
+  /** Turn the trie's per-node maps into sorted edge arrays (far smaller, no allocation to walk). */
+  private compactTrie(): void {
+    const nodes = this.trie.length;
+    this.edgeStart = new Int32Array(nodes + 1);
+    for (let n = 0; n < nodes; n++) this.edgeStart[n + 1] = this.edgeStart[n]! + this.trie[n]!.size;
+    this.edgeKey = new Int32Array(this.edgeStart[nodes]!);
+    this.edgeNode = new Int32Array(this.edgeStart[nodes]!);
+    for (let n = 0; n < nodes; n++) {
+      const edges = [...this.trie[n]!].sort((a, b) => a[0] - b[0]);
+      edges.forEach(([k, c], i) => {
+        this.edgeKey[this.edgeStart[n]! + i] = k;
+        this.edgeNode[this.edgeStart[n]! + i] = c;
+      });
+    }
+    this.trie = [];
+  }
+
+  private child(node: number, key: number): number {
+    let lo = this.edgeStart[node]!;
+    let hi = this.edgeStart[node + 1]! - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const k = this.edgeKey[mid]!;
+      if (k === key) return this.edgeNode[mid]!;
+      if (k < key) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
   }
 
   /** Trie keys of one unit of a dictionary word: fuzzy classes of its readings, or its own identity. */
@@ -730,8 +780,10 @@ export class SearchIndex {
   private segWord: (Word | null)[] = [];
 
   /**
-   * Segment `u` (dynamic programming, longest words preferred) and write, per unit, the word
-   * that starts there (or null) into segStart/segLen. Returns nothing; read segWordAt / segLenAt.
+   * Segment `u` by dynamic programming (a word of L units scores L², by sound 0.8 L², so longer
+   * words win). The segments are read backwards from the end: segment [segFrom[e], e) is the
+   * dictionary word segWord[e], or a single unit when that is null. `exactOnly` (documents)
+   * matches characters as written; `stopOnly` considers function words only.
    */
   private segment(u: Units, exactOnly: boolean, stopOnly = false): void {
     const n = u.n;
@@ -758,8 +810,8 @@ export class SearchIndex {
         if (j > i && u.brk[j]) break;
         const key = this.unitKey(u, j);
         if (key < 0) break;
-        const child = this.trie[node]!.get(key);
-        if (child === undefined) break;
+        const child = this.child(node, key);
+        if (child < 0) break;
         node = child;
         const ws = this.trieWords[node];
         if (!ws) continue;
@@ -894,7 +946,7 @@ export class SearchIndex {
     return sig;
   }
 
-  // Build-time term ids are provisional (order of first sight); remap() turns them into posting ids.
+  /** Term ids, given in order of first sight: the number of terms so far. */
   private provisional = 0;
   private termId(map: Map<number, number>, key: number, create: boolean): number {
     let id = map.get(key);
@@ -911,12 +963,6 @@ export class SearchIndex {
       this.words.set(w, (id = this.provisional++));
     }
     return id;
-  }
-  /** Provisional ids (order of first sight) → posting ids (order of first posting). */
-  private remap(termOf: Map<number, number>): void {
-    for (const m of [this.unigram, this.bigram, this.pinyin]) for (const [k, v] of m) m.set(k, termOf.get(v) ?? -1);
-    for (const [k, v] of this.words) this.words.set(k, termOf.get(v) ?? -1);
-    this.provisional = 0;
   }
 
   // ─────────────────────────── queries ───────────────────────────
@@ -983,9 +1029,9 @@ export class SearchIndex {
         else {
           const t = this.words.get(u.word[i]!);
           w = t === undefined || t < 0 ? this.maxIdf : this.idf[t]!;
-          if (isDigit(u.word[i]!.charCodeAt(0))) w *= LIGHT;
         }
-        w = Math.max(w, 0.05);
+        w = Math.max(w, POS_FLOOR * this.maxIdf);
+        if (kind === K_WORD && isDigit(u.word[i]!.charCodeAt(0))) w *= LIGHT;
       }
       q.posWeight[i] = w;
       total += w;
@@ -1002,14 +1048,15 @@ export class SearchIndex {
     const prev = this.linkContent(u, stop);
     const hasNext = this.nextBuf.length >= n ? this.nextBuf : (this.nextBuf = new Uint8Array(Math.max(n, 64)));
     hasNext.fill(0, 0, n);
-    for (let i = 0; i < n; i++) if (prev[i]! >= 0) hasNext[prev[i]!] = 1;
+    for (let i = 0; i < n; i++) if (prev[i]! >= 0 && u.kind[i] === K_HAN && u.kind[prev[i]!] === K_HAN) hasNext[prev[i]!] = 1;
     for (let i = 0; i < n; i++) {
       if (stop[i]) continue;
       const kind = u.kind[i];
       const p = prev[i]!;
       if (kind === K_HAN) {
         const h = u.han[i]!;
-        const alone = p < 0 && !hasNext[i];
+        // alone: no Han neighbour to make a bigram with ("70岁")
+        const alone = !(p >= 0 && u.kind[p] === K_HAN) && !hasNext[i];
         this.addQ(this.termId(this.unigram, h, false), W_UNIGRAM, alone ? C_UNIGRAM_ALONE : C_UNIGRAM, i, i + 1);
         if (p >= 0 && u.kind[p] === K_HAN) this.addQ(this.termId(this.bigram, (u.han[p]! << 15) | h, false), W_BIGRAM, C_BIGRAM, p, i + 1);
       } else if (kind === K_WORD) {
@@ -1081,10 +1128,10 @@ export class SearchIndex {
     cov.fill(0, 0, q.n);
     for (let k = 0; k < q.count; k++) {
       const t = q.term[k]!;
-      const ds = this.postDocs[t]!;
+      const ds = this.postDocs;
       // binary search
-      let lo = 0;
-      let hi = ds.length - 1;
+      let lo = this.postStart[t]!;
+      let hi = this.postStart[t + 1]! - 1;
       let at = -1;
       while (lo <= hi) {
         const mid = (lo + hi) >> 1;
@@ -1097,7 +1144,7 @@ export class SearchIndex {
         else hi = mid - 1;
       }
       if (at < 0) continue;
-      const c = q.credit[k]! * (this.postStrong[t]![at] ? 1 : C_BODY_ONLY);
+      const c = q.credit[k]! * (this.postStrong[at] ? 1 : C_BODY_ONLY);
       for (let p = q.start[k]!; p < q.end[k]!; p++) if (c > cov[p]!) cov[p] = c;
     }
     let got = 0;
