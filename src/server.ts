@@ -9,6 +9,8 @@ import { ChatEngine } from './chat/engine.ts';
 import { Handoffs } from './chat/handoff.ts';
 import { Conversation } from './chat/index.ts';
 import { MenuSync } from './chat/menu.ts';
+import { Appointments } from './services/appointments/index.ts';
+import { Halls } from './services/halls/index.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { ConversationLog } from './chat/log.ts';
 import { Outbox } from './chat/outbox.ts';
@@ -56,6 +58,8 @@ export interface Instance {
   outbox: Outbox;
   handoffs: Handoffs;
   engine: ChatEngine;
+  halls: Halls;
+  appointments: Appointments;
   emulator: Emulator | null;
   server: Server;
   close(): Promise<void>;
@@ -108,6 +112,20 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const conversationLog = new ConversationLog(db, clock);
   const outbox = new Outbox(jobs, api, conversationLog, log.child({ component: 'outbox' }));
   const handoffs = new Handoffs(db, clock);
+  const halls = new Halls(profile.halls, calendar);
+  const appointments = new Appointments({
+    ds: db,
+    clock,
+    calendar,
+    halls,
+    services: profile.services,
+    jobs,
+    outbox,
+    kv,
+    templates: profile.templates,
+    publicUrl,
+    log: log.child({ component: 'appointments' }),
+  });
   const engine = new ChatEngine({
     profile,
     clock,
@@ -172,6 +190,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     outbox,
     handoffs,
     engine,
+    halls,
+    appointments,
     emulator,
     server,
     async close() {

@@ -14,6 +14,8 @@ export interface CitizenRow {
   lastInteractionKind: 'message' | 'event' | null;
   /** The audience (人群) the citizen chose. */
   audience: string | null;
+  /** 长者模式: large text on the citizen's pages, remembered. */
+  careMode: boolean;
   updatedAt: number;
 }
 
@@ -30,6 +32,7 @@ export const CitizenEntity = new EntitySchema<CitizenRow>({
     lastInteractionAt: { name: 'last_interaction_at', type: 'bigint', nullable: true, transformer: epochMs },
     lastInteractionKind: { name: 'last_interaction_kind', type: 'varchar', length: 16, nullable: true },
     audience: { type: 'varchar', length: 32, nullable: true },
+    careMode: { name: 'care_mode', type: 'boolean', default: false },
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: epochMs },
   },
 });

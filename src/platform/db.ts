@@ -97,12 +97,21 @@ function serializeSqliteTransactions(ds: DataSource): void {
   let holder: Promise<void> | null = null;
   const shared = ds.createQueryRunner(); // the one runner the driver hands everybody
   const direct = shared.query.bind(shared) as (...a: unknown[]) => Promise<unknown>;
+  const waitForHolder = async () => {
+    const started = Date.now();
+    while (holder) {
+      // A statement waiting this long is almost surely inside the transaction it waits for,
+      // issued through the data source instead of the transaction's manager: fail loudly.
+      if (Date.now() - started > 20_000) throw new Error('SQLite statement waited 20 s for a transaction (inside a transaction, use its manager, not the data source)');
+      await Promise.race([holder, new Promise((r) => setTimeout(r, 1_000))]);
+    }
+  };
   (shared as { query: unknown }).query = async (...args: unknown[]) => {
-    while (holder) await holder;
+    if (holder) await waitForHolder();
     return direct(...args);
   };
   (ds.manager as { transaction: unknown }).transaction = async (...args: unknown[]) => {
-    while (holder) await holder;
+    while (holder) await waitForHolder();
     let release!: () => void;
     holder = new Promise<void>((r) => (release = r));
     // A view of the shared runner whose statements skip the wait: this transaction's own.

@@ -8,7 +8,7 @@ export interface JobRow {
   id: number;
   name: string;
   payload: string;
-  status: 'pending' | 'running' | 'done' | 'failed';
+  status: 'pending' | 'running' | 'done' | 'failed' | 'cancelled';
   runAt: number;
   attempts: number;
   maxAttempts: number;
@@ -261,6 +261,14 @@ export class JobQueue {
   /** Jobs by status, for the staff panel and tests. */
   async list(filter: { status?: JobRow['status']; name?: string } = {}): Promise<JobRow[]> {
     return this.ds.getRepository(JobEntity).find({ where: { ...filter }, order: { id: 'ASC' } });
+  }
+
+  /** Call off a job that has not run yet (a reminder for a cancelled booking). */
+  async cancel(uniqueKey: string, manager?: EntityManager): Promise<boolean> {
+    const res = await (manager ?? this.ds.manager)
+      .getRepository(JobEntity)
+      .update({ uniqueKey, status: 'pending' }, { status: 'cancelled', updatedAt: this.clock.now() });
+    return res.affected === 1;
   }
 
   /** Put a failed job back in the queue (from the staff panel). */

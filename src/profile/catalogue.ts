@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { appointmentRuleSchema } from './halls.ts';
+import { idSchema } from './ids.ts';
 import { validitySchema } from './validity.ts';
 
 /** The three functions the 2025 survey asks every account's menu to cover. */
@@ -6,8 +8,7 @@ export const FUNCTIONS = ['政务公开', '办事服务', '互动交流'] as con
 export type MenuFunction = (typeof FUNCTIONS)[number];
 export const functionSchema = z.enum(FUNCTIONS, { message: `expected one of ${FUNCTIONS.join(' / ')}` });
 
-/** Stable identifiers: used in usage counts, links and click keys. */
-export const idSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,47}$/, { message: 'expected an id of lowercase letters, digits and dashes' });
+export { idSchema } from './ids.ts';
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -49,6 +50,8 @@ export const serviceSchema = z
     keywords: z.array(text(20)).default([]),
     synonyms: z.array(text(20)).default([]),
     guide: guideSchema,
+    /** Booking a visit to a hall for it (预约). */
+    appointment: appointmentRuleSchema.optional(),
     ...validitySchema,
   })
   .strict();

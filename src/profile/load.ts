@@ -52,7 +52,7 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown
 }
 
 /** Sections that may live in files of their own (services: services.yaml). */
-export const INCLUDABLE = ['services', 'faq', 'synonyms'] as const;
+export const INCLUDABLE = ['services', 'faq', 'synonyms', 'halls'] as const;
 
 /** Validate an already-parsed profile object; `included` names the file each included section came from. */
 export function parseProfile(raw: unknown, file = 'profile', included: Record<string, string> = {}): Profile {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { faqSchema, FUNCTIONS, functionSchema, serviceSchema, synonymsSchema } from './catalogue.ts';
+import { hallSchema } from './halls.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 
@@ -179,6 +180,8 @@ export const profileSchema = z
     faq: z.array(faqSchema).default([]),
     /** Words citizens use for the same thing; may be a file name. */
     synonyms: synonymsSchema.default([]),
+    /** Service halls (大厅): where they are, when they open, their windows; may be a file name. */
+    halls: z.array(hallSchema).default([]),
     /** Template messages by purpose (staff_reply, progress …): reach citizens past the 48-hour window. */
     templates: z.record(z.string(), templateSchema).default({}),
   })
@@ -251,6 +254,26 @@ function checkReferences(p: Profile, report: Report): void {
   eachNode(p.navigation, ['navigation'], (n, path) => checkReply(n.reply, [...path, 'reply']));
   p.keywords.forEach((k, i) => checkReply(k.reply, ['keywords', i, 'reply']));
   p.scenes.forEach((s, i) => checkReply(s.then, ['scenes', i, 'then']));
+
+  const halls = unique(p.halls, 'halls');
+  p.halls.forEach((h, i) =>
+    h.windows.forEach((w, j) =>
+      w.services.forEach((sid, k) => {
+        if (!services.has(sid)) report(['halls', i, 'windows', j, 'services', k], `expected a service id; "${sid}" is not in services`);
+      }),
+    ),
+  );
+  p.services.forEach((s, i) => {
+    const rule = s.appointment;
+    if (!rule) return;
+    rule.halls.forEach((hid, j) => {
+      const hall = p.halls.find((h) => h.id === hid);
+      if (!halls.has(hid) || !hall) report(['services', i, 'appointment', 'halls', j], `expected a hall id; "${hid}" is not in halls`);
+      else if (!hall.windows.some((w) => w.services.includes(s.id)) && !rule.capacity_per_slot) {
+        report(['services', i, 'appointment', 'halls', j], `expected a window of hall "${hid}" that handles "${s.id}" (or capacity_per_slot)`);
+      }
+    });
+  });
 
   if (p.menu) {
     const clickKeys = new Set(p.keywords.flatMap((k) => k.click_keys));

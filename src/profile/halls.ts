@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { idSchema } from './ids.ts';
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'expected a time "HH:MM"' });
+const interval = z.tuple([hhmm, hhmm]).refine(([a, b]) => a < b, { message: 'expected the start before the end' });
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected a date "YYYY-MM-DD"' });
+
+/** Opening hours by weekday; `default` covers working days not listed (and 调休 working weekends). */
+export const hallHoursSchema = z
+  .object({
+    default: z.array(interval).min(1),
+    mon: z.array(interval).optional(),
+    tue: z.array(interval).optional(),
+    wed: z.array(interval).optional(),
+    thu: z.array(interval).optional(),
+    fri: z.array(interval).optional(),
+    /** A hall open on ordinary Saturdays lists them; public holidays close it whatever this says. */
+    sat: z.array(interval).optional(),
+    sun: z.array(interval).optional(),
+  })
+  .strict();
+
+export const hallSchema = z
+  .object({
+    id: idSchema,
+    name: z.string().min(1).max(40),
+    address: z.string().min(1).max(100),
+    /** As WeChat's location messages give them (GCJ-02, the coordinates Chinese maps use). */
+    location: z.object({ latitude: z.number().min(-90).max(90), longitude: z.number().min(-180).max(180) }).strict(),
+    phone: z.string().min(1).max(40),
+    /** How to get there, in a line (地铁 2 号线娄山关路站 3 号口 …). */
+    transport: z.string().max(100).optional(),
+    hours: hallHoursSchema,
+    /** Days the hall is closed besides public holidays (maintenance, elections …). */
+    closures: z.array(z.object({ from: day, until: day, reason: z.string().min(1).max(60) }).strict()).default([]),
+    /** Counters: which service items each handles. */
+    windows: z
+      .array(z.object({ id: z.string().min(1).max(10), name: z.string().min(1).max(20), services: z.array(idSchema).min(1) }).strict())
+      .min(1),
+  })
+  .strict();
+
+export type Hall = z.infer<typeof hallSchema>;
+
+/** Booking rules of a service item. */
+export const appointmentRuleSchema = z
+  .object({
+    /** Halls that take bookings for it (each must have a window handling it). */
+    halls: z.array(idSchema).min(1),
+    slot_minutes: z.number().int().min(5).max(240).default(30),
+    /** People per slot; default: the hall's windows that handle the item. */
+    capacity_per_slot: z.number().int().min(1).max(100).optional(),
+    /** How many working days ahead one can book (today counts when slots are left). */
+    days_ahead: z.number().int().min(1).max(30).default(5),
+    /** A slot cannot be booked later than this before it starts. */
+    cutoff_minutes: z.number().int().min(0).max(24 * 60).default(30),
+    max_per_citizen_per_day: z.number().int().min(1).max(10).default(1),
+    /** A booking cannot be cancelled or moved later than this before it starts. */
+    cancel_cutoff_minutes: z.number().int().min(0).max(48 * 60).default(60),
+    /** e.g. three no-shows in 30 days suspend booking for 7 days. */
+    no_show: z
+      .object({ limit: z.number().int().min(1).max(20), within_days: z.number().int().min(1).max(365), suspend_days: z.number().int().min(1).max(365) })
+      .strict()
+      .default({ limit: 3, within_days: 30, suspend_days: 7 }),
+    /** What the booking asks for besides the WeChat identity: no more than the item needs. */
+    collect: z.array(z.enum(['name', 'phone', 'id_card'])).default([]),
+  })
+  .strict();
+
+export type AppointmentRule = z.infer<typeof appointmentRuleSchema>;
