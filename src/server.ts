@@ -9,6 +9,7 @@ import { ChatEngine } from './chat/engine.ts';
 import { Handoffs } from './chat/handoff.ts';
 import { Conversation } from './chat/index.ts';
 import { MenuSync } from './chat/menu.ts';
+import { AppointmentChat } from './services/appointments/chat.ts';
 import { Appointments } from './services/appointments/index.ts';
 import { Halls } from './services/halls/index.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
@@ -126,6 +127,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     publicUrl,
     log: log.child({ component: 'appointments' }),
   });
+  const appointmentChat = new AppointmentChat(appointments, halls, calendar, clock, publicUrl, profile.conversation.tappable_numbers);
   const engine = new ChatEngine({
     profile,
     clock,
@@ -134,7 +136,9 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     handoffs,
     publicUrl,
     search: new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }),
-    dialogs: { ask: askDialog },
+    dialogs: { ask: askDialog, book: appointmentChat.bookDialog(), 'my-bookings': appointmentChat.myBookingsDialog() },
+    earlyRoutes: [...appointmentChat.earlyRoutes()],
+    extraRoutes: [...appointmentChat.extraRoutes()],
     logger: log.child({ component: 'chat' }),
     seed: async (openid) => {
       const [citizen, open] = await Promise.all([conversationLog.citizen(openid), handoffs.openFor(openid)]);
@@ -163,6 +167,10 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
 
   if (opts.runJobs !== false) jobs.start();
 
+  if (profile.emulator.enabled) {
+    // In the demo, each hall's check-in code exists from the start so the phone page can scan it.
+    for (const h of profile.halls) await api.qrcode.permanent(`checkin:${h.id}`).catch((err) => log.warn({ err, hall: h.id }, 'check-in code not created'));
+  }
   const menuSync = new MenuSync(profile, api, jobs, clock, publicUrl, log.child({ component: 'menu' }));
   if (profile.menu?.sync_on_start) {
     try {

@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PhoneReply } from '../../src/emulator/index.ts';
+import { BookingEntity } from '../../src/services/appointments/entities.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
+const textOf = (r: PhoneReply | null) => (r?.type === 'text' ? r.content : '');
+const lines = (t: string) => t.split('\n').filter((l) => l.startsWith('回复 ') && !l.startsWith('回复 0')).map((l) => l.replace(/<[^>]+>/g, '').replace(/^回复 \d+\s+/, ''));
+const indexOf = (t: string, label: RegExp) => String(lines(t).findIndex((l) => label.test(l)) + 1);
+
+async function citizen(openid = 'o_chat_book') {
+  const a = await startTestApp();
+  apps.push(a);
+  await a.emulator!.act(openid, { type: 'subscribe' });
+  const say = async (content: string) => textOf((await a.emulator!.act(openid, { type: 'text', content })).reply);
+  return { a, say, openid };
+}
+
+describe('预约 in the chat', () => {
+  it('walks item → hall → day → time → confirm, and books the same way the pages do', async () => {
+    const { a, say, openid } = await citizen();
+    const items = await say('我想预约');
+    expect(items).toContain('请选择要预约的事项');
+    const halls = await say(indexOf(items, /居住证/));
+    expect(halls).toContain('可以在这些大厅办理');
+    const days = await say(indexOf(halls, /示范区行政服务中心/));
+    expect(lines(days)[0]).toMatch(/^11月23日 周一（还可约 \d+ 个）$/);
+    const times = await say('2'); // Tuesday
+    expect(lines(times)[0]).toBe('9:00–9:30（剩 2 个）');
+    const confirm = await say('3');
+    expect(confirm).toContain('时间：11月24日（周二）10:00–10:30');
+    const done = await say('1');
+    expect(done).toMatch(/预约成功！[\s\S]*预约码：[2-9A-HJ-NP-Z]{6}/);
+    const [b] = await a.db.getRepository(BookingEntity).findBy({ openid });
+    expect(b).toMatchObject({ serviceId: 'residence-permit', hallId: 'center', channel: 'chat', startsAt: cst(2026, 11, 24, 10), status: 'booked' });
+    expect(done).toContain(`预约码：${b!.code}`);
+    // the conversation is back to normal
+    expect(await say('00')).toContain('请回复数字选择');
+  });
+
+  it('0 steps back; a wrong number repeats the step; a slot taken meanwhile sends the citizen back to the times', async () => {
+    const { a, say } = await citizen();
+    const items = await say('预约');
+    const halls = await say(indexOf(items, /居住证/));
+    const days = await say(indexOf(halls, /示范区行政服务中心/));
+    expect(await say('0')).toContain('可以在这些大厅办理');
+    await say(indexOf(halls, /示范区行政服务中心/));
+    expect(await say('99')).toContain('没有这个选项');
+    expect(days).toContain('请选择日期');
+    await say('2');
+    await say('3');
+    // two others take the last places of 10:00 before the citizen confirms
+    for (const o of ['o_fast1', 'o_fast2']) await a.appointments.book({ openid: o, serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+    const again = await say('1');
+    expect(again).toContain('这个时间段已经约满了');
+    expect(again).toContain('请选择时间');
+  });
+
+  it('an item that needs contact details is booked on its page', async () => {
+    const { say } = await citizen();
+    const items = await say('预约');
+    const r = await say(indexOf(items, /护照/));
+    expect(r).toMatch(/请在页面上预约：\n<a href="http:\/\/localhost:\d+\/h5\/book\/passport">/);
+  });
+});
+
+describe('我的预约 in the chat', () => {
+  it('lists, cancels and moves bookings', async () => {
+    const { a, say, openid } = await citizen('o_mine');
+    expect(await say('我的预约')).toContain('您现在没有待办的预约');
+    await a.appointments.book({ openid, serviceId: 'senior-card', hallId: 'xinhua', start: cst(2026, 11, 25, 9), channel: 'h5', notify: false });
+    await a.appointments.book({ openid, serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 26, 14), channel: 'h5', notify: false });
+    const list = await say('我的预约');
+    expect(lines(list)).toHaveLength(2);
+    expect(lines(list)[0]).toMatch(/^11月25日（周三）9:00–9:30 老年人优待证/);
+    const item = await say('1');
+    expect(item).toContain('取消这次预约');
+    expect(await say('1')).toContain('已取消预约');
+    const list2 = await say('改约');
+    expect(await say('1')).toContain('改约到其他时间');
+    const moved = await say('2');
+    expect(moved).toContain('请选择日期');
+    await say('2');
+    const confirm = await say('1');
+    expect(confirm).toContain('请确认改约到');
+    expect(await say('1')).toContain('预约成功');
+    const rows = await a.db.getRepository(BookingEntity).find({ where: { openid }, order: { id: 'ASC' } });
+    expect(rows.map((r) => r.status)).toEqual(['cancelled', 'cancelled', 'booked']);
+    expect(rows[2]!.rescheduledFrom).toBe(rows[1]!.id);
+    expect(list2).toContain('您的预约');
+  });
+});
+
+describe('halls in the chat', () => {
+  it('a location answers with the nearest halls: distance, opening, today\'s places, a link to navigate', async () => {
+    const { a } = await citizen('o_loc');
+    const r = textOf((await a.emulator!.act('o_loc', { type: 'location', latitude: 31.2197, longitude: 121.4167, label: '中山公园' })).reply);
+    const first = r.split('\n\n')[1]!;
+    expect(first).toMatch(/^1\. 江苏路街道社区事务受理服务中心 · 1\.3 公里/);
+    expect(first).toContain('今天 9:00–17:00，正在开放；今天还可预约');
+    expect(first).toMatch(/<a href="http:\/\/localhost:\d+\/h5\/halls\/jiangsu\?lat=31\.2197&lng=121\.4167">查看大厅和导航<\/a>/);
+    const sel = textOf((await a.emulator!.act('o_loc', { type: 'location_select', key: 'nearby-halls', latitude: 31.199, longitude: 121.348, label: '虹桥' })).reply);
+    expect(sel).toMatch(/1\. 程家桥街道社区事务受理服务中心 · 约 10 米/);
+    a.clock.set(cst(2026, 11, 28, 13)); // Saturday afternoon
+    const sat = textOf((await a.emulator!.act('o_loc', { type: 'location', latitude: 31.2135, longitude: 121.4019 })).reply);
+    expect(sat).toContain('现在不开放，11月30日 9:00 开门');
+  });
+
+  it('scanning a hall\'s code on the day checks in and gives a queue number', async () => {
+    const { a } = await citizen('o_scan');
+    await a.appointments.book({ openid: 'o_scan', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 9, 45));
+    const r = textOf((await a.emulator!.act('o_scan', { type: 'scan', scene: 'checkin:center' })).reply);
+    expect(r).toContain('签到成功');
+    expect(r).toContain('您的排队号：001 号');
+    expect(r).toContain('前面还有 0 位');
+    const none = textOf((await a.emulator!.act('o_scan', { type: 'scan', scene: 'checkin:xinhua' })).reply);
+    expect(none).toContain('您今天在这个大厅没有预约');
+    // the codes exist on the platform from the start (the phone can scan them)
+    expect(a.emulator!.platform.liveQrCodes().map((q) => q.scene)).toContain('checkin:center');
+  });
+});
