@@ -12,6 +12,7 @@ import { MenuSync } from './chat/menu.ts';
 import { AppointmentChat } from './services/appointments/chat.ts';
 import { Appointments } from './services/appointments/index.ts';
 import { Halls } from './services/halls/index.ts';
+import { h5Routes } from './h5/index.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { ConversationLog } from './chat/log.ts';
 import { Outbox } from './chat/outbox.ts';
@@ -161,7 +162,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       })
     : null;
 
-  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator });
+  const pages = h5Routes({ services: profile.services, halls, appointments, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
+  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator, routers: [pages] });
   server.removeAllListeners('request');
   server.on('request', app.callback());
 

@@ -173,7 +173,12 @@ export class ChatEngine {
     if (spec.service) {
       const s = this.services.get(spec.service);
       if (!s || !visible(s, { ...t.v, audience: null })) return this.home(t, '这项服务暂时不提供了。');
-      return text(guideText(s), ref(`service:${s.id}`));
+      const lines = [guideText(s), '', linkLine(this.url(`/h5/guide/${s.id}`), '查看完整办事指南')];
+      if (s.appointment && this.d.dialogs.book) {
+        lines.push(this.list('', ['预约到大厅办理'], false).trim());
+        t.session.list = { kind: 'actions', actions: [`book:${s.id}`], back: t.session.list?.kind === 'actions' ? t.session.list.back : t.session.list };
+      }
+      return text(lines.join('\n'), ref(`service:${s.id}`));
     }
     if (spec.faq) {
       const f = this.faqs.get(spec.faq);
@@ -265,6 +270,13 @@ export class ChatEngine {
   private async choose(t: Turn): Promise<Answer> {
     const c = asChoice(t.text!)!;
     const list = t.session.list ?? { kind: 'nav', path: [] };
+    if (list.kind === 'actions') {
+      const action = c.kind === 'number' ? list.actions[c.n - 1] : undefined;
+      if (action?.startsWith('book:')) return this.startDialog(t, 'book', { serviceId: action.slice(5) });
+      // 0, or a number beyond the offers: it belongs to the list the citizen came from.
+      t.session.list = list.back;
+      return this.choose(t);
+    }
     if (list.kind === 'audiences') {
       const options = this.p.audiences?.options ?? [];
       if (c.kind === 'back') return this.home(t, '');
@@ -362,10 +374,10 @@ export class ChatEngine {
 
   // ---- dialogs ----------------------------------------------------------------------------------
 
-  private async startDialog(t: Turn, name: DialogName): Promise<Answer> {
+  async startDialog(t: Turn, name: DialogName, data: Record<string, unknown> = {}): Promise<Answer> {
     const d = this.d.dialogs[name];
     if (!d) return this.home(t, '这项服务暂时不能在聊天里办理。');
-    t.session.dialog = { name, step: 'start', data: {} };
+    t.session.dialog = { name, step: 'start', data };
     t.session.list = null;
     return d.start(t, this);
   }

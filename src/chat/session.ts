@@ -16,7 +16,9 @@ export interface Session {
 export type SessionList =
   | { kind: 'nav'; path: string[] }
   | { kind: 'hits'; refs: string[] }
-  | { kind: 'audiences' };
+  | { kind: 'audiences' }
+  /** Follow-ups offered under an answer: `book:<service id>` … */
+  | { kind: 'actions'; actions: string[]; back: SessionList | null };
 
 /** Durable facts a new session starts from. */
 export interface SessionSeed {

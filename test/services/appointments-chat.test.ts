@@ -61,6 +61,17 @@ describe('预约 in the chat', () => {
     expect(again).toContain('请选择时间');
   });
 
+  it('a guide offers "回复 1 预约到大厅办理" and links to its page; 1 starts the booking for that item', async () => {
+    const { say } = await citizen('o_guide_book');
+    const guide = await say('社保卡怎么补办');
+    const hit = await say('1');
+    const g = hit.includes('需要带') ? hit : guide;
+    expect(g).toMatch(/<a href="http:\/\/localhost:\d+\/h5\/guide\/social-security-card">查看完整办事指南<\/a>/);
+    expect(g).toContain('预约到大厅办理');
+    const halls = await say('1');
+    expect(halls).toContain('「社会保障卡申领和补换」可以在这些大厅办理');
+  });
+
   it('an item that needs contact details is booked on its page', async () => {
     const { say } = await citizen();
     const items = await say('预约');

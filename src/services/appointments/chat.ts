@@ -121,7 +121,10 @@ export class AppointmentChat {
 
   bookDialog(): Dialog {
     return {
-      start: async (t) => this.chooseService(t),
+      start: async (t) => {
+        const preset = (t.session.dialog?.data as BookState | undefined)?.serviceId;
+        return preset && this.appts.service(preset) ? this.chooseHall(t, preset) : this.chooseService(t);
+      },
       step: async (t, engine) => this.bookStep(t, engine),
     };
   }

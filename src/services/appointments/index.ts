@@ -143,6 +143,12 @@ export class Appointments {
     return `${p.month}月${p.day}日 ${WEEKDAY[p.weekday]}`;
   }
 
+  /** "9:30" */
+  timeOfDay(t: number): string {
+    const q = this.d.calendar.localParts(t);
+    return `${Math.floor(q.minutes / 60)}:${String(q.minutes % 60).padStart(2, '0')}`;
+  }
+
   /** "11月25日（周三）10:00–10:30" */
   describeTime(start: number, end: number): string {
     const p = this.d.calendar.localParts(start);

@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CitizenEntity } from '../../src/chat/log.ts';
+import { BookingEntity } from '../../src/services/appointments/entities.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
+
+/** A tiny browser: a cookie jar over fetch, following redirects across our two hosts. */
+class Visitor {
+  private jar = new Map<string, string>();
+  constructor(private readonly base: string) {}
+  cookie(name: string, value: string) {
+    this.jar.set(name, value);
+  }
+  private header() {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+  private keep(res: Response) {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      this.jar.set(pair!.slice(0, i), pair!.slice(i + 1));
+    }
+  }
+  async get(path: string, follow = true): Promise<{ status: number; url: string; text: string; location: string | null }> {
+    let url = path.startsWith('http') ? path : this.base + path;
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(url, { headers: { cookie: this.header() }, redirect: 'manual' });
+      this.keep(res);
+      const loc = res.headers.get('location');
+      if (follow && loc && res.status >= 300 && res.status < 400) {
+        url = new URL(loc, url).toString();
+        continue;
+      }
+      return { status: res.status, url, text: await res.text(), location: loc };
+    }
+    throw new Error('too many redirects');
+  }
+  async post(path: string, form: Record<string, string>): Promise<{ status: number; text: string; location: string | null }> {
+    const res = await fetch(this.base + path, {
+      method: 'POST',
+      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+      redirect: 'manual',
+    });
+    this.keep(res);
+    return { status: res.status, text: await res.text(), location: res.headers.get('location') };
+  }
+  csrf(html: string): string {
+    return /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+  }
+}
+
+async function setup() {
+  const a = await startTestApp();
+  apps.push(a);
+  // the pages live at PUBLIC_URL (http://localhost:<port>), where the web authorisation returns
+  const base = `http://localhost:${a.port}`;
+  return { a, base, visitor: (openid?: string) => {
+    const v = new Visitor(base);
+    if (openid) v.cookie('emu_openid', openid); // the emulated WeChat browser knows who this is
+    return v;
+  } };
+}
+
+describe('guides and halls: open to anyone', () => {
+  it('a guide needs no sign-in at all, escapes what it shows, and names what to bring', async () => {
+    const { visitor } = await setup();
+    const r = await visitor().get('/h5/guide/passport', false);
+    expect(r.status).toBe(200);
+    expect(r.location).toBeNull();
+    expect(r.text).toContain('需要带的材料');
+    expect(r.text).toContain('href="/h5/book/passport"');
+    expect((await visitor().get('/h5/guide/no-such-thing')).status).toBe(404);
+    expect((await visitor().get('/h5/guide/%3Cscript%3E')).text).not.toContain('<script>');
+  });
+
+  it('halls ordered by distance, with their state and today\'s places; a hall page with a map link and JS-SDK config', async () => {
+    const { visitor } = await setup();
+    const list = await visitor().get('/h5/halls?lat=31.2197&lng=121.4167');
+    const order = [...list.text.matchAll(/href="\/h5\/halls\/([a-z-]+)"/g)].map((m) => m[1]);
+    expect(order[0]).toBe('jiangsu');
+    expect(list.text).toContain('今天还可预约');
+    const hall = await visitor().get('/h5/halls/center');
+    expect(hall.text).toContain('data-open-location');
+    expect(hall.text).toMatch(/data-jssdk="\{&quot;appId&quot;:&quot;wx/);
+    expect(hall.text).toContain('周一至周五 9:00–17:00；周六 9:00–12:00');
+    expect(hall.text).toContain('2026-12-05 系统升级');
+  });
+
+  it('sends safe headers: no third-party resources, framed only by us', async () => {
+    const { base } = await setup();
+    const res = await fetch(`${base}/h5/guides`);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'self'");
+  });
+});
+
+describe('booking pages: the citizen through web authorisation', () => {
+  it('redirects to snsapi_base authorisation, comes back signed in, books, and sees only their own bookings', async () => {
+    const { a, visitor } = await setup();
+    const first = await visitor('o_webuser').get('/h5/book/residence-permit', false);
+    expect(first.status).toBe(302);
+    expect(first.location).toMatch(/\/emulator\/connect\/oauth2\/authorize\?appid=wx[^&]+&redirect_uri=[^&]+&response_type=code&scope=snsapi_base&state=/);
+
+    const v = visitor('o_webuser');
+    const page = await v.get(`/h5/book/residence-permit?hall=center&day=${cst(2026, 11, 25)}`);
+    expect(page.status).toBe(200);
+    expect(page.url).toContain('/h5/book/residence-permit');
+    const start = cst(2026, 11, 25, 10);
+    expect(page.text).toContain(`value="${start}"`);
+    const posted = await v.post('/h5/book/residence-permit', { _csrf: v.csrf(page.text), hall: 'center', start: String(start) });
+    expect(posted.status).toBe(302);
+    const [booking] = await a.db.getRepository(BookingEntity).findBy({ openid: 'o_webuser' });
+    expect(booking).toMatchObject({ channel: 'h5', hallId: 'center', startsAt: start });
+    expect(posted.location).toBe(`/h5/bookings/${booking!.id}?done=1`);
+    const mine = await v.get('/h5/bookings');
+    expect(mine.text).toContain(booking!.code);
+
+    // another citizen cannot see or cancel it by changing the id
+    const other = visitor('o_someone_else');
+    expect((await other.get(`/h5/bookings/${booking!.id}`)).status).toBe(404);
+    const otherPage = await other.get('/h5/bookings');
+    expect(otherPage.text).not.toContain(booking!.code);
+    const cancelByOther = await other.post(`/h5/bookings/${booking!.id}/cancel`, { _csrf: other.csrf(otherPage.text) });
+    expect(cancelByOther.status).toBe(404);
+    expect((await a.db.getRepository(BookingEntity).findOneBy({ id: booking!.id }))?.status).toBe('booked');
+
+    // the owner can
+    const cancelled = await v.post(`/h5/bookings/${booking!.id}/cancel`, { _csrf: v.csrf(mine.text) });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.text).toContain('已取消预约');
+  });
+
+  it('refuses a form without its CSRF token, malformed fields and forged ids, changing nothing', async () => {
+    const { a, visitor } = await setup();
+    const v = visitor('o_forms');
+    const page = await v.get('/h5/book/passport');
+    const csrf = v.csrf(page.text);
+    const start = String(cst(2026, 11, 25, 10));
+    expect((await v.post('/h5/book/passport', { hall: 'center', start, phone: '13812345678' })).status).toBe(403);
+    expect((await v.post('/h5/book/passport', { _csrf: 'x'.repeat(32), hall: 'center', start, phone: '13812345678' })).status).toBe(403);
+    const badStart = await v.post('/h5/book/passport', { _csrf: csrf, hall: 'center', start: 'tomorrow', phone: '13812345678' });
+    expect(badStart.status).toBe(400);
+    expect(badStart.text).toContain('请选择一个时间');
+    const badPhone = await v.post('/h5/book/passport', { _csrf: csrf, hall: 'center', start, phone: '123' });
+    expect(badPhone.status).toBe(409);
+    expect(badPhone.text).toContain('请填写 11 位手机号码');
+    expect(badPhone.text).toContain('value="123"'); // what the citizen typed is kept
+    const badHall = await v.post('/h5/book/passport', { _csrf: csrf, hall: '../etc', start, phone: '13812345678' });
+    expect(badHall.status).toBe(400);
+    const full = await v.post('/h5/book/passport', { _csrf: csrf, hall: 'center', start: String(cst(2026, 11, 29, 10)), phone: '13812345678' });
+    expect(full.text).toContain('这一天不开放');
+    const forged = await v.post('/h5/bookings/999999/cancel', { _csrf: csrf });
+    expect(forged.status).toBe(404);
+    expect((await v.post('/h5/bookings/abc/cancel', { _csrf: csrf })).status).toBe(404);
+    expect(await a.db.getRepository(BookingEntity).count()).toBe(0);
+    // the page never shows the phone number in full once booked
+    const ok = await v.post('/h5/book/passport', { _csrf: csrf, hall: 'center', start, phone: '13812345678' });
+    expect(ok.status).toBe(302);
+    const mine = await v.get('/h5/bookings');
+    expect(mine.text).toContain('138****5678');
+    expect(mine.text).not.toContain('13812345678');
+  });
+
+  it('长者模式 is remembered for the citizen, also in a new session', async () => {
+    const { a, visitor } = await setup();
+    const v = visitor('o_careuser');
+    const page = await v.get('/h5/bookings');
+    expect(page.text).toContain('<html lang="zh-CN" class="">');
+    const toggled = await v.post('/h5/care', { _csrf: v.csrf(page.text), on: '1', next: '/h5/bookings' });
+    expect(toggled.location).toBe('/h5/bookings');
+    expect((await v.get('/h5/bookings')).text).toContain('<html lang="zh-CN" class="care">');
+    expect((await a.db.getRepository(CitizenEntity).findOneBy({ openid: 'o_careuser' }))?.careMode).toBe(true);
+    // another phone, same citizen: signing in restores it
+    const again = visitor('o_careuser');
+    expect((await again.get('/h5/bookings')).text).toContain('class="care"');
+    // no open redirect through the switch
+    const evil = await v.post('/h5/care', { _csrf: v.csrf(page.text), on: '0', next: 'https://evil.example/' });
+    expect(evil.location).toBe('/h5/bookings');
+  });
+
+  it('the web authorisation refuses a forged state and a reused code', async () => {
+    const { visitor } = await setup();
+    const v = visitor();
+    expect((await v.get('/h5/auth?code=abc&state=forged')).status).toBe(400);
+  });
+});
