@@ -1,9 +1,11 @@
 // npm run bench [-- <section> ...]: figures as ratios against baselines measured in the same run.
+import { benchBooking } from './booking.ts';
 import { benchCallback } from './callback.ts';
 import { benchSearch } from './search.ts';
 
 const sections: Record<string, () => Promise<void>> = {
   callback: benchCallback,
+  booking: benchBooking,
   search: benchSearch,
 };
 

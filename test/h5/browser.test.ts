@@ -118,7 +118,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`citizen pages in Chromium at phone sizes${SKIP_
       }
       const res = await page.goto(url);
       seen.set(key, res?.status() ?? 0);
-      const hrefs = await page.$$eval('a[href], link[href], script[src]', (els) => els.map((e) => (e as HTMLAnchorElement).href || (e as HTMLScriptElement).src));
+      const hrefs = await page.$$eval('a[href], link[href], script[src]', (els) => els.map((e) => (e as unknown as { href?: string }).href || (e as unknown as { src: string }).src));
       for (const h of hrefs) {
         if (h.startsWith('tel:')) continue;
         if (!h.startsWith(base)) {
