@@ -3,6 +3,7 @@ import { HandoffEntity, UnansweredEntity } from './chat/handoff.ts';
 import { CitizenEntity, MessageEntity } from './chat/log.ts';
 import { JobEntity } from './platform/jobs.ts';
 import { BookingEntity, QueueCounterEntity, SlotCountEntity } from './services/appointments/entities.ts';
+import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, DraftEntity } from './services/cases/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
-export const entities: EntitySchema<any>[] = [JobEntity, CitizenEntity, MessageEntity, HandoffEntity, UnansweredEntity, SlotCountEntity, BookingEntity, QueueCounterEntity];
+export const entities: EntitySchema<any>[] = [JobEntity, CitizenEntity, MessageEntity, HandoffEntity, UnansweredEntity, SlotCountEntity, BookingEntity, QueueCounterEntity, CaseEntity, CaseEventEntity, AttachmentEntity, DraftEntity, CaseCounterEntity];

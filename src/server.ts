@@ -11,6 +11,8 @@ import { Conversation } from './chat/index.ts';
 import { MenuSync } from './chat/menu.ts';
 import { AppointmentChat } from './services/appointments/chat.ts';
 import { Appointments } from './services/appointments/index.ts';
+import { Cases } from './services/cases/index.ts';
+import { LocalDiskStorage } from './platform/storage.ts';
 import { Halls } from './services/halls/index.ts';
 import { h5Routes } from './h5/index.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
@@ -41,6 +43,8 @@ export interface StartOptions {
   dbSchema?: string;
   /** Start the job worker (default true). Tests drive jobs by hand. */
   runJobs?: boolean;
+  /** Where uploads go when UPLOAD_DIR is not set (default ./data/uploads). */
+  uploadDir?: string;
 }
 
 /** Everything a running instance holds; tests reach in through this. */
@@ -62,6 +66,7 @@ export interface Instance {
   engine: ChatEngine;
   halls: Halls;
   appointments: Appointments;
+  cases: Cases;
   emulator: Emulator | null;
   server: Server;
   close(): Promise<void>;
@@ -127,6 +132,20 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     templates: profile.templates,
     publicUrl,
     log: log.child({ component: 'appointments' }),
+  });
+  const uploadDir = env.UPLOAD_DIR || (opts.uploadDir ?? join(process.cwd(), 'data', 'uploads'));
+  const cases = new Cases({
+    ds: db,
+    clock,
+    calendar,
+    jobs,
+    outbox,
+    kv,
+    storage: new LocalDiskStorage(uploadDir),
+    services: profile.services,
+    templates: profile.templates,
+    publicUrl,
+    log: log.child({ component: 'cases' }),
   });
   const appointmentChat = new AppointmentChat(appointments, halls, calendar, clock, publicUrl, profile.conversation.tappable_numbers);
   const engine = new ChatEngine({
@@ -202,6 +221,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     engine,
     halls,
     appointments,
+    cases,
     emulator,
     server,
     async close() {

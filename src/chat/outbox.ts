@@ -80,17 +80,34 @@ export class Outbox {
   }
 
   private async deliver(p: Payload, jobId: number): Promise<void> {
+    await this.deliverSequence(p, p.messages.length === 1 ? `out:job:${jobId}` : `out:job:${jobId}:`, `job-${jobId}`);
+  }
+
+  /**
+   * Deliver right now, from a job of the caller's that keeps its own order (a case's progress).
+   * `key` names the delivery in the log: a key already there is not sent again. Throws on a
+   * failure worth retrying; returns how the message went.
+   */
+  async deliverNow(p: OutboundMessage, key: string): Promise<'custom' | 'template' | 'already'> {
+    const first = p.messages.length === 1 ? `out:${key}` : `out:${key}:0`;
+    if (await this.log.findByKey(first)) return 'already';
+    return this.deliverSequence(p, p.messages.length === 1 ? `out:${key}` : `out:${key}:`, key);
+  }
+
+  private async deliverSequence(p: Payload, keyBase: string, clientMsgId: string): Promise<'custom' | 'template' | 'already'> {
+    let how: 'custom' | 'template' | 'already' = 'already';
     for (let i = 0; i < p.messages.length; i++) {
-      const key = p.messages.length === 1 ? `out:job:${jobId}` : `out:job:${jobId}:${i}`;
-      const already = await this.log.findByKey(key);
-      if (already) continue; // sent before a crash or an error cut the job short: never twice
-      const sent = await this.deliverOne(p, p.messages[i]!, jobId, key, i === 0);
-      if (!sent) return; // fell back to the template: the rest cannot follow
+      const key = p.messages.length === 1 ? keyBase : `${keyBase}${i}`;
+      if (await this.log.findByKey(key)) continue; // sent before a crash or an error cut the job short: never twice
+      const sent = await this.deliverOne(p, p.messages[i]!, clientMsgId, key, i === 0);
+      how = sent ? 'custom' : 'template';
+      if (!sent) break; // fell back to the template: the rest cannot follow
     }
+    return how;
   }
 
   /** True when sent as a customer-service message; false when the template fallback went instead. */
-  private async deliverOne(p: Payload, message: CustomMessage, jobId: number, key: string, first: boolean): Promise<boolean> {
+  private async deliverOne(p: Payload, message: CustomMessage, clientMsgId: string, key: string, first: boolean): Promise<boolean> {
     try {
       await this.api.custom.send(p.openid, message);
       await this.record(p, 'custom', describeCustom(message), message, key, message.type);
@@ -107,7 +124,7 @@ export class Outbox {
       }
     }
     try {
-      await this.api.template.send(p.openid, { ...p.fallback, clientMsgId: p.fallback.clientMsgId ?? `job-${jobId}` });
+      await this.api.template.send(p.openid, { ...p.fallback, clientMsgId: (p.fallback.clientMsgId ?? clientMsgId).slice(0, 64) });
     } catch (err) {
       if (isWeChatError(err) && !err.retryable) throw new PermanentJobError(err.message);
       throw err;

@@ -174,7 +174,7 @@ export function isUniqueViolation(err: unknown): boolean {
 
 /**
  * INSERT … ON CONFLICT DO NOTHING (PostgreSQL) / INSERT OR IGNORE (SQLite) that tells whether the
- * row was written and its id. It never raises on a duplicate, so it is safe inside a transaction
+ * row was written and its id (1 for rows keyed by something else than an id). It never raises on a duplicate, so it is safe inside a transaction
  * (a unique violation would abort a PostgreSQL transaction).
  */
 export async function insertIgnoringDuplicate<T extends ObjectLiteral>(
@@ -184,7 +184,9 @@ export async function insertIgnoringDuplicate<T extends ObjectLiteral>(
 ): Promise<number | null> {
   const qb = manager.createQueryBuilder().insert().into(entity).values(values).orIgnore();
   const postgres = manager.connection.options.type === 'postgres';
-  if (postgres) qb.returning('id');
+  const primary = manager.connection.getMetadata(entity).primaryColumns.map((c) => c.databaseName);
+  const withId = primary.length === 1 && primary[0] === 'id';
+  if (postgres) qb.returning(primary.map((c) => `"${c}"`).join(', '));
   const [sql, params] = qb.getQueryAndParameters();
   const run = async (runner: QueryRunner) => (await runner.query(sql, params, true)) as QueryResult;
   let res: QueryResult;
@@ -198,6 +200,7 @@ export async function insertIgnoringDuplicate<T extends ObjectLiteral>(
     }
   }
   if (!res.affected) return null;
+  if (!withId) return 1; // a row keyed otherwise (a counter, a draft): written
   const id = postgres ? (res.raw as { id: number | string }[])[0]?.id : (res.raw as number | bigint);
   return id === undefined ? null : Number(id);
 }

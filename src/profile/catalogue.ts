@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { applicationSchema } from './application.ts';
 import { appointmentRuleSchema } from './halls.ts';
 import { idSchema } from './ids.ts';
 import { validitySchema } from './validity.ts';
@@ -52,6 +53,8 @@ export const serviceSchema = z
     guide: guideSchema,
     /** Booking a visit to a hall for it (预约). */
     appointment: appointmentRuleSchema.optional(),
+    /** Applying online for it (网上申请): form, fee, time limit, steps. */
+    application: applicationSchema.optional(),
     ...validitySchema,
   })
   .strict();

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { FakeClock } from '../../src/platform/clock.ts';
@@ -64,6 +65,7 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     port: 0,
     host: '127.0.0.1',
     runJobs: o.runJobs ?? false,
+    uploadDir: mkdtempSync(join(tmpdir(), 'weiban-uploads-')),
     ...(dbKind === 'postgres' || kvKind === 'redis' ? { dbSchema: schema } : {}),
   });
   const close = inst.close.bind(inst);

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+const fieldId = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, { message: 'expected a field id of lowercase letters, digits and _' });
+const label = z.string().trim().min(1).max(30);
+
+/** The kinds of data a file field may take, told apart by their content (not their name). */
+export const FILE_KINDS = ['image/jpeg', 'image/png', 'application/pdf'] as const;
+
+const base = { id: fieldId, label, required: z.boolean().default(true), hint: z.string().max(80).optional() };
+
+/** One field of an application form. Each type is checked on the page and on the server. */
+export const formFieldSchema = z.discriminatedUnion('type', [
+  z.object({ ...base, type: z.literal('text'), max: z.number().int().min(1).max(500).default(50) }).strict(),
+  z.object({ ...base, type: z.literal('number'), min: z.number().optional(), max: z.number().optional(), integer: z.boolean().default(true) }).strict(),
+  z.object({ ...base, type: z.literal('date'), not_after_today: z.boolean().default(false) }).strict(),
+  z.object({ ...base, type: z.literal('select'), options: z.array(z.string().min(1).max(30)).min(2).max(20) }).strict(),
+  z.object({ ...base, type: z.literal('phone') }).strict(),
+  /** A resident ID number, check digit verified. */
+  z.object({ ...base, type: z.literal('id_card') }).strict(),
+  z.object({ ...base, type: z.literal('address') }).strict(),
+  z
+    .object({
+      ...base,
+      type: z.literal('file'),
+      accept: z.array(z.enum(FILE_KINDS)).min(1),
+      max_kb: z.number().int().min(10).max(20 * 1024).default(5 * 1024),
+      /** How many files (photos of several pages …). */
+      max_files: z.number().int().min(1).max(9).default(1),
+    })
+    .strict(),
+]);
+export type FormField = z.infer<typeof formFieldSchema>;
+
+export const stepSchema = z.object({ id: fieldId, name: z.string().min(1).max(5, { message: 'expected a step name of at most 5 characters (it goes into a template message)' }) }).strict();
+
+/**
+ * Applying online (网上申请) for an item: the form, what to bring, the fee, the promised time limit
+ * (承诺时限) and the steps a case goes through. Default steps: 受理 → 审核 → 办结; 补正 (asking for
+ * more material) and 不予受理 (refusal) are always possible on the way.
+ */
+export const applicationSchema = z
+  .object({
+    form: z.array(formFieldSchema).min(1).max(30),
+    /** 申请材料 the citizen should have ready (photos of them go in file fields). */
+    materials: z.array(z.string().trim().min(1).max(100)).default([]),
+    /** 收费, in fen (payment comes later); absent when free. */
+    fee_fen: z.number().int().min(1).max(100_000_000).optional(),
+    /** 承诺时限 in working days from acceptance. */
+    time_limit_days: z.number().int().min(1).max(365),
+    steps: z.array(stepSchema).min(2).max(8).default([
+      { id: 'accept', name: '受理' },
+      { id: 'review', name: '审核' },
+      { id: 'complete', name: '办结' },
+    ]),
+    /** The department that handles the cases (a department id of the staff panel). */
+    department: z.string().min(1).max(48).optional(),
+    /** A permit valid for this long after completion gets a renewal reminder. */
+    validity_days: z.number().int().min(1).max(3650).optional(),
+    /** Remind this many days before the validity ends. */
+    renewal_reminder_days: z.number().int().min(1).max(365).default(30),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    const seen = new Set<string>();
+    a.form.forEach((f, i) => {
+      if (seen.has(f.id)) ctx.addIssue({ code: 'custom', path: ['form', i, 'id'], message: `expected a unique field id; "${f.id}" is used twice` });
+      seen.add(f.id);
+    });
+    const steps = new Set<string>();
+    a.steps.forEach((s, i) => {
+      if (steps.has(s.id)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `expected a unique step id; "${s.id}" is used twice` });
+      steps.add(s.id);
+    });
+  });
+export type Application = z.infer<typeof applicationSchema>;

@@ -1,0 +1,213 @@
+import { readdirSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AttachmentEntity, CaseEntity, CaseEventEntity } from '../../src/services/cases/entities.ts';
+import { CaseError } from '../../src/services/cases/index.ts';
+import type { Upload } from '../../src/services/cases/forms.ts';
+import { available, DB_BACKENDS } from '../helpers/backends.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { BIG_JPEG, EXE_AS_JPG, JPEG, PDF, validId, wrongCheckDigit } from '../helpers/files.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
+const ID = validId();
+const form = (o: Record<string, string> = {}) => ({ name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号 301 室', kind: '首次申领', ...o });
+const files = (o: Partial<Record<'photo' | 'proof', Buffer>> = {}): Upload[] => [
+  { fieldId: 'photo', fileName: 'me.jpg', data: o.photo ?? JPEG },
+  { fieldId: 'proof', fileName: 'contract.pdf', data: o.proof ?? PDF },
+];
+
+async function caught(p: Promise<unknown>): Promise<CaseError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof CaseError) return e;
+    throw e;
+  }
+  throw new Error('expected a CaseError');
+}
+
+for (const db of DB_BACKENDS) {
+  describe.skipIf(!available(db))(`applications and cases (${db.label})`, () => {
+    async function app() {
+      const a = await startTestApp({ db: db.name });
+      apps.push(a);
+      await a.emulator!.act('o_applicant', { type: 'subscribe' });
+      await a.emulator!.act('o_applicant', { type: 'text', content: '你好' }); // opens the 48-hour window
+      return a;
+    }
+    const pushes = (a: TestApp, openid = 'o_applicant') =>
+      a.emulator!.platform.inbox(openid).filter((i) => i.channel === 'custom' || i.channel === 'template').map((i) => (i.channel === 'template' ? `[template] ${(i.message.data as Record<string, string>).phrase3}` : (i.message.content as string)));
+
+    it('submits: a case number, a query code, the attachments, a timeline entry and a message', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      expect(c.caseNo).toBe('WB20261123-0001');
+      expect(c.queryCode).toMatch(/^[2-9A-HJ-NP-Z]{6}$/);
+      expect(c).toMatchObject({ status: 'submitted', step: 'accept' });
+      expect((await a.cases.attachments(c.id)).map((x) => [x.fieldId, x.mime])).toEqual([
+        ['photo', 'image/jpeg'],
+        ['proof', 'application/pdf'],
+      ]);
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).toEqual(['submitted']);
+      expect((await a.cases.submit('o_applicant', 'residence-permit', form(), files())).caseNo).toBe('WB20261123-0002');
+      await a.jobs.runDue();
+      const sent = pushes(a);
+      expect(sent[0]).toContain('办件编号：WB20261123-0001');
+      expect(sent[0]).toContain(`查询码：${c.queryCode}`);
+      expect(a.cases.maskedForm(c)).toEqual([
+        { label: '申请人姓名', value: '王**' },
+        { label: '身份证号码', value: `${ID.slice(0, 4)}************${ID.slice(-2)}` },
+        { label: '联系电话', value: '138****5678' },
+        { label: '在沪居住地址', value: '示范区天山路****' },
+        { label: '申请类型', value: '首次申领' },
+      ]);
+    });
+
+    it('refuses bad input with a clear message per field and stores nothing at all', async () => {
+      const a = await app();
+      const uploadDir = (a as unknown as { cases: { d: { storage: { root: string } } } }).cases.d.storage.root;
+      const cases = [
+        [form({ id_card: wrongCheckDigit(ID) }), files(), 'id_card', /校验位不对/],
+        [form({ name: '' }), files(), 'name', /请填写申请人姓名/],
+        [form({ phone: '12345' }), files(), 'phone', /11 位手机号/],
+        [form({ kind: '随便选' }), files(), 'kind', /请从列表里选择/],
+        [form({ address: 'abc' }), files(), 'address', /请写到门牌号/],
+        [form(), files({ photo: BIG_JPEG }), 'photo', /太大了，不能超过 2 MB/],
+        [form(), files({ photo: EXE_AS_JPG }), 'photo', /不是JPG 图片或PNG 图片/],
+        [form(), [files()[1]!], 'photo', /请上传本人近期证件照/],
+      ] as const;
+      for (const [input, up, field, message] of cases) {
+        const e = await caught(a.cases.submit('o_applicant', 'residence-permit', input, [...up]));
+        expect(e.code).toBe('invalid');
+        expect(e.fields[field], field).toMatch(message);
+      }
+      expect((await caught(a.cases.submit('o_applicant', 'divorce-registration', form(), files()))).code).toBe('not_applicable');
+      expect(await a.db.getRepository(CaseEntity).count()).toBe(0);
+      expect(await a.db.getRepository(AttachmentEntity).count()).toBe(0);
+      expect(readdirSync(uploadDir, { recursive: true }).filter((f) => !String(f).match(/^\d{4}(\/\d{2})?$/))).toEqual([]);
+    });
+
+    it('keeps a draft: fields and an uploaded photo survive leaving, and need not be sent again', async () => {
+      const a = await app();
+      const errors = await a.cases.saveDraft('o_applicant', 'residence-permit', { name: '王小明', phone: '123' }, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);
+      expect(errors).toEqual({ phone: expect.stringMatching(/11 位手机号/) });
+      const draft = await a.cases.draft('o_applicant', 'residence-permit');
+      expect(draft.values).toEqual({ name: '王小明' });
+      expect(draft.attachments.map((x) => x.fieldId)).toEqual(['photo']);
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), [files()[1]!]);
+      expect((await a.cases.attachments(c.id)).map((x) => x.fieldId).sort()).toEqual(['photo', 'proof']);
+      expect((await a.cases.draft('o_applicant', 'residence-permit')).attachments).toEqual([]);
+    });
+
+    it('runs the steps: accept (clock starts) → 补正 (clock pauses) → corrected → 制证 → 办结, each pushed once, in order', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.jobs.runDue();
+      a.clock.set(cst(2026, 11, 24, 10)); // Tuesday
+      const accepted = await a.cases.accept(c.id, 'staff:1', null);
+      await a.jobs.runDue();
+      expect(accepted).toMatchObject({ status: 'in_progress', step: 'review' });
+      expect(accepted.dueAt).toBe(a.calendar.workingDaysDeadline(cst(2026, 11, 24, 10), 15)); // 15 working days
+      const asked = await a.cases.requestCorrection(c.id, 'staff:1', '租房合同缺少第 2 页（出租人签字页），请补拍上传。');
+      expect(asked).toMatchObject({ status: 'correction', pausedAt: a.clock.now() });
+      await a.jobs.runDue();
+      a.clock.set(cst(2026, 11, 27, 15)); // three working days later
+      const corrected = await a.cases.correct('o_applicant', c.id, { note: '已补上签字页' }, [{ fieldId: 'proof', fileName: 'page2.jpg', data: JPEG }]);
+      expect(corrected).toMatchObject({ status: 'in_progress', step: 'review', pausedAt: null });
+      expect(corrected.dueAt).toBe(a.calendar.addWorkingDays(accepted.dueAt!, 3)); // waiting for the citizen did not count
+      await a.cases.advance(c.id, 'staff:2', '审核通过');
+      await a.jobs.runDue();
+      const done = await a.cases.advance(c.id, 'staff:2', '证件已制好，请到受理点领取');
+      expect(done).toMatchObject({ status: 'completed', step: 'complete' });
+      expect(done.validUntil).toBe(a.clock.now() + 365 * 86_400_000);
+      const timeline = await a.cases.timeline(c.id);
+      expect(timeline.map((e) => [e.kind, e.step, e.actor])).toEqual([
+        ['submitted', 'accept', 'citizen'],
+        ['accepted', 'review', 'staff:1'],
+        ['correction_requested', 'review', 'staff:1'],
+        ['corrected', 'review', 'citizen'],
+        ['advanced', 'make', 'staff:2'],
+        ['completed', 'complete', 'staff:2'],
+      ]);
+      await a.jobs.runDue();
+      await a.jobs.runDue();
+      const sent = pushes(a);
+      // inside the 48-hour window of 你好 (11/23 10:00) for the first three, then past it: templates
+      expect(sent.map((s) => s.split('\n')[0])).toEqual([
+        '已收到您的「上海市居住证办理」申请。',
+        expect.stringMatching(/^您的「上海市居住证办理」申请已受理/),
+        expect.stringMatching(/^您的「上海市居住证办理」（WB20261123-0001）需要补充材料：/),
+        '[template] 制证',
+        '[template] 已办结',
+      ]);
+      await a.jobs.runDue();
+      expect(pushes(a)).toHaveLength(5); // never twice
+    });
+
+    it('a colleague\'s concurrent move fails cleanly instead of overwriting', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      const results = await Promise.allSettled([a.cases.accept(c.id, 'staff:1'), a.cases.accept(c.id, 'staff:2')]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(['conflict', 'wrong_state']).toContain((failed.reason as CaseError).code);
+      expect(await a.db.getRepository(CaseEventEntity).countBy({ caseId: c.id, kind: 'accepted' })).toBe(1);
+    });
+
+    it('refusal needs a reason and ends the case; moves out of order are refused', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      expect((await caught(a.cases.complete(c.id, 'staff:1'))).code).toBe('wrong_state');
+      expect((await caught(a.cases.refuse(c.id, 'staff:1', '不'))).code).toBe('invalid');
+      await a.cases.refuse(c.id, 'staff:1', '申请人未满 60 周岁，不符合办理条件。');
+      expect((await caught(a.cases.accept(c.id, 'staff:1'))).code).toBe('wrong_state');
+      expect((await caught(a.cases.accept(999_999, 'staff:1'))).code).toBe('not_found');
+    });
+
+    it('past its due time an open case is escalated (督办); a case waiting for the citizen is not', async () => {
+      const a = await app();
+      const c1 = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      const c2 = await a.cases.submit('o_applicant', 'senior-card', { name: '张爷爷', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      const a1 = await a.cases.accept(c1.id, 'staff:1');
+      await a.cases.accept(c2.id, 'staff:1');
+      await a.cases.requestCorrection(c2.id, 'staff:1', '照片看不清，请重拍一张。');
+      a.clock.set(a1.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c1.id }))?.escalatedAt).toBe(a1.dueAt! + 1);
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c2.id }))?.escalatedAt).toBeNull();
+      expect((await a.cases.timeline(c1.id)).at(-1)).toMatchObject({ kind: 'escalated', actor: 'system' });
+    });
+
+    it('a case number alone reveals nothing: the applicant or the query code', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      expect(await a.cases.lookup(c.caseNo, { openid: 'o_applicant' })).toMatchObject({ id: c.id });
+      expect(await a.cases.lookup(c.caseNo, { openid: 'o_stranger' })).toBeNull();
+      expect(await a.cases.lookup(c.caseNo, { openid: 'o_stranger', queryCode: 'AAAAAA' })).toBeNull();
+      expect(await a.cases.lookup(c.caseNo, { queryCode: c.queryCode.toLowerCase() })).toMatchObject({ id: c.id });
+      expect(await a.cases.lookup('WB20261123-0002', { queryCode: c.queryCode })).toBeNull();
+      expect((await caught(a.cases.own('o_stranger', c.id))).code).toBe('not_found');
+      expect((await caught(a.cases.correct('o_stranger', c.id, { note: 'x' }, []))).code).toBe('not_found');
+    });
+
+    it('a permit with a validity gets one renewal reminder before it ends', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.accept(c.id, 'staff:1');
+      await a.cases.advance(c.id, 'staff:1');
+      const done = await a.cases.advance(c.id, 'staff:1');
+      await a.jobs.runDue();
+      const before = pushes(a).length;
+      a.clock.set(done.validUntil! - 30 * 86_400_000 + 1);
+      await a.jobs.runDue();
+      a.clock.advance(86_400_000);
+      await a.jobs.runDue();
+      const after = pushes(a).slice(before);
+      expect(after).toEqual(['[template] 即将到期']);
+    });
+  });
+}
