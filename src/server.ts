@@ -12,6 +12,7 @@ import { MenuSync } from './chat/menu.ts';
 import { AppointmentChat } from './services/appointments/chat.ts';
 import { Appointments } from './services/appointments/index.ts';
 import { Cases } from './services/cases/index.ts';
+import { CaseChat } from './services/cases/chat.ts';
 import { LocalDiskStorage } from './platform/storage.ts';
 import { Halls } from './services/halls/index.ts';
 import { h5Routes } from './h5/index.ts';
@@ -147,6 +148,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     publicUrl,
     log: log.child({ component: 'cases' }),
   });
+  const caseChat = new CaseChat(cases, calendar, publicUrl, profile.conversation.tappable_numbers);
   const appointmentChat = new AppointmentChat(appointments, halls, calendar, clock, publicUrl, profile.conversation.tappable_numbers);
   const engine = new ChatEngine({
     profile,
@@ -156,9 +158,9 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     handoffs,
     publicUrl,
     search: new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }),
-    dialogs: { ask: askDialog, book: appointmentChat.bookDialog(), 'my-bookings': appointmentChat.myBookingsDialog() },
+    dialogs: { ask: askDialog, book: appointmentChat.bookDialog(), 'my-bookings': appointmentChat.myBookingsDialog(), progress: caseChat.progressDialog() },
     earlyRoutes: [...appointmentChat.earlyRoutes()],
-    extraRoutes: [...appointmentChat.extraRoutes()],
+    extraRoutes: [...appointmentChat.extraRoutes(), ...caseChat.extraRoutes()],
     logger: log.child({ component: 'chat' }),
     seed: async (openid) => {
       const [citizen, open] = await Promise.all([conversationLog.citizen(openid), handoffs.openFor(openid)]);
@@ -181,7 +183,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       })
     : null;
 
-  const pages = h5Routes({ services: profile.services, halls, appointments, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
+  const pages = h5Routes({ services: profile.services, halls, appointments, cases, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
   const app = buildApp({ profile, clock, log, db, kv, conversation, emulator, routers: [pages] });
   server.removeAllListeners('request');
   server.on('request', app.callback());

@@ -61,3 +61,60 @@ export class CitizenSessions {
 export function safeNext(next: string | null | undefined): string {
   return next && /^\/h5\/[\w\-/?=&%.]*$/.test(next) && !next.startsWith('//') ? next : '/h5/bookings';
 }
+
+export interface MultipartFile {
+  field: string;
+  fileName: string;
+  data: Buffer;
+  truncated: boolean;
+}
+
+/**
+ * A multipart form (file uploads), read with limits: files larger than `maxFileBytes` are cut and
+ * flagged (the caller reports them), too many parts or too much in all is refused with 413.
+ */
+export async function readMultipart(ctx: Context, limits: { maxFileBytes: number; maxFiles: number; maxTotalBytes: number }): Promise<{ fields: Record<string, string>; files: MultipartFile[] }> {
+  const type = ctx.get('content-type');
+  if (!type.startsWith('multipart/form-data')) ctx.throw(415, '请用表单提交');
+  const declared = Number(ctx.get('content-length') || NaN);
+  if (Number.isFinite(declared) && declared > limits.maxTotalBytes) ctx.throw(413, '上传的内容太多了，请分几次上传或换小一点的文件');
+  const { default: busboy } = await import('busboy');
+  return new Promise((resolve, reject) => {
+    const fields: Record<string, string> = {};
+    const files: MultipartFile[] = [];
+    let total = 0;
+    let failed = false;
+    const fail = (status: number, message: string) => {
+      if (failed) return;
+      failed = true;
+      ctx.req.unpipe();
+      ctx.req.resume();
+      reject(Object.assign(new Error(message), { status, expose: true }));
+    };
+    const bb = busboy({ headers: ctx.req.headers, limits: { fileSize: limits.maxFileBytes, files: limits.maxFiles, fields: 60, fieldSize: 8 * 1024, parts: limits.maxFiles + 60 }, defParamCharset: 'utf8' });
+    bb.on('field', (name, value) => {
+      if (typeof name === 'string' && name.length <= 40) fields[name] = value;
+    });
+    bb.on('file', (name, stream, info) => {
+      const chunks: Buffer[] = [];
+      let truncated = false;
+      stream.on('data', (c: Buffer) => {
+        total += c.length;
+        if (total > limits.maxTotalBytes) fail(413, '上传的内容太多了，请分几次上传或换小一点的文件');
+        else chunks.push(c);
+      });
+      stream.on('limit', () => (truncated = true));
+      stream.on('end', () => {
+        const data = Buffer.concat(chunks);
+        if (data.length > 0 || info.filename) files.push({ field: name, fileName: info.filename || 'file', data, truncated });
+      });
+    });
+    bb.on('filesLimit', () => fail(413, '一次上传的文件太多了'));
+    bb.on('partsLimit', () => fail(413, '表单内容太多了'));
+    bb.on('error', () => fail(400, '表单没有传完整，请重新提交'));
+    bb.on('close', () => {
+      if (!failed) resolve({ fields, files });
+    });
+    ctx.req.pipe(bb);
+  });
+}

@@ -14,11 +14,14 @@ import type { Service } from '../profile/catalogue.ts';
 import { isValidAt } from '../profile/validity.ts';
 import type { Appointments } from '../services/appointments/index.ts';
 import { BookingError } from '../services/appointments/index.ts';
+import { CaseError, type Cases } from '../services/cases/index.ts';
+import type { Upload } from '../services/cases/forms.ts';
+import { applyBody, caseCard, correctionForm, timelineHtml } from './pages/cases.ts';
 import type { Halls } from '../services/halls/index.ts';
 import { describeOpenings } from '../services/halls/index.ts';
 import type { WeChatApi } from '../wechat/api/index.ts';
 import { html } from '../web/html.ts';
-import { CitizenSessions, csrfOk, readForm, safeNext } from './http.ts';
+import { CitizenSessions, csrfOk, readForm, readMultipart, safeNext } from './http.ts';
 import { careMode, message, page } from './layout.ts';
 import { bookBody, bookingCard } from './pages/booking.ts';
 import { guideBody, guidesBody } from './pages/guide.ts';
@@ -28,6 +31,7 @@ export interface H5Deps {
   services: Service[];
   halls: Halls;
   appointments: Appointments;
+  cases: Cases;
   calendar: WorkingCalendar;
   api: WeChatApi;
   kv: Kv;
@@ -291,6 +295,160 @@ export function h5Routes(d: H5Deps): Router {
       if (!(err instanceof BookingError)) throw err;
       render(ctx, '不能取消', message('warn', '不能取消', err.message, html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`), { status: err.code === 'not_found' ? 404 : 409 });
     }
+  });
+
+  // ---- applications and cases ----------------------------------------------------------------
+
+  const when = (t: number) => {
+    const p = d.calendar.localParts(t);
+    return `${p.month}月${p.day}日 ${Math.floor(p.minutes / 60)}:${String(p.minutes % 60).padStart(2, '0')}`;
+  };
+  const onDay = (t: number) => {
+    const p = d.calendar.localParts(t);
+    return `${p.year}年${p.month}月${p.day}日`;
+  };
+  const uploadLimits = (s: NonNullable<ReturnType<Cases['service']>>) => {
+    const files = s.application.form.filter((f) => f.type === 'file') as { max_kb: number; max_files: number }[];
+    const maxKb = Math.max(10, ...files.map((f) => f.max_kb));
+    return { maxFileBytes: maxKb * 1024 + 1, maxFiles: files.reduce((n, f) => n + f.max_files, 0) + 2, maxTotalBytes: files.reduce((n, f) => n + f.max_kb * 1024 * f.max_files, 0) + 256 * 1024 };
+  };
+  const uploadsOf = (files: { field: string; fileName: string; data: Buffer; truncated: boolean }[]): Upload[] =>
+    files.map((f) => ({ fieldId: f.field, fileName: f.fileName, data: f.data, truncated: f.truncated }));
+
+  r.get('/h5/apply', async (ctx) => {
+    const items = d.cases.applicable();
+    render(ctx, '网上申请', html`<div class="weui-cells">${items.map((s) => html`<a class="weui-cell weui-cell_access" href="/h5/apply/${s.id}"><div class="weui-cell__bd"><p>${s.name}</p></div><div class="weui-cell__ft">${s.application.time_limit_days} 个工作日</div></a>`)}</div>`);
+  });
+
+  const applyPage = async (ctx: Context, openid: string, serviceId: string, o: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; saved?: boolean; status?: number } = {}) => {
+    const s = d.cases.service(serviceId);
+    if (!s) return notFound(ctx, '可以网上申请的这项服务');
+    const draft = await d.cases.draft(openid, serviceId);
+    render(ctx, `申请 · ${s.name}`, applyBody(ctx, s, { values: { ...draft.values, ...(o.values ?? {}) }, kept: draft.attachments, errors: o.errors ?? {}, message: o.message ?? null, saved: o.saved ?? false }), {
+      back: `/h5/guide/${s.id}`,
+      ...(o.status ? { status: o.status } : {}),
+    });
+  };
+
+  r.get('/h5/apply/:service', async (ctx) => {
+    const openid = await citizen(ctx);
+    if (!openid) return;
+    await applyPage(ctx, openid, ctx.params.service ?? '', { saved: ctx.query.saved === '1' });
+  });
+
+  r.post('/h5/apply/:service', async (ctx) => {
+    const serviceId = ctx.params.service ?? '';
+    const s = d.cases.service(serviceId);
+    if (!s) return notFound(ctx, '可以网上申请的这项服务');
+    const openid = await sessions.openid(ctx);
+    if (!openid) return render(ctx, '请重新打开', message('warn', '请重新打开申请页面', '身份信息已过期，已填的内容保存在草稿里。', html`<a class="weui-btn weui-btn_primary" href="/h5/apply/${serviceId}">重新打开</a>`), { status: 401 });
+    const { fields, files } = await readMultipart(ctx, uploadLimits(s));
+    if (!csrfOk(ctx, new URLSearchParams({ _csrf: fields._csrf ?? '' }))) return render(ctx, '请刷新页面', message('warn', '页面已过期', '为了您的安全，请刷新页面后重新提交。', html`<a class="weui-btn weui-btn_primary" href="/h5/apply/${serviceId}">刷新</a>`), { status: 403 });
+    const uploads = uploadsOf(files);
+    try {
+      if (fields.action === 'draft') {
+        const errors = await d.cases.saveDraft(openid, serviceId, fields, uploads);
+        if (Object.keys(errors).length) return applyPage(ctx, openid, serviceId, { values: fields, errors, message: '草稿已保存，有几项需要改一下。', status: 400 });
+        return ctx.redirect(`/h5/apply/${serviceId}?saved=1`);
+      }
+      const c = await d.cases.submit(openid, serviceId, fields, uploads);
+      ctx.redirect(`/h5/cases/${c.id}?submitted=1`);
+    } catch (err) {
+      if (!(err instanceof CaseError)) throw err;
+      const reselect = uploads.length ? '（上传的文件没有保存，请重新选择）' : '';
+      return applyPage(ctx, openid, serviceId, { values: fields, errors: err.fields, message: err.message + reselect, status: 400 });
+    }
+  });
+
+  r.post('/h5/apply/:service/draft', async (ctx) => {
+    const openid = await sessions.openid(ctx);
+    const form = await readForm(ctx);
+    if (!openid || !csrfOk(ctx, form)) ctx.throw(403);
+    const fields = Object.fromEntries([...form].filter(([k]) => k !== '_csrf' && k !== 'action'));
+    const errors = await d.cases.saveDraft(openid!, ctx.params.service ?? '', fields, []).catch((err) => {
+      if (err instanceof CaseError) ctx.throw(404);
+      throw err;
+    });
+    ctx.body = { saved: true, errors };
+  });
+
+  r.get('/h5/cases', async (ctx) => {
+    const openid = await citizen(ctx);
+    if (!openid) return;
+    const mine = await d.cases.mine(openid);
+    const body = mine.length
+      ? html`${mine.map((c) => caseCard(d.cases, d.cases.service(c.serviceId), c, onDay, true))}`
+      : message('info', '还没有办件', '在网上申请后，办理进度会显示在这里。', html`<a class="weui-btn weui-btn_primary" href="/h5/apply">网上申请</a>`);
+    render(ctx, '我的办件', body);
+  });
+
+  const casePage = async (ctx: Context, openid: string, id: number, o: { errors?: Record<string, string>; note?: string; error?: string; status?: number } = {}) => {
+    const errors = o.errors ?? {};
+    const c = await d.cases.own(openid, id).catch(() => null);
+    if (!c) return notFound(ctx, '这个办件');
+    const s = d.cases.service(c.serviceId);
+    const events = await d.cases.timeline(c.id);
+    const files = await d.cases.attachments(c.id);
+    const body = html`
+${ctx.query.submitted === '1' ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。办理进展会发到公众号消息里。`, html``) : ''}
+${o.note ? html`<p class="wb-card wb-ok" role="status">${o.note}</p>` : ''}
+${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
+${caseCard(d.cases, s, c, onDay, false)}
+${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors) : ''}
+<section class="wb-section"><h2>办理经过</h2>${timelineHtml(d.cases, c, events, when)}</section>
+<section class="wb-section"><h2>申请内容</h2><div class="wb-card"><dl class="wb-kv">${d.cases.maskedForm(c).map((x) => html`<dt>${x.label}</dt><dd>${x.value}</dd>`)}</dl>
+  ${files.length ? html`<p class="wb-muted">附件：${files.map((f, i) => html`${i ? '、' : ''}<a href="/h5/files/${f.id}">${f.fileName}</a>`)}</p>` : ''}
+  <p class="wb-muted">查询码 ${c.queryCode}（家人帮您查询进度时使用）</p></div></section>`;
+    render(ctx, `办件 ${c.caseNo}`, body, { back: '/h5/cases', status: o.status ?? 200 });
+  };
+
+  r.get('/h5/cases/:id', async (ctx) => {
+    const openid = await citizen(ctx);
+    if (!openid) return;
+    const id = intParam(ctx.params.id);
+    if (id === undefined) return notFound(ctx, '这个办件');
+    await casePage(ctx, openid, id);
+  });
+
+  r.post('/h5/cases/:id/correct', async (ctx) => {
+    const openid = await sessions.openid(ctx);
+    const id = intParam(ctx.params.id);
+    const c = openid && id !== undefined ? await d.cases.own(openid, id).catch(() => null) : null;
+    if (!openid || !c) return notFound(ctx, '这个办件');
+    const s = d.cases.service(c.serviceId);
+    if (!s) return notFound(ctx, '这个办件');
+    const { fields, files } = await readMultipart(ctx, uploadLimits(s));
+    if (!csrfOk(ctx, new URLSearchParams({ _csrf: fields._csrf ?? '' }))) return render(ctx, '请刷新页面', message('warn', '页面已过期', '请刷新后重新提交。', html`<a class="weui-btn weui-btn_primary" href="/h5/cases/${c.id}">刷新</a>`), { status: 403 });
+    try {
+      await d.cases.correct(openid, c.id, fields, uploadsOf(files));
+      await casePage(ctx, openid, c.id, { note: '补正材料已提交，我们会继续办理。' });
+    } catch (err) {
+      if (!(err instanceof CaseError)) throw err;
+      await casePage(ctx, openid, c.id, { errors: err.fields, error: err.message, status: 400 });
+    }
+  });
+
+  /** Anyone with the number and the query code (a family member) sees the progress: no personal data. */
+  r.get('/h5/progress', async (ctx) => {
+    const no = typeof ctx.query.no === 'string' ? ctx.query.no.slice(0, 20) : '';
+    const code = typeof ctx.query.code === 'string' ? ctx.query.code.slice(0, 8) : '';
+    const form = html`<form method="get" action="/h5/progress" class="wb-section"><div class="wb-field"><label for="q-no">办件编号</label><input id="q-no" name="no" value="${no}" placeholder="如 WB20261124-0007" required></div><div class="wb-field"><label for="q-code">查询码</label><input id="q-code" name="code" value="${code}" maxlength="6" required></div><div class="wb-actions"><button class="weui-btn weui-btn_primary" type="submit">查询进度</button></div></form>`;
+    if (!no) return render(ctx, '查询办理进度', form);
+    const c = await d.cases.lookup(no, { queryCode: code });
+    if (!c) return render(ctx, '查询办理进度', html`<p class="wb-error" role="alert">没有查到：请核对办件编号和查询码。</p>${form}`, { status: 404 });
+    render(ctx, '办理进度', html`${caseCard(d.cases, d.cases.service(c.serviceId), c, onDay, false)}<section class="wb-section"><h2>办理经过</h2>${timelineHtml(d.cases, c, await d.cases.timeline(c.id), when)}</section>`);
+  });
+
+  r.get('/h5/files/:id', async (ctx) => {
+    const openid = await citizen(ctx);
+    if (!openid) return;
+    const id = intParam(ctx.params.id);
+    const f = id === undefined ? null : await d.cases.file(id, openid);
+    if (!f) return notFound(ctx, '这个文件');
+    ctx.type = f.row.mime;
+    ctx.set('Content-Disposition', `inline; filename*=UTF-8''${encodeURIComponent(f.row.fileName)}`);
+    ctx.set('Cache-Control', 'private, no-store');
+    ctx.body = f.data;
   });
 
   return r;

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CitizenEntity } from '../../src/chat/log.ts';
 import { BookingEntity } from '../../src/services/appointments/entities.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { Visitor } from '../helpers/visitor.ts';
 
 const apps: TestApp[] = [];
 afterEach(async () => {
@@ -9,52 +10,6 @@ afterEach(async () => {
 });
 
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
-
-/** A tiny browser: a cookie jar over fetch, following redirects across our two hosts. */
-class Visitor {
-  private jar = new Map<string, string>();
-  constructor(private readonly base: string) {}
-  cookie(name: string, value: string) {
-    this.jar.set(name, value);
-  }
-  private header() {
-    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-  private keep(res: Response) {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.jar.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-  }
-  async get(path: string, follow = true): Promise<{ status: number; url: string; text: string; location: string | null }> {
-    let url = path.startsWith('http') ? path : this.base + path;
-    for (let i = 0; i < 6; i++) {
-      const res = await fetch(url, { headers: { cookie: this.header() }, redirect: 'manual' });
-      this.keep(res);
-      const loc = res.headers.get('location');
-      if (follow && loc && res.status >= 300 && res.status < 400) {
-        url = new URL(loc, url).toString();
-        continue;
-      }
-      return { status: res.status, url, text: await res.text(), location: loc };
-    }
-    throw new Error('too many redirects');
-  }
-  async post(path: string, form: Record<string, string>): Promise<{ status: number; text: string; location: string | null }> {
-    const res = await fetch(this.base + path, {
-      method: 'POST',
-      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form).toString(),
-      redirect: 'manual',
-    });
-    this.keep(res);
-    return { status: res.status, text: await res.text(), location: res.headers.get('location') };
-  }
-  csrf(html: string): string {
-    return /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
-  }
-}
 
 async function setup() {
   const a = await startTestApp();

@@ -6,6 +6,8 @@ export interface Upload {
   fieldId: string;
   fileName: string;
   data: Buffer;
+  /** The upload went past the size limit and was cut short while it was read. */
+  truncated?: boolean;
 }
 
 export type FieldValue = string | number;
@@ -38,7 +40,7 @@ export function checkForm(form: FormField[], input: Record<string, string>, uplo
       const ok: { upload: Upload; mime: string }[] = [];
       for (const u of mine) {
         const mime = sniffMime(u.data);
-        if (u.data.length > f.max_kb * 1024) {
+        if (u.truncated || u.data.length > f.max_kb * 1024) {
           errors[f.id] = `${f.label}「${u.fileName}」太大了，不能超过 ${f.max_kb >= 1024 ? `${Math.round(f.max_kb / 1024)} MB` : `${f.max_kb} KB`}。`;
           break;
         }

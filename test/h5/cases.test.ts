@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PhoneReply } from '../../src/emulator/index.ts';
+import { AttachmentEntity, CaseEntity } from '../../src/services/cases/entities.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { BIG_JPEG, EXE_AS_JPG, JPEG, PDF, validId, wrongCheckDigit } from '../helpers/files.ts';
+import { Visitor } from '../helpers/visitor.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+const ID = validId();
+const textOf = (r: PhoneReply | null) => (r?.type === 'text' ? r.content : '');
+
+async function setup(openid = 'o_applicant_web') {
+  const a = await startTestApp();
+  apps.push(a);
+  const v = new Visitor(`http://localhost:${a.port}`);
+  v.cookie('emu_openid', openid);
+  return { a, v, openid };
+}
+
+function residenceForm(csrf: string, o: { fields?: Record<string, string>; photo?: Buffer | null; photoName?: string; proof?: Buffer | null; action?: string } = {}): FormData {
+  const f = new FormData();
+  f.set('_csrf', csrf);
+  f.set('action', o.action ?? 'submit');
+  const fields = { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号 301 室', kind: '首次申领', ...(o.fields ?? {}) };
+  for (const [k, val] of Object.entries(fields)) f.set(k, val);
+  if (o.photo !== null) f.append('photo', new Blob([o.photo ?? JPEG]), o.photoName ?? 'me.jpg');
+  if (o.proof !== null) f.append('proof', new Blob([o.proof ?? PDF]), 'contract.pdf');
+  return f;
+}
+
+describe('applying on the page', () => {
+  it('renders the form from its definition, submits with attachments, and gives a case number and query code', async () => {
+    const { a, v } = await setup();
+    const page = await v.get('/h5/apply/residence-permit');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('enctype="multipart/form-data"');
+    expect(page.text).toContain('data-idcard');
+    expect(page.text).toContain('accept="image/jpeg,.jpg,.jpeg,image/png,.png"');
+    const r = await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(page.text)));
+    expect(r.status).toBe(302);
+    const [c] = await a.db.getRepository(CaseEntity).find();
+    expect(r.location).toBe(`/h5/cases/${c!.id}?submitted=1`);
+    const shown = await v.get(r.location!);
+    expect(shown.text).toContain(c!.caseNo);
+    expect(shown.text).toContain(c!.queryCode);
+    expect(shown.text).toContain('138****5678'); // masked even to the applicant's page
+    expect(shown.text).not.toContain('13812345678');
+  });
+
+  it('refuses, per field and storing nothing: a wrong check digit, a missing field, an oversized file, a disguised file, no CSRF token', async () => {
+    const { a, v } = await setup();
+    const page = await v.get('/h5/apply/residence-permit');
+    const csrf = v.csrf(page.text);
+    const tries: [FormData, string][] = [
+      [residenceForm(csrf, { fields: { id_card: wrongCheckDigit(ID) } }), '身份证号码不正确（校验位不对）'],
+      [residenceForm(csrf, { fields: { name: '' } }), '请填写申请人姓名'],
+      [residenceForm(csrf, { photo: BIG_JPEG }), '太大了，不能超过 2 MB'],
+      [residenceForm(csrf, { photo: EXE_AS_JPG, photoName: 'photo.jpg' }), '「photo.jpg」不是JPG 图片或PNG 图片'],
+    ];
+    for (const [form, message] of tries) {
+      const r = await v.postMultipart('/h5/apply/residence-permit', form);
+      expect(r.status, message).toBe(400);
+      expect(r.text).toContain(message);
+      expect(r.text).toContain('value="示范区天山路 600 弄 2 号 301 室"'); // what was typed is kept
+    }
+    expect((await v.postMultipart('/h5/apply/residence-permit', residenceForm('x'.repeat(32)))).status).toBe(403);
+    expect(await a.db.getRepository(CaseEntity).count()).toBe(0);
+    expect(await a.db.getRepository(AttachmentEntity).count()).toBe(0);
+  });
+
+  it('keeps a draft when the citizen leaves, including an uploaded photo', async () => {
+    const { v } = await setup();
+    const page = await v.get('/h5/apply/residence-permit');
+    const saved = await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(page.text), { action: 'draft', fields: { phone: '' }, proof: null }));
+    expect(saved.status).toBe(302);
+    expect(saved.location).toBe('/h5/apply/residence-permit?saved=1');
+    const back = await v.get('/h5/apply/residence-permit');
+    expect(back.text).toContain('value="王小明"');
+    expect(back.text).toContain('已上传：me.jpg');
+    // the page's own autosave (text fields only)
+    const auto = await v.post('/h5/apply/residence-permit/draft', { _csrf: v.csrf(back.text), phone: '13900001111' });
+    expect(auto.status).toBe(200);
+    expect((await v.get('/h5/apply/residence-permit')).text).toContain('value="13900001111"');
+  });
+
+  it('the citizen answers 补正 from the same case; another citizen cannot see or touch it', async () => {
+    const { a, v, openid } = await setup();
+    const page = await v.get('/h5/apply/residence-permit');
+    await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(page.text)));
+    const [c] = await a.db.getRepository(CaseEntity).find();
+    await a.cases.requestCorrection(c!.id, 'staff:1', '租房合同缺少签字页，请补拍上传。');
+    const casePage = await v.get(`/h5/cases/${c!.id}`);
+    expect(casePage.text).toContain('需要补正：租房合同缺少签字页');
+    const form = new FormData();
+    form.set('_csrf', v.csrf(casePage.text));
+    form.append('proof', new Blob([JPEG]), 'signature-page.jpg');
+    const done = await v.postMultipart(`/h5/cases/${c!.id}/correct`, form);
+    expect(done.status).toBe(200);
+    expect(done.text).toContain('补正材料已提交');
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c!.id }))?.status).toBe('submitted');
+
+    const other = new Visitor(`http://localhost:${a.port}`);
+    other.cookie('emu_openid', 'o_nosy_neighbour');
+    expect((await other.get(`/h5/cases/${c!.id}`)).status).toBe(404);
+    const files = await a.cases.attachments(c!.id);
+    expect((await other.get(`/h5/files/${files[0]!.id}`)).status).toBe(404);
+    expect((await v.get(`/h5/files/${files[0]!.id}`)).status).toBe(200);
+    expect((await other.get(`/h5/progress?no=${c!.caseNo}&code=AAAAAA`)).status).toBe(404);
+    const family = await other.get(`/h5/progress?no=${c!.caseNo}&code=${c!.queryCode}`);
+    expect(family.status).toBe(200);
+    expect(family.text).not.toContain('王小明');
+    expect(openid).toBe('o_applicant_web');
+  });
+});
+
+describe('progress in the chat', () => {
+  it('进度 lists the citizen\'s cases; 进度 <number> needs the query code from anyone else', async () => {
+    const { a } = await setup();
+    await a.emulator!.act('o_chat_applicant', { type: 'subscribe' });
+    const c = await a.cases.submit('o_chat_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.jpg', data: JPEG }]);
+    await a.cases.accept(c.id, 'staff:1');
+    const say = async (who: string, content: string) => textOf((await a.emulator!.act(who, { type: 'text', content })).reply);
+    const mine = await say('o_chat_applicant', '进度');
+    expect(mine).toContain(`【老年人优待证（敬老卡）】${c.caseNo}`);
+    expect(mine).toContain('当前：制卡中');
+    expect(mine).toMatch(/承诺 \d+月\d+日前办结/);
+    await a.emulator!.act('o_stranger_x', { type: 'subscribe' });
+    expect(await say('o_stranger_x', `进度 ${c.caseNo}`)).toContain('没有查到这个办件');
+    const withCode = await say('o_stranger_x', `进度 ${c.caseNo} ${c.queryCode}`);
+    expect(withCode).toContain('当前：制卡中');
+    expect(withCode).not.toContain('查看详情');
+    expect(await say('o_stranger_x', '进度')).toContain('帮家人查询');
+    expect(await say('o_stranger_x', '我想申请居住证')).toMatch(/<a href="http:\/\/localhost:\d+\/h5\/apply\/residence-permit">网上申请上海市居住证办理<\/a>/);
+  });
+});
