@@ -204,3 +204,21 @@ export async function insertIgnoringDuplicate<T extends ObjectLiteral>(
   const id = postgres ? (res.raw as { id: number | string }[])[0]?.id : (res.raw as number | bigint);
   return id === undefined ? null : Number(id);
 }
+
+/**
+ * Take the next number of a counter row (queue numbers, case numbers): the row is created at 0 if
+ * missing, then raised by one in a single UPDATE … RETURNING, so concurrent transactions never get
+ * the same number. `key` holds the row's primary key columns by column name.
+ */
+export async function nextNumber(tx: EntityManager, entity: EntitySchema<any>, key: Record<string, string>): Promise<number> {
+  const meta = tx.connection.getMetadata(entity);
+  const byColumn = Object.fromEntries(meta.columns.map((c) => [c.databaseName, c.propertyName]));
+  await insertIgnoringDuplicate(tx, entity, { ...Object.fromEntries(Object.entries(key).map(([col, v]) => [byColumn[col]!, v])), lastNo: 0 });
+  const pg = tx.connection.options.type === 'postgres';
+  const cols = Object.keys(key);
+  const where = cols.map((c, i) => `${c} = ${pg ? `$${i + 1}` : '?'}`).join(' AND ');
+  const rows = (await tx.query(`UPDATE ${meta.tableName} SET last_no = last_no + 1 WHERE ${where} RETURNING last_no`, Object.values(key))) as unknown[];
+  // PostgreSQL answers an UPDATE with [rows, count]; SQLite with the rows.
+  const first = (Array.isArray(rows[0]) ? (rows[0] as { last_no: number }[])[0] : rows[0]) as { last_no: number | string };
+  return Number(first.last_no);
+}

@@ -1,24 +1,11 @@
 import { z } from 'zod';
+import { weekHoursSchema } from './hours.ts';
 import { idSchema } from './ids.ts';
 
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'expected a time "HH:MM"' });
-const interval = z.tuple([hhmm, hhmm]).refine(([a, b]) => a < b, { message: 'expected the start before the end' });
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected a date "YYYY-MM-DD"' });
 
 /** Opening hours by weekday; `default` covers working days not listed (and 调休 working weekends). */
-export const hallHoursSchema = z
-  .object({
-    default: z.array(interval).min(1),
-    mon: z.array(interval).optional(),
-    tue: z.array(interval).optional(),
-    wed: z.array(interval).optional(),
-    thu: z.array(interval).optional(),
-    fri: z.array(interval).optional(),
-    /** A hall open on ordinary Saturdays lists them; public holidays close it whatever this says. */
-    sat: z.array(interval).optional(),
-    sun: z.array(interval).optional(),
-  })
-  .strict();
+export const hallHoursSchema = weekHoursSchema(true);
 
 export const hallSchema = z
   .object({

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { faqSchema, FUNCTIONS, functionSchema, serviceSchema, synonymsSchema } from './catalogue.ts';
 import { hallSchema } from './halls.ts';
+import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 
@@ -68,20 +69,7 @@ export const menuSchema = z
   })
   .strict();
 
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'expected a time "HH:MM"' });
-const interval = z.tuple([hhmm, hhmm]);
-export const weekHoursSchemaLoose = z
-  .object({
-    default: z.array(interval).optional(),
-    mon: z.array(interval).optional(),
-    tue: z.array(interval).optional(),
-    wed: z.array(interval).optional(),
-    thu: z.array(interval).optional(),
-    fri: z.array(interval).optional(),
-    sat: z.array(interval).optional(),
-    sun: z.array(interval).optional(),
-  })
-  .strict();
+export const weekHoursSchemaLoose = weekHoursSchema(false);
 
 const apiBase = z.union([z.literal('emulator'), z.string().url({ message: 'expected "emulator" or an http(s) URL' })]);
 

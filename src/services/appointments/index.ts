@@ -4,7 +4,7 @@ import type { Outbox } from '../../chat/outbox.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { insertIgnoringDuplicate, isUniqueViolation } from '../../platform/db.ts';
+import { insertIgnoringDuplicate, isUniqueViolation, nextNumber } from '../../platform/db.ts';
 import type { JobQueue } from '../../platform/jobs.ts';
 import { withLock, type Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
@@ -442,15 +442,7 @@ export class Appointments {
   }
 
   private async arrive(tx: EntityManager, b: BookingRow, now: number): Promise<number> {
-    const key = this.d.halls.dayKey(now);
-    await insertIgnoringDuplicate(tx, QueueCounterEntity, { hallId: b.hallId, day: key, lastNo: 0 });
-    const pg = tx.connection.options.type === 'postgres';
-    const rows = (await tx.query(
-      `UPDATE queue_counters SET last_no = last_no + 1 WHERE hall_id = ${pg ? '$1' : '?'} AND day = ${pg ? '$2' : '?'} RETURNING last_no`,
-      [b.hallId, key],
-    )) as { last_no: number }[] | [{ last_no: number }[], number];
-    const first = Array.isArray(rows[0]) ? (rows[0] as { last_no: number }[])[0] : (rows as { last_no: number }[])[0];
-    const queueNo = Number(first!.last_no);
+    const queueNo = await nextNumber(tx, QueueCounterEntity, { hall_id: b.hallId, day: this.d.halls.dayKey(now) });
     await tx.getRepository(BookingEntity).update({ id: b.id }, { status: 'checked_in', queueNo, checkedInAt: now, updatedAt: now });
     await this.d.jobs.cancel(`booking:${b.id}:remind`, tx);
     return queueNo;

@@ -4,7 +4,7 @@ import type { Outbox } from '../../chat/outbox.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { insertIgnoringDuplicate } from '../../platform/db.ts';
+import { insertIgnoringDuplicate, nextNumber } from '../../platform/db.ts';
 import type { JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
@@ -235,11 +235,7 @@ export class Cases {
   private async nextCaseNo(tx: EntityManager, now: number): Promise<string> {
     const p = this.d.calendar.localParts(now);
     const day = `${p.year}${String(p.month).padStart(2, '0')}${String(p.day).padStart(2, '0')}`;
-    await insertIgnoringDuplicate(tx, CaseCounterEntity, { day, lastNo: 0 });
-    const pg = tx.connection.options.type === 'postgres';
-    const rows = (await tx.query(`UPDATE case_counters SET last_no = last_no + 1 WHERE day = ${pg ? '$1' : '?'} RETURNING last_no`, [day])) as unknown[];
-    const first = (Array.isArray(rows[0]) ? (rows[0] as { last_no: number }[])[0] : rows[0]) as { last_no: number };
-    return `WB${day}-${String(first.last_no).padStart(4, '0')}`;
+    return `WB${day}-${String(await nextNumber(tx, CaseCounterEntity, { day })).padStart(4, '0')}`;
   }
 
   // ---- the handler's moves -----------------------------------------------------------------------
