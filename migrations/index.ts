@@ -1,6 +1,7 @@
 import type { MigrationInterface } from 'typeorm';
 import { Foundation1764000000000 } from './1764000000000-foundation.ts';
 import { Conversation1764100000000 } from './1764100000000-conversation.ts';
+import { Inbox1764200000000 } from './1764200000000-inbox.ts';
 
 /** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
-export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000, Conversation1764100000000];
+export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000, Conversation1764100000000, Inbox1764200000000];

@@ -2,6 +2,9 @@ import type { EntitySchema } from 'typeorm';
 import { HandoffEntity, UnansweredEntity } from './chat/handoff.ts';
 import { CitizenEntity, MessageEntity } from './chat/log.ts';
 import { JobEntity } from './platform/jobs.ts';
+import { StaffEntity } from './admin/accounts.ts';
+import { AuditEntity } from './admin/audit.ts';
+import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
-export const entities: EntitySchema<any>[] = [JobEntity, CitizenEntity, MessageEntity, HandoffEntity, UnansweredEntity];
+export const entities: EntitySchema<any>[] = [JobEntity, CitizenEntity, MessageEntity, HandoffEntity, UnansweredEntity, StaffEntity, StaffReplyEntity, InboxImageEntity, AuditEntity];
