@@ -5,7 +5,7 @@ import { FakeClock } from '../../src/platform/clock.ts';
 import { dropSchema } from '../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../src/platform/log.ts';
 import { parseProfile, resolveIncludes } from '../../src/profile/load.ts';
-import { start, type Instance } from '../../src/server.ts';
+import { start, type Instance, type StartOptions } from '../../src/server.ts';
 import { PG_URL, REDIS_URL, uniqueName } from './backends.ts';
 
 const CONFIG_DIR = join(import.meta.dirname, '..', '..', 'config');
@@ -28,6 +28,8 @@ export interface TestAppOptions {
   log?: Logger;
   /** Share a PostgreSQL schema / Redis prefix with another instance (multi-instance tests). */
   shared?: string;
+  /** The staff panel's timings. */
+  admin?: StartOptions['admin'];
 }
 
 export interface TestApp extends Instance {
@@ -64,6 +66,8 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     port: 0,
     host: '127.0.0.1',
     runJobs: o.runJobs ?? false,
+    // Cheap password hashing keeps tests fast; test/admin/passwords.test.ts checks the real cost.
+    admin: { passwordCost: { logN: 10, r: 8, p: 1 }, ...o.admin },
     ...(dbKind === 'postgres' || kvKind === 'redis' ? { dbSchema: schema } : {}),
   });
   const close = inst.close.bind(inst);
