@@ -3,6 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { migrations } from '../migrations/index.ts';
+import { Accounts } from './admin/accounts.ts';
+import { Audit } from './admin/audit.ts';
+import type { ScryptCost } from './admin/passwords.ts';
+import { adminRoutes } from './admin/routes.ts';
+import { SignInThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
 import { buildApp } from './app.ts';
 import { askDialog } from './chat/dialogs/ask.ts';
 import { ChatEngine } from './chat/engine.ts';
@@ -13,6 +18,11 @@ import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { ConversationLog } from './chat/log.ts';
 import { Outbox } from './chat/outbox.ts';
 import { Emulator } from './emulator/index.ts';
+import { answerRoutes } from './inbox/answer-page.ts';
+import { Inbox } from './inbox/inbox.ts';
+import { InboxReader } from './inbox/queries.ts';
+import { ratingRoute } from './inbox/rating.ts';
+import { Stats } from './inbox/stats.ts';
 import { entities } from './entities.ts';
 import { WorkingCalendar, loadCalendarData } from './platform/calendar.ts';
 import { systemClock, type Clock } from './platform/clock.ts';
@@ -37,6 +47,8 @@ export interface StartOptions {
   dbSchema?: string;
   /** Start the job worker (default true). Tests drive jobs by hand. */
   runJobs?: boolean;
+  /** The staff panel's timings (tests shorten them). */
+  admin?: { pulseMs?: number; sessions?: SessionOptions; throttle?: ThrottleOptions; passwordCost?: ScryptCost };
 }
 
 /** Everything a running instance holds; tests reach in through this. */
@@ -56,6 +68,11 @@ export interface Instance {
   outbox: Outbox;
   handoffs: Handoffs;
   engine: ChatEngine;
+  accounts: Accounts;
+  audit: Audit;
+  inbox: Inbox;
+  reader: InboxReader;
+  stats: Stats;
   emulator: Emulator | null;
   server: Server;
   close(): Promise<void>;
@@ -107,8 +124,27 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const jobs = new JobQueue(db, clock, log.child({ component: 'jobs' }));
   const conversationLog = new ConversationLog(db, clock);
   const outbox = new Outbox(jobs, api, conversationLog, log.child({ component: 'outbox' }));
-  const handoffs = new Handoffs(db, clock);
-  const engine = new ChatEngine({
+  const audit = new Audit(db, clock);
+  const accounts = new Accounts(db, clock, new Set(profile.departments.map((d) => d.id)), opts.admin?.passwordCost);
+  // The inbox hands a closed conversation back to the bot; the bot routes ratings to the inbox.
+  let engine: ChatEngine | null = null;
+  const inbox = new Inbox({
+    db,
+    clock,
+    calendar,
+    profile,
+    jobs,
+    outbox,
+    conversationLog,
+    accounts,
+    audit,
+    publicUrl,
+    logger: log.child({ component: 'inbox' }),
+    handBack: (openid) => engine!.staffClosed(openid),
+  });
+  await inbox.adopt();
+  const handoffs = new Handoffs(db, clock, inbox.intake);
+  engine = new ChatEngine({
     profile,
     clock,
     kv,
@@ -123,7 +159,10 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       return { audience: citizen?.audience ?? null, human: open?.id ?? null };
     },
     saveAudience: (openid, audience) => conversationLog.setAudience(openid, audience),
+    earlyRoutes: [ratingRoute(inbox)],
   });
+  const reader = new InboxReader(db, clock, accounts, inbox);
+  const stats = new Stats(db, clock, calendar, profile, handoffs);
   const conversation = new Conversation({ profile, log: conversationLog, outbox, logger: log.child({ component: 'chat' }), engine });
 
   const emulator = profile.emulator.enabled
@@ -139,7 +178,24 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       })
     : null;
 
-  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator });
+  const admin = adminRoutes({
+    profile,
+    clock,
+    calendar,
+    kv,
+    logger: log.child({ component: 'admin' }),
+    accounts,
+    audit,
+    inbox,
+    reader,
+    stats,
+    conversationLog,
+    sessions: new StaffSessions(kv, clock, opts.admin?.sessions),
+    throttle: new SignInThrottle(kv, opts.admin?.throttle),
+    ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
+  });
+  const answers = answerRoutes({ db, calendar, accountName: profile.account.name, departmentName: (id) => inbox.departmentName(id) });
+  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator, routers: [admin, answers] });
   server.removeAllListeners('request');
   server.on('request', app.callback());
 
@@ -172,6 +228,11 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     outbox,
     handoffs,
     engine,
+    accounts,
+    audit,
+    inbox,
+    reader,
+    stats,
     emulator,
     server,
     async close() {

@@ -12,7 +12,7 @@ export interface StaffRow {
   department: string | null;
   passwordHash: string;
   active: boolean;
-  /** Sessions started before this are no longer valid (password changed or reset). */
+  /** Sessions carry this stamp from their sign-in; a password change or reset (or deactivation) moves it, ending them. */
   passwordChangedAt: number;
   /** Set by an administrator's reset: the next sign-in must choose a new password. */
   mustChangePassword: boolean;
@@ -177,16 +177,18 @@ export class Accounts {
   }
 
   private async setPassword(id: number, password: string, mustChange: boolean): Promise<void> {
+    const row = await this.repo.findOne({ where: { id } });
+    if (!row) throw new AccountError('账号不存在');
     const now = this.clock.now();
-    const res = await this.repo.update({ id }, { passwordHash: await hashPassword(password, this.cost), passwordChangedAt: now, mustChangePassword: mustChange, updatedAt: now });
-    if (!res.affected) throw new AccountError('账号不存在');
+    await this.repo.update({ id }, { passwordHash: await hashPassword(password, this.cost), passwordChangedAt: nextStamp(row.passwordChangedAt, now), mustChangePassword: mustChange, updatedAt: now });
   }
 
   async setActive(id: number, active: boolean): Promise<void> {
+    const row = await this.repo.findOne({ where: { id } });
+    if (!row) throw new AccountError('账号不存在');
     const now = this.clock.now();
-    // Deactivating also ends the account's sessions (they check passwordChangedAt).
-    const res = await this.repo.update({ id }, active ? { active, updatedAt: now } : { active, updatedAt: now, passwordChangedAt: now });
-    if (!res.affected) throw new AccountError('账号不存在');
+    // Deactivating also ends the account's sessions (they must carry the current passwordChangedAt).
+    await this.repo.update({ id }, active ? { active, updatedAt: now } : { active, updatedAt: now, passwordChangedAt: nextStamp(row.passwordChangedAt, now) });
   }
 
   async update(id: number, changes: { name?: string; role?: Role; department?: string | null }): Promise<StaffInfo> {
@@ -199,6 +201,11 @@ export class Accounts {
     await this.repo.update({ id }, { name: next.name.trim(), role: next.role, department: next.department, updatedAt: now });
     return info({ ...row, ...next, updatedAt: now });
   }
+}
+
+/** A new stamp for passwordChangedAt: later than the old one even within the same millisecond, so every change ends older sessions. */
+function nextStamp(previous: number, now: number): number {
+  return Math.max(now, previous + 1);
 }
 
 /** The actor a staff account acts as. */
