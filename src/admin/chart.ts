@@ -22,16 +22,17 @@ export function niceMax(v: number): number {
 
 /** Grouped bars: one group per label, one bar per series, with a value on each bar. */
 export function groupedBars(o: { title: string; labels: string[]; series: Series[]; width?: number; height?: number }): SafeHtml {
-  const W = o.width ?? 720;
-  const H = o.height ?? 260;
-  const pad = { left: 40, right: 12, top: 34, bottom: 40 };
+  const W = o.width ?? 1080;
+  const H = o.height ?? 280;
+  const pad = { left: 40, right: 12, top: 40, bottom: 34 };
   const plotW = W - pad.left - pad.right;
   const plotH = H - pad.top - pad.bottom;
   const max = niceMax(Math.max(0, ...o.series.flatMap((s) => s.values)));
   const groupW = plotW / Math.max(1, o.labels.length);
   const barW = Math.min(22, (groupW * 0.72) / Math.max(1, o.series.length));
   const y = (v: number) => pad.top + plotH - (v / max) * plotH;
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((t) => Math.round(t * max));
+  // niceMax is 5, 10, 20, 50 … : five equal whole steps.
+  const ticks = [0, 1, 2, 3, 4, 5].map((i) => (i * max) / 5);
   const fmt = (n: number) => Number(n.toFixed(1));
   const desc = o.labels.map((l, i) => `${l}：${o.series.map((s) => `${s.name} ${s.values[i] ?? 0}`).join('，')}`).join('；');
   return html`<svg class="chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${o.title}：${desc}" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, 'PingFang SC', 'Microsoft YaHei', 'WenQuanYi Micro Hei', sans-serif">
@@ -57,7 +58,7 @@ export function groupedBars(o: { title: string; labels: string[]; series: Series
 
 /** One bar split into shares (first-reply speed): each part's width is its share of the total. */
 export function shareBar(o: { title: string; parts: { name: string; value: number; color: string }[]; width?: number }): SafeHtml {
-  const W = o.width ?? 720;
+  const W = o.width ?? 520;
   const H = 74;
   const total = o.parts.reduce((a, p) => a + p.value, 0);
   const fmt = (n: number) => Number(n.toFixed(1));

@@ -78,6 +78,14 @@
     });
   }
 
+  // ---- the conversation's history opens (and stays) at its latest message ----------------------
+  const toLatest = () => {
+    const history = document.querySelector('.history');
+    if (history) history.scrollTop = history.scrollHeight;
+  };
+  toLatest();
+  document.addEventListener('weiban:refreshed', toLatest);
+
   // ---- live updates -------------------------------------------------------------------------
   const kind = body.dataset.live;
   if (!kind) return;
@@ -103,7 +111,15 @@
         document.getElementById('live').replaceChildren(tpl.content);
         const counts = JSON.parse(res.headers.get('x-counts') ?? '{}');
         const badge = document.getElementById('nav-waiting');
-        if (badge && typeof counts.waiting === 'number') badge.textContent = String(counts.waiting);
+        if (badge && typeof counts.waiting === 'number') {
+          badge.textContent = String(counts.waiting);
+          badge.hidden = counts.waiting === 0;
+        }
+        const esc = document.getElementById('nav-escalated');
+        if (esc && typeof counts.escalated === 'number') {
+          esc.querySelector('.badge').textContent = String(counts.escalated);
+          esc.hidden = counts.escalated === 0;
+        }
         document.querySelectorAll('.tabs a').forEach((a) => {
           const view = new URL(a.href).searchParams.get('view');
           const n = counts[view];

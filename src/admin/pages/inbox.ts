@@ -125,24 +125,47 @@ function revealButton(c: PageContext, id: number, what: string): SafeHtml {
   return html`<form method="post" action="/admin/inbox/${id}/reveal" class="inline reveal" data-reveal>${csrfField(c)}<input type="hidden" name="what" value="${what}"><button type="submit" class="link small" title="显示完整内容（将记入审计日志）">显示完整</button></form>`;
 }
 
+/** A staff answer (or the rating question) of a conversation carries the ref handoff:<id>[:rating]. */
+const STAFF_REF = /^handoff:(\d+)(:rating)?$/;
+
 function messageLabel(m: MessageRow, handoffId: number): string {
   if (m.direction === 'in') return '市民';
-  if (m.ref?.startsWith('handoff:')) {
-    if (m.ref.endsWith(':rating')) return '评价邀请';
+  const staff = m.ref ? STAFF_REF.exec(m.ref) : null;
+  if (staff) {
+    if (staff[2]) return '评价邀请';
     const via = m.channel === 'template' ? '模板消息' : '客服消息';
-    return m.ref === `handoff:${handoffId}` ? `工作人员 · ${via}` : `工作人员（会话 ${m.ref.slice(8)}）· ${via}`;
+    return Number(staff[1]) === handoffId ? `工作人员 · ${via}` : `工作人员（会话 #${staff[1]}）· ${via}`;
   }
   return m.channel === 'template' ? '模板消息' : '自动回复';
+}
+
+/**
+ * The account's own text as WeChat shows it: its <a href> links become links (http and our own
+ * pages) or plain labels (weixin:// tappable choices); everything else is text, masked.
+ * Only for outbound messages — a citizen's "<a …>" is shown as they typed it.
+ */
+function accountText(s: string): HtmlValue[] {
+  const out: HtmlValue[] = [];
+  let last = 0;
+  for (const m of s.matchAll(/<a\s+href="([^"]*)"\s*>([\s\S]*?)<\/a>/g)) {
+    out.push(maskText(s.slice(last, m.index)));
+    const url = m[1]!;
+    const label = maskText(m[2]!);
+    out.push(/^weixin:/i.test(url) ? html`<span class="wx-choice" title="微信里可点选">${label}</span>` : html`<a href="${safeUrl(url)}" target="_blank" rel="noopener noreferrer">${label}</a>`);
+    last = m.index + m[0].length;
+  }
+  out.push(maskText(s.slice(last)));
+  return out;
 }
 
 function bubble(c: PageContext, m: MessageRow, model: ConversationModel): SafeHtml {
   const h = model.conv.h;
   const full = model.revealed.get(m.id);
   const masked = maskText(m.content);
-  const staff = m.direction === 'out' && !!m.ref?.startsWith('handoff:');
+  const staff = m.direction === 'out' && !!m.ref && STAFF_REF.test(m.ref);
   const payload = m.direction === 'in' && m.kind === 'image' && m.payload ? (JSON.parse(m.payload) as { picUrl?: string }) : null;
   return html`<li class="msg ${m.direction}${staff ? ' staff' : ''}" id="m-${m.id}">
-    <div class="bubble" data-msg="${m.id}">${full ?? masked}${payload?.picUrl ? html` <a href="${safeUrl(payload.picUrl)}" target="_blank" rel="noopener noreferrer">打开图片</a>` : null}</div>
+    <div class="bubble" data-msg="${m.id}">${full ?? (m.direction === 'out' ? accountText(m.content) : masked)}${payload?.picUrl ? html` <a href="${safeUrl(payload.picUrl)}" target="_blank" rel="noopener noreferrer">打开图片</a>` : null}</div>
     <div class="meta">${messageLabel(m, h.id)} · ${model.fmt.short(m.createdAt)}${m.direction === 'out' && m.ref && !staff ? html` · <span class="ref">${m.ref}</span>` : null}${full === undefined && masked !== m.content && model.conv.can.unmask ? html` · ${revealButton(c, h.id, String(m.id))}` : null}</div>
   </li>`;
 }
@@ -154,8 +177,13 @@ export function conversationParts(c: PageContext, model: ConversationModel): { m
   const question = model.revealed.get('question');
   const maskedQ = maskText(h.question);
   const category = model.categories.find((x) => x.id === h.category);
-  // Where this conversation began in the citizen's history.
-  const startAt = conv.history.findIndex((m) => m.createdAt >= h.createdAt && m.direction === 'out');
+  // Where this conversation began in the citizen's history: the message that asked (or, failing
+  // that, the first one after the handoff).
+  let startAt = -1;
+  conv.history.forEach((m, i) => {
+    if (m.direction === 'in' && m.createdAt <= h.createdAt && m.content.trim() === h.question.trim()) startAt = i;
+  });
+  if (startAt < 0) startAt = conv.history.findIndex((m) => m.createdAt > h.createdAt);
   const items: HtmlValue[] = conv.history.map((m, i) => [
     i === startAt ? html`<li class="divider"><span>#${h.id} 转人工 · ${REASONS[h.reason] ?? h.reason} · ${f.short(h.createdAt)}</span></li>` : null,
     bubble(c, m, model),
@@ -169,7 +197,7 @@ export function conversationParts(c: PageContext, model: ConversationModel): { m
         <div><dt>应首次答复</dt><dd>${h.dueAt !== null ? f.at(h.dueAt) : '—'}${category ? html` <span class="muted">（${dueRuleWords(category)}）</span>` : null}</dd></div>
         <div><dt>首次答复</dt><dd>${h.firstRepliedAt !== null ? html`${f.at(h.firstRepliedAt)}${h.dueAt !== null && h.firstRepliedAt > h.dueAt ? html` <span class="pill pill-overdue">超时答复</span>` : null}` : '尚未答复'}</dd></div>
         <div><dt>办理人</dt><dd>${conv.assignee ? html`${conv.assignee.name} <span class="muted">（${ROLE_NAMES[conv.assignee.role]}）</span>` : '待领取'}</dd></div>
-        <div><dt>客服窗口</dt><dd>${model.windowLeft !== null ? html`还剩 ${f.span(model.windowLeft)}，回复以客服消息送达` : html`<span class="warn-text">已关闭</span>，回复将以模板消息送达，附回复页链接`}</dd></div>
+        ${h.status === 'closed' ? null : html`<div><dt>客服窗口</dt><dd>${model.windowLeft !== null ? html`还剩 ${f.span(model.windowLeft)}，回复以客服消息送达` : html`<span class="warn-text">已关闭</span>，回复将以模板消息送达，附回复页链接`}</dd></div>`}
         ${h.status === 'closed' ? html`<div><dt>办结</dt><dd>${h.closedAt !== null ? f.at(h.closedAt) : ''}${h.closedBy === 'citizen' ? '（市民结束了人工服务）' : ''}</dd></div>` : null}
         ${h.rating !== null ? html`<div><dt>评价</dt><dd class="rating r${h.rating}">${'★'.repeat(h.rating)}${'☆'.repeat(5 - h.rating)} ${model.ratingLabel(h.rating)}</dd></div>` : null}
       </dl>

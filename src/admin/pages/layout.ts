@@ -1,5 +1,5 @@
 import { html, type HtmlValue, type SafeHtml } from '../../web/html.ts';
-import { allowed, ROLE_NAMES, type StaffActor } from '../policies.ts';
+import { allowed, ROLE_NAMES, views, type StaffActor } from '../policies.ts';
 import type { SessionData } from '../sessions.ts';
 
 /** What every signed-in page knows: who, their session's CSRF token, the account's name. */
@@ -41,8 +41,8 @@ export function page(c: PageContext, o: { title: string; section: Section; body:
 <header class="top">
   <a class="brand" href="/admin/inbox"><b>微办</b><span>${c.accountName} · 工作台</span></a>
   <nav>
-    ${nav('/admin/inbox', '收件箱', 'inbox', c.waiting ? html`<em class="badge" id="nav-waiting" title="待领取">${c.waiting}</em>` : null)}
-    ${c.escalated ? html`<a href="/admin/inbox?view=escalated" class="warn">督办<em class="badge badge-red">${c.escalated}</em></a>` : null}
+    ${nav('/admin/inbox', '收件箱', 'inbox', html`<em class="badge" id="nav-waiting" title="待领取"${c.waiting ? null : html` hidden`}>${c.waiting}</em>`)}
+    ${views(a).includes('escalated') ? html`<a href="/admin/inbox?view=escalated" class="warn" id="nav-escalated"${c.escalated ? null : html` hidden`}>督办<em class="badge badge-red">${c.escalated}</em></a>` : null}
     ${allowed(a, 'dashboard') ? nav('/admin/dashboard', '数据看板', 'dashboard') : null}
     ${allowed(a, 'staff.manage') ? nav('/admin/staff', '账号管理', 'staff') : null}
     ${allowed(a, 'audit.read') ? nav('/admin/audit', '审计日志', 'audit') : null}
@@ -54,7 +54,7 @@ export function page(c: PageContext, o: { title: string; section: Section; body:
   </div>
 </header>
 ${c.flash ? html`<div class="flash flash-${c.flash.kind}" role="status">${c.flash.text}</div>` : null}
-<main class="${o.section}">${o.body}</main>
+<main class="page-${o.section}">${o.body}</main>
 <div id="live-status" class="live-status" hidden>已断开，正在重连…</div>
 </body>
 </html>`;
