@@ -261,6 +261,9 @@ describe('departments', () => {
     expect(await app.audit.list({ actorId: team.handler.id, action: 'unmask' })).toEqual([]);
     const list = (await c.page('/admin/inbox?view=department')).html;
     expect(list).not.toContain(`/admin/inbox/${theirs}"`);
+    // Nor through a conversation of their own: an image belongs to its conversation.
+    const mine = await handoff('o_mine');
+    expect((await c.get(`/admin/inbox/${mine}/images/${image}`)).status).toBe(404);
     // Their own supervisor can; an administrator can.
     expect((await (await signedIn(app, team.ssSupervisor)).get(`/admin/inbox/${theirs}`)).status).toBe(200);
     expect((await (await signedIn(app, team.admin)).get(`/admin/inbox/${theirs}`)).status).toBe(200);
@@ -413,7 +416,7 @@ describe('stored XSS', () => {
       }
       expect(t).not.toMatch(/^<(iframe|object|embed|frame)\b/i);
       // Our own images and charts only: the composer's preview, answer-page images, server-drawn charts.
-      if (/^<img\b/i.test(t)) expect(t).toMatch(/^<img (class="preview" alt="" hidden|src="\/h5\/answer\/[A-Za-z0-9_-]+\/images\/\d+" alt="[^"<>]*")>$/);
+      if (/^<img\b/i.test(t)) expect(t).toMatch(/^<img (class="preview" alt="" hidden|class="thumb" src="\/admin\/inbox\/\d+\/images\/\d+" alt="[^"<>]*"|src="\/h5\/answer\/[A-Za-z0-9_-]+\/images\/\d+" alt="[^"<>]*")>$/);
       if (/^<svg\b/i.test(t)) expect(t).toMatch(/^<svg class="chart( share)?" viewBox=/);
       if (/^<script/i.test(t)) expect(t).toBe('<script src="/admin/assets/admin.js" defer>');
     }

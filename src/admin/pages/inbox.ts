@@ -221,7 +221,11 @@ function deliveries(c: PageContext, list: ReplyDelivery[], id: number, canRetry:
       <thead><tr><th>回复</th><th>工作人员</th><th>送达</th></tr></thead>
       <tbody>${list.map(
         (d) => html`<tr class="d-${d.state}">
-          <td>${d.reply.kind === 'image' ? '[图片] ' : d.reply.kind === 'link' ? '[链接] ' : ''}${cut(maskText(d.reply.body || d.reply.linkTitle || ''), 50)}<div class="muted small">${f.short(d.reply.createdAt)}</div></td>
+          <td>
+            ${d.reply.kind === 'image' && d.reply.imageId !== null ? html`<img class="thumb" src="/admin/inbox/${id}/images/${d.reply.imageId}" alt="回复的图片">` : null}
+            ${d.reply.kind === 'image' ? '[图片] ' : d.reply.kind === 'link' ? '[链接] ' : ''}${cut(maskText(d.reply.body), 50)}${d.reply.kind === 'link' && d.reply.linkUrl ? html` <a href="${safeUrl(d.reply.linkUrl)}" target="_blank" rel="noopener noreferrer">${d.reply.linkTitle ?? d.reply.linkUrl}</a>` : null}
+            <div class="muted small">${f.short(d.reply.createdAt)}</div>
+          </td>
           <td>${d.author?.name ?? '—'}</td>
           <td><span class="pill pill-d-${d.state}">${DELIVERY[d.state]}</span>${d.channel ? html` <span class="muted small">${d.channel === 'template' ? '模板消息' : '客服消息'}</span>` : null}${d.state === 'retrying' || d.state === 'failed' ? html`<div class="small error-text">第 ${d.attempts} 次尝试：${d.lastError ?? ''}</div>` : null}${d.state === 'failed' && canRetry ? html`<form method="post" action="/admin/inbox/${id}/retry" class="inline">${csrfField(c)}<input type="hidden" name="reply" value="${d.reply.id}"><button type="submit" class="small">重新发送</button></form>` : null}</td>
         </tr>`,
