@@ -18,8 +18,8 @@ export interface AppParts {
   kv: Kv;
   conversation: Conversation;
   emulator: Emulator | null;
-  /** Capabilities' HTTP routes (pages, staff panel). */
-  routers: Router[];
+  /** Capabilities' own routes (the staff panel, citizen pages …). */
+  routers?: Router[];
 }
 
 /** The Koa application: each capability mounts its routes here. */
@@ -66,7 +66,7 @@ export function buildApp(p: AppParts): Koa {
   // The callback is the hot path: mounted ahead of the router, on its exact path.
   app.use((ctx, next) => (ctx.path === '/wechat' ? callback(ctx, next) : next()));
   app.use(router.routes()).use(router.allowedMethods());
-  for (const r of p.routers) app.use(r.routes()).use(r.allowedMethods());
+  for (const r of p.routers ?? []) app.use(r.routes()).use(r.allowedMethods());
   if (p.emulator) {
     const er = p.emulator.routes();
     app.use(er.routes()).use(er.allowedMethods());

@@ -4,6 +4,27 @@ import { CitizenEntity, MessageEntity } from './chat/log.ts';
 import { JobEntity } from './platform/jobs.ts';
 import { BookingEntity, QueueCounterEntity, SlotCountEntity } from './services/appointments/entities.ts';
 import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, DraftEntity } from './services/cases/entities.ts';
+import { StaffEntity } from './admin/accounts.ts';
+import { AuditEntity } from './admin/audit.ts';
+import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
-export const entities: EntitySchema<any>[] = [JobEntity, CitizenEntity, MessageEntity, HandoffEntity, UnansweredEntity, SlotCountEntity, BookingEntity, QueueCounterEntity, CaseEntity, CaseEventEntity, AttachmentEntity, DraftEntity, CaseCounterEntity];
+export const entities: EntitySchema<any>[] = [
+  JobEntity,
+  CitizenEntity,
+  MessageEntity,
+  HandoffEntity,
+  UnansweredEntity,
+  SlotCountEntity,
+  BookingEntity,
+  QueueCounterEntity,
+  CaseEntity,
+  CaseEventEntity,
+  AttachmentEntity,
+  DraftEntity,
+  CaseCounterEntity,
+  StaffEntity,
+  StaffReplyEntity,
+  InboxImageEntity,
+  AuditEntity,
+];

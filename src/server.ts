@@ -3,6 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { migrations } from '../migrations/index.ts';
+import { Accounts } from './admin/accounts.ts';
+import { Audit } from './admin/audit.ts';
+import type { ScryptCost } from './admin/passwords.ts';
+import { adminRoutes } from './admin/routes.ts';
+import { SignInThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
 import { buildApp } from './app.ts';
 import { askDialog } from './chat/dialogs/ask.ts';
 import { ChatEngine } from './chat/engine.ts';
@@ -20,6 +25,11 @@ import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { ConversationLog } from './chat/log.ts';
 import { Outbox } from './chat/outbox.ts';
 import { Emulator } from './emulator/index.ts';
+import { answerRoutes } from './inbox/answer-page.ts';
+import { Inbox } from './inbox/inbox.ts';
+import { InboxReader } from './inbox/queries.ts';
+import { ratingRoute } from './inbox/rating.ts';
+import { Stats } from './inbox/stats.ts';
 import { entities } from './entities.ts';
 import { WorkingCalendar, loadCalendarData } from './platform/calendar.ts';
 import { systemClock, type Clock } from './platform/clock.ts';
@@ -46,6 +56,8 @@ export interface StartOptions {
   runJobs?: boolean;
   /** Where uploads go when UPLOAD_DIR is not set (default ./data/uploads). */
   uploadDir?: string;
+  /** The staff panel's timings (tests shorten them). */
+  admin?: { pulseMs?: number; sessions?: SessionOptions; throttle?: ThrottleOptions; passwordCost?: ScryptCost };
 }
 
 /** Everything a running instance holds; tests reach in through this. */
@@ -68,6 +80,11 @@ export interface Instance {
   halls: Halls;
   appointments: Appointments;
   cases: Cases;
+  accounts: Accounts;
+  audit: Audit;
+  inbox: Inbox;
+  reader: InboxReader;
+  stats: Stats;
   emulator: Emulator | null;
   server: Server;
   close(): Promise<void>;
@@ -119,7 +136,26 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const jobs = new JobQueue(db, clock, log.child({ component: 'jobs' }));
   const conversationLog = new ConversationLog(db, clock);
   const outbox = new Outbox(jobs, api, conversationLog, log.child({ component: 'outbox' }));
-  const handoffs = new Handoffs(db, clock);
+  const audit = new Audit(db, clock);
+  const accounts = new Accounts(db, clock, new Set(profile.departments.map((d) => d.id)), opts.admin?.passwordCost);
+  // The inbox hands a closed conversation back to the bot; the bot routes ratings to the inbox.
+  let engine: ChatEngine | null = null;
+  const inbox = new Inbox({
+    db,
+    clock,
+    calendar,
+    profile,
+    jobs,
+    outbox,
+    conversationLog,
+    accounts,
+    audit,
+    publicUrl,
+    logger: log.child({ component: 'inbox' }),
+    handBack: (openid) => engine!.staffClosed(openid),
+  });
+  await inbox.adopt();
+  const handoffs = new Handoffs(db, clock, inbox.intake);
   const halls = new Halls(profile.halls, calendar);
   const appointments = new Appointments({
     ds: db,
@@ -150,7 +186,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   });
   const caseChat = new CaseChat(cases, calendar, publicUrl, profile.conversation.tappable_numbers);
   const appointmentChat = new AppointmentChat(appointments, halls, calendar, clock, publicUrl, profile.conversation.tappable_numbers);
-  const engine = new ChatEngine({
+  engine = new ChatEngine({
     profile,
     clock,
     kv,
@@ -159,7 +195,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     publicUrl,
     search: new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }),
     dialogs: { ask: askDialog, book: appointmentChat.bookDialog(), 'my-bookings': appointmentChat.myBookingsDialog(), progress: caseChat.progressDialog() },
-    earlyRoutes: [...appointmentChat.earlyRoutes()],
+    earlyRoutes: [ratingRoute(inbox), ...appointmentChat.earlyRoutes()],
     extraRoutes: [...appointmentChat.extraRoutes(), ...caseChat.extraRoutes()],
     logger: log.child({ component: 'chat' }),
     seed: async (openid) => {
@@ -168,6 +204,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     },
     saveAudience: (openid, audience) => conversationLog.setAudience(openid, audience),
   });
+  const reader = new InboxReader(db, clock, accounts, inbox);
+  const stats = new Stats(db, clock, calendar, profile, handoffs);
   const conversation = new Conversation({ profile, log: conversationLog, outbox, logger: log.child({ component: 'chat' }), engine });
 
   const emulator = profile.emulator.enabled
@@ -183,8 +221,25 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       })
     : null;
 
+  const admin = adminRoutes({
+    profile,
+    clock,
+    calendar,
+    kv,
+    logger: log.child({ component: 'admin' }),
+    accounts,
+    audit,
+    inbox,
+    reader,
+    stats,
+    conversationLog,
+    sessions: new StaffSessions(kv, clock, opts.admin?.sessions),
+    throttle: new SignInThrottle(kv, opts.admin?.throttle),
+    ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
+  });
   const pages = h5Routes({ services: profile.services, halls, appointments, cases, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
-  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator, routers: [pages] });
+  const answers = answerRoutes({ db, calendar, accountName: profile.account.name, departmentName: (id) => inbox.departmentName(id) });
+  const app = buildApp({ profile, clock, log, db, kv, conversation, emulator, routers: [pages, admin, answers] });
   server.removeAllListeners('request');
   server.on('request', app.callback());
 
@@ -224,6 +279,11 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     halls,
     appointments,
     cases,
+    accounts,
+    audit,
+    inbox,
+    reader,
+    stats,
     emulator,
     server,
     async close() {

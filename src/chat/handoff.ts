@@ -1,4 +1,4 @@
-import { EntitySchema, type DataSource } from 'typeorm';
+import { EntitySchema, type DataSource, type EntityManager } from 'typeorm';
 import type { WorkingCalendar } from '../platform/calendar.ts';
 import type { Clock } from '../platform/clock.ts';
 import { epochMs } from '../platform/db.ts';
@@ -17,6 +17,23 @@ export interface HandoffRow {
   createdAt: number;
   closedAt: number | null;
   closedBy: 'citizen' | 'staff' | null;
+  // The staff side (src/inbox): who has it, what kind of request it is, and its clock.
+  /** The department whose staff handle it. */
+  department: string | null;
+  /** A category from the profile's inbox.categories (简单咨询, 复杂事项 …). */
+  category: string | null;
+  /** The staff account handling it; null while it waits to be claimed. */
+  assigneeId: number | null;
+  /** When the first answer is due (from the category, on the working-day calendar). */
+  dueAt: number | null;
+  firstRepliedAt: number | null;
+  /** Escalated to a supervisor (督办), and to whom. */
+  escalatedAt: number | null;
+  escalatedTo: number | null;
+  /** The citizen's rating after closing, 1 (非常不满意) … 5 (非常满意). */
+  rating: number | null;
+  ratedAt: number | null;
+  updatedAt: number | null;
 }
 
 export const HandoffEntity = new EntitySchema<HandoffRow>({
@@ -33,10 +50,22 @@ export const HandoffEntity = new EntitySchema<HandoffRow>({
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
     closedAt: { name: 'closed_at', type: 'bigint', nullable: true, transformer: epochMs },
     closedBy: { name: 'closed_by', type: 'varchar', length: 16, nullable: true },
+    department: { type: 'varchar', length: 48, nullable: true },
+    category: { type: 'varchar', length: 48, nullable: true },
+    assigneeId: { name: 'assignee_id', type: 'integer', nullable: true },
+    dueAt: { name: 'due_at', type: 'bigint', nullable: true, transformer: epochMs },
+    firstRepliedAt: { name: 'first_replied_at', type: 'bigint', nullable: true, transformer: epochMs },
+    escalatedAt: { name: 'escalated_at', type: 'bigint', nullable: true, transformer: epochMs },
+    escalatedTo: { name: 'escalated_to', type: 'integer', nullable: true },
+    rating: { type: 'integer', nullable: true },
+    ratedAt: { name: 'rated_at', type: 'bigint', nullable: true, transformer: epochMs },
+    updatedAt: { name: 'updated_at', type: 'bigint', nullable: true, transformer: epochMs },
   },
   indices: [
     { name: 'ix_handoffs_openid_status', columns: ['openid', 'status'] },
     { name: 'ix_handoffs_status_created', columns: ['status', 'createdAt'] },
+    { name: 'ix_handoffs_department_status', columns: ['department', 'status'] },
+    { name: 'ix_handoffs_assignee_status', columns: ['assigneeId', 'status'] },
   ],
 });
 
@@ -111,18 +140,51 @@ export function replyPromise(calendar: WorkingCalendar, now: number, minMinutesL
   return { at: by, words: `${day}${half}` };
 }
 
+export type NewHandoff = Pick<HandoffRow, 'openid' | 'reason' | 'question' | 'audience' | 'promisedAt'>;
+
+/** How the staff side takes in a new handoff (src/inbox supplies it). */
+export interface HandoffIntake {
+  /** Department, category and due time of a new handoff. */
+  classify(h: NewHandoff & { createdAt: number }): Promise<Partial<Pick<HandoffRow, 'department' | 'category' | 'dueAt'>>>;
+  /** Runs in the handoff's own transaction once it is stored (its deadline job goes in with it). */
+  opened?(row: HandoffRow, tx: EntityManager): Promise<void>;
+}
+
 /** The staff queue as the conversation sees it: open, find, close, remember what was not answered. */
 export class Handoffs {
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
+    private readonly intake: HandoffIntake | null = null,
   ) {}
 
-  async open(h: { openid: string; reason: HandoffRow['reason']; question: string; audience: string | null; promisedAt: number }): Promise<HandoffRow> {
+  async open(h: NewHandoff): Promise<HandoffRow> {
     const now = this.clock.now();
-    const row = { ...h, status: 'open' as const, createdAt: now, closedAt: null, closedBy: null };
-    const res = await this.ds.createQueryBuilder().insert().into(HandoffEntity).values(row).execute();
-    return { ...row, id: res.identifiers[0]!.id as number };
+    const extra = this.intake ? await this.intake.classify({ ...h, createdAt: now }) : {};
+    const row: Omit<HandoffRow, 'id'> = {
+      ...h,
+      status: 'open',
+      createdAt: now,
+      closedAt: null,
+      closedBy: null,
+      department: null,
+      category: null,
+      assigneeId: null,
+      dueAt: null,
+      firstRepliedAt: null,
+      escalatedAt: null,
+      escalatedTo: null,
+      rating: null,
+      ratedAt: null,
+      updatedAt: now,
+      ...extra,
+    };
+    return this.ds.transaction(async (tx) => {
+      const res = await tx.createQueryBuilder().insert().into(HandoffEntity).values(row).execute();
+      const stored = { ...row, id: res.identifiers[0]!.id as number };
+      await this.intake?.opened?.(stored, tx);
+      return stored;
+    });
   }
 
   async openFor(openid: string): Promise<HandoffRow | null> {
@@ -130,7 +192,8 @@ export class Handoffs {
   }
 
   async close(id: number, by: 'citizen' | 'staff'): Promise<boolean> {
-    const res = await this.ds.getRepository(HandoffEntity).update({ id, status: 'open' }, { status: 'closed', closedAt: this.clock.now(), closedBy: by });
+    const now = this.clock.now();
+    const res = await this.ds.getRepository(HandoffEntity).update({ id, status: 'open' }, { status: 'closed', closedAt: now, closedBy: by, updatedAt: now });
     return res.affected === 1;
   }
 

@@ -4,6 +4,7 @@ import { hallSchema } from './halls.ts';
 import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
+import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
  * The department profile: everything a department changes to run its own account.
@@ -172,6 +173,10 @@ export const profileSchema = z
     halls: z.array(hallSchema).default([]),
     /** Template messages by purpose (staff_reply, progress …): reach citizens past the 48-hour window. */
     templates: z.record(z.string(), templateSchema).default({}),
+    /** Departments: who handles what, their canned replies and supervisors (see staff.ts). */
+    departments: z.array(departmentSchema).min(1).prefault(DEFAULT_DEPARTMENTS),
+    /** The staff inbox: categories and their due rules, highlighting, the rating question. */
+    inbox: inboxSchema.prefault(DEFAULT_INBOX),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -181,6 +186,7 @@ export const profileSchema = z
       }
     }
     checkReferences(p as Profile, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+    checkStaffReferences(p, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   });
 
 type Report = (path: (string | number)[], message: string) => void;

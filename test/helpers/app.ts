@@ -6,7 +6,7 @@ import { FakeClock } from '../../src/platform/clock.ts';
 import { dropSchema } from '../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../src/platform/log.ts';
 import { parseProfile, resolveIncludes } from '../../src/profile/load.ts';
-import { start, type Instance } from '../../src/server.ts';
+import { start, type Instance, type StartOptions } from '../../src/server.ts';
 import { PG_URL, REDIS_URL, uniqueName } from './backends.ts';
 
 const CONFIG_DIR = join(import.meta.dirname, '..', '..', 'config');
@@ -29,6 +29,8 @@ export interface TestAppOptions {
   log?: Logger;
   /** Share a PostgreSQL schema / Redis prefix with another instance (multi-instance tests). */
   shared?: string;
+  /** The staff panel's timings. */
+  admin?: StartOptions['admin'];
 }
 
 export interface TestApp extends Instance {
@@ -66,6 +68,8 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     host: '127.0.0.1',
     runJobs: o.runJobs ?? false,
     uploadDir: mkdtempSync(join(tmpdir(), 'weiban-uploads-')),
+    // Cheap password hashing keeps tests fast; test/admin/passwords.test.ts checks the real cost.
+    admin: { passwordCost: { logN: 10, r: 8, p: 1 }, ...o.admin },
     ...(dbKind === 'postgres' || kvKind === 'redis' ? { dbSchema: schema } : {}),
   });
   const close = inst.close.bind(inst);

@@ -1,0 +1,114 @@
+import { EntitySchema, type DataSource, type EntityManager } from 'typeorm';
+import type { Clock } from '../platform/clock.ts';
+import { epochMs } from '../platform/db.ts';
+import type { Actor } from './policies.ts';
+
+/**
+ * The audit log: who signed in, viewed, unmasked, replied, assigned, transferred and closed what,
+ * and when. Append-only; written in the same transaction as the change it records when there is
+ * one. Details never hold personal data in the clear (the unmasked text itself is not logged,
+ * only which message was shown).
+ */
+
+export const AUDIT_ACTIONS = {
+  'sign-in': '登录',
+  'sign-in-failed': '登录失败',
+  'sign-in-locked': '登录锁定',
+  'sign-out': '退出',
+  'password-change': '修改密码',
+  'staff-create': '创建账号',
+  'staff-update': '修改账号',
+  'staff-reset': '重置密码',
+  'staff-deactivate': '停用账号',
+  'staff-activate': '启用账号',
+  view: '查看',
+  unmask: '显示完整信息',
+  claim: '领取',
+  assign: '指派',
+  transfer: '转办',
+  classify: '分类',
+  reply: '回复',
+  close: '办结',
+  escalate: '督办',
+  'retry-delivery': '重发',
+  rated: '市民评价',
+} as const;
+export type AuditAction = keyof typeof AUDIT_ACTIONS;
+
+export interface AuditRow {
+  id: number;
+  at: number;
+  /** The staff account; null for the system (deadline jobs) and failed sign-ins. */
+  actorId: number | null;
+  /** Username at the time (or `system`, or the username tried). */
+  actor: string;
+  action: AuditAction;
+  /** What was acted on: `handoff:12`, `staff:3`, `message:881`. */
+  target: string | null;
+  /** The department of what was acted on (supervisors read their own). */
+  department: string | null;
+  detail: string | null;
+  ip: string | null;
+}
+
+export const AuditEntity = new EntitySchema<AuditRow>({
+  name: 'Audit',
+  tableName: 'audit_log',
+  columns: {
+    id: { type: 'integer', primary: true, generated: 'increment' },
+    at: { type: 'bigint', transformer: epochMs },
+    actorId: { name: 'actor_id', type: 'integer', nullable: true },
+    actor: { type: 'varchar', length: 64 },
+    action: { type: 'varchar', length: 32 },
+    target: { type: 'varchar', length: 64, nullable: true },
+    department: { type: 'varchar', length: 48, nullable: true },
+    detail: { type: 'text', nullable: true },
+    ip: { type: 'varchar', length: 64, nullable: true },
+  },
+  indices: [
+    { name: 'ix_audit_at', columns: ['at'] },
+    { name: 'ix_audit_target', columns: ['target'] },
+  ],
+});
+
+export interface AuditEntry {
+  actor: Actor | { kind: 'anonymous'; username: string };
+  action: AuditAction;
+  target?: string | null;
+  department?: string | null;
+  detail?: string | null;
+  ip?: string | null;
+}
+
+export class Audit {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly clock: Clock,
+  ) {}
+
+  async record(e: AuditEntry, manager?: EntityManager): Promise<void> {
+    const a = e.actor;
+    const row: Omit<AuditRow, 'id'> = {
+      at: this.clock.now(),
+      actorId: a.kind === 'staff' ? a.id : null,
+      actor: a.kind === 'staff' ? a.username : a.kind === 'system' ? 'system' : a.username.slice(0, 64),
+      action: e.action,
+      target: e.target ?? null,
+      department: e.department ?? null,
+      detail: e.detail ? e.detail.slice(0, 2000) : null,
+      ip: e.ip ?? null,
+    };
+    await (manager ?? this.ds.manager).createQueryBuilder().insert().into(AuditEntity).values(row).execute();
+  }
+
+  /** Newest first. */
+  async list(f: { target?: string; actorId?: number; action?: AuditAction; department?: string; before?: number; limit?: number } = {}): Promise<AuditRow[]> {
+    const q = this.ds.getRepository(AuditEntity).createQueryBuilder('a');
+    if (f.target) q.andWhere('a.target = :target', { target: f.target });
+    if (f.actorId !== undefined) q.andWhere('a.actor_id = :actorId', { actorId: f.actorId });
+    if (f.action) q.andWhere('a.action = :action', { action: f.action });
+    if (f.department) q.andWhere('a.department = :department', { department: f.department });
+    if (f.before) q.andWhere('a.id < :before', { before: f.before });
+    return q.orderBy('a.id', 'DESC').limit(f.limit ?? 100).getMany();
+  }
+}

@@ -1,0 +1,120 @@
+import Router from '@koa/router';
+import type { DataSource } from 'typeorm';
+import { HandoffEntity } from '../chat/handoff.ts';
+import type { WorkingCalendar } from '../platform/calendar.ts';
+import { maskText } from '../platform/pii.ts';
+import { html, safeUrl, type SafeHtml } from '../web/html.ts';
+import { InboxImageEntity, StaffReplyEntity } from './entities.ts';
+import { localTime } from './format.ts';
+
+/**
+ * The citizen's answer page (/h5/answer/<token>): what a template message past the 48-hour window
+ * links to, and what an image reply opens. The token is 24 random bytes, so only the citizen the
+ * link was sent to can open it; the page shows that conversation's answers and nothing else, with
+ * the question's personal data masked (a link can be forwarded).
+ */
+
+export interface AnswerView {
+  accountName: string;
+  department: string;
+  question: string;
+  askedAt: string;
+  replies: { at: string; kind: 'text' | 'link' | 'image'; text: string; linkUrl: string | null; linkTitle: string | null; imageUrl: string | null }[];
+}
+
+/** The page itself: small and self-contained (its own styles), so it can move into the shared citizen layout. */
+export function renderAnswerPage(v: AnswerView): SafeHtml {
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<meta name="referrer" content="no-referrer">
+<title>工作人员回复 · ${v.accountName}</title>
+<style>
+  body { margin: 0; background: #f2f2f2; color: #191919; font: 17px/1.6 -apple-system, "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; }
+  header { background: #fff; padding: 18px 16px 12px; border-bottom: 1px solid #e5e5e5; }
+  header h1 { margin: 0; font-size: 20px; }
+  header p { margin: 4px 0 0; color: #7f7f7f; font-size: 14px; }
+  section { background: #fff; margin: 10px 0; padding: 14px 16px; }
+  h2 { margin: 0 0 8px; font-size: 15px; color: #7f7f7f; font-weight: normal; }
+  .q { white-space: pre-wrap; word-break: break-word; }
+  .reply { border-left: 3px solid #07c160; padding: 2px 0 2px 12px; margin: 0 0 16px; }
+  .reply:last-child { margin-bottom: 0; }
+  .reply time { display: block; color: #7f7f7f; font-size: 13px; }
+  .reply p { margin: 4px 0; white-space: pre-wrap; word-break: break-word; }
+  .reply img { max-width: 100%; border-radius: 4px; margin-top: 6px; }
+  .reply a { color: #576b95; word-break: break-all; }
+  footer { color: #7f7f7f; font-size: 13px; text-align: center; padding: 8px 16px 32px; }
+</style>
+</head>
+<body>
+<header><h1>工作人员回复</h1><p>${v.department} · ${v.accountName}</p></header>
+<section><h2>您的问题（${v.askedAt}）</h2><div class="q">${v.question}</div></section>
+<section>
+  <h2>回复</h2>
+  ${v.replies.map(
+    (r) => html`<div class="reply">
+      <time>${r.at}</time>
+      ${r.text ? html`<p>${r.text}</p>` : null}
+      ${r.kind === 'link' && r.linkUrl ? html`<p><a href="${safeUrl(r.linkUrl)}" rel="noopener noreferrer">${r.linkTitle ?? r.linkUrl}</a></p>` : null}
+      ${r.kind === 'image' && r.imageUrl ? html`<img src="${r.imageUrl}" alt="工作人员发送的图片">` : null}
+    </div>`,
+  )}
+</section>
+<footer>如还有问题，回到公众号直接留言即可。</footer>
+</body>
+</html>`;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]{32}$/;
+
+/** GET /h5/answer/:token and its images. */
+export function answerRoutes(d: { db: DataSource; calendar: WorkingCalendar; accountName: string; departmentName(id: string | null): string }): Router {
+  const r = new Router({ prefix: '/h5/answer' });
+  const headers = (ctx: { set(h: Record<string, string>): void }, csp: string) =>
+    ctx.set({ 'Cache-Control': 'private, no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': csp });
+  const notFound = (ctx: { status: number; type: string; body: unknown }) => {
+    ctx.status = 404;
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = '链接无效或已失效';
+  };
+  const byToken = async (token: string) => (TOKEN.test(token) ? d.db.getRepository(StaffReplyEntity).findOne({ where: { token } }) : null);
+
+  r.get('/:token', async (ctx) => {
+    const reply = await byToken(ctx.params.token ?? '');
+    const handoff = reply ? await d.db.getRepository(HandoffEntity).findOne({ where: { id: reply.handoffId } }) : null;
+    if (!reply || !handoff) return notFound(ctx);
+    // Every answer in this conversation, up to the one the link was sent with.
+    const all = await d.db.getRepository(StaffReplyEntity).find({ where: { handoffId: handoff.id }, order: { id: 'ASC' } });
+    const shown = all.filter((x) => x.id <= reply.id);
+    headers(ctx, "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.body = renderAnswerPage({
+      accountName: d.accountName,
+      department: d.departmentName(handoff.department),
+      question: maskText(handoff.question),
+      askedAt: localTime(d.calendar, handoff.createdAt),
+      replies: shown.map((x) => ({
+        at: localTime(d.calendar, x.createdAt),
+        kind: x.kind,
+        text: x.body,
+        linkUrl: x.linkUrl,
+        linkTitle: x.linkTitle,
+        imageUrl: x.imageId === null ? null : `/h5/answer/${ctx.params.token}/images/${x.imageId}`,
+      })),
+    }).value;
+  });
+
+  r.get('/:token/images/:id', async (ctx) => {
+    const reply = await byToken(ctx.params.token ?? '');
+    const id = Number(ctx.params.id);
+    const image = reply && Number.isSafeInteger(id) ? await d.db.getRepository(InboxImageEntity).findOne({ where: { id } }) : null;
+    if (!reply || !image || image.handoffId !== reply.handoffId) return notFound(ctx);
+    headers(ctx, "default-src 'none'; sandbox");
+    ctx.type = image.mime;
+    ctx.set('Content-Disposition', 'inline');
+    ctx.body = Buffer.from(image.data, 'base64');
+  });
+  return r;
+}

@@ -1,0 +1,47 @@
+import type { WorkingCalendar } from '../platform/calendar.ts';
+import { HOUR } from '../platform/clock.ts';
+import type { Category, DueRule } from '../profile/staff.ts';
+
+/**
+ * When a first answer is due, from the request's category, on the working-day calendar:
+ * `hours` of working time (Friday 16:00 + 24 h = Monday 16:00), or the end of office hours on the
+ * n-th working day after the request arrived (a complex matter's 3 working days).
+ */
+export function dueAt(rule: DueRule, receivedAt: number, calendar: WorkingCalendar): number {
+  if ('hours' in rule) return calendar.addWorkingDuration(receivedAt, rule.hours * HOUR);
+  return calendar.workingDaysDeadline(receivedAt, rule.working_days);
+}
+
+/** The due rule in words, for staff: 24 小时（工作日计） / 3 个工作日内首次答复. */
+export function dueRuleWords(c: Category): string {
+  return 'hours' in c.due ? `${c.due.hours} 小时内（按工作日计）` : `${c.due.working_days} 个工作日内首次答复`;
+}
+
+export type Urgency = 'closed' | 'answered' | 'overdue' | 'near' | 'normal';
+
+/** How urgent an item is now: what the inbox highlights. */
+export function urgency(h: { status: 'open' | 'closed'; dueAt: number | null; firstRepliedAt: number | null }, now: number, nearMs: number): Urgency {
+  if (h.status === 'closed') return 'closed';
+  if (h.firstRepliedAt !== null) return 'answered';
+  if (h.dueAt === null) return 'normal';
+  if (now >= h.dueAt) return 'overdue';
+  if (h.dueAt - now <= nearMs) return 'near';
+  return 'normal';
+}
+
+export const URGENCY_NAMES: Record<Urgency, string> = { closed: '已办结', answered: '已答复', overdue: '已超时', near: '即将到期', normal: '办理中' };
+
+/** First-reply speed as the seeds measure it: instant / same day / next (working) day / later / none. */
+export type Speed = 'instant' | 'same_day' | 'next_day' | 'later' | 'none';
+export const SPEED_NAMES: Record<Speed, string> = { instant: '即时', same_day: '当天', next_day: '次日', later: '更晚', none: '未回复' };
+export const SPEEDS: Speed[] = ['instant', 'same_day', 'next_day', 'later', 'none'];
+
+export function replySpeed(createdAt: number, firstRepliedAt: number | null, calendar: WorkingCalendar, instantMs: number): Speed {
+  if (firstRepliedAt === null) return 'none';
+  if (firstRepliedAt - createdAt <= instantMs) return 'instant';
+  const a = calendar.localParts(createdAt);
+  const b = calendar.localParts(firstRepliedAt);
+  if (a.year === b.year && a.month === b.month && a.day === b.day) return 'same_day';
+  // The next day means the next working day: a Friday question answered on Monday is "next day".
+  return calendar.workingDaysBetween(createdAt, firstRepliedAt) <= 1 ? 'next_day' : 'later';
+}

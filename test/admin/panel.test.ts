@@ -1,0 +1,501 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { actorOf } from '../../src/admin/accounts.ts';
+import { HOUR, MINUTE } from '../../src/platform/clock.ts';
+import { startTestApp, type TestApp, type TestAppOptions } from '../helpers/app.ts';
+import { available, KV_BACKENDS } from '../helpers/backends.ts';
+import { makeTeam, PASSWORD, signedIn, StaffClient, type Team } from './client.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+async function setup(o: TestAppOptions = {}): Promise<{ app: TestApp; team: Team; handoff(openid: string, text?: string): Promise<number> }> {
+  const app = await startTestApp(o);
+  apps.push(app);
+  const team = await makeTeam(app);
+  const handoff = async (openid: string, text = '转人工') => {
+    await app.emulator!.act(openid, { type: 'subscribe' });
+    await app.emulator!.act(openid, { type: 'text', content: text });
+    const h = await app.handoffs.openFor(openid);
+    if (!h) throw new Error('no handoff');
+    return h.id;
+  };
+  return { app, team, handoff };
+}
+
+const location = (res: Response) => res.headers.get('location');
+
+describe('signing in', () => {
+  it('sets an httpOnly, SameSite=Strict session cookie scoped to /admin, and records the sign-in', async () => {
+    const { app, team } = await setup();
+    const c = new StaffClient(app.url);
+    await c.page('/admin/login');
+    const res = await c.post('/admin/login', { username: team.handler.username, password: PASSWORD }, { headers: { 'x-forwarded-for': '1.2.3.4' } });
+    expect(res.status).toBe(302);
+    expect(location(res)).toBe('/admin/inbox');
+    const cookie = res.headers.getSetCookie().find((x) => x.startsWith('weiban_staff='))!;
+    expect(cookie).toMatch(/; path=\/admin/);
+    expect(cookie).toMatch(/; samesite=strict/i);
+    expect(cookie).toMatch(/; httponly/i);
+    const inbox = await c.page('/admin/inbox');
+    expect(inbox.status).toBe(200);
+    expect(inbox.html).toContain('钱经办');
+    expect(inbox.res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(inbox.res.headers.get('x-frame-options')).toBe('DENY');
+    expect((await app.audit.list({ action: 'sign-in' })).map((a) => a.actor)).toEqual(['qian.jingban']);
+  });
+
+  it('answers a wrong password and an unknown user the same way', async () => {
+    const { app, team } = await setup();
+    const c = new StaffClient(app.url);
+    await c.page('/admin/login');
+    const wrong = await c.post('/admin/login', { username: team.handler.username, password: 'not-the-password-1' });
+    await c.page('/admin/login');
+    const unknown = await c.post('/admin/login', { username: 'nobody', password: 'not-the-password-1' });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    const [a, b] = [await wrong.text(), await unknown.text()].map((h) => /<p class="error"[^>]*>([^<]*)</.exec(h)?.[1]);
+    expect(a).toBe('用户名或密码不正确。');
+    expect(b).toBe(a);
+    expect(wrong.headers.getSetCookie().some((x) => x.startsWith('weiban_staff='))).toBe(false);
+  });
+
+  it('locks a username for 15 minutes after 5 failures, even for the right password, then lets it in', async () => {
+    const { app, team } = await setup();
+    const c = new StaffClient(app.url);
+    const attempt = async (password: string) => {
+      await c.page('/admin/login');
+      return c.post('/admin/login', { username: team.handler.username, password });
+    };
+    for (let i = 0; i < 4; i++) expect((await attempt('wrong-password-1')).status).toBe(401);
+    const fifth = await attempt('wrong-password-1');
+    expect(fifth.status).toBe(429);
+    expect(await fifth.text()).toContain('已临时锁定，请 15 分钟后再试');
+    expect((await attempt(PASSWORD)).status).toBe(429);
+    // Another account from another address is not affected.
+    const other = new StaffClient(app.url);
+    expect((await other.signIn(team.handler2.username, PASSWORD)).status).toBe(302);
+    app.clock.advance(14 * MINUTE);
+    expect((await attempt(PASSWORD)).status).toBe(429);
+    app.clock.advance(MINUTE + 1000);
+    expect((await attempt(PASSWORD)).status).toBe(302);
+    const actions = (await app.audit.list({})).filter((a) => a.actor === team.handler.username).map((a) => a.action);
+    expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in-locked', 'sign-in-locked', 'sign-in']);
+  });
+
+  it('limits failures per address too (guessing many usernames from one place)', async () => {
+    const { app } = await setup({ admin: { throttle: { maxPerIp: 3 } } });
+    const c = new StaffClient(app.url);
+    for (const [i, status] of [[1, 401], [2, 401], [3, 429], [4, 429]] as const) {
+      await c.page('/admin/login');
+      expect((await c.post('/admin/login', { username: `guess${i}`, password: 'whatever-123' })).status).toBe(status);
+    }
+  });
+
+  it('refuses a sign-in form without the login page\'s token (login CSRF)', async () => {
+    const { app, team } = await setup();
+    const c = new StaffClient(app.url);
+    const res = await c.post('/admin/login', { username: team.handler.username, password: PASSWORD, _csrf: 'made-up' });
+    expect(res.status).toBe(403);
+    expect(res.headers.getSetCookie().some((x) => x.startsWith('weiban_staff='))).toBe(false);
+  });
+
+  it('never redirects outside the panel after signing in', async () => {
+    const { app, team } = await setup();
+    for (const next of ['https://evil.example/', '//evil.example/x', '/admin/../wechat', 'javascript:alert(1)']) {
+      const c = new StaffClient(app.url);
+      await c.page('/admin/login');
+      const res = await c.post('/admin/login', { username: team.handler.username, password: PASSWORD, next });
+      expect(location(res)).toBe('/admin/inbox');
+    }
+  });
+});
+
+describe('sessions', () => {
+  it('sign-out ends the session on the server: the old cookie no longer works', async () => {
+    const { app, team } = await setup();
+    const c = await signedIn(app, team.handler);
+    const stolen = c.cookies.get('weiban_staff')!;
+    expect((await c.post('/admin/logout')).status).toBe(302);
+    const replay = new StaffClient(app.url);
+    replay.cookies.set('weiban_staff', stolen);
+    const res = await replay.get('/admin/inbox');
+    expect(res.status).toBe(302);
+    expect(location(res)).toMatch(/^\/admin\/login\?next=/);
+  });
+
+  it('ends after two idle hours, and after twelve hours in any case', async () => {
+    const { app, team } = await setup();
+    const c = await signedIn(app, team.handler);
+    app.clock.advance(HOUR + 50 * MINUTE);
+    expect((await c.get('/admin/inbox')).status).toBe(200);
+    app.clock.advance(HOUR + 50 * MINUTE);
+    expect((await c.get('/admin/inbox')).status).toBe(200); // each request restarts the idle time
+    app.clock.advance(2 * HOUR + 1000);
+    expect((await c.get('/admin/inbox')).status).toBe(302);
+    const d = await signedIn(app, team.handler);
+    for (let i = 0; i < 12; i++) {
+      app.clock.advance(HOUR);
+      if (i < 11) expect((await d.get('/admin/inbox')).status).toBe(200);
+    }
+    expect((await d.get('/admin/inbox')).status).toBe(302);
+  });
+
+  it('changing the password needs the current one and ends the other sessions; a reset forces a new one', async () => {
+    const { app, team } = await setup();
+    const laptop = await signedIn(app, team.handler);
+    const phone = await signedIn(app, team.handler);
+    await laptop.page('/admin/account/password');
+    const bad = await laptop.post('/admin/account/password', { current: 'wrong-one-123', next: 'A-new-password-7', repeat: 'A-new-password-7' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('当前密码不正确');
+    const weak = await laptop.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' });
+    expect(await weak.text()).toContain('密码至少 10 位');
+    const ok = await laptop.post('/admin/account/password', { current: PASSWORD, next: 'A-new-password-7', repeat: 'A-new-password-7' });
+    expect(ok.status).toBe(302);
+    expect((await laptop.page('/admin/inbox')).html).toContain('密码已修改');
+    expect((await phone.get('/admin/inbox')).status).toBe(302); // the other session ended
+    expect((await new StaffClient(app.url).signIn(team.handler.username, 'A-new-password-7')).status).toBe(302);
+    // An administrator resets it: a temporary password that must be changed first.
+    const admin = await signedIn(app, team.admin);
+    await admin.page('/admin/staff');
+    await admin.post(`/admin/staff/${team.handler.id}/reset`);
+    const flash = (await admin.page('/admin/staff')).html;
+    const temp = /临时密码：([A-Za-z0-9]+)/.exec(flash)![1]!;
+    expect((await laptop.get('/admin/inbox')).status).toBe(302);
+    const again = new StaffClient(app.url);
+    const res = await again.signIn(team.handler.username, temp);
+    expect(location(res)).toBe('/admin/account/password');
+    expect(location(await again.get('/admin/inbox'))).toBe('/admin/account/password');
+    expect((await again.page('/admin/account/password')).html).toContain('请先设置自己的新密码');
+  });
+
+  it('a deactivated account is signed out at once and cannot sign in', async () => {
+    const { app, team } = await setup();
+    const c = await signedIn(app, team.handler);
+    const admin = await signedIn(app, team.admin);
+    await admin.page('/admin/staff');
+    expect((await admin.post(`/admin/staff/${team.handler.id}/deactivate`)).status).toBe(302);
+    expect((await c.get('/admin/inbox')).status).toBe(302);
+    expect((await new StaffClient(app.url).signIn(team.handler.username, PASSWORD)).status).toBe(401);
+  });
+});
+
+describe('CSRF', () => {
+  it('refuses state changes without the session\'s token, with a wrong one, or from another site', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_csrf');
+    const c = await signedIn(app, team.handler);
+    const claim = (o: Parameters<StaffClient['post']>[2]) => c.post(`/admin/inbox/${id}/claim`, {}, o);
+    expect((await claim({ csrf: null })).status).toBe(403);
+    expect((await claim({ csrf: 'x'.repeat(43) })).status).toBe(403);
+    expect((await claim({ headers: { origin: 'https://evil.example' } })).status).toBe(403);
+    expect((await claim({ headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+    expect((await claim({ headers: { origin: 'null' } })).status).toBe(403);
+    // Another session's token is not this session's.
+    const other = await signedIn(app, team.handler2);
+    expect((await claim({ csrf: other.csrf })).status).toBe(403);
+    expect((await app.handoffs.openFor('o_csrf'))?.assigneeId).toBeNull();
+    expect((await c.post('/admin/logout', {}, { csrf: null })).status).toBe(403);
+    // With the token (as a form field or a header), it works.
+    const res = await claim({ headers: { origin: app.url, 'sec-fetch-site': 'same-origin' } });
+    expect(res.status).toBe(302);
+    expect((await app.handoffs.openFor('o_csrf'))?.assigneeId).toBe(team.handler.id);
+    const viaHeader = await c.post(`/admin/inbox/${id}/classify`, { category: 'complex' }, { csrf: null, headers: { 'x-csrf-token': c.csrf, 'x-requested-with': 'fetch' } });
+    expect(await viaHeader.json()).toMatchObject({ ok: true });
+  });
+
+  it('refuses forms that are not urlencoded (no JSON or multipart side door)', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_ct');
+    const c = await signedIn(app, team.handler);
+    const res = await fetch(`${app.url}/admin/inbox/${id}/claim`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: `weiban_staff=${c.cookies.get('weiban_staff')}` },
+      body: JSON.stringify({ _csrf: c.csrf }),
+    });
+    expect(res.status).toBe(415);
+  });
+});
+
+describe('departments', () => {
+  it('a handler cannot read or act on another department\'s conversation by changing the id', async () => {
+    const { app, team, handoff } = await setup();
+    const theirs = await handoff('o_other');
+    await app.inbox.transfer(actorOf(team.duty), theirs, 'social-security', '');
+    await app.inbox.reply(actorOf(team.ssHandler), theirs, { kind: 'image', image: Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64') });
+    const image = (await app.inbox.replies(theirs))[0]!.imageId!;
+    const msg = (await app.conversationLog.history('o_other')).find((m) => m.direction === 'in')!;
+    const c = await signedIn(app, team.handler);
+    const missing = 987_654;
+    const gets = [`/admin/inbox/${theirs}`, `/admin/inbox/${theirs}/fragment`, `/admin/inbox/${theirs}/images/${image}`, `/admin/events?handoff=${theirs}`];
+    for (const path of gets) {
+      const res = await c.get(path);
+      expect(res.status, path).toBe(404);
+      const body = await res.text();
+      const twin = await c.get(path.replace(String(theirs), String(missing)));
+      expect(twin.status).toBe(404);
+      expect(await twin.text(), 'an existing id looks like a missing one').toBe(body);
+    }
+    const posts: [string, Record<string, string>][] = [
+      ['claim', {}],
+      ['assign', { staff: String(team.handler.id) }],
+      ['transfer', { department: 'service-centre', note: '' }],
+      ['classify', { category: 'complaint' }],
+      ['reply', { kind: 'text', text: '我来答' }],
+      ['close', {}],
+      ['escalate', { note: '' }],
+      ['reveal', { what: String(msg.id) }],
+      ['reveal', { what: 'question' }],
+      ['retry', { reply: '1' }],
+    ];
+    for (const [action, form] of posts) {
+      const res = await c.post(`/admin/inbox/${theirs}/${action}`, form);
+      expect(res.status, action).toBe(404);
+    }
+    const h = await app.db.query(`SELECT department, assignee_id, status, category FROM handoffs WHERE id = ${theirs}`);
+    expect(h[0]).toMatchObject({ department: 'social-security', status: 'open', category: 'consultation' });
+    expect(Number(h[0].assignee_id)).toBe(team.ssHandler.id);
+    expect((await app.inbox.replies(theirs)).length).toBe(1);
+    expect(await app.audit.list({ actorId: team.handler.id, action: 'unmask' })).toEqual([]);
+    const list = (await c.page('/admin/inbox?view=department')).html;
+    expect(list).not.toContain(`/admin/inbox/${theirs}"`);
+    // Nor through a conversation of their own: an image belongs to its conversation.
+    const mine = await handoff('o_mine');
+    expect((await c.get(`/admin/inbox/${mine}/images/${image}`)).status).toBe(404);
+    // Their own supervisor can; an administrator can.
+    expect((await (await signedIn(app, team.ssSupervisor)).get(`/admin/inbox/${theirs}`)).status).toBe(200);
+    expect((await (await signedIn(app, team.admin)).get(`/admin/inbox/${theirs}`)).status).toBe(200);
+  });
+
+  it('roles see their own views; only administrators manage accounts and read the audit log', async () => {
+    const { app, team } = await setup();
+    const tabs = async (who: StaffClient) => [...(await who.page('/admin/inbox')).html.matchAll(/<a href="\/admin\/inbox\?view=(\w+)" class="[^"]*">/g)].map((m) => m[1]);
+    expect(await tabs(await signedIn(app, team.handler))).toEqual(['waiting', 'mine', 'department']);
+    expect(await tabs(await signedIn(app, team.duty))).toEqual(['waiting', 'mine', 'department']);
+    expect(await tabs(await signedIn(app, team.supervisor))).toEqual(['waiting', 'mine', 'department', 'escalated', 'all']);
+    expect(await tabs(await signedIn(app, team.admin))).toEqual(['waiting', 'escalated', 'all']);
+    const h = await signedIn(app, team.handler);
+    for (const path of ['/admin/staff', '/admin/audit']) expect((await h.get(path)).status).toBe(403);
+    expect((await h.post('/admin/staff', { username: 'new.one', name: '新人', role: 'admin', department: '' })).status).toBe(403);
+    expect(await app.accounts.byUsername('new.one')).toBeNull();
+    const admin = await signedIn(app, team.admin);
+    for (const path of ['/admin/staff', '/admin/audit', '/admin/dashboard', '/admin/inbox?view=all']) expect((await admin.get(path)).status, path).toBe(200);
+  });
+});
+
+describe('the panel end to end over HTTP', () => {
+  it('claim, canned reply, delivery status, classify, close — and the citizen\'s phone receives the answer', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_e2e', '我家楼下的路灯坏了三天了');
+    const c = await signedIn(app, team.handler);
+    const list = await c.page('/admin/inbox?view=waiting');
+    expect(list.html).toContain(`href="/admin/inbox/${id}"`);
+    expect(list.html).toContain('我家楼下的路灯坏了三天了');
+    await c.page(`/admin/inbox/${id}`);
+    expect(location(await c.post(`/admin/inbox/${id}/claim`))).toBe(`/admin/inbox/${id}`);
+    const page = await c.page(`/admin/inbox/${id}`);
+    expect(page.html).toContain('已领取，请尽快答复。');
+    expect(page.html).toContain('data-canned="您好，您的问题已收到，我们正在核实，会尽快回复您。"');
+    const nonce = /name="nonce" value="([^"]+)"/.exec(page.html)![1]!;
+    const form = { kind: 'text', text: '您好，已通知街道维修，预计明天修好。', nonce };
+    expect((await c.post(`/admin/inbox/${id}/reply`, form)).status).toBe(302);
+    expect((await c.post(`/admin/inbox/${id}/reply`, form)).status).toBe(302); // a double click
+    expect((await c.page(`/admin/inbox/${id}`)).html).toContain('排队中');
+    await app.jobs.runDue();
+    const after = await c.page(`/admin/inbox/${id}`);
+    expect(after.html).toContain('已送达');
+    expect(after.html).toContain('客服消息');
+    const phone = app.emulator!.platform.inbox('o_e2e').filter((i) => i.channel === 'custom');
+    expect(phone.map((i) => i.message)).toEqual([{ type: 'text', content: '您好，已通知街道维修，预计明天修好。' }]);
+    await c.post(`/admin/inbox/${id}/classify`, { category: 'complex' });
+    expect((await c.page(`/admin/inbox/${id}`)).html).toContain('已分类为「复杂事项」');
+    expect((await c.post(`/admin/inbox/${id}/close`)).status).toBe(302);
+    const closed = await c.page(`/admin/inbox/${id}`);
+    expect(closed.html).toContain('会话已办结');
+    expect(closed.html).not.toContain('data-composer');
+    // The timeline says who did what.
+    for (const word of ['领取', '回复', '分类', '办结']) expect(closed.html).toContain(`<b>${word}</b>`);
+    const audit = (await app.audit.list({ target: `handoff:${id}` })).map((a) => a.action);
+    expect(audit).toEqual(['close', 'classify', 'reply', 'claim', 'view']); // one view per visit (ten minutes), not per refresh
+  });
+
+  it('a conflicting action is a notice, not an error page; the conversation page tells why', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_conflict');
+    const a = await signedIn(app, team.handler);
+    const b = await signedIn(app, team.handler2);
+    await a.page(`/admin/inbox/${id}`);
+    await b.page(`/admin/inbox/${id}`);
+    expect((await a.post(`/admin/inbox/${id}/claim`)).status).toBe(302);
+    const res = await b.post(`/admin/inbox/${id}/claim`);
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('会话已被领取');
+    expect((await b.post(`/admin/inbox/${id}/reply`, { kind: 'text', text: '我也答' })).status).toBe(403);
+    const bad = await a.post(`/admin/inbox/${id}/reply`, { kind: 'link', link_url: 'javascript:alert(1)', link_title: 'x' });
+    expect(location(bad)).toBe(`/admin/inbox/${id}`);
+    expect((await a.page(`/admin/inbox/${id}`)).html).toContain('链接须以 http:// 或 https:// 开头');
+  });
+
+  it('showing personal data in full is a deliberate, audited action', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_mask');
+    await app.emulator!.act('o_mask', { type: 'text', content: '我手机13812345678，身份证310101199001011234，住在长宁路1234弄5号' });
+    const c = await signedIn(app, team.handler);
+    const page = (await c.page(`/admin/inbox/${id}`)).html;
+    expect(page).toContain('我手机138****5678，身份证3101************34，住在长宁路****');
+    expect(page).not.toMatch(/13812345678|310101199001011234|1234弄/);
+    const list = (await c.page('/admin/inbox?view=waiting')).html;
+    expect(list).toContain('最新：我手机138****5678');
+    expect(list).not.toContain('13812345678');
+    const msg = (await app.conversationLog.history('o_mask')).find((m) => m.content.startsWith('我手机'))!;
+    expect(page).toContain(`name="what" value="${msg.id}"`);
+    const json = await c.post(`/admin/inbox/${id}/reveal`, { what: String(msg.id) }, { headers: { 'x-requested-with': 'fetch' } });
+    expect(await json.json()).toEqual({ text: '我手机13812345678，身份证310101199001011234，住在长宁路1234弄5号' });
+    const full = await c.post(`/admin/inbox/${id}/reveal`, { what: String(msg.id) });
+    expect(await full.text()).toContain('13812345678');
+    expect((await app.audit.list({ action: 'unmask' })).map((a) => [a.actor, a.detail])).toEqual([
+      ['qian.jingban', `message:${msg.id}`],
+      ['qian.jingban', `message:${msg.id}`],
+    ]);
+    // The next plain view is masked again.
+    expect((await c.page(`/admin/inbox/${id}`)).html).not.toContain('13812345678');
+  });
+
+  it('the dashboard renders its figures and an SVG chart', async () => {
+    const { app, team, handoff } = await setup();
+    await handoff('o_dash', '我家楼下的路灯坏了三天了');
+    const c = await signedIn(app, team.supervisor);
+    const page = (await c.page('/admin/dashboard')).html;
+    expect(page).toContain('<svg class="chart"');
+    expect(page).toContain('近 7 天的消息、转人工和答复');
+    expect(page).toContain('我家楼下的路灯坏了三天了');
+    expect(page).toMatch(/<span>转人工<\/span><b>1<\/b>/);
+  });
+
+  it('an administrator creates accounts in the panel; the temporary password is shown once', async () => {
+    const { app, team } = await setup();
+    const admin = await signedIn(app, team.admin);
+    await admin.page('/admin/staff');
+    const bad = await admin.post('/admin/staff', { username: 'Bad Name', name: '某', role: 'handler', department: 'service-centre' });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('用户名须为');
+    const noDept = await admin.post('/admin/staff', { username: 'li.jingban', name: '李经办', role: 'handler', department: '' });
+    expect(await noDept.text()).toContain('须属于一个部门');
+    expect((await admin.post('/admin/staff', { username: 'li.jingban', name: '李经办', role: 'handler', department: 'civil-affairs' })).status).toBe(302);
+    const shown = (await admin.page('/admin/staff')).html;
+    const temp = /临时密码：([A-Za-z0-9]+)/.exec(shown)![1]!;
+    expect((await admin.page('/admin/staff')).html).not.toContain(temp);
+    const li = new StaffClient(app.url);
+    expect(location(await li.signIn('li.jingban', temp))).toBe('/admin/account/password');
+    expect((await app.audit.list({ action: 'staff-create' }))[0]).toMatchObject({ actor: 'admin', detail: 'li.jingban（李经办）' });
+  });
+});
+
+describe('stored XSS', () => {
+  const PAYLOADS = [
+    '<script>alert("xss")</script>',
+    '<img src=x onerror=alert(1)>',
+    '<a href="javascript:alert(2)">点我</a>',
+    '"><svg onload=alert(3)>',
+    "'><iframe src=javascript:alert(4)>",
+  ];
+
+  /**
+   * The page holds the payloads only as inert text: among its real tags (escaped text has no raw
+   * "<"), none is a script of anyone but ours, none carries an event handler or a javascript: URL.
+   */
+  function inert(page: string): void {
+    const tags = page.match(/<[a-zA-Z][^>]*>/g) ?? [];
+    for (const t of tags) {
+      // Attributes as a browser reads them: name, and a quoted or bare value.
+      for (const [, name, value] of t.slice(t.search(/\s|>/)).matchAll(/\s([^\s"'>\/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s>]+))?/g)) {
+        expect(name!.toLowerCase(), t).not.toMatch(/^on/);
+        if (/^(href|src|action|formaction|xlink:href)$/i.test(name!)) expect((value ?? '').replace(/^["']|["']$/g, '').trim(), t).not.toMatch(/^javascript:/i);
+      }
+      expect(t).not.toMatch(/^<(iframe|object|embed|frame)\b/i);
+      // Our own images and charts only: the composer's preview, answer-page images, server-drawn charts.
+      if (/^<img\b/i.test(t)) expect(t).toMatch(/^<img (class="preview" alt="" hidden|class="thumb" src="\/admin\/inbox\/\d+\/images\/\d+" alt="[^"<>]*"|src="\/h5\/answer\/[A-Za-z0-9_-]+\/images\/\d+" alt="[^"<>]*")>$/);
+      if (/^<svg\b/i.test(t)) expect(t).toMatch(/^<svg class="chart( share)?" viewBox=/);
+      if (/^<script/i.test(t)) expect(t).toBe('<script src="/admin/assets/admin.js" defer>');
+    }
+  }
+
+  it('citizen text, staff names and replies render inert on every page of the panel and on the answer page', async () => {
+    const { app, team } = await setup();
+    const admin = await signedIn(app, team.admin);
+    await admin.page('/admin/staff');
+    await admin.post('/admin/staff', { username: 'xss.name', name: '<img src=x onerror=alert(9)>', role: 'handler', department: 'service-centre' });
+    const ids: number[] = [];
+    for (const [i, p] of PAYLOADS.entries()) {
+      const o = `o_xss_${i}`;
+      await app.emulator!.act(o, { type: 'subscribe' });
+      await app.emulator!.act(o, { type: 'text', content: p }); // unanswered → a handoff whose question is the payload
+      await app.emulator!.act(o, { type: 'text', content: `补充 ${p}` });
+      const h = await app.handoffs.openFor(o);
+      expect(h?.question).toBe(p);
+      ids.push(h!.id);
+    }
+    const xssStaff = (await app.accounts.byUsername('xss.name'))!;
+    await app.inbox.assign(actorOf(team.duty), ids[0]!, xssStaff.id);
+    await app.inbox.transfer(actorOf(team.duty), ids[1]!, 'civil-affairs', PAYLOADS[0]!);
+    const r = await app.inbox.reply(actorOf(team.supervisor), ids[2]!, { kind: 'text', text: `回复 ${PAYLOADS.join(' ')}` });
+    await app.inbox.escalate(actorOf(team.handler), ids[3]!, `上报：${PAYLOADS[3]}`);
+    const pages = ['/admin/inbox?view=waiting', '/admin/inbox?view=all', '/admin/inbox?view=escalated', '/admin/inbox/fragment?view=all', '/admin/dashboard', '/admin/staff', '/admin/audit'];
+    for (const id of ids) pages.push(`/admin/inbox/${id}`, `/admin/inbox/${id}/fragment`);
+    for (const path of pages) {
+      const { status, html } = await admin.page(path);
+      expect(status, path).toBe(200);
+      inert(html);
+    }
+    const detail = (await admin.page(`/admin/inbox/${ids[0]}`)).html;
+    expect(detail).toContain('&lt;script&gt;alert(&quot;xss&quot;)&lt;/script&gt;');
+    expect(detail).toContain('&lt;img src=x onerror=alert(9)&gt;'); // the assignee's name
+    const answer = await (await fetch(`${app.url}/h5/answer/${r.token}`)).text();
+    inert(answer);
+    expect(answer).toContain('回复 &lt;script&gt;');
+  });
+});
+
+for (const kv of KV_BACKENDS) {
+  describe.skipIf(!available(kv))(`live updates (server-sent events) with ${kv.label}`, () => {
+    it('a page\'s event stream says when its list or conversation changed', async () => {
+      const { app, team, handoff } = await setup({ kv: kv.name, admin: { pulseMs: 30 } });
+      const c = await signedIn(app, team.handler);
+      const listPage = (await c.page('/admin/inbox')).html;
+      const since = /data-pulse="([^"]+)"/.exec(listPage)![1]!;
+      const ctl = new AbortController();
+      const res = await fetch(`${app.url}/admin/events?since=${encodeURIComponent(since)}`, { headers: { cookie: `weiban_staff=${c.cookies.get('weiban_staff')}` }, signal: ctl.signal });
+      expect(res.headers.get('content-type')).toContain('text/event-stream');
+      const reader = res.body!.getReader();
+      const events: string[] = [];
+      const until = async (pred: () => boolean) => {
+        const dec = new TextDecoder();
+        let buf = '';
+        while (!pred()) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value);
+          const parts = buf.split('\n\n');
+          buf = parts.pop()!;
+          events.push(...parts.filter((p) => p.startsWith('event:')));
+        }
+      };
+      // Nothing changed yet: no pulse (only keep-alives). A citizen hands off: a pulse comes.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(events).toEqual([]);
+      const id = await handoff('o_live');
+      await until(() => events.length >= 1);
+      expect(events[0]).toMatch(/^event: pulse\ndata: \{"v":"h\d+\.n1\.m\d+"\}$/);
+      // The refreshed list has the new conversation.
+      const frag = await c.get('/admin/inbox/fragment?view=waiting');
+      expect(await frag.text()).toContain(`/admin/inbox/${id}`);
+      expect(frag.headers.get('x-pulse')).toBe(JSON.parse(events[0]!.split('data: ')[1]!).v);
+      // Signing out ends the stream.
+      await c.post('/admin/logout');
+      await until(() => events.some((e) => e.startsWith('event: signed-out')));
+      ctl.abort();
+    });
+  });
+}

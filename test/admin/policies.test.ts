@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { allowed, assignable, canSee, INBOX_ACTIONS, may, SYSTEM, views, type Actor, type ConversationScope, type InboxAction, type Role } from '../../src/admin/policies.ts';
+
+const staff = (id: number, role: Role, department: string | null): Extract<Actor, { kind: 'staff' }> => ({ kind: 'staff', id, username: `u${id}`, name: `n${id}`, role, department });
+const duty = staff(1, 'duty', 'a');
+const handler = staff(2, 'handler', 'a');
+const colleague = staff(3, 'handler', 'a');
+const supervisor = staff(4, 'supervisor', 'a');
+const admin = staff(5, 'admin', null);
+const elsewhere = staff(6, 'supervisor', 'b');
+
+const conv = (o: Partial<ConversationScope> = {}): ConversationScope => ({ department: 'a', status: 'open', assigneeId: null, escalatedAt: null, ...o });
+const allowedActions = (a: Actor, c: ConversationScope) => INBOX_ACTIONS.filter((x) => may(a, x, c));
+
+describe('who may do what to a conversation', () => {
+  it('outside the department nothing is allowed, not even seeing it', () => {
+    for (const c of [conv(), conv({ assigneeId: 6 }), conv({ status: 'closed' })]) {
+      expect(canSee(elsewhere, c)).toBe(false);
+      expect(allowedActions(elsewhere, c)).toEqual([]);
+    }
+    expect(canSee(staff(7, 'handler', null), conv())).toBe(false); // no department, no conversations
+    expect(canSee(admin, conv({ department: 'z' }))).toBe(true);
+  });
+
+  it('a waiting conversation', () => {
+    const c = conv();
+    const table: [Actor, InboxAction[]][] = [
+      [duty, ['view', 'unmask', 'claim', 'assign', 'transfer', 'classify', 'reply', 'close', 'escalate', 'retry_delivery']],
+      [handler, ['view', 'unmask', 'claim', 'transfer', 'classify', 'reply', 'escalate', 'retry_delivery']],
+      [supervisor, ['view', 'unmask', 'claim', 'assign', 'transfer', 'classify', 'reply', 'close', 'retry_delivery']],
+      [admin, ['view', 'unmask', 'claim', 'assign', 'transfer', 'classify', 'reply', 'close', 'retry_delivery']],
+    ];
+    for (const [a, expected] of table) expect(allowedActions(a, c), (a as { role: string }).role).toEqual(expected);
+  });
+
+  it('a colleague\'s conversation: a handler may only read it; the duty officer dispatches; the supervisor may do all', () => {
+    const c = conv({ assigneeId: colleague.id });
+    expect(allowedActions(handler, c)).toEqual(['view', 'unmask', 'escalate']);
+    expect(allowedActions(colleague, c)).toEqual(['view', 'unmask', 'transfer', 'classify', 'reply', 'close', 'escalate', 'retry_delivery']);
+    expect(allowedActions(duty, c)).toEqual(['view', 'unmask', 'assign', 'transfer', 'classify', 'escalate', 'retry_delivery']);
+    expect(allowedActions(supervisor, c)).toEqual(['view', 'unmask', 'assign', 'transfer', 'classify', 'reply', 'close', 'retry_delivery']);
+  });
+
+  it('a closed conversation is read-only (a failed delivery may still be sent again)', () => {
+    const c = conv({ status: 'closed', assigneeId: handler.id });
+    expect(allowedActions(handler, c)).toEqual(['view', 'unmask', 'retry_delivery']);
+    expect(allowedActions(supervisor, c)).toEqual(['view', 'unmask', 'retry_delivery']);
+  });
+
+  it('escalation happens once; the system may only escalate', () => {
+    expect(may(handler, 'escalate', conv({ escalatedAt: 1 }))).toBe(false);
+    expect(allowedActions(SYSTEM, conv())).toEqual(['escalate']);
+    expect(may(SYSTEM, 'escalate', conv({ escalatedAt: 1 }))).toBe(false);
+    expect(may(SYSTEM, 'escalate', conv({ status: 'closed' }))).toBe(false);
+  });
+
+  it('assignment goes only to active, non-administrator staff of the conversation\'s department', () => {
+    expect(assignable({ role: 'handler', department: 'a', active: true }, conv())).toBe(true);
+    expect(assignable({ role: 'handler', department: 'a', active: false }, conv())).toBe(false);
+    expect(assignable({ role: 'handler', department: 'b', active: true }, conv())).toBe(false);
+    expect(assignable({ role: 'admin', department: 'a', active: true }, conv())).toBe(false);
+  });
+});
+
+describe('views and pages by role', () => {
+  it('tabs', () => {
+    expect(views(duty)).toEqual(['waiting', 'mine', 'department']);
+    expect(views(handler)).toEqual(['waiting', 'mine', 'department']);
+    expect(views(supervisor)).toEqual(['waiting', 'mine', 'department', 'escalated', 'all']);
+    expect(views(admin)).toEqual(['waiting', 'escalated', 'all']);
+  });
+  it('accounts and the audit log are for administrators', () => {
+    for (const a of [duty, handler, supervisor]) {
+      expect(allowed(a, 'staff.manage')).toBe(false);
+      expect(allowed(a, 'audit.read')).toBe(false);
+      expect(allowed(a, 'dashboard')).toBe(true);
+    }
+    expect(allowed(admin, 'staff.manage')).toBe(true);
+    expect(allowed(admin, 'audit.read')).toBe(true);
+  });
+});
