@@ -18,6 +18,7 @@ import { AppointmentChat } from './services/appointments/chat.ts';
 import { Appointments } from './services/appointments/index.ts';
 import { Cases } from './services/cases/index.ts';
 import { CaseChat } from './services/cases/chat.ts';
+import { caseSection } from './admin/cases.ts';
 import { LocalDiskStorage } from './platform/storage.ts';
 import { Halls } from './services/halls/index.ts';
 import { h5Routes } from './h5/index.ts';
@@ -179,6 +180,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     outbox,
     kv,
     storage: new LocalDiskStorage(uploadDir),
+    onEscalate: (c) => audit.record({ actor: { kind: 'system' }, action: 'escalate', target: `case:${c.id}`, department: c.department, detail: `办件 ${c.caseNo} 超过承诺时限` }),
+    departmentFor: (serviceId) => profile.departments.find((d) => d.handles.includes(serviceId))?.id ?? profile.inbox.default_department,
     services: profile.services,
     templates: profile.templates,
     publicUrl,
@@ -236,6 +239,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     sessions: new StaffSessions(kv, clock, opts.admin?.sessions),
     throttle: new SignInThrottle(kv, opts.admin?.throttle),
     ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
+    extend: [caseSection(cases, (id) => inbox.departmentName(id))],
   });
   const pages = h5Routes({ services: profile.services, halls, appointments, cases, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
   const answers = answerRoutes({ db, calendar, accountName: profile.account.name, departmentName: (id) => inbox.departmentName(id) });

@@ -32,6 +32,12 @@ export const AUDIT_ACTIONS = {
   escalate: '督办',
   'retry-delivery': '重发',
   rated: '市民评价',
+  'case-accept': '受理办件',
+  'case-correct': '要求补正',
+  'case-advance': '推进办件',
+  'case-complete': '办结办件',
+  'case-refuse': '不予受理',
+  'case-file': '查看附件',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

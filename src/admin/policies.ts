@@ -110,11 +110,12 @@ export function departmentsOf(a: StaffActor): string[] | null {
 
 // ---- the rest of the panel ---------------------------------------------------------------------
 
-export const PANEL_ACTIONS = ['dashboard', 'staff.manage', 'audit.read', 'deliveries.read'] as const;
+export const PANEL_ACTIONS = ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read'] as const;
 export type PanelAction = (typeof PANEL_ACTIONS)[number];
 
 const PANEL_RULES: Record<PanelAction, (a: StaffActor) => boolean> = {
   dashboard: () => true,
+  cases: () => true,
   'staff.manage': (a) => a.role === 'admin',
   'audit.read': (a) => a.role === 'admin',
   'deliveries.read': () => true,
@@ -122,4 +123,36 @@ const PANEL_RULES: Record<PanelAction, (a: StaffActor) => boolean> = {
 
 export function allowed(a: StaffActor, action: PanelAction): boolean {
   return PANEL_RULES[action](a);
+}
+
+// ---- cases (applications) ------------------------------------------------------------------------
+
+export const CASE_ACTIONS = ['view', 'unmask', 'files', 'accept', 'correct', 'advance', 'refuse'] as const;
+export type CaseAction = (typeof CASE_ACTIONS)[number];
+
+/** What a permission about a case needs to know of it. */
+export interface CaseScope {
+  department: string | null;
+  status: 'submitted' | 'in_progress' | 'correction' | 'completed' | 'refused';
+}
+
+const openCase = (c: CaseScope) => c.status === 'submitted' || c.status === 'in_progress' || c.status === 'correction';
+
+/**
+ * Cases: the department's handlers and supervisors move them (受理, 补正, 下一步/办结, 不予受理); the duty
+ * officer reads them (to answer citizens' questions about them); an administrator does everything.
+ */
+const CASE_RULES: Record<CaseAction, (a: StaffActor, c: CaseScope) => boolean> = {
+  view: () => true,
+  unmask: () => true,
+  files: () => true,
+  accept: (a, c) => a.role !== 'duty' && c.status === 'submitted',
+  correct: (a, c) => a.role !== 'duty' && (c.status === 'submitted' || c.status === 'in_progress'),
+  advance: (a, c) => a.role !== 'duty' && c.status === 'in_progress',
+  refuse: (a, c) => a.role !== 'duty' && openCase(c),
+};
+
+/** Whether the actor may do this to the case (a case outside their department does not exist for them). */
+export function mayCase(a: StaffActor, action: CaseAction, c: CaseScope): boolean {
+  return canSee(a, c) && CASE_RULES[action](a, c);
 }

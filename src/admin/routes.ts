@@ -46,6 +46,22 @@ export interface AdminDeps {
   throttle: SignInThrottle;
   /** How often a live page's server-sent events check for changes (default 2 s). */
   pulseMs?: number;
+  /** Further sections of the panel (cases …), registered with the panel's own guards. */
+  extend?: ((r: Router, kit: PanelKit) => void)[];
+}
+
+/** What a section of the panel needs to be part of it: the same sign-in, CSRF, pages and notices. */
+export interface PanelKit {
+  signedIn: (ctx: Context, next: Next) => Promise<unknown>;
+  actor(ctx: Context): StaffActor;
+  /** A state-changing form: same-site and carrying the session's CSRF token. */
+  checkedForm(ctx: Context, limit?: number): Promise<Record<string, string>>;
+  pageContext(ctx: Context): Promise<PageContext>;
+  send(ctx: Context, page: SafeHtml, status?: number): void;
+  fail(ctx: Context, status: number, message: string): void;
+  flash(ctx: Context, kind: 'ok' | 'error', text: string): Promise<void>;
+  fmt(): Fmt;
+  audit: Audit;
 }
 
 interface State {
@@ -567,6 +583,8 @@ export function adminRoutes(d: AdminDeps): Router {
     send(ctx, auditPage(await pageContext(ctx), { rows: rows.slice(0, 100), fmt: fmt(), action, more: rows.length > 100 }));
   });
 
+  const kit: PanelKit = { signedIn, actor: (ctx) => st(ctx).actor, checkedForm, pageContext, send, fail, flash, fmt, audit: d.audit };
+  for (const extend of d.extend ?? []) extend(r, kit);
   return r;
 }
 

@@ -48,8 +48,8 @@ export interface CasesDeps {
   templates: Record<string, ProfileTemplate>;
   publicUrl: string;
   log: Logger;
-  /** Department for items that name none. */
-  defaultDepartment?: string | null;
+  /** The department that handles an item (the profile's departments), when the application names none. */
+  departmentFor?: (serviceId: string) => string | null;
   /** Told when a case passes its due time (the staff panel escalates to the supervisor). */
   onEscalate?: (c: CaseRow) => Promise<void>;
 }
@@ -166,7 +166,7 @@ export class Cases {
           queryCode,
           openid,
           serviceId,
-          department: s.application.department ?? s.department ?? this.d.defaultDepartment ?? null,
+          department: s.application.department ?? this.d.departmentFor?.(s.id) ?? null,
           status: 'submitted',
           step: s.application.steps[0]!.id,
           stepBeforeCorrection: null,
@@ -406,6 +406,17 @@ export class Cases {
     return { row, data: await this.d.storage.get(row.storageKey) };
   }
 
+  async get(caseId: number): Promise<CaseRow | null> {
+    return Number.isSafeInteger(caseId) ? this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId }) : null;
+  }
+
+  /** The form in full (staff, after an audited 显示完整). */
+  plainForm(c: CaseRow): { label: string; value: string }[] {
+    const s = this.services.get(c.serviceId) as ApplicableService | undefined;
+    const values = JSON.parse(c.formData) as Record<string, FieldValue>;
+    return (s?.application.form ?? []).filter((f) => f.type !== 'file' && values[f.id] !== undefined).map((f) => ({ label: f.label, value: String(values[f.id]) }));
+  }
+
   /** The form as staff and citizens see it in lists: personal data masked. */
   maskedForm(c: CaseRow): { label: string; value: string }[] {
     const s = this.services.get(c.serviceId) as ApplicableService | undefined;
@@ -471,7 +482,7 @@ export class Cases {
     const due = c.dueAt ? this.day(c.dueAt) : null;
     const texts: Record<string, string> = {
       submitted: `已收到您的「${name}」申请。\n办件编号：${c.caseNo}\n查询码：${c.queryCode}（家人帮您查进度时需要）\n我们会尽快受理，办理进展会发到这里。回复「进度」可随时查看。\n${link}`,
-      accepted: `您的「${name}」申请已受理（${c.caseNo}）。${due ? `承诺 ${due} 前办结。` : ''}\n${link}`,
+      accepted: `您的「${name}」申请已受理（${c.caseNo}）。${due ? `承诺${due}前办结。` : ''}\n${link}`,
       advanced: `您的「${name}」（${c.caseNo}）已进入「${step}」环节。${e.note ? `\n说明：${e.note}` : ''}\n${link}`,
       correction_requested: `您的「${name}」（${c.caseNo}）需要补充材料：\n${e.note}\n请点下面的链接补充，补齐后我们继续办理：\n<a href="${this.casePage(c)}">去补充材料</a>`,
       refused: `很抱歉，您的「${name}」申请（${c.caseNo}）不予受理。\n原因：${e.note}\n有疑问可以回复「转人工」。`,

@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuditEntity } from '../../src/admin/audit.ts';
+import { CaseEntity } from '../../src/services/cases/entities.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { makeTeam, signedIn } from './client.ts';
+
+const apps: TestApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+const ID = validId();
+const XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>';
+
+async function setup() {
+  const a = await startTestApp();
+  apps.push(a);
+  const team = await makeTeam(a);
+  const c = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: `示范区天山路 600 弄 2 号 ${XSS}`, kind: '首次申领' }, [
+    { fieldId: 'photo', fileName: `${XSS}.jpg`, data: JPEG },
+    { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
+  ]);
+  return { a, team, c };
+}
+
+describe('办件 in the staff panel', () => {
+  it('a handler of the department sees the case, masked, and moves it; each move is on the timeline and in the audit log', async () => {
+    const { a, team, c } = await setup();
+    const h = await signedIn(a, team.handler);
+    const list = await h.page('/admin/cases');
+    expect(list.html).toContain(c.caseNo);
+    const page = await h.page(`/admin/cases/${c.id}`);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('138****5678');
+    expect(page.html).not.toContain('13812345678');
+    expect(page.html).not.toContain(ID);
+    expect(page.html).not.toContain('<img src=x'); // citizen text is inert
+    expect(page.html).not.toContain('<script>alert');
+    let res = await h.post(`/admin/cases/${c.id}/correct`, { note: '合同缺少签字页，请补拍上传。' });
+    expect(res.status).toBe(302);
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('correction');
+    await a.cases.correct('o_case_owner', c.id, { note: '补上了' }, [{ fieldId: 'proof', fileName: 'p2.jpg', data: JPEG }]);
+    res = await h.post(`/admin/cases/${c.id}/accept`, { note: '材料齐全' });
+    expect(res.status).toBe(302);
+    await h.post(`/admin/cases/${c.id}/advance`, { note: '' });
+    await h.post(`/admin/cases/${c.id}/advance`, { note: '' });
+    const done = await a.db.getRepository(CaseEntity).findOneBy({ id: c.id });
+    expect(done?.status).toBe('completed');
+    const detail = await h.page(`/admin/cases/${c.id}`);
+    expect(detail.html).toContain('qian.jingban');
+    const audit = await a.db.getRepository(AuditEntity).find({ where: { target: `case:${c.id}` }, order: { id: 'ASC' } });
+    expect(audit.map((x) => x.action)).toEqual(['view', 'case-correct', 'case-accept', 'case-advance', 'case-complete', 'view']);
+  });
+
+  it('showing the form in full is an explicit, audited action', async () => {
+    const { a, team, c } = await setup();
+    const h = await signedIn(a, team.handler);
+    await h.page(`/admin/cases/${c.id}`);
+    const res = await h.post(`/admin/cases/${c.id}/reveal`);
+    const text = await res.text();
+    expect(text).toContain('13812345678');
+    expect(await a.db.getRepository(AuditEntity).countBy({ target: `case:${c.id}`, action: 'unmask' })).toBe(1);
+  });
+
+  it('another department cannot read or move the case by changing the id; the duty officer reads but does not move', async () => {
+    const { a, team, c } = await setup();
+    const other = await signedIn(a, team.ssHandler);
+    expect((await other.page(`/admin/cases/${c.id}`)).status).toBe(404);
+    expect((await other.page('/admin/cases')).html).not.toContain(c.caseNo);
+    await other.page('/admin/cases');
+    expect((await other.post(`/admin/cases/${c.id}/accept`, { note: 'x' })).status).toBe(404);
+    expect((await other.get(`/admin/cases/${c.id}/files/1`)).status).toBe(404);
+    const duty = await signedIn(a, team.duty);
+    const page = await duty.page(`/admin/cases/${c.id}`);
+    expect(page.status).toBe(200);
+    expect(page.html).not.toContain('action="/admin/cases/' + c.id + '/accept"');
+    await duty.post(`/admin/cases/${c.id}/accept`, { note: 'x' });
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('submitted');
+  });
+
+  it('refuses moves without the CSRF token and moves that make no sense, telling why', async () => {
+    const { a, team, c } = await setup();
+    const h = await signedIn(a, team.handler);
+    await h.page(`/admin/cases/${c.id}`);
+    expect((await h.post(`/admin/cases/${c.id}/accept`, {}, { csrf: null })).status).toBe(403);
+    const res = await h.post(`/admin/cases/${c.id}/correct`, { note: '缺' });
+    expect(res.status).toBe(302);
+    const page = await h.page(`/admin/cases/${c.id}`);
+    expect(page.html).toContain('请写清楚缺什么材料');
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('submitted');
+  });
+});
