@@ -6,6 +6,11 @@ export const BENCH = {
   token: 'benchToken',
   aesKey: 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
   replyText: '您好，这里是示范区政务服务。',
+  /**
+   * What the citizen says: a keyword rule of the demo answers it with one short line, as the peer
+   * answers everything with one fixed line, so both send replies of about the same size.
+   */
+  message: '谢谢',
 };
 
 const crypto = new WeChatCrypto(BENCH.token, BENCH.aesKey, BENCH.appid);
@@ -17,7 +22,7 @@ export function callbackRequest(mode: 'plain' | 'safe'): { path: string; body: s
   const timestamp = String(Math.floor(Date.now() / 1000));
   const nonce = String(100000 + (n % 900000));
   const openid = `o_bench_${n % 5000}`;
-  const xml = `<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName><CreateTime>${timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>${7000000000000000 + n}</MsgId></xml>`;
+  const xml = `<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[${openid}]]></FromUserName><CreateTime>${timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[${BENCH.message}]]></Content><MsgId>${7000000000000000 + n}</MsgId></xml>`;
   const q = new URLSearchParams({ signature: sha1Signature(BENCH.token, timestamp, nonce), timestamp, nonce });
   if (mode === 'plain') return { path: `/wechat?${q}`, body: xml };
   const enc = crypto.encrypt(xml);

@@ -52,7 +52,8 @@ export class Conversation implements MessageHandler {
       openid: m.fromUser,
       kind: reply.type,
       content: describeReply(reply),
-      payload: reply,
+      // A text reply is its content; only other kinds need their whole shape kept.
+      ...(reply.type === 'text' ? {} : { payload: reply }),
       channel: 'passive',
       ref: this.refs.get(m) ?? null,
       msgKey: replyKey(meta.dedupKey),
@@ -61,7 +62,8 @@ export class Conversation implements MessageHandler {
 
   async replyFor(dedupKey: string): Promise<Reply | null> {
     const row = await this.deps.log.findByKey(replyKey(dedupKey));
-    return row?.payload ? (JSON.parse(row.payload) as Reply) : null;
+    if (!row) return null;
+    return row.payload ? (JSON.parse(row.payload) as Reply) : { type: 'text', content: row.content };
   }
 
   async late(m: InboundMessage, reply: Reply): Promise<void> {
