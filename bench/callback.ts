@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { PROJECT_ROOT } from '../src/paths.ts';
+import { startFlags } from './flags.ts';
 import { callbackRequest } from './wire.ts';
 
 interface Result {
@@ -18,12 +18,6 @@ interface Result {
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-
-/** weiban runs with the Node flags `npm start` uses (read from package.json, so they cannot drift). */
-function startFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  return pkg.scripts.start.split(/\s+/).filter((a) => /^--max-semi-space-size=\d+$/.test(a));
-}
 
 async function startServer(script: string, port: number, env: Record<string, string>): Promise<ChildProcess> {
   // Runs compiled (npm run bench builds first), as `npm start` does in production.

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { docsFromCatalogue, SearchIndex, type SearchDoc, type SearchHit } from '../src/chat/search.ts';
 import { PROJECT_ROOT } from '../src/paths.ts';
+import { startFlags } from './flags.ts';
 import { faqSchema, serviceSchema, synonymsSchema } from '../src/profile/catalogue.ts';
 
 const ENTRIES = 10_000;
@@ -120,8 +121,7 @@ interface RssReading {
 
 /** In a fresh process (bench/search-rss.ts), with the Node flags `npm start` uses. */
 function measureRss(): Promise<RssReading> {
-  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const flags = pkg.scripts.start.split(/\s+/).filter((a) => /^--max-semi-space-size=\d+$/.test(a));
+  const flags = startFlags();
   return new Promise((resolve, reject) => {
     const child = fork(join(import.meta.dirname, 'search-rss.js'), [], {
       execArgv: ['--expose-gc', ...flags],

@@ -201,10 +201,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     earlyRoutes: [ratingRoute(inbox), ...appointmentChat.earlyRoutes()],
     extraRoutes: [...appointmentChat.extraRoutes(), ...caseChat.extraRoutes()],
     logger: log.child({ component: 'chat' }),
-    seed: async (openid) => {
-      const [citizen, open] = await Promise.all([conversationLog.citizen(openid), handoffs.openFor(openid)]);
-      return { audience: citizen?.audience ?? null, human: open?.id ?? null };
-    },
+    seed: (openid) => handoffs.sessionSeed(openid),
     saveAudience: (openid, audience) => conversationLog.setAudience(openid, audience),
   });
   const reader = new InboxReader(db, clock, accounts, inbox);

@@ -141,7 +141,6 @@ export class ChatEngine {
 
   async respond(msg: InboundMessage): Promise<Answer> {
     const session = await this.sessions.load(msg.fromUser);
-    const before = JSON.stringify(session);
     const said = spokenText(msg);
     const t: Turn = {
       msg,
@@ -152,9 +151,9 @@ export class ChatEngine {
       v: { now: this.d.clock.now(), audience: session.audience },
     };
     const routed = await this.router.dispatch(msg, t);
-    // Keep the session alive (idle timeout) on every message, and save what changed.
-    if (JSON.stringify(session) !== before || msg.kind !== 'unsubscribe') await this.sessions.save(t.openid, session);
+    // Every message keeps the session alive (idle timeout); unfollowing ends it.
     if (msg.kind === 'unsubscribe') await this.sessions.forget(t.openid);
+    else await this.sessions.save(t.openid, session);
     return routed?.result ?? none('none');
   }
 

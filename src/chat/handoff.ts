@@ -187,6 +187,21 @@ export class Handoffs {
     });
   }
 
+  /**
+   * What a new session starts from, in one statement: the audience on the citizen's record and
+   * their open staff conversation. Runs on every citizen's first message after an idle timeout.
+   */
+  async sessionSeed(openid: string): Promise<{ audience: string | null; human: number | null }> {
+    const p = this.ds.options.type === 'postgres' ? ['$1', '$1'] : ['?', '?'];
+    const params = this.ds.options.type === 'postgres' ? [openid] : [openid, openid];
+    const rows = (await this.ds.query(
+      `SELECT (SELECT audience FROM citizens WHERE openid = ${p[0]}) AS audience, (SELECT MAX(id) FROM handoffs WHERE openid = ${p[1]} AND status = 'open') AS human`,
+      params,
+    )) as { audience: string | null; human: number | string | null }[];
+    const row = rows[0];
+    return { audience: row?.audience ?? null, human: row?.human == null ? null : Number(row.human) };
+  }
+
   async openFor(openid: string): Promise<HandoffRow | null> {
     return this.ds.getRepository(HandoffEntity).findOne({ where: { openid, status: 'open' }, order: { id: 'DESC' } });
   }

@@ -21,7 +21,9 @@ export class Router<C, R = unknown> {
   /** The first matching route's result, or null when no route matches. */
   async dispatch(m: InboundMessage, ctx: C): Promise<{ result: R; route: string } | null> {
     for (const r of this.routes) {
-      if (await r.when(m, ctx)) return { result: await r.handle(m, ctx), route: r.name };
+      // Most conditions are synchronous: awaiting those would cost a promise per route per message.
+      const w = r.when(m, ctx);
+      if (w === true || (w !== false && (await w))) return { result: await r.handle(m, ctx), route: r.name };
     }
     return null;
   }

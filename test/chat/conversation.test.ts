@@ -3,6 +3,7 @@ import type { PhoneReply } from '../../src/emulator/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { available, DB_BACKENDS } from '../helpers/backends.ts';
 
 const apps: TestApp[] = [];
 afterEach(async () => {
@@ -292,3 +293,21 @@ describe('usage', () => {
     expect(rows.map((r) => r.ref)).toEqual(['welcome', 'rule:greeting', 'rule:office-hours']);
   });
 });
+
+for (const db of DB_BACKENDS) {
+  describe.skipIf(!available(db))(`a new session starts from the database (${db.label})`, () => {
+    it('after the idle timeout the audience and an open staff conversation are still there', async () => {
+      const { a, say, follow } = await account({ db: db.name });
+      await follow('o_seed');
+      await say('o_seed', '切换身份');
+      await say('o_seed', '2'); // 企业
+      expect(await say('o_seed', '转人工')).toContain('已为您转接工作人员');
+      a.clock.advance(2 * 3_600_000); // the session is long gone
+      expect(await say('o_seed', '我的营业执照丢了')).toBe(''); // staff still have it: the bot keeps quiet
+      expect(await say('o_seed', '结束人工')).toContain('已结束人工服务');
+      expect(choices(await say('o_seed', '00'))).toContain('企业开办和经营');
+      a.clock.advance(2 * 3_600_000);
+      expect(choices(await say('o_seed', '00'))).toContain('企业开办和经营'); // no staff conversation now, the audience stays
+    });
+  });
+}
