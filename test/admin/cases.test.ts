@@ -1,21 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditEntity } from '../../src/admin/audit.ts';
 import { CaseEntity } from '../../src/services/cases/entities.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
 import { makeTeam, signedIn } from './client.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 const ID = validId();
 const XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>';
 
 async function setup() {
-  const a = await startTestApp();
-  apps.push(a);
+  const a = await startApp();
   const team = await makeTeam(a);
   const c = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: `示范区天山路 600 弄 2 号 ${XSS}`, kind: '首次申领' }, [
     { fieldId: 'photo', fileName: `${XSS}.jpg`, data: JPEG },

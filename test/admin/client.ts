@@ -101,3 +101,12 @@ export async function signedIn(app: TestApp, who: StaffInfo): Promise<StaffClien
   if (res.status !== 302) throw new Error(`sign-in of ${who.username} failed: ${res.status}`);
   return c;
 }
+
+/** A citizen follows and asks for a human (or says `text`): the id of the staff conversation opened. */
+export async function openHandoff(app: TestApp, openid: string, text = '转人工'): Promise<number> {
+  await app.emulator!.act(openid, { type: 'subscribe' });
+  await app.emulator!.act(openid, { type: 'text', content: text });
+  const h = await app.handoffs.openFor(openid);
+  if (!h) throw new Error(`no staff conversation opened for ${openid}`);
+  return h.id;
+}

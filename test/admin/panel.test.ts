@@ -1,26 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { actorOf } from '../../src/admin/accounts.ts';
 import { HOUR, MINUTE } from '../../src/platform/clock.ts';
-import { startTestApp, type TestApp, type TestAppOptions } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { available, KV_BACKENDS } from '../helpers/backends.ts';
-import { makeTeam, PASSWORD, signedIn, StaffClient, type Team } from './client.ts';
+import { makeTeam, openHandoff, PASSWORD, signedIn, StaffClient, type Team } from './client.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 async function setup(o: TestAppOptions = {}): Promise<{ app: TestApp; team: Team; handoff(openid: string, text?: string): Promise<number> }> {
-  const app = await startTestApp(o);
-  apps.push(app);
+  const app = await startApp(o);
   const team = await makeTeam(app);
-  const handoff = async (openid: string, text = '转人工') => {
-    await app.emulator!.act(openid, { type: 'subscribe' });
-    await app.emulator!.act(openid, { type: 'text', content: text });
-    const h = await app.handoffs.openFor(openid);
-    if (!h) throw new Error('no handoff');
-    return h.id;
-  };
+  const handoff = (openid: string, text?: string) => openHandoff(app, openid, text);
   return { app, team, handoff };
 }
 

@@ -2,19 +2,16 @@ import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runStaffCommand } from '../../src/admin/staff-cli.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { uniqueName } from '../helpers/backends.ts';
 import { StaffClient } from './client.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 async function cli(app: TestApp, argv: string[], stdin = '') {
   const out: string[] = [];
@@ -29,8 +26,7 @@ async function cli(app: TestApp, argv: string[], stdin = '') {
 
 describe('npm run staff', () => {
   it('adds accounts (generated or piped password), lists, resets, deactivates; refuses bad input', async () => {
-    const app = await startTestApp();
-    apps.push(app);
+    const app = await startApp();
     const add = await cli(app, ['add', '--username', 'admin', '--name', '管理员', '--role', 'admin']);
     expect(add.code).toBe(0);
     expect(add.out).toMatch(/^created admin \(管理员\), admin\ntemporary password: [A-Za-z2-9]{14}\n/);
@@ -70,8 +66,7 @@ describe('npm run staff', () => {
         env: { ...process.env, DATABASE_URL: file, WEIBAN_PROFILE: '' },
       });
       const password = /temporary password: (\S+)/.exec(stdout)![1]!;
-      const app = await startTestApp({ shared: name });
-      apps.push(app);
+      const app = await startApp({ shared: name });
       const c = new StaffClient(app.url);
       const res = await c.signIn('admin', password);
       expect(res.headers.get('location')).toBe('/admin/account/password');

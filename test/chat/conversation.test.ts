@@ -1,21 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PhoneReply } from '../../src/emulator/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 /** China time → epoch ms. */
 const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 
-async function account(opts: Parameters<typeof startTestApp>[0] = {}) {
-  const a = await startTestApp(opts);
-  apps.push(a);
+async function account(opts: TestAppOptions = {}) {
+  const a = await startApp(opts);
   const say = async (openid: string, content: string) => textOf((await a.emulator!.act(openid, { type: 'text', content })).reply);
   const follow = async (openid: string, scene?: string) => textOf((await a.emulator!.act(openid, scene ? { type: 'subscribe', scene } : { type: 'subscribe' })).reply);
   return { a, say, follow };

@@ -1,19 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MessageEntity } from '../../src/chat/log.ts';
 import { HOUR } from '../../src/platform/clock.ts';
 import { sha1Signature } from '../../src/wechat/signature.ts';
 import { available, DB_BACKENDS, KV_BACKENDS } from '../helpers/backends.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
-async function app(o: Parameters<typeof startTestApp>[0] = {}) {
-  const a = await startTestApp(o);
-  apps.push(a);
-  return a;
-}
+const app = appsClosedAfterEach();
 
 const combos = DB_BACKENDS.flatMap((db) => KV_BACKENDS.map((kv) => ({ db, kv })));
 

@@ -1,21 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PhoneReply } from '../../src/emulator/index.ts';
 import { AttachmentEntity, CaseEntity } from '../../src/services/cases/entities.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { BIG_JPEG, EXE_AS_JPG, JPEG, PDF, validId, wrongCheckDigit } from '../helpers/files.ts';
 import { Visitor } from '../helpers/visitor.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 const ID = validId();
 const textOf = (r: PhoneReply | null) => (r?.type === 'text' ? r.content : '');
 
 async function setup(openid = 'o_applicant_web') {
-  const a = await startTestApp();
-  apps.push(a);
+  const a = await startApp();
   const v = new Visitor(`http://localhost:${a.port}`);
   v.cookie('emu_openid', openid);
   return { a, v, openid };

@@ -1,19 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CitizenEntity } from '../../src/chat/log.ts';
 import { BookingEntity } from '../../src/services/appointments/entities.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { Visitor } from '../helpers/visitor.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 
 async function setup() {
-  const a = await startTestApp();
-  apps.push(a);
+  const a = await startApp();
   // the pages live at PUBLIC_URL (http://localhost:<port>), where the web authorisation returns
   const base = `http://localhost:${a.port}`;
   return { a, base, visitor: (openid?: string) => {

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,4 +81,20 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
       if (dbKind === 'postgres' && !o.shared) await dropSchema(PG_URL!, schema);
     },
   });
+}
+
+/**
+ * For a test file: the returned function starts a test app, and every app it started is closed
+ * after each test.
+ */
+export function appsClosedAfterEach(): (o?: TestAppOptions) => Promise<TestApp> {
+  const apps: TestApp[] = [];
+  afterEach(async () => {
+    for (const a of apps.splice(0)) await a.close();
+  });
+  return async (o = {}) => {
+    const a = await startTestApp(o);
+    apps.push(a);
+    return a;
+  };
 }

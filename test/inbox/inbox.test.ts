@@ -1,12 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { actorOf } from '../../src/admin/accounts.ts';
 import { SYSTEM } from '../../src/admin/policies.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { Inbox, InboxError } from '../../src/inbox/inbox.ts';
 import { HOUR, MINUTE } from '../../src/platform/clock.ts';
 import { JobEntity } from '../../src/platform/jobs.ts';
-import { makeTeam, type Team } from '../admin/client.ts';
-import { MONDAY_10AM, startTestApp, type TestApp } from '../helpers/app.ts';
+import { makeTeam, openHandoff, type Team } from '../admin/client.ts';
+import { appsClosedAfterEach, MONDAY_10AM, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 
 /** China time → epoch ms. */
@@ -15,24 +15,14 @@ const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m 
 /** A 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 for (const backend of DB_BACKENDS) {
   describe.skipIf(!available(backend))(`the inbox on ${backend.label}`, () => {
     async function setup(): Promise<{ app: TestApp; team: Team; handoff(openid: string, text?: string): Promise<number> }> {
-      const app = await startTestApp({ db: backend.name });
-      apps.push(app);
+      const app = await startApp({ db: backend.name });
       const team = await makeTeam(app);
-      const handoff = async (openid: string, text = '转人工') => {
-        await app.emulator!.act(openid, { type: 'subscribe' });
-        await app.emulator!.act(openid, { type: 'text', content: text });
-        const h = await app.handoffs.openFor(openid);
-        if (!h) throw new Error('no handoff');
-        return h.id;
-      };
+      const handoff = (openid: string, text?: string) => openHandoff(app, openid, text);
       return { app, team, handoff };
     }
     const row = (app: TestApp, id: number) => app.db.getRepository(HandoffEntity).findOneByOrFail({ id });

@@ -1,12 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PhoneReply } from '../../src/emulator/index.ts';
 import { BookingEntity } from '../../src/services/appointments/entities.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 const textOf = (r: PhoneReply | null) => (r?.type === 'text' ? r.content : '');
@@ -14,8 +11,7 @@ const lines = (t: string) => t.split('\n').filter((l) => l.startsWith('回复 ')
 const indexOf = (t: string, label: RegExp) => String(lines(t).findIndex((l) => label.test(l)) + 1);
 
 async function citizen(openid = 'o_chat_book') {
-  const a = await startTestApp();
-  apps.push(a);
+  const a = await startApp();
   await a.emulator!.act(openid, { type: 'subscribe' });
   const say = async (content: string) => textOf((await a.emulator!.act(openid, { type: 'text', content })).reply);
   return { a, say, openid };

@@ -1,19 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobEntity } from '../../src/platform/jobs.ts';
 import { BookingEntity, SlotCountEntity } from '../../src/services/appointments/entities.ts';
 import { BookingError } from '../../src/services/appointments/index.ts';
 import { available, DB_BACKENDS, KV_BACKENDS } from '../helpers/backends.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
-async function app(o: Parameters<typeof startTestApp>[0] = {}) {
-  const a = await startTestApp(o);
-  apps.push(a);
-  return a;
-}
+const app = appsClosedAfterEach();
 
 /** China time → epoch ms. */
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);

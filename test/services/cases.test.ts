@@ -1,16 +1,13 @@
 import { readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AttachmentEntity, CaseEntity, CaseEventEntity } from '../../src/services/cases/entities.ts';
 import { CaseError } from '../../src/services/cases/index.ts';
 import type { Upload } from '../../src/services/cases/forms.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { BIG_JPEG, EXE_AS_JPG, JPEG, PDF, validId, wrongCheckDigit } from '../helpers/files.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.close();
-});
+const startApp = appsClosedAfterEach();
 
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 const ID = validId();
@@ -33,8 +30,7 @@ async function caught(p: Promise<unknown>): Promise<CaseError> {
 for (const db of DB_BACKENDS) {
   describe.skipIf(!available(db))(`applications and cases (${db.label})`, () => {
     async function app() {
-      const a = await startTestApp({ db: db.name });
-      apps.push(a);
+      const a = await startApp({ db: db.name });
       await a.emulator!.act('o_applicant', { type: 'subscribe' });
       await a.emulator!.act('o_applicant', { type: 'text', content: '你好' }); // opens the 48-hour window
       return a;
