@@ -43,8 +43,15 @@ export interface SearchEngine {
   search(query: string, opts: { now: number; audience?: string | null; limit?: number }): SearchHit[];
 }
 
-/** A multi-step service dialog (ask a question, book a slot …): its state lives in the session. */
+/**
+ * A multi-step service dialog (ask a question, book a slot …): its state lives in the session.
+ * A dialog takes numbered choices (and 0) only, unless it says it takes `freeText`; any other
+ * message, and any event the citizen makes (a menu tap, a scan), ends it and is answered as if
+ * no dialog were open: the citizen is never stuck in a list they have moved on from.
+ */
 export interface Dialog {
+  /** Takes whatever the citizen writes (a question in their own words), not just numbers. */
+  freeText?: boolean;
   start(t: Turn, engine: ChatEngine): Promise<Answer>;
   /** The citizen's next message; return `done: true` when the dialog is over. */
   step(t: Turn, engine: ChatEngine): Promise<Answer & { done?: boolean }>;
@@ -141,7 +148,9 @@ export class ChatEngine {
 
   async respond(msg: InboundMessage): Promise<Answer> {
     const session = await this.sessions.load(msg.fromUser);
-    const said = spokenText(msg);
+    const spoken = spokenText(msg);
+    // Only spaces is no text at all: it is neither a question for staff nor a search.
+    const said = spoken !== null && normalizeInput(spoken) !== '' ? spoken : null;
     const t: Turn = {
       msg,
       openid: msg.fromUser,
@@ -150,11 +159,29 @@ export class ChatEngine {
       session,
       v: { now: this.d.clock.now(), audience: session.audience },
     };
+    if (session.human !== null && !SILENT_KINDS.has(msg.kind) && !(await this.d.handoffs.isOpen(session.human))) {
+      // Staff closed it while this session was in flight elsewhere: the database has the last word.
+      session.human = null;
+    }
+    if (session.dialog !== null && !this.dialogTakes(t)) session.dialog = null;
     const routed = await this.router.dispatch(msg, t);
-    // Every message keeps the session alive (idle timeout); unfollowing ends it.
-    if (msg.kind === 'unsubscribe') await this.sessions.forget(t.openid);
-    else await this.sessions.save(t.openid, session);
+    // Every message keeps the session alive (idle timeout); unfollowing ends it, and with it any
+    // open staff conversation (an unfollowed citizen can no longer be written to).
+    if (msg.kind === 'unsubscribe') {
+      if (session.human !== null) await this.d.handoffs.close(session.human, 'citizen');
+      await this.sessions.forget(t.openid);
+    } else await this.sessions.save(t.openid, session);
     return routed?.result ?? none('none');
+  }
+
+  /** Whether the open dialog takes this message (see `Dialog`). */
+  private dialogTakes(t: Turn): boolean {
+    const m = t.msg;
+    if (SILENT_KINDS.has(m.kind)) return true; // a page view or a location report changes nothing
+    const d = this.d.dialogs[t.session.dialog!.name];
+    if (!d) return false;
+    if (d.freeText) return MESSAGE_KINDS.has(m.kind);
+    return t.text !== null && asChoice(t.text) !== null;
   }
 
   // ---- answers ----------------------------------------------------------------------------------
@@ -173,7 +200,7 @@ export class ChatEngine {
       const s = this.services.get(spec.service);
       if (!s || !visible(s, { ...t.v, audience: null })) return this.home(t, '这项服务暂时不提供了。');
       const lines = [guideText(s), '', linkLine(this.url(`/h5/guide/${s.id}`), '查看完整办事指南')];
-      if (s.appointment && this.d.dialogs.book) {
+      if (s.appointment && this.d.dialogs.book && t.session.human === null) {
         lines.push(this.list('', ['预约到大厅办理'], false).trim());
         t.session.list = { kind: 'actions', actions: [`book:${s.id}`], back: t.session.list?.kind === 'actions' ? t.session.list.back : t.session.list };
       }
@@ -213,6 +240,7 @@ export class ChatEngine {
 
   /** The home list (the top of the navigation), after a greeting line. */
   home(t: Turn, greeting: string): Answer {
+    t.session.dialog = null; // home ends whatever was in progress
     if (this.needsAudience(t)) return this.audienceList(t, greeting);
     t.session.list = { kind: 'nav', path: [] };
     const choices = this.navigation.choices([], t.v) ?? [];
@@ -350,10 +378,22 @@ export class ChatEngine {
     return text(template.replaceAll('{when}', promise.words), `handoff:${reason}`);
   }
 
+  /**
+   * Staff have the conversation: the bot does not talk over them. If the profile allows, keyword
+   * rules and menu taps whose answer is information (text, news, image, link, a guide, an FAQ)
+   * are still answered; anything that would start a list or a dialog is not, since its numbers
+   * would go to staff. A menu tap is never met with silence.
+   */
   private async whileHuman(t: Turn): Promise<Answer> {
-    if (this.p.handoff.keywords_while_human && t.text !== null) {
+    const allowed = this.p.handoff.keywords_while_human;
+    if (t.msg.kind === 'click') {
+      const rule = allowed ? this.rules.forClick((t.msg as { key: string }).key, t.v) : null;
+      if (rule && informational(rule.reply)) return this.answer(t, rule.reply, `rule:${rule.id}`);
+      return text(this.p.handoff.texts.menu_while_human, 'with-staff:menu');
+    }
+    if (allowed && t.text !== null) {
       const rule = this.rules.match(t.text, t.v);
-      if (rule) return this.answer(t, rule.reply, `rule:${rule.id}`);
+      if (rule && informational(rule.reply)) return this.answer(t, rule.reply, `rule:${rule.id}`);
     }
     return none('with-staff');
   }
@@ -407,6 +447,14 @@ export class ChatEngine {
   service(id: string): Service | undefined {
     return this.services.get(id);
   }
+}
+
+/** Message kinds a citizen writes or sends (as opposed to events). */
+const MESSAGE_KINDS = new Set<InboundMessage['kind']>(['text', 'image', 'voice', 'video', 'shortvideo', 'location', 'link', 'file']);
+
+/** A reply that informs and asks nothing back: safe to give while staff have the conversation. */
+function informational(r: ReplySpec): boolean {
+  return r.text !== undefined || !!r.news || !!r.image || !!r.link || !!r.service || !!r.faq;
 }
 
 /** A reply as the customer-service messages that can carry it after a passive one. */

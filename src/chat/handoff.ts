@@ -206,6 +206,10 @@ export class Handoffs {
     return this.ds.getRepository(HandoffEntity).findOne({ where: { openid, status: 'open' }, order: { id: 'DESC' } });
   }
 
+  async isOpen(id: number): Promise<boolean> {
+    return this.ds.getRepository(HandoffEntity).exists({ where: { id, status: 'open' } });
+  }
+
   async close(id: number, by: 'citizen' | 'staff'): Promise<boolean> {
     const now = this.clock.now();
     const res = await this.ds.getRepository(HandoffEntity).update({ id, status: 'open' }, { status: 'closed', closedAt: now, closedBy: by, updatedAt: now });

@@ -12,6 +12,9 @@ import { splitText } from './text.ts';
 /** The log key of the passive reply to a message: it also says which message a reply answered. */
 const replyKey = (dedupKey: string) => `r:${dedupKey}`;
 
+/** How long the rest of a long answer waits behind its passive reply. */
+export const FOLLOW_UP_DELAY_MS = 1500;
+
 /**
  * The conversation as the callback sees it: log the message, let the engine answer it, log the
  * answer; what does not fit one passive reply follows as customer-service messages.
@@ -20,6 +23,8 @@ export class Conversation implements MessageHandler {
   readonly errorReply: Reply;
   /** Which route answered a message in flight (request-scoped, not shared state). */
   private readonly refs = new WeakMap<InboundMessage, string>();
+  /** What follows a message's reply, held until the reply is on its way (request-scoped). */
+  private readonly pending = new WeakMap<InboundMessage, CustomMessage[]>();
 
   constructor(
     private readonly deps: { profile: Profile; log: ConversationLog; outbox: Outbox; logger: Logger; engine: ChatEngine },
@@ -43,7 +48,11 @@ export class Conversation implements MessageHandler {
       reply = { type: 'text', content: first! };
       followUps.unshift(...rest.map((content): CustomMessage => ({ type: 'text', content })));
     }
-    if (followUps.length) await this.deps.outbox.send({ openid: m.fromUser, messages: followUps, ref: answer.ref });
+    if (followUps.length) {
+      // The rest must not overtake the reply: it waits for `replied` (or travels with a late reply).
+      if (reply) this.pending.set(m, followUps);
+      else await this.deps.outbox.send({ openid: m.fromUser, messages: followUps, ref: answer.ref });
+    }
     return reply;
   }
 
@@ -58,6 +67,13 @@ export class Conversation implements MessageHandler {
       ref: this.refs.get(m) ?? null,
       msgKey: replyKey(meta.dedupKey),
     });
+    const rest = this.pending.get(m);
+    if (rest) {
+      this.pending.delete(m);
+      // WeChat shows the passive reply when our response reaches it; a customer-service message
+      // sent at once could arrive first. A short head start keeps them in order.
+      await this.deps.outbox.send({ openid: m.fromUser, messages: rest, ref: this.refs.get(m) ?? 'follow-up' }, { delayMs: FOLLOW_UP_DELAY_MS });
+    }
   }
 
   async replyFor(dedupKey: string): Promise<Reply | null> {
@@ -67,8 +83,12 @@ export class Conversation implements MessageHandler {
   }
 
   async late(m: InboundMessage, reply: Reply): Promise<void> {
+    const rest = this.pending.get(m) ?? [];
+    this.pending.delete(m);
     const message = replyToCustom(reply);
-    if (!message) return;
-    await this.deps.outbox.send({ openid: m.fromUser, messages: [message], ref: this.refs.get(m) ?? 'late-reply' });
+    // One job, in order: the reply first, then what follows it.
+    const messages = message ? [message, ...rest] : rest;
+    if (messages.length === 0) return;
+    await this.deps.outbox.send({ openid: m.fromUser, messages, ref: this.refs.get(m) ?? 'late-reply' });
   }
 }

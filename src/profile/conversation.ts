@@ -162,6 +162,8 @@ export const handoffSchema = z
         queued_unanswered: text(200),
         already_waiting: text(200),
         left: text(200),
+        /** A menu tap while staff have the conversation (the bot does not start lists then). */
+        menu_while_human: text(200).default('您正在和工作人员对话，留言会直接转给他们。要使用菜单，请先回复「结束人工」。'),
       })
       .strict(),
   })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { PhoneReply } from '../../src/emulator/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
+import { FOLLOW_UP_DELAY_MS } from '../../src/chat/index.ts';
 import { appsClosedAfterEach, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 
@@ -237,11 +238,74 @@ describe('handoff to staff', () => {
     await follow('o_ask');
     await a.emulator!.act('o_ask', { type: 'click', key: 'ask' });
     expect(choices(await say('o_ask', '00'))[0]).toMatch(/办事指南/);
+    // 00 ended the dialog: a number now belongs to the home list, not to the question.
+    expect(await say('o_ask', '1')).toMatch(/户籍和证件/);
+    a.clock.advance(5_000); // a second tap of the same button is a new event, not WeChat's retry
     await a.emulator!.act('o_ask', { type: 'click', key: 'ask' });
     const done = await say('o_ask', '我女儿在外地出生，户口怎么迁过来？');
     expect(done).toContain('已为您转接工作人员');
     const h = await a.db.getRepository(HandoffEntity).findOneBy({ openid: 'o_ask' });
     expect(h).toMatchObject({ reason: 'dialog', question: '我女儿在外地出生，户口怎么迁过来？' });
+  });
+});
+
+describe('the citizen is never stuck', () => {
+  it('a keyword or a menu tap in the middle of a numbered dialog is answered as such', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_stuck');
+    expect(await say('o_stuck', '预约')).toContain('请选择要预约的事项');
+    // Not a number: the booking dialog lets go and the keyword answers.
+    expect(await say('o_stuck', '几点下班')).toContain('9:00–17:00');
+    expect(await say('o_stuck', '1')).not.toContain('请选择要预约的事项'); // the dialog is over
+    expect(await say('o_stuck', '预约')).toContain('请选择要预约的事项');
+    const tapped = textOf((await a.emulator!.act('o_stuck', { type: 'click', key: 'guides' })).reply);
+    expect(choices(tapped)).toContain('户籍和证件');
+    expect(choices(await say('o_stuck', '1'))).toContain('居住证办理'); // the menu's list, not the dialog's
+    // A page view is no move of the citizen's: it leaves a dialog alone.
+    expect(await say('o_stuck', '预约')).toContain('请选择要预约的事项');
+    await a.emulator!.act('o_stuck', { type: 'view', url: 'http://localhost/h5/halls' });
+    expect(await say('o_stuck', '1')).toMatch(/大厅|日期/);
+  });
+
+  it('text of spaces only is neither searched nor sent to staff', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_blank');
+    expect(await say('o_blank', '   ')).toBe(a.profile.replies.default);
+    expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_blank' })).toBe(0);
+    expect(await a.handoffs.topUnanswered()).toEqual([]);
+  });
+
+  it('unfollowing closes an open staff conversation, so following again finds the bot talking', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_refollow');
+    await say('o_refollow', '转人工');
+    await a.emulator!.act('o_refollow', { type: 'unsubscribe' });
+    expect((await a.db.getRepository(HandoffEntity).findOneBy({ openid: 'o_refollow' }))?.status).toBe('closed');
+    a.clock.advance(60_000);
+    await follow('o_refollow');
+    expect(choices(await say('o_refollow', '1'))).toContain('户籍和证件');
+  });
+
+  it('while staff have it: information is still given, lists and dialogs are not, a menu tap is told why', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_busy');
+    await say('o_busy', '转人工');
+    expect(await say('o_busy', '谢谢')).toContain('不客气'); // a text rule: answered
+    expect(await say('o_busy', '预约')).toBe(''); // would start a dialog whose numbers go to staff
+    expect(await say('o_busy', '你好')).toBe(''); // would show the home list
+    const tapped = textOf((await a.emulator!.act('o_busy', { type: 'click', key: 'guides' })).reply);
+    expect(tapped).toBe(a.profile.handoff.texts.menu_while_human);
+    expect(await say('o_busy', '1')).toBe(''); // a number is for staff now
+  });
+
+  it('a staff conversation closed elsewhere is over, even if this session still remembers it', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_closed');
+    await say('o_closed', '转人工');
+    const h = await a.db.getRepository(HandoffEntity).findOneByOrFail({ openid: 'o_closed' });
+    // Closed in the database only (a message in flight saved the session after staff closed it).
+    await a.handoffs.close(h.id, 'staff');
+    expect(choices(await say('o_closed', '1'))).toContain('户籍和证件');
   });
 });
 
@@ -254,6 +318,10 @@ describe('reply limits', () => {
     await follow('o_long');
     const first = await say('o_long', '长文');
     expect(Buffer.byteLength(first)).toBeLessThanOrEqual(2048);
+    await a.jobs.runDue();
+    // The rest waits a moment behind the passive reply, so it cannot arrive before it.
+    expect(a.emulator!.platform.inbox('o_long').filter((i) => i.channel === 'custom')).toHaveLength(0);
+    a.clock.advance(FOLLOW_UP_DELAY_MS);
     await a.jobs.runDue();
     const rest = a.emulator!.platform.inbox('o_long').filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
     expect(rest.length).toBeGreaterThanOrEqual(1);

@@ -5,6 +5,7 @@ import type { Dialog } from '../engine.ts';
  * promise of when they answer.
  */
 export const askDialog: Dialog = {
+  freeText: true,
   async start() {
     return {
       reply: { type: 'text', content: '请直接输入您想咨询的问题，尽量写清楚事项和您的情况，我们会转给工作人员。\n（回复 00 可以取消）' },
