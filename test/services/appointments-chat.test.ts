@@ -88,6 +88,9 @@ describe('我的预约 in the chat', () => {
     const item = await say('1');
     expect(item).toContain('取消这次预约');
     expect(await say('1')).toContain('已取消预约');
+    await a.jobs.runDue();
+    // The chat's own answer says so: no customer-service message repeats it.
+    expect(a.emulator!.platform.inbox(openid).filter((i) => i.channel === 'custom' && String(i.message.content).includes('已取消'))).toHaveLength(0);
     const list2 = await say('改约');
     expect(await say('1')).toContain('改约到其他时间');
     const moved = await say('2');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { JobEntity } from '../../src/platform/jobs.ts';
 import { BookingEntity, SlotCountEntity } from '../../src/services/appointments/entities.ts';
@@ -173,6 +174,33 @@ describe('at the hall', () => {
     expect((await a.appointments.today('center')).map((b) => b.status)).toEqual(['served', 'checked_in']);
   });
 });
+
+describe('capacity follows the profile', () => {
+  it('a slot already booked once takes the capacity the profile has now, not the one it had then', async () => {
+    const start = cst(2026, 11, 25, 10);
+    const shared = `cap-${randomUUID()}`; // one SQLite file, two profiles over time
+    const a = await app({ shared });
+    await a.appointments.book({ openid: 'o_cap1', serviceId: 'residence-permit', hallId: 'center', start, channel: 'h5', notify: false });
+    // A window closed: the department lowers the places to one, and the same database serves on.
+    await a.close();
+    const b = await app({ shared, profile: (p) => (p.services.find((s: { id: string }) => s.id === 'residence-permit').appointment.capacity_per_slot = 1) });
+    expect(await refused(b.appointments.book({ openid: 'o_cap2', serviceId: 'residence-permit', hallId: 'center', start, channel: 'h5', notify: false }))).toBe('full');
+  });
+});
+
+for (const db of DB_BACKENDS) {
+  describe.skipIf(!available(db))(`two scans at once (${db.label})`, () => {
+    it('check the booking in once, with one queue number', async () => {
+      const a = await app({ db: db.name });
+      for (const who of ['o_s1', 'o_s2']) await a.appointments.book({ openid: who, serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+      a.clock.set(cst(2026, 11, 24, 9, 40));
+      const scans = await Promise.all(Array.from({ length: 6 }, () => a.appointments.checkIn('o_s1', 'center')));
+      expect(new Set(scans.map((s) => s.queueNo))).toEqual(new Set([1]));
+      // No number was spent on the lost races: the next citizen is 2.
+      expect((await a.appointments.checkIn('o_s2', 'center')).queueNo).toBe(2);
+    });
+  });
+}
 
 const combos = DB_BACKENDS.flatMap((db) => KV_BACKENDS.map((kv) => ({ db, kv })));
 for (const { db, kv } of combos) {

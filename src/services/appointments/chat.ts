@@ -274,7 +274,7 @@ export class AppointmentChat {
       const id = st.options?.[0] as number;
       if (c?.kind === 'back') return this.listMine(t);
       if (c?.kind === 'number' && c.n === 1) {
-        const b = await this.appts.cancel(t.openid, id);
+        const b = await this.appts.cancel(t.openid, id, { notify: false }); // the chat says so itself
         return { ...say(`已取消预约：${this.appts.serviceName(b.serviceId)}，${this.appts.describeTime(b.startsAt, b.endsAt)}。`, 'my-bookings:cancel'), done: true };
       }
       if (c?.kind === 'number' && c.n === 2) {

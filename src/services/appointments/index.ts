@@ -270,7 +270,9 @@ export class Appointments {
       .createQueryBuilder()
       .update(SlotCountEntity)
       .set({ booked: () => 'booked + 1' })
-      .where('hall_id = :h AND service_id = :s AND starts_at = :t AND booked < capacity', { h: hall.id, s: s.id, t: slot.start })
+      // Against today's profile, not the capacity stored when the slot was first booked: a
+      // department that lowers it (a window closed) must not have the old number sold.
+      .where('hall_id = :h AND service_id = :s AND starts_at = :t AND booked < :cap', { h: hall.id, s: s.id, t: slot.start, cap: this.capacity(s, hall) })
       .execute();
     if (raised.affected !== 1) throw new BookingError('full', '这个时间段已经约满了，请换一个时间。');
     const booking = await this.insertBooking(tx, {
@@ -359,10 +361,11 @@ export class Appointments {
     return b;
   }
 
-  async cancel(openid: string, bookingId: number): Promise<BookingRow> {
+  /** Cancel the citizen's booking; `notify: false` when the caller tells the citizen itself (chat). */
+  async cancel(openid: string, bookingId: number, opts: { notify?: boolean } = {}): Promise<BookingRow> {
     return this.d.ds.transaction(async (tx) => {
       const b = await this.own(openid, bookingId, tx);
-      return this.cancelIn(tx, b, true);
+      return this.cancelIn(tx, b, opts.notify ?? true);
     });
   }
 
@@ -408,6 +411,17 @@ export class Appointments {
    * gets the next queue number. Says how many checked-in people are ahead.
    */
   async checkIn(openid: string, hallId: string): Promise<{ booking: BookingRow; queueNo: number; ahead: number }> {
+    try {
+      return await this.checkInOnce(openid, hallId);
+    } catch (err) {
+      // Two scans at once: the other one checked the booking in (and this one's number was rolled
+      // back); this one now finds it checked in and answers with the same number.
+      if (err instanceof BookingError && err.code === 'not_active') return this.checkInOnce(openid, hallId);
+      throw err;
+    }
+  }
+
+  private async checkInOnce(openid: string, hallId: string): Promise<{ booking: BookingRow; queueNo: number; ahead: number }> {
     const now = this.d.clock.now();
     const day = this.d.halls.dayStart(now);
     return this.d.ds.transaction(async (tx) => {
@@ -443,7 +457,10 @@ export class Appointments {
 
   private async arrive(tx: EntityManager, b: BookingRow, now: number): Promise<number> {
     const queueNo = await nextNumber(tx, QueueCounterEntity, { hall_id: b.hallId, day: this.d.halls.dayKey(now) });
-    await tx.getRepository(BookingEntity).update({ id: b.id }, { status: 'checked_in', queueNo, checkedInAt: now, updatedAt: now });
+    // Only a booking still waiting is checked in; a concurrent check-in makes this throw, which
+    // rolls the queue number back with the transaction.
+    const res = await tx.getRepository(BookingEntity).update({ id: b.id, status: 'booked' }, { status: 'checked_in', queueNo, checkedInAt: now, updatedAt: now });
+    if (res.affected !== 1) throw new BookingError('not_active', '这条预约不是待到场状态。');
     await this.d.jobs.cancel(`booking:${b.id}:remind`, tx);
     return queueNo;
   }
