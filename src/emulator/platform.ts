@@ -26,13 +26,25 @@ export interface PlatformOptions {
   tokenLifetimeSeconds?: number;
 }
 
+type WindowKind = 'message' | 'event' | 'payment';
+const WINDOW_RULES: Record<WindowKind, { span: number; quota: number }> = {
+  message: { span: 48 * HOUR, quota: 5 },
+  event: { span: MINUTE, quota: 3 },
+  payment: { span: 48 * HOUR, quota: Infinity },
+};
+
 export interface Citizen {
   openid: string;
   nickname: string;
   subscribed: boolean;
   subscribedAt: number | null;
-  /** When the current customer-service window opened and what opened it. */
-  window: { openedAt: number; kind: 'message' | 'event' | 'payment'; used: number } | null;
+  /**
+   * The customer-service windows the citizen's latest actions opened, one per kind: a message opens
+   * 48 hours for 5 messages, an event (menu tap, follow, scan) 1 minute for 3, a payment 48 hours
+   * without a count. A newer action of a kind replaces that kind's window only, so a menu tap
+   * does not shorten the window a message opened.
+   */
+  windows: Partial<Record<WindowKind, { openedAt: number; used: number }>>;
 }
 
 /** `citizen` is what the citizen did; the rest is what reached them, and how. */
@@ -128,7 +140,7 @@ export class EmulatedPlatform {
   citizen(openid: string, nickname = openid): Citizen {
     let c = this.citizens.get(openid);
     if (!c) {
-      c = { openid, nickname, subscribed: false, subscribedAt: null, window: null };
+      c = { openid, nickname, subscribed: false, subscribedAt: null, windows: {} };
       this.citizens.set(openid, c);
     }
     return c;
@@ -143,16 +155,16 @@ export class EmulatedPlatform {
   }
 
   /** What a citizen's action does to the customer-service window. */
-  interacted(openid: string, kind: 'message' | 'event' | 'payment'): void {
+  interacted(openid: string, kind: WindowKind): void {
     const c = this.citizen(openid);
-    c.window = { openedAt: this.clock.now(), kind, used: 0 };
+    c.windows[kind] = { openedAt: this.clock.now(), used: 0 };
   }
 
   setSubscribed(openid: string, subscribed: boolean): void {
     const c = this.citizen(openid);
     c.subscribed = subscribed;
     c.subscribedAt = subscribed ? this.clock.now() : null;
-    if (!subscribed) c.window = null;
+    if (!subscribed) c.windows = {};
   }
 
   inbox(openid: string, afterId = 0): InboxItem[] {
@@ -244,12 +256,14 @@ export class EmulatedPlatform {
     if (!MSG_TYPES.has(type)) throw new PlatformError(40008, 'invalid message type');
     const message = this.normaliseCustom(type, body);
     const now = this.clock.now();
-    const w = c.window;
-    const span = !w ? 0 : w.kind === 'event' ? MINUTE : 48 * HOUR;
-    if (!w || now - w.openedAt > span) throw new PlatformError(45015, 'response out of time limit or subscription is canceled');
-    const quota = w.kind === 'event' ? 3 : w.kind === 'message' ? 5 : Infinity;
-    if (w.used >= quota) throw new PlatformError(45047, 'out of response count limit');
-    w.used++;
+    const open = (Object.keys(WINDOW_RULES) as WindowKind[])
+      .map((kind) => ({ kind, w: c.windows[kind], rule: WINDOW_RULES[kind] }))
+      .filter((x): x is typeof x & { w: { openedAt: number; used: number } } => !!x.w && now - x.w.openedAt <= x.rule.span);
+    if (open.length === 0) throw new PlatformError(45015, 'response out of time limit or subscription is canceled');
+    // Spend the window that closes first; over quota only when every open one is used up.
+    const usable = open.filter((x) => x.w.used < x.rule.quota).sort((x, y) => x.w.openedAt + x.rule.span - (y.w.openedAt + y.rule.span));
+    if (usable.length === 0) throw new PlatformError(45047, 'out of response count limit');
+    usable[0]!.w.used++;
     this.deliver(openid, 'custom', message);
   }
 

@@ -151,6 +151,21 @@ describe('customer-service messages follow WeChat rules', () => {
     expect(p.inbox('o_x').filter((i) => i.channel === 'custom')).toHaveLength(8);
   });
 
+  it('a menu tap after a message adds its own short window; it does not shorten the message\'s 48 hours', async () => {
+    const api = r.api();
+    const p = r.emulator.platform;
+    p.setSubscribed('o_tap', true);
+    p.interacted('o_tap', 'message');
+    r.clock.advance(HOUR);
+    p.interacted('o_tap', 'event');
+    r.clock.advance(2 * 60 * SECOND); // the tap's minute is over; the message's 48 hours are not
+    for (let i = 0; i < 5; i++) await api.custom.send('o_tap', { type: 'text', content: `第${i + 1}条` });
+    await expect(api.custom.send('o_tap', { type: 'text', content: 'six' })).rejects.toMatchObject({ errcode: 45047 });
+    p.interacted('o_tap', 'event'); // a fresh tap: its 3 are spent before the message window's (closes first)
+    for (let i = 0; i < 3; i++) await api.custom.send('o_tap', { type: 'text', content: 'tap' });
+    await expect(api.custom.send('o_tap', { type: 'text', content: 'x' })).rejects.toMatchObject({ errcode: 45047 });
+  });
+
   it('one article per news message (45008 beyond); news and msgmenu reach the phone', async () => {
     const api = r.api();
     const p = r.emulator.platform;
