@@ -15,10 +15,11 @@ import { Handoffs } from './chat/handoff.ts';
 import { Conversation } from './chat/index.ts';
 import { MenuSync } from './chat/menu.ts';
 import { AppointmentChat } from './services/appointments/chat.ts';
-import { Appointments } from './services/appointments/index.ts';
+import { Appointments, checkInScene } from './services/appointments/index.ts';
 import { Cases } from './services/cases/index.ts';
 import { CaseChat } from './services/cases/chat.ts';
 import { caseSection } from './admin/cases.ts';
+import { hallSection } from './admin/halls.ts';
 import { LocalDiskStorage } from './platform/storage.ts';
 import { Halls } from './services/halls/index.ts';
 import { h5Routes } from './h5/index.ts';
@@ -236,7 +237,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     sessions: new StaffSessions(kv, clock, opts.admin?.sessions),
     throttle: new SignInThrottle(kv, opts.admin?.throttle),
     ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
-    extend: [caseSection(cases, (id) => inbox.departmentName(id))],
+    extend: [caseSection(cases, (id) => inbox.departmentName(id)), hallSection({ halls, appointments, api })],
   });
   const pages = h5Routes({ services: profile.services, halls, appointments, cases, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
   const answers = answerRoutes({ db, calendar, accountName: profile.account.name, departmentName: (id) => inbox.departmentName(id) });
@@ -248,7 +249,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
 
   if (profile.emulator.enabled) {
     // In the demo, each hall's check-in code exists from the start so the phone page can scan it.
-    for (const h of profile.halls) await api.qrcode.permanent(`checkin:${h.id}`).catch((err) => log.warn({ err, hall: h.id }, 'check-in code not created'));
+    for (const h of profile.halls) await api.qrcode.permanent(checkInScene(h.id)).catch((err) => log.warn({ err, hall: h.id }, 'check-in code not created'));
   }
   const menuSync = new MenuSync(profile, api, jobs, clock, publicUrl, log.child({ component: 'menu' }));
   if (profile.menu?.sync_on_start) {

@@ -38,6 +38,9 @@ export const AUDIT_ACTIONS = {
   'case-complete': '办结办件',
   'case-refuse': '不予受理',
   'case-file': '查看附件',
+  'hall-arrived': '大厅签到',
+  'hall-no-show': '标记未到',
+  'hall-served': '大厅办理完毕',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

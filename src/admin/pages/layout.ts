@@ -16,7 +16,7 @@ export interface PageContext {
   flash?: SessionData['flash'];
 }
 
-export type Section = 'inbox' | 'cases' | 'dashboard' | 'staff' | 'audit' | 'account';
+export type Section = 'inbox' | 'cases' | 'halls' | 'dashboard' | 'staff' | 'audit' | 'account';
 
 export function csrfField(c: PageContext): SafeHtml {
   return html`<input type="hidden" name="_csrf" value="${c.session.csrf}">`;
@@ -44,6 +44,7 @@ export function page(c: PageContext, o: { title: string; section: Section; body:
     ${nav('/admin/inbox', '收件箱', 'inbox', html`<em class="badge" id="nav-waiting" title="待领取"${c.waiting ? null : html` hidden`}>${c.waiting}</em>`)}
     ${views(a).includes('escalated') ? html`<a href="/admin/inbox?view=escalated" class="warn" id="nav-escalated"${c.escalated ? null : html` hidden`}>督办<em class="badge badge-red">${c.escalated}</em></a>` : null}
     ${allowed(a, 'cases') ? nav('/admin/cases', '办件', 'cases') : null}
+    ${allowed(a, 'halls') ? nav('/admin/halls', '大厅', 'halls') : null}
     ${allowed(a, 'dashboard') ? nav('/admin/dashboard', '数据看板', 'dashboard') : null}
     ${allowed(a, 'staff.manage') ? nav('/admin/staff', '账号管理', 'staff') : null}
     ${allowed(a, 'audit.read') ? nav('/admin/audit', '审计日志', 'audit') : null}

@@ -5,7 +5,7 @@ import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
 import type { Hall } from '../../profile/halls.ts';
 import { describeDistance, describeOpenings, type Halls } from '../halls/index.ts';
-import { BookingError, type Appointments } from './index.ts';
+import { BookingError, CHECK_IN_SCENE, type Appointments } from './index.ts';
 
 const say = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
 const HINT = '没有这个选项，请回复列表里的数字：';
@@ -52,8 +52,8 @@ export class AppointmentChat {
     return [
       {
         name: 'scan a hall\'s check-in code (取号)',
-        when: (_m, t) => scene(t).startsWith('checkin:'),
-        handle: async (_m, t) => this.checkIn(t, scene(t).slice('checkin:'.length)),
+        when: (_m, t) => scene(t).startsWith(CHECK_IN_SCENE),
+        handle: async (_m, t) => this.checkIn(t, scene(t).slice(CHECK_IN_SCENE.length)),
       },
     ];
   }

@@ -73,6 +73,10 @@ export interface DayOffer {
 
 export type Contact = Partial<Record<'name' | 'phone' | 'id_card', string>>;
 
+/** The scene of a hall's check-in code (printed from the staff panel; the chat answers its scan). */
+export const CHECK_IN_SCENE = 'checkin:';
+export const checkInScene = (hallId: string) => `${CHECK_IN_SCENE}${hallId}`;
+
 export interface AppointmentDeps {
   ds: DataSource;
   clock: Clock;
