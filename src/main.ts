@@ -30,7 +30,7 @@ try {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    await instance.close();
+    await instance.close(5_000);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -89,7 +89,8 @@ export interface Instance {
   stats: Stats;
   emulator: Emulator | null;
   server: Server;
-  close(): Promise<void>;
+  /** Stop: no new requests; those in flight get `graceMs` to finish (default: none). */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** The composition root: load the profile, open the stores, build the app, listen. */
@@ -288,14 +289,19 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     stats,
     emulator,
     server,
-    async close() {
+    async close(graceMs = 0) {
       if (closed) return;
       closed = true;
       await jobs.stop();
       await new Promise<void>((r) => {
         server.close(() => r());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        // Requests in flight (a callback whose reply is being logged) get a moment to finish;
+        // then whatever is left open (live-update streams) is cut.
+        if (graceMs > 0) setTimeout(() => server.closeAllConnections(), graceMs).unref();
+        else server.closeAllConnections();
       });
+      await conversationLog.flush(); // nothing recorded is left behind in the group commit
       await kv.close();
       await db.destroy();
     },
