@@ -249,4 +249,11 @@ describe('menu, QR codes, users, web authorisation, JS-SDK', () => {
     expect(r.emulator.platform.calls.filter((c) => c.path.includes('getticket'))).toHaveLength(1);
     expect(c2.signature).toMatch(/^[0-9a-f]{40}$/);
   });
+
+  it('JS-SDK: instances that need the ticket at once ask the platform once (getticket has a daily quota)', async () => {
+    const instances = Array.from({ length: 6 }, () => r.api());
+    const tickets = await Promise.all(instances.map((api) => api.jssdk.ticket()));
+    expect(new Set(tickets).size).toBe(1);
+    expect(r.emulator.platform.calls.filter((c) => c.path.includes('getticket'))).toHaveLength(1);
+  });
 });

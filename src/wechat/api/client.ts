@@ -1,7 +1,8 @@
 import type { Clock } from '../../platform/clock.ts';
-import { tryLock, type Kv } from '../../platform/kv/index.ts';
+import type { Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
 import { WeChatApiError } from './errors.ts';
+import { sharedValue, type Stored } from './shared.ts';
 
 export interface ApiClientOptions {
   /** https://api.weixin.qq.com, or the emulator's address. */
@@ -17,11 +18,6 @@ export interface ApiClientOptions {
   busyBackoffMs?: number[];
   fetch?: typeof fetch;
   timeoutMs?: number;
-}
-
-interface StoredToken {
-  token: string;
-  expiresAt: number;
 }
 
 interface CallOptions {
@@ -57,35 +53,17 @@ export class ApiClient {
 
   /** A valid access token, refreshing it when it is near its end. */
   async accessToken(): Promise<string> {
-    const margin = this.o.refreshMarginMs ?? 180_000;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const raw = await this.o.kv.get(this.tokenKey);
-      const stored = raw ? (JSON.parse(raw) as StoredToken) : null;
-      if (stored && stored.expiresAt - margin > this.o.clock.now()) return stored.token;
-      const lock = await tryLock(this.o.kv, `${this.tokenKey}:refresh`, 15_000);
-      if (lock) {
-        try {
-          // Someone may have refreshed while we waited for the lock.
-          const again = await this.o.kv.get(this.tokenKey);
-          if (again !== raw && again) {
-            const t = JSON.parse(again) as StoredToken;
-            if (t.expiresAt - margin > this.o.clock.now()) return t.token;
-          }
-          return await this.refresh();
-        } finally {
-          await lock.release();
-        }
-      }
-      if (Date.now() > deadline) {
-        if (stored && stored.expiresAt > this.o.clock.now()) return stored.token; // still valid, just near its end
-        throw new WeChatApiError(-1, 'timed out waiting for the access token refresh', 'token');
-      }
-      await pause(50);
-    }
+    return sharedValue({
+      kv: this.o.kv,
+      key: this.tokenKey,
+      clock: this.o.clock,
+      marginMs: this.o.refreshMarginMs ?? 180_000,
+      fetch: () => this.refresh(),
+      timeout: () => new WeChatApiError(-1, 'timed out waiting for the access token refresh', 'token'),
+    });
   }
 
-  private async refresh(): Promise<string> {
+  private async refresh(): Promise<Stored> {
     const json = await this.http('POST', '/cgi-bin/stable_token', undefined, {
       grant_type: 'client_credential',
       appid: this.o.appid,
@@ -95,19 +73,16 @@ export class ApiClient {
     const token = String(json.access_token ?? '');
     const expiresIn = Number(json.expires_in ?? 0);
     if (!token || !(expiresIn > 0)) throw new WeChatApiError(Number(json.errcode ?? 0), String(json.errmsg ?? 'no access_token in answer'), 'stable_token');
-    const stored: StoredToken = { token, expiresAt: this.o.clock.now() + expiresIn * 1000 };
-    const value = JSON.stringify(stored);
-    await this.o.kv.set(this.tokenKey, value);
     this.o.log.info({ appid: this.o.appid, expiresIn }, 'access token refreshed');
-    return token;
+    return { value: token, expiresAt: this.o.clock.now() + expiresIn * 1000 };
   }
 
   /** Forget the token only if it is still the one that failed. */
   private async expireIfCurrent(failed: string): Promise<void> {
     const raw = await this.o.kv.get(this.tokenKey);
     if (!raw) return;
-    const stored = JSON.parse(raw) as StoredToken;
-    if (stored.token === failed) await this.o.kv.compareAndDelete(this.tokenKey, raw);
+    const stored = JSON.parse(raw) as Stored;
+    if (stored.value === failed) await this.o.kv.compareAndDelete(this.tokenKey, raw);
   }
 
   /** Call an API method; WeChat error codes become WeChatApiError. */

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../platform/clock.ts';
-import { tryLock, type Kv } from '../../platform/kv/index.ts';
+import type { Kv } from '../../platform/kv/index.ts';
+import { WeChatApiError } from './errors.ts';
+import { sharedValue } from './shared.ts';
 import type { ApiClient } from './client.ts';
 
 export interface JsSdkConfig {
@@ -23,20 +25,19 @@ export class JsSdkApi {
     this.key = `wechat:${c.appid}:jsapi_ticket`;
   }
 
+  /** The jsapi_ticket, fetched by one instance at a time (getticket has a small daily quota). */
   async ticket(): Promise<string> {
-    const raw = await this.kv.get(this.key);
-    if (raw) {
-      const t = JSON.parse(raw) as { ticket: string; expiresAt: number };
-      if (t.expiresAt - 180_000 > this.clock.now()) return t.ticket;
-    }
-    const lock = await tryLock(this.kv, `${this.key}:refresh`, 15_000);
-    try {
-      const r = await this.c.call<{ ticket: string; expires_in: number }>('/cgi-bin/ticket/getticket', { method: 'GET', query: { type: 'jsapi' } });
-      await this.kv.set(this.key, JSON.stringify({ ticket: r.ticket, expiresAt: this.clock.now() + r.expires_in * 1000 }));
-      return r.ticket;
-    } finally {
-      await lock?.release();
-    }
+    return sharedValue({
+      kv: this.kv,
+      key: this.key,
+      clock: this.clock,
+      marginMs: 180_000,
+      fetch: async () => {
+        const r = await this.c.call<{ ticket: string; expires_in: number }>('/cgi-bin/ticket/getticket', { method: 'GET', query: { type: 'jsapi' } });
+        return { value: r.ticket, expiresAt: this.clock.now() + r.expires_in * 1000 };
+      },
+      timeout: () => new WeChatApiError(-1, 'timed out waiting for the jsapi_ticket refresh', 'getticket'),
+    });
   }
 
   /** The wx.config values for the page at `url` (without its #fragment). */
