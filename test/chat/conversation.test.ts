@@ -120,6 +120,30 @@ describe('keyword rules', () => {
     expect(textOf(rawVoice.reply)).toContain('只能看懂文字');
   });
 
+  it('the higher priority wins, then exact before contains before regex; synonyms match; news and images are replied as such', async () => {
+    const { a, say, follow } = await account({
+      profile: (p) =>
+        p.keywords.push(
+          { id: 't-low', match: 'contains', patterns: ['停车'], priority: 1, reply: { text: '低优先级' } },
+          { id: 't-high', match: 'contains', patterns: ['停车场'], priority: 9, reply: { text: '高优先级：大厅地下停车场' } },
+          { id: 't-regex', match: 'regex', patterns: ['^停车场$'], priority: 9, reply: { text: '正则' } },
+          { id: 't-exact', match: 'exact', patterns: ['停车场'], priority: 9, reply: { text: '精确' } },
+          { id: 't-syn', match: 'contains', patterns: ['户口簿'], priority: 9, reply: { text: '户口簿的说明' } },
+          { id: 't-news', match: 'exact', patterns: ['办事地图'], reply: { news: { title: '示范区办事地图', description: '各大厅的位置', url: '/h5/halls' } } },
+          { id: 't-image', match: 'exact', patterns: ['排队二维码'], reply: { image: 'MEDIA_QUEUE_QR' } },
+        ),
+    });
+    await follow('o_rules');
+    expect(await say('o_rules', '停车场')).toBe('精确'); // same priority: exact first
+    expect(await say('o_rules', '请问停车场在哪')).toBe('高优先级：大厅地下停车场'); // priority 9 beats 1
+    expect(await say('o_rules', '停车方便吗')).toBe('低优先级');
+    expect(await say('o_rules', '我的户口本丢了')).toBe('户口簿的说明'); // 户口本 is a synonym of 户口簿
+    const news = (await a.emulator!.act('o_rules', { type: 'text', content: '办事地图' })).reply;
+    expect(news).toMatchObject({ type: 'news', article: { title: '示范区办事地图', url: expect.stringMatching(/^http:\/\/localhost:\d+\/h5\/halls$/) } }); // made absolute
+    const image = (await a.emulator!.act('o_rules', { type: 'text', content: '排队二维码' })).reply;
+    expect(image).toMatchObject({ type: 'image', mediaId: 'MEDIA_QUEUE_QR' });
+  });
+
   it('menu CLICK keys route through the same table', async () => {
     const { a, follow } = await account();
     await follow('o_click');
