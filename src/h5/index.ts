@@ -25,7 +25,7 @@ import { CitizenSessions, csrfOk, readForm, readMultipart, safeNext } from './ht
 import { careMode, message, page } from './layout.ts';
 import { bookBody, bookingCard } from './pages/booking.ts';
 import { guideBody, guidesBody } from './pages/guide.ts';
-import { hallBody, hallsBody } from './pages/halls.ts';
+import { hallBody, hallsBody, type Here } from './pages/halls.ts';
 
 export interface H5Deps {
   services: Service[];
@@ -151,20 +151,29 @@ export function h5Routes(d: H5Deps): Router {
 
   r.get('/h5/halls', async (ctx) => {
     const now = d.clock.now();
-    const lat = Number(ctx.query.lat);
-    const lng = Number(ctx.query.lng);
-    const located = Number.isFinite(lat) && Number.isFinite(lng) && Math.abs(lat) <= 90 && Math.abs(lng) <= 180 && ctx.query.lat !== undefined;
+    const here = hereFrom(ctx.query);
     const serviceId = typeof ctx.query.service === 'string' ? ctx.query.service : null;
     const service = serviceId ? byId.get(serviceId) : undefined;
     let halls = d.halls.list;
     if (service) halls = halls.filter((h) => h.windows.some((w) => w.services.includes(service.id)));
-    const ordered = located ? d.halls.nearest({ latitude: lat, longitude: lng }, halls.length).filter((x) => halls.includes(x.hall)) : halls.map((hall) => ({ hall, meters: null }));
+    const ordered = here ? d.halls.nearest(here, d.halls.list.length).filter((x) => halls.includes(x.hall)) : halls.map((hall) => ({ hall, meters: null }));
     const lines = [];
     for (const { hall, meters } of ordered) {
       lines.push({ hall, meters, status: statusLine(hall.id, now), remaining: await d.appointments.remainingToday(hall.id, now) });
     }
-    render(ctx, '附近的办事大厅', hallsBody(lines, service?.name ?? null, located));
+    const jssdk = await jsSdkFor(ctx);
+    render(ctx, '附近的办事大厅', hallsBody(lines, service?.name ?? null, here), jssdk ? { data: { jssdk } } : {});
   });
+
+  /** wx.config for this page (locate the citizen, open the map); the pages work without it. */
+  const jsSdkFor = async (ctx: Context): Promise<string | undefined> => {
+    try {
+      return JSON.stringify(await d.api.jssdk.configFor(`${d.publicUrl}${ctx.originalUrl}`));
+    } catch (err) {
+      d.log.warn({ err }, 'JS-SDK signature unavailable; the page works without it');
+      return undefined;
+    }
+  };
 
   const statusLine = (hallId: string, now: number): string => {
     const hall = d.halls.get(hallId)!;
@@ -182,17 +191,14 @@ export function h5Routes(d: H5Deps): Router {
     const now = d.clock.now();
     const handled = [...new Set(hall.windows.flatMap((w) => w.services))].map((id) => byId.get(id)).filter(live);
     const closures = hall.closures.filter((c) => c.until >= d.halls.dayKey(now)).map((c) => `${c.from === c.until ? c.from : `${c.from} 至 ${c.until}`} ${c.reason}`);
-    let jssdk: string | undefined;
-    try {
-      jssdk = JSON.stringify(await d.api.jssdk.configFor(`${d.publicUrl}${ctx.originalUrl}`));
-    } catch (err) {
-      d.log.warn({ err }, 'JS-SDK signature unavailable; the map link still works');
-    }
+    const here = hereFrom(ctx.query);
+    const meters = here ? (d.halls.nearest(here, d.halls.list.length).find((x) => x.hall.id === hall.id)?.meters ?? null) : null;
+    const jssdk = await jsSdkFor(ctx);
     render(
       ctx,
       hall.name,
-      hallBody({ hall, status: statusLine(hall.id, now), closures, calendar: d.calendar, services: handled.map((s) => ({ id: s.id, name: s.name, bookable: !!s.appointment?.halls.includes(hall.id) })) }),
-      { back: '/h5/halls', ...(jssdk ? { data: { jssdk } } : {}) },
+      hallBody({ hall, status: statusLine(hall.id, now), meters, remaining: await d.appointments.remainingToday(hall.id, now), closures, calendar: d.calendar, services: handled.map((s) => ({ id: s.id, name: s.name, bookable: !!s.appointment?.halls.includes(hall.id) })) }),
+      { back: `/h5/halls${here ? `?lat=${here.latitude}&lng=${here.longitude}` : ''}`, ...(jssdk ? { data: { jssdk } } : {}) },
     );
   });
 
@@ -452,4 +458,13 @@ ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors) : ''}
   });
 
   return r;
+}
+
+/** `?lat=…&lng=…` as a point, when both are there and make sense. */
+function hereFrom(q: Record<string, unknown>): Here {
+  if (typeof q.lat !== 'string' || typeof q.lng !== 'string' || q.lat === '' || q.lng === '') return null;
+  const latitude = Number(q.lat);
+  const longitude = Number(q.lng);
+  if (!Number.isFinite(latitude) || !Number.isFinite(longitude) || Math.abs(latitude) > 90 || Math.abs(longitude) > 180) return null;
+  return { latitude, longitude };
 }

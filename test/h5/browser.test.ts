@@ -23,7 +23,14 @@ describe.skipIf(!HAVE_CHROMIUM)(`citizen pages in Chromium at phone sizes${SKIP_
 
   /** A phone whose WeChat knows the citizen (the emulator's web authorisation reads this). */
   async function phone(openid: string, width = 375, care = false): Promise<{ ctx: BrowserContext; page: Page }> {
-    const ctx = await browser.newContext({ viewport: { width, height: 812 }, deviceScaleFactor: 1, userAgent: 'Mozilla/5.0 (iPhone) MicroMessenger/8.0 (emulated)' });
+    const ctx = await browser.newContext({
+      viewport: { width, height: 812 },
+      deviceScaleFactor: 1,
+      userAgent: 'Mozilla/5.0 (iPhone) MicroMessenger/8.0 (emulated)',
+      // The phone is at 中山公园; the page asks for it only when the citizen taps 离我最近.
+      geolocation: { latitude: 31.2197, longitude: 121.4167 },
+      permissions: ['geolocation'],
+    });
     await ctx.addCookies([{ name: 'emu_openid', value: openid, url: base }, ...(care ? [{ name: 'wb_care', value: '1', url: base }] : [])]);
     const page = await ctx.newPage();
     const errors: string[] = [];
@@ -37,12 +44,16 @@ describe.skipIf(!HAVE_CHROMIUM)(`citizen pages in Chromium at phone sizes${SKIP_
       const tag = care ? 'care' : 'normal';
       const openid = `o_browser_${tag}`;
       const { ctx, page } = await phone(openid, 375, care);
-      await page.goto(`${base}/h5/halls?lat=31.2197&lng=121.4167`);
+      await page.goto(`${base}/h5/halls`);
+      await page.locator('button', { hasText: '按离我最近排列' }).click();
+      await page.waitForURL(/lat=31\.2197/, T);
+      await page.locator('.wb-tip', { hasText: '已按离您的远近排列' }).waitFor(T);
       if (care) expect(await page.getAttribute('html', 'class')).toBe('care');
       expect(await page.evaluate<number>('parseFloat(getComputedStyle(document.body).fontSize)')).toBeGreaterThanOrEqual(care ? 18 : 14);
       await screenshot(page, `h5-${tag}-1-halls.png`);
       await page.locator('a.wb-hall').first().click();
       await page.locator('h1', { hasText: '江苏路街道社区事务受理服务中心' }).waitFor(T);
+      expect(await page.locator('.wb-card h3').first().textContent()).toMatch(/离您(约 \d+ 米|[\d.]+ 公里)/);
       await screenshot(page, `h5-${tag}-2-hall.png`);
       await page.locator('.weui-cell', { hasText: '老年人优待证' }).click();
       await page.locator('h1', { hasText: '预约' }).waitFor(T);

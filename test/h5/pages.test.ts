@@ -34,9 +34,16 @@ describe('guides and halls: open to anyone', () => {
   it('halls ordered by distance, with their state and today\'s places; a hall page with a map link and JS-SDK config', async () => {
     const { visitor } = await setup();
     const list = await visitor().get('/h5/halls?lat=31.2197&lng=121.4167');
-    const order = [...list.text.matchAll(/href="\/h5\/halls\/([a-z-]+)"/g)].map((m) => m[1]);
+    const order = [...list.text.matchAll(/href="\/h5\/halls\/([a-z-]+)\?lat=31.2197&amp;lng=121.4167"/g)].map((m) => m[1]);
     expect(order[0]).toBe('jiangsu');
+    expect(order).toHaveLength(4); // each hall's link carries where the citizen is
     expect(list.text).toContain('今天还可预约');
+    expect(list.text).toMatch(/data-jssdk="\{&quot;appId&quot;/); // for getLocation
+    expect((await visitor().get('/h5/halls')).text).toContain('data-locate'); // not located yet: offer it
+    const near = await visitor().get('/h5/halls/jiangsu?lat=31.2197&lng=121.4167');
+    expect(near.text).toMatch(/离您[\d.]+ 公里/);
+    expect(near.text).toContain('href="/h5/halls?lat=31.2197&amp;lng=121.4167"'); // back to the same order
+    expect((await visitor().get('/h5/halls/jiangsu?lat=abc&lng=121')).text).not.toContain('离您');
     const hall = await visitor().get('/h5/halls/center');
     expect(hall.text).toContain('data-open-location');
     expect(hall.text).toMatch(/data-jssdk="\{&quot;appId&quot;:&quot;wx/);

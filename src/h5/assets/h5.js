@@ -2,22 +2,49 @@
 (function () {
   'use strict';
 
-  // 导航: open the hall in WeChat's map (JS-SDK openLocation); outside WeChat the link's map page opens.
-  var nav = document.querySelectorAll('[data-open-location]');
-  if (nav.length) {
-    var cfg = document.body.dataset.jssdk ? JSON.parse(document.body.dataset.jssdk) : null;
-    var wx = window.wx || window.jWeixin;
-    var ready = false;
-    if (wx && cfg && /MicroMessenger/i.test(navigator.userAgent)) {
-      wx.config({ debug: false, appId: cfg.appId, timestamp: cfg.timestamp, nonceStr: cfg.nonceStr, signature: cfg.signature, jsApiList: ['openLocation'] });
-      wx.ready(function () { ready = true; });
-    }
-    Array.prototype.forEach.call(nav, function (a) {
-      a.addEventListener('click', function (e) {
-        if (!ready) return;
-        e.preventDefault();
-        wx.openLocation({ latitude: Number(a.dataset.lat), longitude: Number(a.dataset.lng), name: a.dataset.name || '', address: a.dataset.address || '', scale: 16 });
-      });
+  // JS-SDK, where the page is signed for it and it runs inside WeChat; everything below works without.
+  var cfg = document.body.dataset.jssdk ? JSON.parse(document.body.dataset.jssdk) : null;
+  var wx = window.wx || window.jWeixin;
+  var wxReady = false;
+  if (wx && cfg && /MicroMessenger/i.test(navigator.userAgent)) {
+    wx.config({ debug: false, appId: cfg.appId, timestamp: cfg.timestamp, nonceStr: cfg.nonceStr, signature: cfg.signature, jsApiList: ['openLocation', 'getLocation'] });
+    wx.ready(function () { wxReady = true; });
+  }
+
+  // 导航: open the hall in WeChat's map (openLocation); outside WeChat the link's map page opens.
+  Array.prototype.forEach.call(document.querySelectorAll('[data-open-location]'), function (a) {
+    a.addEventListener('click', function (e) {
+      if (!wxReady) return;
+      e.preventDefault();
+      wx.openLocation({ latitude: Number(a.dataset.lat), longitude: Number(a.dataset.lng), name: a.dataset.name || '', address: a.dataset.address || '', scale: 16 });
+    });
+  });
+
+  // 离我最近: ask where the citizen is (only when they tap) and list the halls by distance. In WeChat
+  // getLocation gives the same coordinates (GCJ-02) as the halls'; a plain browser's (WGS-84) are a
+  // few hundred metres off in China, which still ranks the halls right.
+  var locate = document.querySelector('[data-locate]');
+  if (locate && (wx || navigator.geolocation)) {
+    locate.hidden = false;
+    locate.addEventListener('click', function () {
+      var label = locate.textContent;
+      locate.disabled = true;
+      locate.textContent = '正在定位…';
+      function go(lat, lng) {
+        var u = new URL(window.location.href);
+        u.searchParams.set('lat', lat.toFixed(5));
+        u.searchParams.set('lng', lng.toFixed(5));
+        window.location.href = u.toString();
+      }
+      function fail() {
+        locate.disabled = false;
+        locate.textContent = label;
+        var tip = locate.parentNode.querySelector('.wb-tip');
+        if (tip) tip.textContent = '没能取到您的位置。可以在公众号里发送位置，按远近排列。';
+      }
+      if (wxReady) wx.getLocation({ type: 'gcj02', success: function (r) { go(r.latitude, r.longitude); }, fail: fail, cancel: fail });
+      else if (navigator.geolocation) navigator.geolocation.getCurrentPosition(function (p) { go(p.coords.latitude, p.coords.longitude); }, fail, { timeout: 10000, maximumAge: 600000 });
+      else fail();
     });
   }
 

@@ -36,12 +36,19 @@ export interface HallLine {
   remaining: number;
 }
 
-export function hallsBody(lines: HallLine[], serviceName: string | null, located: boolean): SafeHtml {
+/** Where the citizen is, carried from page to page: `?lat=…&lng=…`. */
+export type Here = { latitude: number; longitude: number } | null;
+const hereQuery = (here: Here) => (here ? `?lat=${here.latitude}&lng=${here.longitude}` : '');
+
+export function hallsBody(lines: HallLine[], serviceName: string | null, here: Here): SafeHtml {
   return html`
 ${serviceName ? html`<p class="wb-muted wb-pad">能办理「${serviceName}」的大厅</p>` : ''}
-${!located ? html`<p class="wb-muted wb-tip">在公众号里发送位置，可以按远近排列。</p>` : ''}
+${!here
+  ? html`<div class="wb-locate"><button type="button" class="weui-btn weui-btn_default weui-btn_mini" data-locate hidden>按离我最近排列</button>
+<p class="wb-muted wb-tip">也可以在公众号里发送位置，按远近排列。</p></div>`
+  : html`<p class="wb-muted wb-tip">已按离您的远近排列。</p>`}
 ${lines.map(
-  (l) => html`<a class="wb-card wb-hall" href="/h5/halls/${l.hall.id}">
+  (l) => html`<a class="wb-card wb-hall" href="/h5/halls/${l.hall.id}${hereQuery(here)}">
   <h3>${l.hall.name}${l.meters !== null ? html` <small class="wb-muted">· ${describeDistance(l.meters)}</small>` : ''}</h3>
   <p class="wb-muted">${l.hall.address}</p>
   <p>${l.status}${l.remaining > 0 ? html`<span class="wb-ok">，今天还可预约 ${l.remaining} 个</span>` : ''}</p>
@@ -49,13 +56,13 @@ ${lines.map(
 )}`;
 }
 
-export function hallBody(o: { hall: Hall; status: string; closures: string[]; services: { id: string; name: string; bookable: boolean }[]; calendar: WorkingCalendar }): SafeHtml {
+export function hallBody(o: { hall: Hall; status: string; meters: number | null; remaining: number; closures: string[]; services: { id: string; name: string; bookable: boolean }[]; calendar: WorkingCalendar }): SafeHtml {
   const h = o.hall;
   const map = `https://uri.amap.com/marker?position=${h.location.longitude},${h.location.latitude}&name=${encodeURIComponent(h.name)}&coordinate=gaode&callnative=1`;
   return html`
 <section class="wb-card">
-  <h3>${h.name}</h3>
-  <p>${o.status}</p>
+  <h3>${h.name}${o.meters !== null ? html` <small class="wb-muted">· 离您${describeDistance(o.meters)}</small>` : ''}</h3>
+  <p>${o.status}${o.remaining > 0 ? html`<span class="wb-ok">，今天还可预约 ${o.remaining} 个</span>` : ''}</p>
   <dl class="wb-kv">
     <dt>地址</dt><dd>${h.address}</dd>
     ${h.transport ? html`<dt>交通</dt><dd>${h.transport}</dd>` : ''}
