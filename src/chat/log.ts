@@ -314,7 +314,7 @@ export class ConversationLog {
 /** What a message says about the citizen who sent it. */
 function citizenChange(m: InboundMessage, now: number): CitizenChange {
   const c: CitizenChange = { openid: m.fromUser, firstSeenAt: now, updatedAt: now };
-  const interactive = m.kind !== 'unsubscribe' && m.kind !== 'template_send_finish' && !m.kind.startsWith('subscribe_msg') && m.kind !== 'location_report';
+  const interactive = m.kind !== 'unsubscribe' && m.kind !== 'template_send_finish' && !m.kind.startsWith('subscribe_msg') && m.kind !== 'location_report' && m.kind !== 'unknown';
   if (interactive) {
     c.lastInteractionAt = now;
     c.lastInteractionKind = isEvent(m) ? 'event' : 'message';

@@ -38,4 +38,5 @@ export const SILENT_KINDS = new Set<InboundMessage['kind']>([
   'subscribe_msg_popup',
   'subscribe_msg_change',
   'subscribe_msg_sent',
+  'unknown', // a type WeChat added after this code: stored, not answered
 ]);

@@ -200,8 +200,8 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
       throw new Refusal(400, err instanceof MessageError ? err.message : 'unreadable message');
     }
     if (wx.message.kind === 'unknown') {
+      // Kept in the conversation log like any other message; the conversation does not answer it.
       log.info({ msgType: wx.message.msgType, event: wx.message.event }, 'unknown message type, answered success');
-      return answerSuccess(ctx);
     }
     wx.dedupKey = dedupKey(wx.message, wx.xml);
     await next();

@@ -230,13 +230,13 @@ describe('bad input is refused cleanly and handled never', () => {
     expect((await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x') })).status).toBe(403);
   });
 
-  it('unknown message types are answered success and not handled', async () => {
+  it('unknown message types are handed on as such (to be stored) and answered success', async () => {
     const h = await harness({ encoding: 'plain' });
     const xml = textXml('x').replace('<MsgType><![CDATA[text]]></MsgType>', '<MsgType><![CDATA[hologram]]></MsgType>');
     const res = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: xml });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('success');
-    expect(h.handler.handled).toHaveLength(0);
+    expect(h.handler.handled.map((m) => m.kind)).toEqual(['unknown']);
   });
 
   it('other methods → 405; repeated query parameters → 400', async () => {
