@@ -28,7 +28,7 @@ import { bare, type PageContext } from './pages/layout.ts';
 import { passwordPage, signInPage } from './pages/signin.ts';
 import { auditPage, staffPage } from './pages/staff.ts';
 import { allowed, departmentsOf, ROLES, views, VIEWS, type InboxView, type PanelAction, type Role, type StaffActor } from './policies.ts';
-import { randomToken, sameToken, SESSION_COOKIE, type SessionData, type SignInThrottle, type StaffSessions } from './sessions.ts';
+import { randomToken, sameToken, SESSION_COOKIE, type AttemptThrottle, type SessionData, type StaffSessions } from './sessions.ts';
 
 export interface AdminDeps {
   profile: Profile;
@@ -43,7 +43,10 @@ export interface AdminDeps {
   stats: Stats;
   conversationLog: ConversationLog;
   sessions: StaffSessions;
-  throttle: SignInThrottle;
+  /** Sign-in attempts, per username and per address. */
+  throttle: AttemptThrottle;
+  /** Current-password attempts when changing one's password, per account. */
+  passwordThrottle: AttemptThrottle;
   /** How often a live page's server-sent events check for changes (default 2 s). */
   pulseMs?: number;
   /** Further sections of the panel (cases …), registered with the panel's own guards. */
@@ -162,18 +165,21 @@ export function adminRoutes(d: AdminDeps): Router {
     const password = form.password ?? '';
     const ip = ctx.ip;
     const next = form.next ? safeNext(form.next) : '/admin/inbox';
-    const lockedMs = await d.throttle.lockedFor(username, ip);
-    if (lockedMs > 0) {
-      await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '锁定期间尝试登录', ip });
-      return showSignIn(ctx, { username, error: lockMessage(lockedMs), status: 429 });
+    // Counted before the password is checked, so attempts sent at once cannot all slip under the limit.
+    const gate = await d.throttle.begin(username, ip);
+    if (!gate.ok) {
+      if (gate.audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '锁定期间尝试登录（本次锁定期内只记录一次）', ip });
+      return showSignIn(ctx, { username, error: lockMessage(gate.retryMs), status: 429 });
     }
     const staff = await d.accounts.authenticate(username, password);
     if (!staff) {
-      const locked = await d.throttle.failed(username, ip);
-      await d.audit.record({ actor: { kind: 'anonymous', username }, action: locked ? 'sign-in-locked' : 'sign-in-failed', detail: locked ? '连续失败，已临时锁定' : null, ip });
+      const { locked, audit } = await d.throttle.failed(gate.attempt);
+      // Every password checked and wrong is a row; the lock it brings about is one more (once per lock).
+      await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-failed', ip });
+      if (audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '连续失败，已临时锁定', ip });
       return showSignIn(ctx, { username, error: locked ? lockMessage(d.throttle.lockMs) : '用户名或密码不正确。', status: locked ? 429 : 401 });
     }
-    await d.throttle.succeeded(username, ip);
+    await d.throttle.succeeded(gate.attempt);
     // A fresh session id at every sign-in (no fixation); an old session in this browser ends.
     const old = ctx.cookies.get(SESSION_COOKIE);
     if (old) await d.sessions.destroy(old);

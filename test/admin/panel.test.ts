@@ -71,7 +71,63 @@ describe('signing in', () => {
     app.clock.advance(MINUTE + 1000);
     expect((await attempt(PASSWORD)).status).toBe(302);
     const actions = (await app.audit.list({})).filter((a) => a.actor === team.handler.username).map((a) => a.action);
-    expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in-locked', 'sign-in-locked', 'sign-in']);
+    // One 'sign-in-locked' row per lock: the attempts refused while locked are not each recorded.
+    expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in']);
+  });
+
+  it('attempts sent all at once are counted before the password is checked: no more are checked than the limit allows', async () => {
+    const { app, team } = await setup({ admin: { throttle: { maxPerIp: 8 } } });
+    let checked = 0;
+    const authenticate = app.accounts.authenticate.bind(app.accounts);
+    app.accounts.authenticate = async (username, password) => {
+      checked++;
+      return authenticate(username, password);
+    };
+    const burst = async (usernames: string[]) => {
+      const clients = await Promise.all(
+        usernames.map(async (username) => {
+          const c = new StaffClient(app.url);
+          await c.page('/admin/login');
+          return { c, username };
+        }),
+      );
+      return (await Promise.all(clients.map(({ c, username }) => c.post('/admin/login', { username, password: 'wrong-password-1' })))).map((r) => r.status);
+    };
+    // One username, 40 wrong passwords at once: 5 checked (the 5th locks), the rest refused unchecked.
+    const statuses = await burst(Array.from({ length: 40 }, () => team.handler.username));
+    expect(checked).toBe(5);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(36);
+    const rows = (await app.audit.list({ limit: 1000 })).filter((a) => a.actor === team.handler.username);
+    expect(rows.filter((a) => a.action === 'sign-in-failed')).toHaveLength(5); // one per password checked
+    expect(rows.filter((a) => a.action === 'sign-in-locked')).toHaveLength(1);
+    // Many usernames from one address at once: the address's limit holds the same way.
+    app.clock.advance(16 * MINUTE);
+    checked = 0;
+    const guesses = await burst(Array.from({ length: 30 }, (_, i) => `guess${i}`));
+    expect(checked).toBe(8);
+    expect(guesses.filter((s) => s === 429)).toHaveLength(23);
+  });
+
+  it('a lock is recorded once, however many attempts come while it lasts', async () => {
+    const { app, team } = await setup({ admin: { throttle: { maxPerIp: 3 } } });
+    const c = new StaffClient(app.url);
+    await c.page('/admin/login');
+    for (let i = 0; i < 60; i++) {
+      const res = await c.post('/admin/login', { username: i % 2 ? team.handler.username : `guess${i}`, password: i === 59 ? PASSWORD : 'wrong-password-1' });
+      expect(res.status).toBe(i < 2 ? 401 : 429);
+      await c.page('/admin/login');
+    }
+    const rows = await app.audit.list({ limit: 1000 });
+    expect(rows.filter((a) => a.action === 'sign-in-failed')).toHaveLength(3);
+    expect(rows.filter((a) => a.action === 'sign-in-locked')).toHaveLength(1);
+    // The next lock is recorded again.
+    app.clock.advance(16 * MINUTE);
+    for (let i = 0; i < 5; i++) {
+      await c.page('/admin/login');
+      await c.post('/admin/login', { username: `again${i}`, password: 'wrong-password-1' });
+    }
+    expect((await app.audit.list({ action: 'sign-in-locked' })).length).toBe(2);
   });
 
   it('limits failures per address too (guessing many usernames from one place)', async () => {
