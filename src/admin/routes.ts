@@ -268,14 +268,31 @@ export function adminRoutes(d: AdminDeps): Router {
   r.post('/account/password', signedIn, async (ctx) => {
     const form = await checkedForm(ctx);
     const s = st(ctx);
-    const again = async (error: string) => send(ctx, passwordPage(await pageContext(ctx), { error, forced: s.staff.mustChangePassword }), 400);
+    const again = async (error: string, status = 400) => send(ctx, passwordPage(await pageContext(ctx), { error, forced: s.staff.mustChangePassword }), status);
     if ((form.next ?? '') !== (form.repeat ?? '')) return again('两次输入的新密码不一致');
+    // The current password is a password to guess like any other (with a session left open on a
+    // shared computer): the same limit as signing in, per account, counted before it is checked.
+    const target = `staff:${s.staff.id}`;
+    const gate = await d.passwordThrottle.begin(target, null);
+    if (!gate.ok) {
+      if (gate.audit) await d.audit.record({ actor: s.actor, action: 'password-change-locked', target, detail: '锁定期间尝试修改密码（本次锁定期内只记录一次）', ip: ctx.ip });
+      return again(passwordLockMessage(gate.retryMs), 429);
+    }
     try {
       await d.accounts.changePassword(s.staff.id, form.current ?? '', form.next ?? '');
     } catch (err) {
-      if (err instanceof AccountError) return again(err.message);
-      throw err;
+      if (!(err instanceof AccountError)) throw err;
+      if (err.code !== 'wrong_password') {
+        // The current password was right; only the new one was refused.
+        await d.passwordThrottle.succeeded(gate.attempt);
+        return again(err.message);
+      }
+      const { locked, audit } = await d.passwordThrottle.failed(gate.attempt);
+      await d.audit.record({ actor: s.actor, action: 'password-change-failed', target, detail: '当前密码不正确', ip: ctx.ip });
+      if (audit) await d.audit.record({ actor: s.actor, action: 'password-change-locked', target, detail: '连续输错当前密码，已暂停修改密码', ip: ctx.ip });
+      return locked ? again(passwordLockMessage(d.passwordThrottle.lockMs), 429) : again(err.message);
     }
+    await d.passwordThrottle.succeeded(gate.attempt);
     await d.audit.record({ actor: s.actor, action: 'password-change', target: `staff:${s.staff.id}`, ip: ctx.ip });
     // Every other session of this account has ended; this one continues under a new id.
     const fresh = await d.accounts.get(s.staff.id);
@@ -615,6 +632,10 @@ function crossSiteOk(ctx: Context): boolean {
 
 function lockMessage(ms: number): string {
   return `登录失败次数过多，已临时锁定，请 ${Math.max(1, Math.ceil(ms / MINUTE))} 分钟后再试。`;
+}
+
+function passwordLockMessage(ms: number): string {
+  return `当前密码输错次数过多，已暂停修改密码，请 ${Math.max(1, Math.ceil(ms / MINUTE))} 分钟后再试。`;
 }
 
 function htmlError(status: number, message: string): SafeHtml {

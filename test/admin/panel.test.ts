@@ -217,6 +217,38 @@ describe('sessions', () => {
     expect((await again.page('/admin/account/password')).html).toContain('请先设置自己的新密码');
   });
 
+  it('guessing the current password when changing it is limited like signing in, and each wrong guess is recorded', async () => {
+    const { app, team } = await setup();
+    const c = await signedIn(app, team.handler);
+    await c.page('/admin/account/password');
+    let checked = 0;
+    const change = app.accounts.changePassword.bind(app.accounts);
+    app.accounts.changePassword = async (id, current, next) => {
+      checked++;
+      return change(id, current, next);
+    };
+    const attempt = (current: string) => c.post('/admin/account/password', { current, next: 'A-new-password-7', repeat: 'A-new-password-7' });
+    // Sent all at once: no more guesses are checked than the limit.
+    const statuses = (await Promise.all(Array.from({ length: 20 }, () => attempt('wrong-one-123')))).map((r) => r.status);
+    expect(checked).toBe(5);
+    expect(statuses.filter((s) => s === 400)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(16);
+    const locked = await attempt(PASSWORD); // even the right one, while locked
+    expect(locked.status).toBe(429);
+    expect(await locked.text()).toContain('已暂停修改密码，请 15 分钟后再试');
+    expect(checked).toBe(5);
+    const rows = await app.audit.list({ target: `staff:${team.handler.id}` });
+    expect(rows.filter((a) => a.action === 'password-change-failed').map((a) => [a.actor, a.detail])).toEqual(Array.from({ length: 5 }, () => ['qian.jingban', '当前密码不正确']));
+    expect(rows.filter((a) => a.action === 'password-change-locked')).toHaveLength(1);
+    // The lock ends; a new password refused for itself does not count as a guess.
+    app.clock.advance(16 * MINUTE);
+    await c.page('/admin/account/password');
+    for (let i = 0; i < 6; i++) expect(await (await c.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' })).text()).toContain('密码至少 10 位');
+    expect((await attempt(PASSWORD)).status).toBe(302);
+    // Signing in is a separate count: the account was never locked for it.
+    expect((await new StaffClient(app.url).signIn(team.handler.username, 'A-new-password-7')).status).toBe(302);
+  });
+
   it('a deactivated account is signed out at once and cannot sign in', async () => {
     const { app, team } = await setup();
     const c = await signedIn(app, team.handler);
