@@ -180,8 +180,40 @@ export class Inbox {
   }
 
   /**
+   * Which stretch of the citizen's conversation log a staff conversation shows (and within which a
+   * message may be shown in full). The log is the citizen's, not the conversation's, and a citizen
+   * may have talked with several departments over time. The rule:
+   *
+   *   the citizen's messages after the end of their latest earlier conversation that the actor may
+   *   not see (another department's), and before the start of their earliest later one that the
+   *   actor may not see.
+   *
+   * So a conversation shows what led up to it (the bot, earlier conversations of the same
+   * department) and what followed it, but never a stretch that belongs to another department's
+   * conversation. A conversation transferred to another department goes with its messages: it is
+   * that department's now. Administrators see every department, so for them nothing is cut.
+   * Bounds are exclusive (a message stamped in the very millisecond of a boundary is left out).
+   */
+  async historyWindow(actor: Actor, h: HandoffRow): Promise<HistoryWindow> {
+    const all = await this.d.db.getRepository(HandoffEntity).find({ where: { openid: h.openid }, select: { id: true, department: true, createdAt: true, closedAt: true } });
+    let after: number | null = null;
+    let before: number | null = null;
+    for (const o of all) {
+      if (o.id === h.id || canSee(actor, o)) continue;
+      if (o.id < h.id) {
+        // An earlier conversation still open would be an anomaly: show nothing before this one.
+        const end = o.closedAt ?? h.createdAt - 1;
+        after = after === null ? end : Math.max(after, end);
+      } else {
+        before = before === null ? o.createdAt : Math.min(before, o.createdAt);
+      }
+    }
+    return { after, before };
+  }
+
+  /**
    * Show one message in full (the list and the history mask personal data). Recorded in the audit
-   * log; the message must belong to this conversation's citizen.
+   * log; the message must be one this conversation shows (its citizen's, inside historyWindow).
    */
   async reveal(actor: Actor, id: number, what: { messageId: number } | 'question', o: CommandOptions = {}): Promise<string> {
     const row = await this.loadFor(actor, id, 'unmask');
@@ -192,7 +224,7 @@ export class Inbox {
       detail = '问题原文';
     } else {
       const m = await this.d.db.getRepository(MessageEntity).findOne({ where: { id: what.messageId } });
-      if (!m || m.openid !== row.openid) throw new InboxError('not_found', '这条消息不属于这个会话');
+      if (!m || m.openid !== row.openid || !inWindow(m.createdAt, await this.historyWindow(actor, row))) throw new InboxError('not_found', '这条消息不属于这个会话');
       text = m.content;
       detail = `message:${m.id}`;
     }
@@ -503,6 +535,16 @@ export class Inbox {
         ];
     }
   }
+}
+
+/** Exclusive bounds (epoch ms) on the messages a conversation shows; null: unbounded. */
+export interface HistoryWindow {
+  after: number | null;
+  before: number | null;
+}
+
+export function inWindow(at: number, w: HistoryWindow): boolean {
+  return (w.after === null || at > w.after) && (w.before === null || at < w.before);
 }
 
 const KIND_NAMES = { text: '文字', link: '链接', image: '图片' } as const;

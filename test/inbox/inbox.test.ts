@@ -318,6 +318,57 @@ for (const backend of DB_BACKENDS) {
       for (const a of audit) expect(a.detail).not.toMatch(/1234|13900001111/);
     });
 
+    it('a conversation shows the citizen\'s messages around it, never their conversation with another department', async () => {
+      const { app, team, handoff } = await setup();
+      const o = 'o_two_depts';
+      const say = (content: string) => app.emulator!.act(o, { type: 'text', content });
+      // 1. A question the default department sends on to social security, answered and closed there.
+      const theirs = await handoff(o);
+      await say('社保卡丢了怎么办');
+      await app.inbox.transfer(actorOf(team.duty), theirs, 'social-security', '');
+      app.clock.advance(MINUTE);
+      await say('我的社保卡号 123456789，身份证310101199001011234');
+      app.clock.advance(MINUTE);
+      await app.inbox.close(actorOf(team.ssSupervisor), theirs);
+      // 2. A question of the default department's own, ended by the citizen.
+      app.clock.advance(MINUTE);
+      const earlier = await handoff(o);
+      await say('营业执照怎么办');
+      app.clock.advance(MINUTE);
+      await say('结束人工');
+      // 3. Another one there, open.
+      app.clock.advance(MINUTE);
+      const ours = await handoff(o);
+      await say('路灯坏了');
+      app.clock.advance(MINUTE);
+      await say('我家住长宁路1234弄');
+      expect((await row(app, earlier)).status).toBe('closed');
+
+      const texts = async (who: Team[keyof Team], id: number) => (await app.reader.conversation(actorOf(who), await row(app, id))).history.map((m) => m.content);
+      const mine = await texts(team.handler, ours);
+      expect(mine).toEqual(expect.arrayContaining(['营业执照怎么办', '结束人工', '路灯坏了', '我家住长宁路1234弄'])); // the department's own earlier conversation stays
+      expect(mine.join('\n')).not.toMatch(/社保卡|123456789|310101199001011234/);
+      const social = await texts(team.ssHandler, theirs);
+      expect(social).toEqual(expect.arrayContaining(['社保卡丢了怎么办', '我的社保卡号 123456789，身份证310101199001011234']));
+      expect(social.join('\n')).not.toMatch(/营业执照|路灯|长宁路/);
+      // An administrator sees every department: nothing is cut.
+      expect((await texts(team.admin, ours)).join('\n')).toContain('社保卡丢了怎么办');
+
+      // Showing in full follows the same rule.
+      const msg = async (content: string) => (await app.conversationLog.history(o)).find((m) => m.content === content)!;
+      const secret = await msg('我的社保卡号 123456789，身份证310101199001011234');
+      await expect(app.inbox.reveal(actorOf(team.handler), ours, { messageId: secret.id })).rejects.toMatchObject({ code: 'not_found' });
+      await expect(app.inbox.reveal(actorOf(team.supervisor), ours, { messageId: secret.id })).rejects.toMatchObject({ code: 'not_found' });
+      expect(await app.inbox.reveal(actorOf(team.handler), ours, { messageId: (await msg('营业执照怎么办')).id })).toBe('营业执照怎么办');
+      await expect(app.inbox.reveal(actorOf(team.ssHandler), theirs, { messageId: (await msg('我家住长宁路1234弄')).id })).rejects.toMatchObject({ code: 'not_found' });
+      expect(await app.inbox.reveal(actorOf(team.ssHandler), theirs, { messageId: secret.id })).toContain('310101199001011234');
+      expect(await app.inbox.reveal(actorOf(team.admin), ours, { messageId: secret.id })).toContain('310101199001011234');
+
+      // The list's preview of a closed conversation is the citizen's last message in it, not a later one.
+      const listed = (await app.reader.list(actorOf(team.ssSupervisor), 'all')).items.find((i) => i.h.id === theirs)!;
+      expect(listed.lastIn?.content).toBe('我的社保卡号 123456789，身份证310101199001011234');
+    });
+
     it('lists: waiting / mine / department / escalated / all, scoped to the department, most urgent first', async () => {
       const { app, team, handoff } = await setup();
       const a = await handoff('o_l1');
