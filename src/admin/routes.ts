@@ -548,7 +548,7 @@ export function adminRoutes(d: AdminDeps): Router {
     const actor = st(ctx).actor;
     const scope = departmentsOf(actor);
     const names = scope === null ? '全部部门' : scope.map(departmentName).join('、');
-    send(ctx, dashboardPage(await pageContext(ctx), await d.stats.dashboard(scope), `转人工数据：${names}；消息和服务使用：全账号`));
+    send(ctx, dashboardPage(await pageContext(ctx), await d.stats.dashboard(scope), `转人工数据：${names}；消息、服务使用和答不上的问题：全账号`));
   });
 
   // ---- accounts (administrators) -------------------------------------------------------------

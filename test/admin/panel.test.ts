@@ -450,6 +450,10 @@ describe('the panel end to end over HTTP', () => {
     expect(page).toContain('近 7 天的消息、转人工和答复');
     expect(page).toContain('我家楼下的路灯坏了三天了');
     expect(page).toMatch(/<span>转人工<\/span><b>1<\/b>/);
+    expect(page).toMatch(/<span>当前超期未办<\/span><b>0<\/b>/);
+    // The unanswered questions are the whole account's, and the page says so.
+    expect(page).toContain('本周最常见的答不上的问题 <small class="muted">全账号</small>');
+    expect(page).toContain('消息、服务使用和答不上的问题：全账号');
   });
 
   it('an administrator creates accounts in the panel; the temporary password is shown once', async () => {

@@ -451,6 +451,31 @@ for (const backend of DB_BACKENDS) {
       void never;
     });
 
+    it('the dashboard counts the open conversations overdue now, whenever they fell due', async () => {
+      const { app, team, handoff } = await setup();
+      app.clock.set(cst(2026, 11, 16, 10)); // the Monday before: due Tuesday 17 November
+      const lastWeek = await handoff('o_o1');
+      const answeredLate = await handoff('o_o2');
+      const closed = await handoff('o_o3');
+      const elsewhere = await handoff('o_o4');
+      await app.inbox.transfer(actorOf(team.duty), elsewhere, 'social-security', '');
+      app.clock.set(cst(2026, 11, 18, 10));
+      await app.inbox.reply(actorOf(team.handler), answeredLate, { kind: 'text', text: '迟到的答复' });
+      await app.inbox.close(actorOf(team.supervisor), closed);
+      app.clock.set(cst(2026, 11, 25, 9)); // this week's Wednesday
+      const notYet = await handoff('o_o5'); // due tomorrow
+      const d = await app.stats.dashboard(null);
+      expect(d.overdueNow).toBe(2); // lastWeek and elsewhere; not the answered, closed or not-yet-due ones
+      expect(d.week.overdue).toBe(0); // none fell due this week
+      expect((await app.stats.dashboard(['service-centre'])).overdueNow).toBe(1);
+      expect((await app.stats.dashboard(['social-security'])).overdueNow).toBe(1);
+      expect((await app.stats.dashboard([])).overdueNow).toBe(0);
+      app.clock.set(cst(2026, 11, 26, 10)); // notYet falls due (Thursday 9:00)
+      expect((await app.stats.dashboard(null)).overdueNow).toBe(3);
+      void lastWeek;
+      void notYet;
+    });
+
     it('handoffs stored before the inbox existed are adopted by the default department', async () => {
       const { app, handoff } = await setup();
       const id = await handoff('o_old');
