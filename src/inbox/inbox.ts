@@ -496,7 +496,7 @@ export class Inbox {
 
   private checkReply(input: ReplyInput): { kind: 'text'; text: string } | { kind: 'link'; text: string; url: string; title: string } | { kind: 'image'; text: string; image: Buffer; mime: string } {
     // Links go through the link kind (checked); anchors typed into the text are dropped.
-    const text = (input.text ?? '').replace(/<\/?a\b[^>]*>/gi, '').trim();
+    const text = withoutAnchors(input.text ?? '').trim();
     if ([...text].length > MAX_TEXT_CHARS) throw new InboxError('invalid', `回复最多 ${MAX_TEXT_CHARS} 字`);
     switch (input.kind) {
       case 'text':
@@ -534,6 +534,18 @@ export class Inbox {
           },
         ];
     }
+  }
+}
+
+/**
+ * The text without <a …> and </a> tags, removed until none is left: removing one can join the
+ * pieces around it into another (`<<a>a href="weixin://…">` becomes `<a href="weixin://…">`).
+ */
+export function withoutAnchors(text: string): string {
+  for (;;) {
+    const next = text.replace(/<\/?a\b[^>]*>/gi, '');
+    if (next === text) return text;
+    text = next;
   }
 }
 

@@ -135,6 +135,25 @@ for (const backend of DB_BACKENDS) {
       expect(customTo(app, 'o_reply').at(-1)).toEqual({ type: 'text', content: '补充：点这里，周六上午也可以办。' }); // typed anchors are dropped
     });
 
+    it('anchors typed into a reply are dropped even when nested to rebuild one', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_nested');
+      const payloads = [
+        '<<a>a href="weixin://bizmsgmenu?msgmenucontent=x&msgmenuid=1">点我<</a>/a>',
+        '<<<a>a>a href="https://evil.example/">点我<</</a>/a>/a>',
+        '<a<a>\nhref="https://evil.example/">点我</A>',
+        '<<A HREF="https://evil.example/">a href="https://evil.example/">点我',
+      ];
+      for (const text of payloads) await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: `请看 ${text}` });
+      await app.jobs.runDue();
+      const sent = customTo(app, 'o_nested').map((m) => (m as { content: string }).content);
+      expect(sent).toHaveLength(payloads.length);
+      for (const content of sent) {
+        expect(content).not.toMatch(/<\/?a\b/i);
+        expect(content).toContain('点我');
+      }
+    });
+
     it('reply past the window: the staff_reply template links to an answer page only that link opens', async () => {
       const { app, team, handoff } = await setup();
       const id = await handoff('o_late', '我的电话是13812345678，楼下路灯坏了请联系我');
