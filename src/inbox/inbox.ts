@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { IsNull, type DataSource, type EntityManager } from 'typeorm';
+import { IsNull, type DataSource, type EntityManager, type FindOperator } from 'typeorm';
 import type { HandoffIntake, HandoffRow, NewHandoff } from '../chat/handoff.ts';
 import { HandoffEntity } from '../chat/handoff.ts';
 import { MessageEntity, type ConversationLog } from '../chat/log.ts';
@@ -314,6 +314,7 @@ export class Inbox {
     const token = randomBytes(24).toString('base64url');
     const answerUrl = `${this.d.publicUrl}/h5/answer/${token}`;
     const template = this.d.profile.templates.staff_reply;
+    const held = this.held(actor, 'reply', row);
     const fallback: TemplateMessage | undefined = template
       ? fillTemplate(template, { question: maskText(row.question), time: localTime(this.d.calendar, now), department: this.departmentName(row.department) }, answerUrl)
       : undefined;
@@ -353,14 +354,11 @@ export class Inbox {
       const messages = this.messagesFor(r, answerUrl, imageId === null ? null : `${answerUrl}/images/${imageId}`);
       const jobId = await this.d.outbox.send({ openid: row.openid, messages, ...(fallback ? { fallback } : {}), ref: `handoff:${row.id}` }, { uniqueKey: `inbox.reply:${replyId}`, manager: tx });
       await tx.getRepository(StaffReplyEntity).update({ id: replyId }, { jobId });
-      const res = await tx
-        .getRepository(HandoffEntity)
-        .createQueryBuilder()
-        .update(HandoffEntity)
-        .set({ updatedAt: now })
-        .where('id = :id AND status = :open', { id: row.id, open: 'open' })
-        .execute();
-      if (!res.affected) throw new InboxError('conflict', '会话已经办结，不能再回复');
+      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { updatedAt: now });
+      if (!res.affected) {
+        const why = await this.conflict(tx, row, held, '会话已经办结，不能再回复');
+        throw why.message === '会话已经办结' ? new InboxError('conflict', '会话已经办结，不能再回复') : why;
+      }
       // Claim a waiting conversation and stamp the first reply, each only if still unset.
       const claimed = row.assigneeId === null && !!(await tx.getRepository(HandoffEntity).update({ id: row.id, assigneeId: IsNull() }, { assigneeId: me })).affected;
       await tx.getRepository(HandoffEntity).update({ id: row.id, firstRepliedAt: IsNull() }, { firstRepliedAt: now });
@@ -378,9 +376,10 @@ export class Inbox {
     const row = await this.loadFor(actor, id, 'close');
     const now = this.d.clock.now();
     const askRating = await this.d.conversationLog.withinServiceWindow(row.openid);
+    const held = this.held(actor, 'close', row);
     await this.d.db.transaction(async (tx) => {
-      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open' }, { status: 'closed', closedAt: now, closedBy: 'staff', updatedAt: now });
-      if (!res.affected) throw new InboxError('conflict', '会话已经办结');
+      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { status: 'closed', closedAt: now, closedBy: 'staff', updatedAt: now });
+      if (!res.affected) throw await this.conflict(tx, row, held, '会话已经办结');
       await this.d.audit.record({ actor, action: 'close', target: `handoff:${row.id}`, department: row.department, detail: askRating ? '已邀请市民评价' : '已超过 48 小时客服窗口，未邀请评价', ip: o.ip ?? null }, tx);
       if (askRating) await this.d.outbox.send({ openid: row.openid, messages: [this.ratingMenu(row.id)], ref: `handoff:${row.id}:rating` }, { uniqueKey: `inbox.rate:${row.id}`, manager: tx });
     });
@@ -482,16 +481,39 @@ export class Inbox {
     expect: Record<string, unknown>,
     set: Partial<HandoffRow>,
     conflict: string,
-    audit: { actor: Actor; action: AuditAction; detail?: string; ip?: string | null | undefined },
+    audit: { actor: Actor; action: Extract<InboxAction, AuditAction>; detail?: string; ip?: string | null | undefined },
     more?: (tx: EntityManager) => Promise<void>,
   ): Promise<void> {
     const now = this.d.clock.now();
+    const held = 'assigneeId' in expect ? {} : this.held(audit.actor, audit.action, row);
     await this.d.db.transaction(async (tx) => {
-      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...expect }, { ...set, updatedAt: now });
-      if (!res.affected) throw new InboxError('conflict', conflict);
+      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held, ...expect }, { ...set, updatedAt: now });
+      if (!res.affected) throw await this.conflict(tx, row, held, conflict);
       await this.d.audit.record({ actor: audit.actor, action: audit.action, target: `handoff:${row.id}`, department: set.department ?? row.department, detail: audit.detail ?? null, ip: audit.ip ?? null }, tx);
       await more?.(tx);
     });
+  }
+
+  /**
+   * The UPDATE condition that keeps the actor's permission true when it hangs on who holds the
+   * conversation: a handler may close (transfer, classify, answer) their own or a waiting
+   * conversation, so the change lands only if it is still held as they saw it — not after it was
+   * just reassigned. Asked of the policy: no condition when the actor may act whoever holds it.
+   */
+  private held(actor: Actor, action: InboxAction, row: HandoffRow): { assigneeId?: number | FindOperator<number> } {
+    const me = actor.kind === 'staff' ? actor.id : null;
+    const anyHolder = [null, me, -1].every((assigneeId) => may(actor, action, { ...row, assigneeId }));
+    return anyHolder ? {} : { assigneeId: row.assigneeId ?? IsNull() };
+  }
+
+  /** Why a conditional UPDATE changed nothing, in words for the panel. */
+  private async conflict(tx: EntityManager, row: HandoffRow, held: { assigneeId?: unknown }, otherwise: string): Promise<InboxError> {
+    const now = await tx.getRepository(HandoffEntity).findOne({ where: { id: row.id } });
+    if (!now || now.status !== 'open') return new InboxError('conflict', '会话已经办结');
+    if ('assigneeId' in held && now.assigneeId !== row.assigneeId) {
+      return new InboxError('conflict', now.assigneeId === null ? '这个会话刚刚退回待领取，请刷新页面后再试' : '这个会话刚刚改由其他同事办理，您不能再这样做；请刷新页面后再试');
+    }
+    return new InboxError('conflict', otherwise);
   }
 
   private checkReply(input: ReplyInput): { kind: 'text'; text: string } | { kind: 'link'; text: string; url: string; title: string } | { kind: 'image'; text: string; image: Buffer; mime: string } {

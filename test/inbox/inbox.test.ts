@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { actorOf } from '../../src/admin/accounts.ts';
 import { SYSTEM } from '../../src/admin/policies.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
@@ -234,6 +234,49 @@ for (const backend of DB_BACKENDS) {
       expect(d).toMatchObject({ state: 'sent' });
       expect(customTo(app, 'o_fail')).toEqual([{ type: 'text', content: '第一条' }]); // exactly once
       await expect(app.inbox.retryDelivery(actorOf(team.handler), id, d!.reply.id)).rejects.toMatchObject({ code: 'conflict' });
+    });
+
+    it('a command checked against a conversation that was reassigned meanwhile changes nothing, and says why', async () => {
+      const { app, team, handoff } = await setup();
+      const me = actorOf(team.handler);
+      /** Run `command` with a colleague's assignment landing between its permission check and its change. */
+      const reassignedMeanwhile = async (id: number, to: number | null, command: () => Promise<unknown>) => {
+        const spy = vi.spyOn(app.inbox, 'load').mockImplementationOnce(async (actor, handoffId) => {
+          const seen = await Inbox.prototype.load.call(app.inbox, actor, handoffId);
+          await app.db.getRepository(HandoffEntity).update({ id }, { assigneeId: to });
+          return seen;
+        });
+        try {
+          return await command();
+        } finally {
+          spy.mockRestore();
+        }
+      };
+      const reassigned = { code: 'conflict', message: '这个会话刚刚改由其他同事办理，您不能再这样做；请刷新页面后再试' };
+      const ids: number[] = [];
+      for (const o of ['o_stale1', 'o_stale2', 'o_stale3']) {
+        const id = await handoff(o);
+        await app.inbox.claim(me, id);
+        ids.push(id);
+      }
+      const [toClose, toTransfer, toClassify] = ids as [number, number, number];
+      await expect(reassignedMeanwhile(toClose, team.handler2.id, () => app.inbox.close(me, toClose))).rejects.toMatchObject(reassigned);
+      await expect(reassignedMeanwhile(toTransfer, team.handler2.id, () => app.inbox.transfer(me, toTransfer, 'social-security', ''))).rejects.toMatchObject(reassigned);
+      await expect(reassignedMeanwhile(toClassify, team.handler2.id, () => app.inbox.classify(me, toClassify, 'complex'))).rejects.toMatchObject(reassigned);
+      for (const id of ids) expect(await row(app, id)).toMatchObject({ status: 'open', department: 'service-centre', category: 'consultation', assigneeId: team.handler2.id });
+      // A waiting conversation a colleague claims meanwhile: the answer is not sent.
+      const waiting = await handoff('o_stale4');
+      await expect(reassignedMeanwhile(waiting, team.handler2.id, () => app.inbox.reply(me, waiting, { kind: 'text', text: '我来答' }))).rejects.toMatchObject(reassigned);
+      expect(await app.inbox.replies(waiting)).toEqual([]);
+      await app.jobs.runDue();
+      expect(customTo(app, 'o_stale4')).toEqual([]);
+      // One's own conversation handed back to the queue meanwhile: also refused, with its own words.
+      await expect(reassignedMeanwhile(toClose, null, () => app.inbox.close(actorOf(team.handler2), toClose))).rejects.toMatchObject({ code: 'conflict', message: '这个会话刚刚退回待领取，请刷新页面后再试' });
+      const audit = (await Promise.all([...ids, waiting].map((id) => app.audit.list({ target: `handoff:${id}` })))).flat().map((a) => a.action);
+      expect(audit.filter((a) => a !== 'claim')).toEqual([]);
+      // A supervisor may act whoever holds it: a reassignment meanwhile does not stand in the way.
+      await reassignedMeanwhile(toClose, team.handler.id, () => app.inbox.close(actorOf(team.supervisor), toClose));
+      expect((await row(app, toClose)).status).toBe('closed');
     });
 
     it('closing hands the conversation back to the bot and asks for a five-level rating, stored once', async () => {
