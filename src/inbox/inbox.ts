@@ -299,7 +299,7 @@ export class Inbox {
    * Answer the citizen. Inside the 48-hour window the answer goes as a customer-service message;
    * past it, as the profile's staff_reply template linking to the answer page. Delivery is an
    * outbox job (retried, never sent twice); the same form submitted twice (`nonce`) is one reply.
-   * Replying to a waiting conversation claims it.
+   * Replying to a waiting conversation claims it (for those who may claim: not administrators).
    */
   async reply(actor: Actor, id: number, input: ReplyInput, o: CommandOptions & { nonce?: string } = {}): Promise<StaffReplyRow> {
     const row = await this.loadFor(actor, id, 'reply');
@@ -359,8 +359,9 @@ export class Inbox {
         const why = await this.conflict(tx, row, held, '会话已经办结，不能再回复');
         throw why.message === '会话已经办结' ? new InboxError('conflict', '会话已经办结，不能再回复') : why;
       }
-      // Claim a waiting conversation and stamp the first reply, each only if still unset.
-      const claimed = row.assigneeId === null && !!(await tx.getRepository(HandoffEntity).update({ id: row.id, assigneeId: IsNull() }, { assigneeId: me })).affected;
+      // Claim a waiting conversation (when the actor may: not an administrator) and stamp the first
+      // reply, each only if still unset.
+      const claimed = may(actor, 'claim', row) && !!(await tx.getRepository(HandoffEntity).update({ id: row.id, assigneeId: IsNull() }, { assigneeId: me })).affected;
       await tx.getRepository(HandoffEntity).update({ id: row.id, firstRepliedAt: IsNull() }, { firstRepliedAt: now });
       if (claimed) await this.d.audit.record({ actor, action: 'claim', target: `handoff:${row.id}`, department: row.department, detail: '回复时领取', ip: o.ip ?? null }, tx);
       await this.d.audit.record({ actor, action: 'reply', target: `handoff:${row.id}`, department: row.department, detail: `${KIND_NAMES[r.kind]}回复 #${replyId}`, ip: o.ip ?? null }, tx);

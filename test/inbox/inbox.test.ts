@@ -210,6 +210,22 @@ for (const backend of DB_BACKENDS) {
       expect((await fetch(`${app.url}/h5/answer/${r2.token}/images/${img.imageId}`)).status).toBe(404);
     });
 
+    it('an administrator answers a waiting conversation without taking it: it stays waiting for the department', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_admin');
+      const admin = actorOf(team.admin);
+      await expect(app.inbox.claim(admin, id)).rejects.toMatchObject({ code: 'forbidden' });
+      app.clock.advance(MINUTE);
+      await app.inbox.reply(admin, id, { kind: 'text', text: '您好，已转请相关部门答复。' });
+      expect(await row(app, id)).toMatchObject({ assigneeId: null, firstRepliedAt: MONDAY_10AM + MINUTE });
+      expect((await app.audit.list({ target: `handoff:${id}` })).map((a) => a.action)).toEqual(['reply']);
+      expect((await app.reader.list(actorOf(team.handler), 'waiting')).items.map((i) => i.h.id)).toEqual([id]);
+      expect((await app.reader.conversation(admin, await row(app, id))).can.claim).toBe(false);
+      // The department's staff still take it as before.
+      await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: '我来跟进。' });
+      expect((await row(app, id)).assigneeId).toBe(team.handler.id);
+    });
+
     it('a delivery that fails for good is visible with its error, and can be sent again', async () => {
       const { app, team, handoff } = await setup();
       const id = await handoff('o_fail');
