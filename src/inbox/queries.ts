@@ -239,6 +239,10 @@ export class InboxReader {
     const scope = this.scoped(actor, this.db.getRepository(HandoffEntity).createQueryBuilder('h').select('h.openid').where('h.status = :open', { open: 'open' }));
     const [sql, params] = scope.getQueryAndParameters();
     const msg = await this.db.query(`SELECT MAX(id) AS v FROM messages WHERE direction = 'in' AND openid IN (${sql})`, params);
-    return `h${hs?.u ?? 0}.n${hs?.n ?? 0}.m${(msg as { v: number | null }[])[0]?.v ?? 0}`;
+    // Deliveries move without touching their conversation (queued → sent / failed): the list shows
+    // a failed one, so the latest change to a reply's job in scope is part of the fingerprint.
+    const [jsql, jparams] = this.scoped(actor, this.db.getRepository(HandoffEntity).createQueryBuilder('h').select('h.id')).getQueryAndParameters();
+    const job = await this.db.query(`SELECT MAX(j.updated_at) AS v FROM jobs j WHERE j.id IN (SELECT r.job_id FROM staff_replies r WHERE r.handoff_id IN (${jsql}))`, jparams);
+    return `h${hs?.u ?? 0}.n${hs?.n ?? 0}.m${(msg as { v: number | null }[])[0]?.v ?? 0}.j${(job as { v: number | string | null }[])[0]?.v ?? 0}`;
   }
 }

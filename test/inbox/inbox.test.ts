@@ -494,6 +494,22 @@ for (const backend of DB_BACKENDS) {
       expect(await app.reader.pulse(ss, id)).toBe('gone');
     });
 
+    it('the list\'s live-update fingerprint changes when a reply\'s delivery fails, so the failure shows at once', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_pulse_fail');
+      const h = actorOf(team.handler);
+      app.emulator!.platform.injectFault('/cgi-bin/message/custom/send', 48001, 1, 'api unauthorized');
+      await app.inbox.reply(h, id, { kind: 'text', text: '您好' });
+      const before = await app.reader.pulse(h, null);
+      const ssBefore = await app.reader.pulse(actorOf(team.ssHandler), null);
+      app.clock.advance(1000);
+      await app.jobs.runDue();
+      expect((await app.reader.list(h, 'mine')).items[0]).toMatchObject({ deliveryFailed: true });
+      expect(await app.reader.pulse(h, null)).not.toBe(before);
+      // Another department's deliveries are not this list's.
+      expect(await app.reader.pulse(actorOf(team.ssHandler), null)).toBe(ssBefore);
+    });
+
     it('the dashboard: today and this week, reply speed, most-used services, unanswered questions', async () => {
       const { app, team, handoff } = await setup();
       app.clock.set(cst(2026, 11, 23, 9)); // Monday
