@@ -355,10 +355,7 @@ export class Inbox {
       const jobId = await this.d.outbox.send({ openid: row.openid, messages, ...(fallback ? { fallback } : {}), ref: `handoff:${row.id}` }, { uniqueKey: `inbox.reply:${replyId}`, manager: tx });
       await tx.getRepository(StaffReplyEntity).update({ id: replyId }, { jobId });
       const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { updatedAt: now });
-      if (!res.affected) {
-        const why = await this.conflict(tx, row, held, '会话已经办结，不能再回复');
-        throw why.message === '会话已经办结' ? new InboxError('conflict', '会话已经办结，不能再回复') : why;
-      }
+      if (!res.affected) throw await this.conflict(tx, row, held, '会话已经办结，不能再回复', '会话已经办结，不能再回复');
       // Claim a waiting conversation (when the actor may: not an administrator) and stamp the first
       // reply, each only if still unset.
       const claimed = may(actor, 'claim', row) && !!(await tx.getRepository(HandoffEntity).update({ id: row.id, assigneeId: IsNull() }, { assigneeId: me })).affected;
@@ -508,9 +505,9 @@ export class Inbox {
   }
 
   /** Why a conditional UPDATE changed nothing, in words for the panel. */
-  private async conflict(tx: EntityManager, row: HandoffRow, held: { assigneeId?: unknown }, otherwise: string): Promise<InboxError> {
+  private async conflict(tx: EntityManager, row: HandoffRow, held: { assigneeId?: unknown }, otherwise: string, closed = '会话已经办结'): Promise<InboxError> {
     const now = await tx.getRepository(HandoffEntity).findOne({ where: { id: row.id } });
-    if (!now || now.status !== 'open') return new InboxError('conflict', '会话已经办结');
+    if (!now || now.status !== 'open') return new InboxError('conflict', closed);
     if ('assigneeId' in held && now.assigneeId !== row.assigneeId) {
       return new InboxError('conflict', now.assigneeId === null ? '这个会话刚刚退回待领取，请刷新页面后再试' : '这个会话刚刚改由其他同事办理，您不能再这样做；请刷新页面后再试');
     }
