@@ -7,7 +7,7 @@ import { Accounts } from './admin/accounts.ts';
 import { Audit } from './admin/audit.ts';
 import type { ScryptCost } from './admin/passwords.ts';
 import { adminRoutes } from './admin/routes.ts';
-import { SignInThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
+import { AttemptThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
 import { buildApp } from './app.ts';
 import { askDialog } from './chat/dialogs/ask.ts';
 import { ChatEngine } from './chat/engine.ts';
@@ -236,7 +236,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     stats,
     conversationLog,
     sessions: new StaffSessions(kv, clock, opts.admin?.sessions),
-    throttle: new SignInThrottle(kv, opts.admin?.throttle),
+    throttle: new AttemptThrottle(kv, 'signin', opts.admin?.throttle),
+    passwordThrottle: new AttemptThrottle(kv, 'password', opts.admin?.throttle),
     ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
     extend: [caseSection(cases, (id) => inbox.departmentName(id)), hallSection({ halls, appointments, api })],
   });

@@ -44,7 +44,11 @@ export const StaffEntity = new EntitySchema<StaffRow>({
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{1,31}$/;
 
 export class AccountError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** wrong_password: the current password given was not the account's (a guess, for the throttle). */
+    readonly code?: 'wrong_password',
+  ) {
     super(message);
     this.name = 'AccountError';
   }
@@ -162,7 +166,7 @@ export class Accounts {
   async changePassword(id: number, current: string, next: string): Promise<void> {
     const row = await this.repo.findOne({ where: { id } });
     if (!row) throw new AccountError('账号不存在');
-    if (!(await verifyPassword(current, row.passwordHash))) throw new AccountError('当前密码不正确');
+    if (!(await verifyPassword(current, row.passwordHash))) throw new AccountError('当前密码不正确', 'wrong_password');
     if (current === next) throw new AccountError('新密码不能与当前密码相同');
     const problem = passwordProblem(next, row.username);
     if (problem) throw new AccountError(problem);

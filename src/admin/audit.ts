@@ -16,6 +16,8 @@ export const AUDIT_ACTIONS = {
   'sign-in-locked': '登录锁定',
   'sign-out': '退出',
   'password-change': '修改密码',
+  'password-change-failed': '修改密码时当前密码错误',
+  'password-change-locked': '修改密码锁定',
   'staff-create': '创建账号',
   'staff-update': '修改账号',
   'staff-reset': '重置密码',

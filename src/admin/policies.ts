@@ -8,7 +8,9 @@
  *  - 经办人 handler: answers the department's conversations — the ones waiting and their own.
  *  - 负责人 supervisor: everything in the department, including others' conversations; receives
  *    escalations (督办).
- *  - 管理员 admin: every department; manages accounts; reads the audit log.
+ *  - 管理员 admin: every department; manages accounts; reads the audit log. Oversees conversations
+ *    but holds none: nobody assigns them one, they have no "mine" view, and so they do not claim
+ *    one either (nor by answering a waiting one, which claims it for anyone else).
  *
  * Department scoping: a conversation outside the actor's department does not exist for them —
  * routes answer 404 whether it exists or not, so ids cannot be probed.
@@ -47,6 +49,8 @@ const open = (c: ConversationScope) => c.status === 'open';
 const mine = (a: StaffActor, c: ConversationScope) => c.assigneeId === a.id;
 const free = (c: ConversationScope) => c.assigneeId === null;
 const oversees = (a: StaffActor) => a.role === 'supervisor' || a.role === 'admin';
+/** Whether a role holds conversations of its own (is assigned them, claims them, has "mine"). */
+export const holdsConversations = (role: Role): boolean => role !== 'admin';
 
 /** Whether the conversation exists for the actor at all (its department is theirs, or they administer). */
 export function canSee(a: Actor, c: Pick<ConversationScope, 'department'>): boolean {
@@ -58,12 +62,12 @@ const INBOX_RULES: Record<InboxAction, (a: StaffActor, c: ConversationScope) => 
   view: () => true,
   // Showing personal data in full is open to anyone who may read the conversation, and audited.
   unmask: () => true,
-  claim: (_a, c) => open(c) && free(c),
+  claim: (a, c) => open(c) && free(c) && holdsConversations(a.role),
   // Dispatching (派单) to a colleague: the duty officer, the supervisor, an administrator.
   assign: (a, c) => open(c) && (a.role === 'duty' || oversees(a)),
   transfer: (a, c) => open(c) && (a.role === 'duty' || oversees(a) || mine(a, c) || free(c)),
   classify: (a, c) => open(c) && (a.role === 'duty' || oversees(a) || mine(a, c) || free(c)),
-  // Replying to a waiting conversation claims it; another's conversation is theirs to answer.
+  // Replying to a waiting conversation claims it (if the actor may claim); another's conversation is theirs to answer.
   reply: (a, c) => open(c) && (mine(a, c) || free(c) || oversees(a)),
   close: (a, c) => open(c) && (mine(a, c) || oversees(a) || (free(c) && a.role === 'duty')),
   // Asking the supervisor to step in (上报) — not for supervisors themselves.
@@ -79,7 +83,7 @@ export function may(a: Actor, action: InboxAction, c: ConversationScope): boolea
 
 /** Whom a conversation may be assigned to: active staff of its department who answer conversations. */
 export function assignable(target: { role: Role; department: string | null; active: boolean }, c: Pick<ConversationScope, 'department'>): boolean {
-  return target.active && target.role !== 'admin' && target.department !== null && target.department === c.department;
+  return target.active && holdsConversations(target.role) && target.department !== null && target.department === c.department;
 }
 
 // ---- the inbox views ----------------------------------------------------------------------------
@@ -91,7 +95,7 @@ export const VIEW_NAMES: Record<InboxView, string> = { waiting: '待领取', min
 
 const VIEW_RULES: Record<InboxView, (a: StaffActor) => boolean> = {
   waiting: () => true,
-  mine: (a) => a.role !== 'admin',
+  mine: (a) => holdsConversations(a.role),
   department: (a) => a.role !== 'admin',
   escalated: (a) => oversees(a),
   // supervisors: the department's conversations, open and closed; administrators: every department's.

@@ -28,7 +28,7 @@ import { bare, type PageContext } from './pages/layout.ts';
 import { passwordPage, signInPage } from './pages/signin.ts';
 import { auditPage, staffPage } from './pages/staff.ts';
 import { allowed, departmentsOf, ROLES, views, VIEWS, type InboxView, type PanelAction, type Role, type StaffActor } from './policies.ts';
-import { randomToken, sameToken, SESSION_COOKIE, type SessionData, type SignInThrottle, type StaffSessions } from './sessions.ts';
+import { randomToken, sameToken, SESSION_COOKIE, type AttemptThrottle, type SessionData, type StaffSessions } from './sessions.ts';
 
 export interface AdminDeps {
   profile: Profile;
@@ -43,7 +43,10 @@ export interface AdminDeps {
   stats: Stats;
   conversationLog: ConversationLog;
   sessions: StaffSessions;
-  throttle: SignInThrottle;
+  /** Sign-in attempts, per username and per address. */
+  throttle: AttemptThrottle;
+  /** Current-password attempts when changing one's password, per account. */
+  passwordThrottle: AttemptThrottle;
   /** How often a live page's server-sent events check for changes (default 2 s). */
   pulseMs?: number;
   /** Further sections of the panel (cases …), registered with the panel's own guards. */
@@ -162,18 +165,21 @@ export function adminRoutes(d: AdminDeps): Router {
     const password = form.password ?? '';
     const ip = ctx.ip;
     const next = form.next ? safeNext(form.next) : '/admin/inbox';
-    const lockedMs = await d.throttle.lockedFor(username, ip);
-    if (lockedMs > 0) {
-      await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '锁定期间尝试登录', ip });
-      return showSignIn(ctx, { username, error: lockMessage(lockedMs), status: 429 });
+    // Counted before the password is checked, so attempts sent at once cannot all slip under the limit.
+    const gate = await d.throttle.begin(username, ip);
+    if (!gate.ok) {
+      if (gate.audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '锁定期间尝试登录（本次锁定期内只记录一次）', ip });
+      return showSignIn(ctx, { username, error: lockMessage(gate.retryMs), status: 429 });
     }
     const staff = await d.accounts.authenticate(username, password);
     if (!staff) {
-      const locked = await d.throttle.failed(username, ip);
-      await d.audit.record({ actor: { kind: 'anonymous', username }, action: locked ? 'sign-in-locked' : 'sign-in-failed', detail: locked ? '连续失败，已临时锁定' : null, ip });
+      const { locked, audit } = await d.throttle.failed(gate.attempt);
+      // Every password checked and wrong is a row; the lock it brings about is one more (once per lock).
+      await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-failed', ip });
+      if (audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '连续失败，已临时锁定', ip });
       return showSignIn(ctx, { username, error: locked ? lockMessage(d.throttle.lockMs) : '用户名或密码不正确。', status: locked ? 429 : 401 });
     }
-    await d.throttle.succeeded(username, ip);
+    await d.throttle.succeeded(gate.attempt);
     // A fresh session id at every sign-in (no fixation); an old session in this browser ends.
     const old = ctx.cookies.get(SESSION_COOKIE);
     if (old) await d.sessions.destroy(old);
@@ -262,14 +268,31 @@ export function adminRoutes(d: AdminDeps): Router {
   r.post('/account/password', signedIn, async (ctx) => {
     const form = await checkedForm(ctx);
     const s = st(ctx);
-    const again = async (error: string) => send(ctx, passwordPage(await pageContext(ctx), { error, forced: s.staff.mustChangePassword }), 400);
+    const again = async (error: string, status = 400) => send(ctx, passwordPage(await pageContext(ctx), { error, forced: s.staff.mustChangePassword }), status);
     if ((form.next ?? '') !== (form.repeat ?? '')) return again('两次输入的新密码不一致');
+    // The current password is a password to guess like any other (with a session left open on a
+    // shared computer): the same limit as signing in, per account, counted before it is checked.
+    const target = `staff:${s.staff.id}`;
+    const gate = await d.passwordThrottle.begin(target, null);
+    if (!gate.ok) {
+      if (gate.audit) await d.audit.record({ actor: s.actor, action: 'password-change-locked', target, detail: '锁定期间尝试修改密码（本次锁定期内只记录一次）', ip: ctx.ip });
+      return again(passwordLockMessage(gate.retryMs), 429);
+    }
     try {
       await d.accounts.changePassword(s.staff.id, form.current ?? '', form.next ?? '');
     } catch (err) {
-      if (err instanceof AccountError) return again(err.message);
-      throw err;
+      if (!(err instanceof AccountError)) throw err;
+      if (err.code !== 'wrong_password') {
+        // The current password was right; only the new one was refused.
+        await d.passwordThrottle.succeeded(gate.attempt);
+        return again(err.message);
+      }
+      const { locked, audit } = await d.passwordThrottle.failed(gate.attempt);
+      await d.audit.record({ actor: s.actor, action: 'password-change-failed', target, detail: '当前密码不正确', ip: ctx.ip });
+      if (audit) await d.audit.record({ actor: s.actor, action: 'password-change-locked', target, detail: '连续输错当前密码，已暂停修改密码', ip: ctx.ip });
+      return locked ? again(passwordLockMessage(d.passwordThrottle.lockMs), 429) : again(err.message);
     }
+    await d.passwordThrottle.succeeded(gate.attempt);
     await d.audit.record({ actor: s.actor, action: 'password-change', target: `staff:${s.staff.id}`, ip: ctx.ip });
     // Every other session of this account has ended; this one continues under a new id.
     const fresh = await d.accounts.get(s.staff.id);
@@ -525,7 +548,7 @@ export function adminRoutes(d: AdminDeps): Router {
     const actor = st(ctx).actor;
     const scope = departmentsOf(actor);
     const names = scope === null ? '全部部门' : scope.map(departmentName).join('、');
-    send(ctx, dashboardPage(await pageContext(ctx), await d.stats.dashboard(scope), `转人工数据：${names}；消息和服务使用：全账号`));
+    send(ctx, dashboardPage(await pageContext(ctx), await d.stats.dashboard(scope), `转人工数据：${names}；消息、服务使用和答不上的问题：全账号`));
   });
 
   // ---- accounts (administrators) -------------------------------------------------------------
@@ -609,6 +632,10 @@ function crossSiteOk(ctx: Context): boolean {
 
 function lockMessage(ms: number): string {
   return `登录失败次数过多，已临时锁定，请 ${Math.max(1, Math.ceil(ms / MINUTE))} 分钟后再试。`;
+}
+
+function passwordLockMessage(ms: number): string {
+  return `当前密码输错次数过多，已暂停修改密码，请 ${Math.max(1, Math.ceil(ms / MINUTE))} 分钟后再试。`;
 }
 
 function htmlError(status: number, message: string): SafeHtml {

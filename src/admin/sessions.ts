@@ -90,7 +90,7 @@ export class StaffSessions {
 }
 
 export interface ThrottleOptions {
-  /** Failures per username within the window before it is locked. */
+  /** Failures per username (or account) within the window before it is locked. */
   maxPerUser?: number;
   /** Failures per address within the window before it is locked. */
   maxPerIp?: number;
@@ -98,13 +98,36 @@ export interface ThrottleOptions {
   lockMs?: number;
 }
 
+/** An attempt the throttle let through: its place in the counts, for `failed` / `succeeded`. */
+export interface Attempt {
+  readonly subject: string;
+  readonly ip: string | null;
+  /** This attempt's number among the subject's (and the address's) in the window. */
+  readonly nUser: number;
+  readonly nIp: number | null;
+}
+
 /**
- * Sign-in throttling: failures are counted per username and per address in a window; past the
- * limit, further attempts are refused until the lock ends — even with the right password — so
- * guessing is slowed to a few tries per quarter hour. Counted for unknown usernames too, so the
- * lock says nothing about which accounts exist.
+ * The throttle's answer before a password is checked: go ahead, or refused for `retryMs`.
+ * `audit` is true for the first refusal of a lock (one audit row per lock, not one per attempt:
+ * attempts while locked are unauthenticated and unlimited).
  */
-export class SignInThrottle {
+export type Gate = { ok: true; attempt: Attempt } | { ok: false; retryMs: number; audit: boolean };
+
+/**
+ * Password guessing limits: attempts are counted per subject (a username, or an account) and per
+ * address in a window; past the limit, further attempts are refused until the lock ends — even
+ * with the right password — so guessing is slowed to a few tries per quarter hour. Counted for
+ * unknown usernames too, so the lock says nothing about which accounts exist.
+ *
+ * An attempt is counted (atomically, kv incr) before its password is checked, not after: checking
+ * takes ~0.1 s, and many attempts sent at once would otherwise all pass a "not locked yet" check
+ * before the first failure is counted. An attempt whose number is past the limit is refused
+ * without checking; a success takes its own count back (the subject's count starts again; the
+ * address keeps only its failures), so only failures add up. A count restarts when its window
+ * ends — with the window no longer than the lock, by the time the lock ends.
+ */
+export class AttemptThrottle {
   readonly maxPerUser: number;
   readonly maxPerIp: number;
   readonly windowMs: number;
@@ -112,6 +135,8 @@ export class SignInThrottle {
 
   constructor(
     private readonly kv: Kv,
+    /** Key namespace: `signin` (the sign-in form), `password` (the current password when changing it). */
+    private readonly name: string,
     o: ThrottleOptions = {},
   ) {
     this.maxPerUser = o.maxPerUser ?? 5;
@@ -120,39 +145,66 @@ export class SignInThrottle {
     this.lockMs = o.lockMs ?? 15 * MINUTE;
   }
 
-  private keys(username: string, ip: string) {
-    const u = hash(username.toLowerCase());
-    const a = hash(ip);
-    return { failU: `admin:signin:fail:u:${u}`, failA: `admin:signin:fail:a:${a}`, lockU: `admin:signin:lock:u:${u}`, lockA: `admin:signin:lock:a:${a}` };
+  private keys(subject: string, ip: string | null) {
+    const u = hash(subject.toLowerCase());
+    const a = ip === null ? null : hash(ip);
+    const n = `admin:${this.name}`;
+    return {
+      u: { fail: `${n}:fail:u:${u}`, lock: `${n}:lock:u:${u}`, logged: `${n}:logged:u:${u}` },
+      a: a === null ? null : { fail: `${n}:fail:a:${a}`, lock: `${n}:lock:a:${a}`, logged: `${n}:logged:a:${a}` },
+    };
   }
 
-  /** How long until sign-in may be tried again; 0 when it may now. */
-  async lockedFor(username: string, ip: string): Promise<number> {
-    const k = this.keys(username, ip);
-    // Locks always expire, so a missing TTL means no lock.
-    const [u, a] = await Promise.all([this.kv.ttl(k.lockU), this.kv.ttl(k.lockA)]);
+  /** Whether this lock's refusals have been audited yet (marks it so when not). */
+  private firstOfLock(logged: string, ttlMs: number): Promise<boolean> {
+    return this.kv.setIfAbsent(logged, '1', Math.max(1, ttlMs));
+  }
+
+  /** Count an attempt before its password is checked; refuse it while locked or past the limit. */
+  async begin(subject: string, ip: string | null): Promise<Gate> {
+    const k = this.keys(subject, ip);
+    // Locks always expire, so a missing TTL means no lock. Attempts refused by a lock are not counted.
+    const [lu, la] = await Promise.all([this.kv.ttl(k.u.lock), k.a ? this.kv.ttl(k.a.lock) : null]);
+    if (la) return { ok: false, retryMs: Math.max(la, lu ?? 0), audit: await this.firstOfLock(k.a!.logged, la) };
+    if (lu) return { ok: false, retryMs: lu, audit: await this.firstOfLock(k.u.logged, lu) };
+    const [nUser, nIp] = await Promise.all([this.kv.incr(k.u.fail, 1, this.windowMs), k.a ? this.kv.incr(k.a.fail, 1, this.windowMs) : null]);
+    // Past the limit: attempts within it are still being checked (or have failed). Lock now.
+    const overIp = k.a !== null && nIp !== null && nIp > this.maxPerIp;
+    const overUser = nUser > this.maxPerUser;
+    if (overIp || overUser) {
+      const scope = overIp ? k.a! : k.u;
+      await this.kv.setIfAbsent(scope.lock, '1', this.lockMs);
+      const retryMs = (await this.kv.ttl(scope.lock)) ?? this.lockMs;
+      return { ok: false, retryMs, audit: await this.firstOfLock(scope.logged, retryMs) };
+    }
+    return { ok: true, attempt: { subject, ip, nUser, nIp } };
+  }
+
+  /**
+   * The attempt's password was wrong. When it was the last one the limit allows, the subject (or
+   * address) is locked; `audit` says whether this is the lock's first audited event.
+   */
+  async failed(t: Attempt): Promise<{ locked: boolean; audit: boolean }> {
+    const k = this.keys(t.subject, t.ip);
+    const scopes = [...(t.nUser >= this.maxPerUser ? [k.u] : []), ...(k.a && t.nIp !== null && t.nIp >= this.maxPerIp ? [k.a] : [])];
+    let audit = false;
+    for (const scope of scopes) {
+      await this.kv.setIfAbsent(scope.lock, '1', this.lockMs);
+      if (await this.firstOfLock(scope.logged, (await this.kv.ttl(scope.lock)) ?? this.lockMs)) audit = true;
+    }
+    return { locked: scopes.length > 0, audit };
+  }
+
+  /** The password was right: the subject's count starts again, and this attempt leaves the address's. */
+  async succeeded(t: Attempt): Promise<void> {
+    const k = this.keys(t.subject, t.ip);
+    await Promise.all([this.kv.del(k.u.fail), k.a ? this.kv.incr(k.a.fail, -1, this.windowMs) : null]);
+  }
+
+  /** How long until an attempt may be made again; 0 when it may now. */
+  async lockedFor(subject: string, ip: string | null): Promise<number> {
+    const k = this.keys(subject, ip);
+    const [u, a] = await Promise.all([this.kv.ttl(k.u.lock), k.a ? this.kv.ttl(k.a.lock) : null]);
     return Math.max(u ?? 0, a ?? 0);
-  }
-
-  /** Count a failure; true when it locked the username or the address. */
-  async failed(username: string, ip: string): Promise<boolean> {
-    const k = this.keys(username, ip);
-    const [u, a] = await Promise.all([this.kv.incr(k.failU, 1, this.windowMs), this.kv.incr(k.failA, 1, this.windowMs)]);
-    let locked = false;
-    if (u >= this.maxPerUser) {
-      await this.kv.set(k.lockU, '1', this.lockMs);
-      await this.kv.del(k.failU);
-      locked = true;
-    }
-    if (a >= this.maxPerIp) {
-      await this.kv.set(k.lockA, '1', this.lockMs);
-      await this.kv.del(k.failA);
-      locked = true;
-    }
-    return locked;
-  }
-
-  async succeeded(username: string, ip: string): Promise<void> {
-    await this.kv.del(this.keys(username, ip).failU);
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { IsNull, type DataSource, type EntityManager } from 'typeorm';
+import { IsNull, type DataSource, type EntityManager, type FindOperator } from 'typeorm';
 import type { HandoffIntake, HandoffRow, NewHandoff } from '../chat/handoff.ts';
 import { HandoffEntity } from '../chat/handoff.ts';
 import { MessageEntity, type ConversationLog } from '../chat/log.ts';
@@ -180,8 +180,40 @@ export class Inbox {
   }
 
   /**
+   * Which stretch of the citizen's conversation log a staff conversation shows (and within which a
+   * message may be shown in full). The log is the citizen's, not the conversation's, and a citizen
+   * may have talked with several departments over time. The rule:
+   *
+   *   the citizen's messages after the end of their latest earlier conversation that the actor may
+   *   not see (another department's), and before the start of their earliest later one that the
+   *   actor may not see.
+   *
+   * So a conversation shows what led up to it (the bot, earlier conversations of the same
+   * department) and what followed it, but never a stretch that belongs to another department's
+   * conversation. A conversation transferred to another department goes with its messages: it is
+   * that department's now. Administrators see every department, so for them nothing is cut.
+   * Bounds are exclusive (a message stamped in the very millisecond of a boundary is left out).
+   */
+  async historyWindow(actor: Actor, h: HandoffRow): Promise<HistoryWindow> {
+    const all = await this.d.db.getRepository(HandoffEntity).find({ where: { openid: h.openid }, select: { id: true, department: true, createdAt: true, closedAt: true } });
+    let after: number | null = null;
+    let before: number | null = null;
+    for (const o of all) {
+      if (o.id === h.id || canSee(actor, o)) continue;
+      if (o.id < h.id) {
+        // An earlier conversation still open would be an anomaly: show nothing before this one.
+        const end = o.closedAt ?? h.createdAt - 1;
+        after = after === null ? end : Math.max(after, end);
+      } else {
+        before = before === null ? o.createdAt : Math.min(before, o.createdAt);
+      }
+    }
+    return { after, before };
+  }
+
+  /**
    * Show one message in full (the list and the history mask personal data). Recorded in the audit
-   * log; the message must belong to this conversation's citizen.
+   * log; the message must be one this conversation shows (its citizen's, inside historyWindow).
    */
   async reveal(actor: Actor, id: number, what: { messageId: number } | 'question', o: CommandOptions = {}): Promise<string> {
     const row = await this.loadFor(actor, id, 'unmask');
@@ -192,7 +224,7 @@ export class Inbox {
       detail = '问题原文';
     } else {
       const m = await this.d.db.getRepository(MessageEntity).findOne({ where: { id: what.messageId } });
-      if (!m || m.openid !== row.openid) throw new InboxError('not_found', '这条消息不属于这个会话');
+      if (!m || m.openid !== row.openid || !inWindow(m.createdAt, await this.historyWindow(actor, row))) throw new InboxError('not_found', '这条消息不属于这个会话');
       text = m.content;
       detail = `message:${m.id}`;
     }
@@ -267,7 +299,7 @@ export class Inbox {
    * Answer the citizen. Inside the 48-hour window the answer goes as a customer-service message;
    * past it, as the profile's staff_reply template linking to the answer page. Delivery is an
    * outbox job (retried, never sent twice); the same form submitted twice (`nonce`) is one reply.
-   * Replying to a waiting conversation claims it.
+   * Replying to a waiting conversation claims it (for those who may claim: not administrators).
    */
   async reply(actor: Actor, id: number, input: ReplyInput, o: CommandOptions & { nonce?: string } = {}): Promise<StaffReplyRow> {
     const row = await this.loadFor(actor, id, 'reply');
@@ -282,6 +314,7 @@ export class Inbox {
     const token = randomBytes(24).toString('base64url');
     const answerUrl = `${this.d.publicUrl}/h5/answer/${token}`;
     const template = this.d.profile.templates.staff_reply;
+    const held = this.held(actor, 'reply', row);
     const fallback: TemplateMessage | undefined = template
       ? fillTemplate(template, { question: maskText(row.question), time: localTime(this.d.calendar, now), department: this.departmentName(row.department) }, answerUrl)
       : undefined;
@@ -321,16 +354,11 @@ export class Inbox {
       const messages = this.messagesFor(r, answerUrl, imageId === null ? null : `${answerUrl}/images/${imageId}`);
       const jobId = await this.d.outbox.send({ openid: row.openid, messages, ...(fallback ? { fallback } : {}), ref: `handoff:${row.id}` }, { uniqueKey: `inbox.reply:${replyId}`, manager: tx });
       await tx.getRepository(StaffReplyEntity).update({ id: replyId }, { jobId });
-      const res = await tx
-        .getRepository(HandoffEntity)
-        .createQueryBuilder()
-        .update(HandoffEntity)
-        .set({ updatedAt: now })
-        .where('id = :id AND status = :open', { id: row.id, open: 'open' })
-        .execute();
-      if (!res.affected) throw new InboxError('conflict', '会话已经办结，不能再回复');
-      // Claim a waiting conversation and stamp the first reply, each only if still unset.
-      const claimed = row.assigneeId === null && !!(await tx.getRepository(HandoffEntity).update({ id: row.id, assigneeId: IsNull() }, { assigneeId: me })).affected;
+      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { updatedAt: now });
+      if (!res.affected) throw await this.conflict(tx, row, held, '会话已经办结，不能再回复', '会话已经办结，不能再回复');
+      // Claim a waiting conversation (when the actor may: not an administrator) and stamp the first
+      // reply, each only if still unset.
+      const claimed = may(actor, 'claim', row) && !!(await tx.getRepository(HandoffEntity).update({ id: row.id, assigneeId: IsNull() }, { assigneeId: me })).affected;
       await tx.getRepository(HandoffEntity).update({ id: row.id, firstRepliedAt: IsNull() }, { firstRepliedAt: now });
       if (claimed) await this.d.audit.record({ actor, action: 'claim', target: `handoff:${row.id}`, department: row.department, detail: '回复时领取', ip: o.ip ?? null }, tx);
       await this.d.audit.record({ actor, action: 'reply', target: `handoff:${row.id}`, department: row.department, detail: `${KIND_NAMES[r.kind]}回复 #${replyId}`, ip: o.ip ?? null }, tx);
@@ -346,9 +374,10 @@ export class Inbox {
     const row = await this.loadFor(actor, id, 'close');
     const now = this.d.clock.now();
     const askRating = await this.d.conversationLog.withinServiceWindow(row.openid);
+    const held = this.held(actor, 'close', row);
     await this.d.db.transaction(async (tx) => {
-      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open' }, { status: 'closed', closedAt: now, closedBy: 'staff', updatedAt: now });
-      if (!res.affected) throw new InboxError('conflict', '会话已经办结');
+      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { status: 'closed', closedAt: now, closedBy: 'staff', updatedAt: now });
+      if (!res.affected) throw await this.conflict(tx, row, held, '会话已经办结');
       await this.d.audit.record({ actor, action: 'close', target: `handoff:${row.id}`, department: row.department, detail: askRating ? '已邀请市民评价' : '已超过 48 小时客服窗口，未邀请评价', ip: o.ip ?? null }, tx);
       if (askRating) await this.d.outbox.send({ openid: row.openid, messages: [this.ratingMenu(row.id)], ref: `handoff:${row.id}:rating` }, { uniqueKey: `inbox.rate:${row.id}`, manager: tx });
     });
@@ -450,21 +479,44 @@ export class Inbox {
     expect: Record<string, unknown>,
     set: Partial<HandoffRow>,
     conflict: string,
-    audit: { actor: Actor; action: AuditAction; detail?: string; ip?: string | null | undefined },
+    audit: { actor: Actor; action: Extract<InboxAction, AuditAction>; detail?: string; ip?: string | null | undefined },
     more?: (tx: EntityManager) => Promise<void>,
   ): Promise<void> {
     const now = this.d.clock.now();
+    const held = 'assigneeId' in expect ? {} : this.held(audit.actor, audit.action, row);
     await this.d.db.transaction(async (tx) => {
-      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...expect }, { ...set, updatedAt: now });
-      if (!res.affected) throw new InboxError('conflict', conflict);
+      const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held, ...expect }, { ...set, updatedAt: now });
+      if (!res.affected) throw await this.conflict(tx, row, held, conflict);
       await this.d.audit.record({ actor: audit.actor, action: audit.action, target: `handoff:${row.id}`, department: set.department ?? row.department, detail: audit.detail ?? null, ip: audit.ip ?? null }, tx);
       await more?.(tx);
     });
   }
 
+  /**
+   * The UPDATE condition that keeps the actor's permission true when it hangs on who holds the
+   * conversation: a handler may close (transfer, classify, answer) their own or a waiting
+   * conversation, so the change lands only if it is still held as they saw it — not after it was
+   * just reassigned. Asked of the policy: no condition when the actor may act whoever holds it.
+   */
+  private held(actor: Actor, action: InboxAction, row: HandoffRow): { assigneeId?: number | FindOperator<number> } {
+    const me = actor.kind === 'staff' ? actor.id : null;
+    const anyHolder = [null, me, -1].every((assigneeId) => may(actor, action, { ...row, assigneeId }));
+    return anyHolder ? {} : { assigneeId: row.assigneeId ?? IsNull() };
+  }
+
+  /** Why a conditional UPDATE changed nothing, in words for the panel. */
+  private async conflict(tx: EntityManager, row: HandoffRow, held: { assigneeId?: unknown }, otherwise: string, closed = '会话已经办结'): Promise<InboxError> {
+    const now = await tx.getRepository(HandoffEntity).findOne({ where: { id: row.id } });
+    if (!now || now.status !== 'open') return new InboxError('conflict', closed);
+    if ('assigneeId' in held && now.assigneeId !== row.assigneeId) {
+      return new InboxError('conflict', now.assigneeId === null ? '这个会话刚刚退回待领取，请刷新页面后再试' : '这个会话刚刚改由其他同事办理，您不能再这样做；请刷新页面后再试');
+    }
+    return new InboxError('conflict', otherwise);
+  }
+
   private checkReply(input: ReplyInput): { kind: 'text'; text: string } | { kind: 'link'; text: string; url: string; title: string } | { kind: 'image'; text: string; image: Buffer; mime: string } {
     // Links go through the link kind (checked); anchors typed into the text are dropped.
-    const text = (input.text ?? '').replace(/<\/?a\b[^>]*>/gi, '').trim();
+    const text = withoutAnchors(input.text ?? '').trim();
     if ([...text].length > MAX_TEXT_CHARS) throw new InboxError('invalid', `回复最多 ${MAX_TEXT_CHARS} 字`);
     switch (input.kind) {
       case 'text':
@@ -503,6 +555,28 @@ export class Inbox {
         ];
     }
   }
+}
+
+/**
+ * The text without <a …> and </a> tags, removed until none is left: removing one can join the
+ * pieces around it into another (`<<a>a href="weixin://…">` becomes `<a href="weixin://…">`).
+ */
+export function withoutAnchors(text: string): string {
+  for (;;) {
+    const next = text.replace(/<\/?a\b[^>]*>/gi, '');
+    if (next === text) return text;
+    text = next;
+  }
+}
+
+/** Exclusive bounds (epoch ms) on the messages a conversation shows; null: unbounded. */
+export interface HistoryWindow {
+  after: number | null;
+  before: number | null;
+}
+
+export function inWindow(at: number, w: HistoryWindow): boolean {
+  return (w.after === null || at > w.after) && (w.before === null || at < w.before);
 }
 
 const KIND_NAMES = { text: '文字', link: '链接', image: '图片' } as const;

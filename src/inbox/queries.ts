@@ -43,7 +43,7 @@ export interface Conversation {
   assignee: StaffInfo | null;
   escalatedTo: StaffInfo | null;
   urgency: Urgency;
-  /** The citizen's conversation from the log, oldest first (content not yet masked). */
+  /** The citizen's conversation from the log, oldest first (content not yet masked); only the stretch Inbox.historyWindow allows. */
   history: MessageRow[];
   replies: ReplyDelivery[];
   /** What the actor may do to it now. */
@@ -116,15 +116,18 @@ export class InboxReader {
     if (rows.length === 0) return [];
     const now = this.clock.now();
     const people = await this.accounts.names(rows.flatMap((h) => [h.assigneeId, h.escalatedTo].filter((x): x is number => x !== null)));
-    const openids = [...new Set(rows.map((h) => h.openid))];
-    // The citizen's latest message per conversation.
+    // The citizen's latest message per conversation, up to its close: a closed conversation does not
+    // preview what the citizen said later (perhaps to another department).
+    const ids = rows.map((h) => h.id);
     const lastIds = await this.db
       .getRepository(MessageEntity)
       .createQueryBuilder('m')
-      .select('MAX(m.id)', 'id')
-      .where('m.openid IN (:...openids) AND m.direction = :in', { openids, in: 'in' })
-      .groupBy('m.openid')
-      .getRawMany<{ id: number | string }>();
+      .innerJoin(HandoffEntity.options.name, 'h', 'h.openid = m.openid')
+      .select('h.id', 'hid')
+      .addSelect('MAX(m.id)', 'id')
+      .where('h.id IN (:...ids) AND m.direction = :in AND (h.closed_at IS NULL OR m.created_at <= h.closed_at)', { ids, in: 'in' })
+      .groupBy('h.id')
+      .getRawMany<{ hid: number | string; id: number | string }>();
     const last = lastIds.length
       ? await this.db
           .getRepository(MessageEntity)
@@ -132,8 +135,8 @@ export class InboxReader {
           .where('m.id IN (:...ids)', { ids: lastIds.map((r) => Number(r.id)) })
           .getMany()
       : [];
-    const lastBy = new Map(last.map((m) => [m.openid, m]));
-    const ids = rows.map((h) => h.id);
+    const byId = new Map(last.map((m) => [m.id, m]));
+    const lastBy = new Map(lastIds.map((r) => [Number(r.hid), byId.get(Number(r.id))]));
     const replies = await this.db.getRepository(StaffReplyEntity).createQueryBuilder('r').where('r.handoff_id IN (:...ids)', { ids }).getMany();
     const jobIds = replies.map((r) => r.jobId).filter((x): x is number => x !== null);
     const failedJobs = new Set(
@@ -144,7 +147,7 @@ export class InboxReader {
     const lastReplyAt = new Map<number, number>();
     for (const r of replies) lastReplyAt.set(r.handoffId, Math.max(lastReplyAt.get(r.handoffId) ?? 0, r.createdAt));
     return rows.map((h) => {
-      const m = lastBy.get(h.openid);
+      const m = lastBy.get(h.id);
       return {
         h,
         assignee: h.assigneeId !== null ? (people.get(h.assigneeId) ?? null) : null,
@@ -159,8 +162,12 @@ export class InboxReader {
 
   /** One conversation as the actor may see it (the caller has loaded it through Inbox.load). */
   async conversation(actor: StaffActor, h: HandoffRow): Promise<Conversation> {
+    const window = await this.inbox.historyWindow(actor, h);
+    const q = this.db.getRepository(MessageEntity).createQueryBuilder('m').where('m.openid = :openid', { openid: h.openid });
+    if (window.after !== null) q.andWhere('m.created_at > :after', { after: window.after });
+    if (window.before !== null) q.andWhere('m.created_at < :before', { before: window.before });
     const [history, replies, people, colleagues] = await Promise.all([
-      this.db.getRepository(MessageEntity).find({ where: { openid: h.openid }, order: { id: 'DESC' }, take: 200 }),
+      q.orderBy('m.id', 'DESC').limit(200).getMany(),
       this.inbox.replies(h.id),
       this.accounts.names([h.assigneeId, h.escalatedTo].filter((x): x is number => x !== null)),
       h.department ? this.accounts.list({ department: h.department, active: true }) : Promise.resolve([]),
@@ -232,6 +239,10 @@ export class InboxReader {
     const scope = this.scoped(actor, this.db.getRepository(HandoffEntity).createQueryBuilder('h').select('h.openid').where('h.status = :open', { open: 'open' }));
     const [sql, params] = scope.getQueryAndParameters();
     const msg = await this.db.query(`SELECT MAX(id) AS v FROM messages WHERE direction = 'in' AND openid IN (${sql})`, params);
-    return `h${hs?.u ?? 0}.n${hs?.n ?? 0}.m${(msg as { v: number | null }[])[0]?.v ?? 0}`;
+    // Deliveries move without touching their conversation (queued → sent / failed): the list shows
+    // a failed one, so the latest change to a reply's job in scope is part of the fingerprint.
+    const [jsql, jparams] = this.scoped(actor, this.db.getRepository(HandoffEntity).createQueryBuilder('h').select('h.id')).getQueryAndParameters();
+    const job = await this.db.query(`SELECT MAX(j.updated_at) AS v FROM jobs j WHERE j.id IN (SELECT r.job_id FROM staff_replies r WHERE r.handoff_id IN (${jsql}))`, jparams);
+    return `h${hs?.u ?? 0}.n${hs?.n ?? 0}.m${(msg as { v: number | null }[])[0]?.v ?? 0}.j${(job as { v: number | string | null }[])[0]?.v ?? 0}`;
   }
 }

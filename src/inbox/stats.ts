@@ -35,8 +35,14 @@ export interface DayFigures {
 export interface Dashboard {
   today: Figures;
   week: Figures;
+  /**
+   * Open conversations whose first answer is due and has not come — now, whenever they fell due
+   * (a period's `overdue` counts only those due within it).
+   */
+  overdueNow: number;
   days: DayFigures[];
   topServices: { id: string; name: string; kind: 'service' | 'faq'; count: number }[];
+  /** The questions the bot could not answer: the whole account's (they belong to no department). */
   topUnanswered: { question: string; count: number }[];
 }
 
@@ -47,7 +53,7 @@ const WEEKDAYS: Record<string, string> = { mon: '一', tue: '二', wed: '三', t
  * handed off, answered, overdue; first-reply speed; the most-used service items (from the usage
  * refs every answer carries in the conversation log) and the questions the bot could not answer.
  * `departments` limits the handoff figures (null: every department); message and usage figures
- * are the account's.
+ * and the unanswered questions are the account's (the bot's conversations belong to no department).
  */
 export class Stats {
   constructor(
@@ -86,6 +92,7 @@ export class Stats {
     return {
       today: await this.figures(today, departments),
       week: await this.figures(week, departments),
+      overdueNow: await this.count(departments, (q) => q.andWhere('h.status = :open AND h.first_replied_at IS NULL AND h.due_at <= :now', { open: 'open', now })),
       days,
       topServices: await this.topServices(week, 10),
       topUnanswered: await this.handoffs.topUnanswered(10, week.from),

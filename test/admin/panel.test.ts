@@ -71,7 +71,63 @@ describe('signing in', () => {
     app.clock.advance(MINUTE + 1000);
     expect((await attempt(PASSWORD)).status).toBe(302);
     const actions = (await app.audit.list({})).filter((a) => a.actor === team.handler.username).map((a) => a.action);
-    expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in-locked', 'sign-in-locked', 'sign-in']);
+    // One 'sign-in-locked' row per lock: the attempts refused while locked are not each recorded.
+    expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in']);
+  });
+
+  it('attempts sent all at once are counted before the password is checked: no more are checked than the limit allows', async () => {
+    const { app, team } = await setup({ admin: { throttle: { maxPerIp: 8 } } });
+    let checked = 0;
+    const authenticate = app.accounts.authenticate.bind(app.accounts);
+    app.accounts.authenticate = async (username, password) => {
+      checked++;
+      return authenticate(username, password);
+    };
+    const burst = async (usernames: string[]) => {
+      const clients = await Promise.all(
+        usernames.map(async (username) => {
+          const c = new StaffClient(app.url);
+          await c.page('/admin/login');
+          return { c, username };
+        }),
+      );
+      return (await Promise.all(clients.map(({ c, username }) => c.post('/admin/login', { username, password: 'wrong-password-1' })))).map((r) => r.status);
+    };
+    // One username, 40 wrong passwords at once: 5 checked (the 5th locks), the rest refused unchecked.
+    const statuses = await burst(Array.from({ length: 40 }, () => team.handler.username));
+    expect(checked).toBe(5);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(36);
+    const rows = (await app.audit.list({ limit: 1000 })).filter((a) => a.actor === team.handler.username);
+    expect(rows.filter((a) => a.action === 'sign-in-failed')).toHaveLength(5); // one per password checked
+    expect(rows.filter((a) => a.action === 'sign-in-locked')).toHaveLength(1);
+    // Many usernames from one address at once: the address's limit holds the same way.
+    app.clock.advance(16 * MINUTE);
+    checked = 0;
+    const guesses = await burst(Array.from({ length: 30 }, (_, i) => `guess${i}`));
+    expect(checked).toBe(8);
+    expect(guesses.filter((s) => s === 429)).toHaveLength(23);
+  });
+
+  it('a lock is recorded once, however many attempts come while it lasts', async () => {
+    const { app, team } = await setup({ admin: { throttle: { maxPerIp: 3 } } });
+    const c = new StaffClient(app.url);
+    await c.page('/admin/login');
+    for (let i = 0; i < 60; i++) {
+      const res = await c.post('/admin/login', { username: i % 2 ? team.handler.username : `guess${i}`, password: i === 59 ? PASSWORD : 'wrong-password-1' });
+      expect(res.status).toBe(i < 2 ? 401 : 429);
+      await c.page('/admin/login');
+    }
+    const rows = await app.audit.list({ limit: 1000 });
+    expect(rows.filter((a) => a.action === 'sign-in-failed')).toHaveLength(3);
+    expect(rows.filter((a) => a.action === 'sign-in-locked')).toHaveLength(1);
+    // The next lock is recorded again.
+    app.clock.advance(16 * MINUTE);
+    for (let i = 0; i < 5; i++) {
+      await c.page('/admin/login');
+      await c.post('/admin/login', { username: `again${i}`, password: 'wrong-password-1' });
+    }
+    expect((await app.audit.list({ action: 'sign-in-locked' })).length).toBe(2);
   });
 
   it('limits failures per address too (guessing many usernames from one place)', async () => {
@@ -159,6 +215,38 @@ describe('sessions', () => {
     expect(location(res)).toBe('/admin/account/password');
     expect(location(await again.get('/admin/inbox'))).toBe('/admin/account/password');
     expect((await again.page('/admin/account/password')).html).toContain('请先设置自己的新密码');
+  });
+
+  it('guessing the current password when changing it is limited like signing in, and each wrong guess is recorded', async () => {
+    const { app, team } = await setup();
+    const c = await signedIn(app, team.handler);
+    await c.page('/admin/account/password');
+    let checked = 0;
+    const change = app.accounts.changePassword.bind(app.accounts);
+    app.accounts.changePassword = async (id, current, next) => {
+      checked++;
+      return change(id, current, next);
+    };
+    const attempt = (current: string) => c.post('/admin/account/password', { current, next: 'A-new-password-7', repeat: 'A-new-password-7' });
+    // Sent all at once: no more guesses are checked than the limit.
+    const statuses = (await Promise.all(Array.from({ length: 20 }, () => attempt('wrong-one-123')))).map((r) => r.status);
+    expect(checked).toBe(5);
+    expect(statuses.filter((s) => s === 400)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(16);
+    const locked = await attempt(PASSWORD); // even the right one, while locked
+    expect(locked.status).toBe(429);
+    expect(await locked.text()).toContain('已暂停修改密码，请 15 分钟后再试');
+    expect(checked).toBe(5);
+    const rows = await app.audit.list({ target: `staff:${team.handler.id}` });
+    expect(rows.filter((a) => a.action === 'password-change-failed').map((a) => [a.actor, a.detail])).toEqual(Array.from({ length: 5 }, () => ['qian.jingban', '当前密码不正确']));
+    expect(rows.filter((a) => a.action === 'password-change-locked')).toHaveLength(1);
+    // The lock ends; a new password refused for itself does not count as a guess.
+    app.clock.advance(16 * MINUTE);
+    await c.page('/admin/account/password');
+    for (let i = 0; i < 6; i++) expect(await (await c.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' })).text()).toContain('密码至少 10 位');
+    expect((await attempt(PASSWORD)).status).toBe(302);
+    // Signing in is a separate count: the account was never locked for it.
+    expect((await new StaffClient(app.url).signIn(team.handler.username, 'A-new-password-7')).status).toBe(302);
   });
 
   it('a deactivated account is signed out at once and cannot sign in', async () => {
@@ -362,6 +450,10 @@ describe('the panel end to end over HTTP', () => {
     expect(page).toContain('近 7 天的消息、转人工和答复');
     expect(page).toContain('我家楼下的路灯坏了三天了');
     expect(page).toMatch(/<span>转人工<\/span><b>1<\/b>/);
+    expect(page).toMatch(/<span>当前超期未办<\/span><b>0<\/b>/);
+    // The unanswered questions are the whole account's, and the page says so.
+    expect(page).toContain('本周最常见的答不上的问题 <small class="muted">全账号</small>');
+    expect(page).toContain('消息、服务使用和答不上的问题：全账号');
   });
 
   it('an administrator creates accounts in the panel; the temporary password is shown once', async () => {
@@ -477,7 +569,7 @@ for (const kv of KV_BACKENDS) {
       expect(events).toEqual([]);
       const id = await handoff('o_live');
       await until(() => events.length >= 1);
-      expect(events[0]).toMatch(/^event: pulse\ndata: \{"v":"h\d+\.n1\.m\d+"\}$/);
+      expect(events[0]).toMatch(/^event: pulse\ndata: \{"v":"h\d+\.n1\.m\d+\.j\d+"\}$/);
       // The refreshed list has the new conversation.
       const frag = await c.get('/admin/inbox/fragment?view=waiting');
       expect(await frag.text()).toContain(`/admin/inbox/${id}`);

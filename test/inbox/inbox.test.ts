@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { actorOf } from '../../src/admin/accounts.ts';
 import { SYSTEM } from '../../src/admin/policies.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
@@ -135,6 +135,25 @@ for (const backend of DB_BACKENDS) {
       expect(customTo(app, 'o_reply').at(-1)).toEqual({ type: 'text', content: '补充：点这里，周六上午也可以办。' }); // typed anchors are dropped
     });
 
+    it('anchors typed into a reply are dropped even when nested to rebuild one', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_nested');
+      const payloads = [
+        '<<a>a href="weixin://bizmsgmenu?msgmenucontent=x&msgmenuid=1">点我<</a>/a>',
+        '<<<a>a>a href="https://evil.example/">点我<</</a>/a>/a>',
+        '<a<a>\nhref="https://evil.example/">点我</A>',
+        '<<A HREF="https://evil.example/">a href="https://evil.example/">点我',
+      ];
+      for (const text of payloads) await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: `请看 ${text}` });
+      await app.jobs.runDue();
+      const sent = customTo(app, 'o_nested').map((m) => (m as { content: string }).content);
+      expect(sent).toHaveLength(payloads.length);
+      for (const content of sent) {
+        expect(content).not.toMatch(/<\/?a\b/i);
+        expect(content).toContain('点我');
+      }
+    });
+
     it('reply past the window: the staff_reply template links to an answer page only that link opens', async () => {
       const { app, team, handoff } = await setup();
       const id = await handoff('o_late', '我的电话是13812345678，楼下路灯坏了请联系我');
@@ -191,6 +210,22 @@ for (const backend of DB_BACKENDS) {
       expect((await fetch(`${app.url}/h5/answer/${r2.token}/images/${img.imageId}`)).status).toBe(404);
     });
 
+    it('an administrator answers a waiting conversation without taking it: it stays waiting for the department', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_admin');
+      const admin = actorOf(team.admin);
+      await expect(app.inbox.claim(admin, id)).rejects.toMatchObject({ code: 'forbidden' });
+      app.clock.advance(MINUTE);
+      await app.inbox.reply(admin, id, { kind: 'text', text: '您好，已转请相关部门答复。' });
+      expect(await row(app, id)).toMatchObject({ assigneeId: null, firstRepliedAt: MONDAY_10AM + MINUTE });
+      expect((await app.audit.list({ target: `handoff:${id}` })).map((a) => a.action)).toEqual(['reply']);
+      expect((await app.reader.list(actorOf(team.handler), 'waiting')).items.map((i) => i.h.id)).toEqual([id]);
+      expect((await app.reader.conversation(admin, await row(app, id))).can.claim).toBe(false);
+      // The department's staff still take it as before.
+      await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: '我来跟进。' });
+      expect((await row(app, id)).assigneeId).toBe(team.handler.id);
+    });
+
     it('a delivery that fails for good is visible with its error, and can be sent again', async () => {
       const { app, team, handoff } = await setup();
       const id = await handoff('o_fail');
@@ -215,6 +250,49 @@ for (const backend of DB_BACKENDS) {
       expect(d).toMatchObject({ state: 'sent' });
       expect(customTo(app, 'o_fail')).toEqual([{ type: 'text', content: '第一条' }]); // exactly once
       await expect(app.inbox.retryDelivery(actorOf(team.handler), id, d!.reply.id)).rejects.toMatchObject({ code: 'conflict' });
+    });
+
+    it('a command checked against a conversation that was reassigned meanwhile changes nothing, and says why', async () => {
+      const { app, team, handoff } = await setup();
+      const me = actorOf(team.handler);
+      /** Run `command` with a colleague's assignment landing between its permission check and its change. */
+      const reassignedMeanwhile = async (id: number, to: number | null, command: () => Promise<unknown>) => {
+        const spy = vi.spyOn(app.inbox, 'load').mockImplementationOnce(async (actor, handoffId) => {
+          const seen = await Inbox.prototype.load.call(app.inbox, actor, handoffId);
+          await app.db.getRepository(HandoffEntity).update({ id }, { assigneeId: to });
+          return seen;
+        });
+        try {
+          return await command();
+        } finally {
+          spy.mockRestore();
+        }
+      };
+      const reassigned = { code: 'conflict', message: '这个会话刚刚改由其他同事办理，您不能再这样做；请刷新页面后再试' };
+      const ids: number[] = [];
+      for (const o of ['o_stale1', 'o_stale2', 'o_stale3']) {
+        const id = await handoff(o);
+        await app.inbox.claim(me, id);
+        ids.push(id);
+      }
+      const [toClose, toTransfer, toClassify] = ids as [number, number, number];
+      await expect(reassignedMeanwhile(toClose, team.handler2.id, () => app.inbox.close(me, toClose))).rejects.toMatchObject(reassigned);
+      await expect(reassignedMeanwhile(toTransfer, team.handler2.id, () => app.inbox.transfer(me, toTransfer, 'social-security', ''))).rejects.toMatchObject(reassigned);
+      await expect(reassignedMeanwhile(toClassify, team.handler2.id, () => app.inbox.classify(me, toClassify, 'complex'))).rejects.toMatchObject(reassigned);
+      for (const id of ids) expect(await row(app, id)).toMatchObject({ status: 'open', department: 'service-centre', category: 'consultation', assigneeId: team.handler2.id });
+      // A waiting conversation a colleague claims meanwhile: the answer is not sent.
+      const waiting = await handoff('o_stale4');
+      await expect(reassignedMeanwhile(waiting, team.handler2.id, () => app.inbox.reply(me, waiting, { kind: 'text', text: '我来答' }))).rejects.toMatchObject(reassigned);
+      expect(await app.inbox.replies(waiting)).toEqual([]);
+      await app.jobs.runDue();
+      expect(customTo(app, 'o_stale4')).toEqual([]);
+      // One's own conversation handed back to the queue meanwhile: also refused, with its own words.
+      await expect(reassignedMeanwhile(toClose, null, () => app.inbox.close(actorOf(team.handler2), toClose))).rejects.toMatchObject({ code: 'conflict', message: '这个会话刚刚退回待领取，请刷新页面后再试' });
+      const audit = (await Promise.all([...ids, waiting].map((id) => app.audit.list({ target: `handoff:${id}` })))).flat().map((a) => a.action);
+      expect(audit.filter((a) => a !== 'claim')).toEqual([]);
+      // A supervisor may act whoever holds it: a reassignment meanwhile does not stand in the way.
+      await reassignedMeanwhile(toClose, team.handler.id, () => app.inbox.close(actorOf(team.supervisor), toClose));
+      expect((await row(app, toClose)).status).toBe('closed');
     });
 
     it('closing hands the conversation back to the bot and asks for a five-level rating, stored once', async () => {
@@ -318,6 +396,57 @@ for (const backend of DB_BACKENDS) {
       for (const a of audit) expect(a.detail).not.toMatch(/1234|13900001111/);
     });
 
+    it('a conversation shows the citizen\'s messages around it, never their conversation with another department', async () => {
+      const { app, team, handoff } = await setup();
+      const o = 'o_two_depts';
+      const say = (content: string) => app.emulator!.act(o, { type: 'text', content });
+      // 1. A question the default department sends on to social security, answered and closed there.
+      const theirs = await handoff(o);
+      await say('社保卡丢了怎么办');
+      await app.inbox.transfer(actorOf(team.duty), theirs, 'social-security', '');
+      app.clock.advance(MINUTE);
+      await say('我的社保卡号 123456789，身份证310101199001011234');
+      app.clock.advance(MINUTE);
+      await app.inbox.close(actorOf(team.ssSupervisor), theirs);
+      // 2. A question of the default department's own, ended by the citizen.
+      app.clock.advance(MINUTE);
+      const earlier = await handoff(o);
+      await say('营业执照怎么办');
+      app.clock.advance(MINUTE);
+      await say('结束人工');
+      // 3. Another one there, open.
+      app.clock.advance(MINUTE);
+      const ours = await handoff(o);
+      await say('路灯坏了');
+      app.clock.advance(MINUTE);
+      await say('我家住长宁路1234弄');
+      expect((await row(app, earlier)).status).toBe('closed');
+
+      const texts = async (who: Team[keyof Team], id: number) => (await app.reader.conversation(actorOf(who), await row(app, id))).history.map((m) => m.content);
+      const mine = await texts(team.handler, ours);
+      expect(mine).toEqual(expect.arrayContaining(['营业执照怎么办', '结束人工', '路灯坏了', '我家住长宁路1234弄'])); // the department's own earlier conversation stays
+      expect(mine.join('\n')).not.toMatch(/社保卡|123456789|310101199001011234/);
+      const social = await texts(team.ssHandler, theirs);
+      expect(social).toEqual(expect.arrayContaining(['社保卡丢了怎么办', '我的社保卡号 123456789，身份证310101199001011234']));
+      expect(social.join('\n')).not.toMatch(/营业执照|路灯|长宁路/);
+      // An administrator sees every department: nothing is cut.
+      expect((await texts(team.admin, ours)).join('\n')).toContain('社保卡丢了怎么办');
+
+      // Showing in full follows the same rule.
+      const msg = async (content: string) => (await app.conversationLog.history(o)).find((m) => m.content === content)!;
+      const secret = await msg('我的社保卡号 123456789，身份证310101199001011234');
+      await expect(app.inbox.reveal(actorOf(team.handler), ours, { messageId: secret.id })).rejects.toMatchObject({ code: 'not_found' });
+      await expect(app.inbox.reveal(actorOf(team.supervisor), ours, { messageId: secret.id })).rejects.toMatchObject({ code: 'not_found' });
+      expect(await app.inbox.reveal(actorOf(team.handler), ours, { messageId: (await msg('营业执照怎么办')).id })).toBe('营业执照怎么办');
+      await expect(app.inbox.reveal(actorOf(team.ssHandler), theirs, { messageId: (await msg('我家住长宁路1234弄')).id })).rejects.toMatchObject({ code: 'not_found' });
+      expect(await app.inbox.reveal(actorOf(team.ssHandler), theirs, { messageId: secret.id })).toContain('310101199001011234');
+      expect(await app.inbox.reveal(actorOf(team.admin), ours, { messageId: secret.id })).toContain('310101199001011234');
+
+      // The list's preview of a closed conversation is the citizen's last message in it, not a later one.
+      const listed = (await app.reader.list(actorOf(team.ssSupervisor), 'all')).items.find((i) => i.h.id === theirs)!;
+      expect(listed.lastIn?.content).toBe('我的社保卡号 123456789，身份证310101199001011234');
+    });
+
     it('lists: waiting / mine / department / escalated / all, scoped to the department, most urgent first', async () => {
       const { app, team, handoff } = await setup();
       const a = await handoff('o_l1');
@@ -365,6 +494,22 @@ for (const backend of DB_BACKENDS) {
       expect(await app.reader.pulse(ss, id)).toBe('gone');
     });
 
+    it('the list\'s live-update fingerprint changes when a reply\'s delivery fails, so the failure shows at once', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_pulse_fail');
+      const h = actorOf(team.handler);
+      app.emulator!.platform.injectFault('/cgi-bin/message/custom/send', 48001, 1, 'api unauthorized');
+      await app.inbox.reply(h, id, { kind: 'text', text: '您好' });
+      const before = await app.reader.pulse(h, null);
+      const ssBefore = await app.reader.pulse(actorOf(team.ssHandler), null);
+      app.clock.advance(1000);
+      await app.jobs.runDue();
+      expect((await app.reader.list(h, 'mine')).items[0]).toMatchObject({ deliveryFailed: true });
+      expect(await app.reader.pulse(h, null)).not.toBe(before);
+      // Another department's deliveries are not this list's.
+      expect(await app.reader.pulse(actorOf(team.ssHandler), null)).toBe(ssBefore);
+    });
+
     it('the dashboard: today and this week, reply speed, most-used services, unanswered questions', async () => {
       const { app, team, handoff } = await setup();
       app.clock.set(cst(2026, 11, 23, 9)); // Monday
@@ -398,6 +543,31 @@ for (const backend of DB_BACKENDS) {
       const ss = await app.stats.dashboard(['social-security']);
       expect(ss.week).toMatchObject({ handedOff: 0, answered: 0, messagesIn: d.week.messagesIn });
       void never;
+    });
+
+    it('the dashboard counts the open conversations overdue now, whenever they fell due', async () => {
+      const { app, team, handoff } = await setup();
+      app.clock.set(cst(2026, 11, 16, 10)); // the Monday before: due Tuesday 17 November
+      const lastWeek = await handoff('o_o1');
+      const answeredLate = await handoff('o_o2');
+      const closed = await handoff('o_o3');
+      const elsewhere = await handoff('o_o4');
+      await app.inbox.transfer(actorOf(team.duty), elsewhere, 'social-security', '');
+      app.clock.set(cst(2026, 11, 18, 10));
+      await app.inbox.reply(actorOf(team.handler), answeredLate, { kind: 'text', text: '迟到的答复' });
+      await app.inbox.close(actorOf(team.supervisor), closed);
+      app.clock.set(cst(2026, 11, 25, 9)); // this week's Wednesday
+      const notYet = await handoff('o_o5'); // due tomorrow
+      const d = await app.stats.dashboard(null);
+      expect(d.overdueNow).toBe(2); // lastWeek and elsewhere; not the answered, closed or not-yet-due ones
+      expect(d.week.overdue).toBe(0); // none fell due this week
+      expect((await app.stats.dashboard(['service-centre'])).overdueNow).toBe(1);
+      expect((await app.stats.dashboard(['social-security'])).overdueNow).toBe(1);
+      expect((await app.stats.dashboard([])).overdueNow).toBe(0);
+      app.clock.set(cst(2026, 11, 26, 10)); // notYet falls due (Thursday 9:00)
+      expect((await app.stats.dashboard(null)).overdueNow).toBe(3);
+      void lastWeek;
+      void notYet;
     });
 
     it('handoffs stored before the inbox existed are adopted by the default department', async () => {
