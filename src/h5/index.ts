@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -98,7 +99,8 @@ export function h5Routes(d: H5Deps): Router {
   async function citizen(ctx: Context): Promise<string | null> {
     const openid = await sessions.openid(ctx);
     if (openid) return openid;
-    const state = Math.random().toString(36).slice(2, 12);
+    // Unguessable (CSPRNG): the state is what ties the authorisation's return to this browser.
+    const state = randomBytes(16).toString('base64url');
     ctx.cookies.set('wb_oauth', state, { httpOnly: true, sameSite: 'lax', overwrite: true, path: '/h5', maxAge: 10 * 60_000 });
     const back = `${d.publicUrl}/h5/auth?next=${encodeURIComponent(ctx.originalUrl)}`;
     ctx.redirect(d.api.oauth.authorizeUrl(back, state));
