@@ -178,6 +178,41 @@ for (const db of DB_BACKENDS) {
       expect((await a.cases.timeline(c1.id)).at(-1)).toMatchObject({ kind: 'escalated', actor: 'system' });
     });
 
+    it('补正 answered the same day leaves the due time as it was, and past it the case is still escalated', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      a.clock.set(cst(2026, 11, 24, 10)); // Tuesday
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      await a.cases.requestCorrection(c.id, 'staff:1', '请补充说明联系电话是否本人使用。');
+      a.clock.advance(2 * 3_600_000); // answered two hours later: no working day passed
+      const corrected = await a.cases.correct('o_applicant', c.id, { note: '是本人的电话' }, []);
+      expect(corrected.dueAt).toBe(accepted.dueAt);
+      // and once more at the very same instant (a fake clock does not move between calls)
+      await a.cases.requestCorrection(c.id, 'staff:1', '请再确认一下住址是否变更。');
+      await a.cases.correct('o_applicant', c.id, { note: '没有变更' }, []);
+      a.clock.set(accepted.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBe(accepted.dueAt! + 1);
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
+    });
+
+    it('a 补正 that moves the due time later: the earlier due time escalates nothing, the new one does', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      a.clock.set(cst(2026, 11, 24, 10));
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      await a.cases.requestCorrection(c.id, 'staff:1', '请补充说明联系电话是否本人使用。');
+      a.clock.set(cst(2026, 11, 26, 10)); // two working days later
+      const corrected = await a.cases.correct('o_applicant', c.id, { note: '是本人的电话' }, []);
+      expect(corrected.dueAt).toBe(a.calendar.addWorkingDays(accepted.dueAt!, 2));
+      a.clock.set(accepted.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBeNull();
+      a.clock.set(corrected.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBe(corrected.dueAt! + 1);
+    });
+
     it('a case number alone reveals nothing: the applicant or the query code', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);

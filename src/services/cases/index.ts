@@ -296,7 +296,7 @@ export class Cases {
           const at = validUntil - s.application.renewal_reminder_days * DAY;
           if (at > now) await this.d.jobs.enqueue(Cases.RENEWAL, { caseId: c.id }, { runAt: at, uniqueKey: `case:${c.id}:renewal`, manager: tx });
         }
-        await this.d.jobs.cancel(`case:${c.id}:overdue:${c.dueAt}`, tx);
+        await this.cancelOverdue(tx, c.id);
         return { event: 'completed', note, status: 'completed', step: s.application.steps[s.application.steps.length - 1]!.id, completedAt: now, validUntil };
       },
       actor,
@@ -311,7 +311,7 @@ export class Cases {
       caseId,
       ['submitted', 'in_progress'],
       async (c, _s, tx, now) => {
-        if (c.dueAt) await this.d.jobs.cancel(`case:${c.id}:overdue:${c.dueAt}`, tx);
+        await this.cancelOverdue(tx, c.id);
         return { event: 'correction_requested', note: what, status: 'correction', stepBeforeCorrection: c.step, correctionRequest: what, pausedAt: c.acceptedAt ? now : null };
       },
       actor,
@@ -326,7 +326,7 @@ export class Cases {
       caseId,
       ['submitted', 'correction', 'in_progress'],
       async (c, _s, tx) => {
-        if (c.dueAt) await this.d.jobs.cancel(`case:${c.id}:overdue:${c.dueAt}`, tx);
+        await this.cancelOverdue(tx, c.id);
         return { event: 'refused', note: why, status: 'refused' };
       },
       actor,
@@ -505,8 +505,19 @@ export class Cases {
     return `${p.year}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')} ${String(Math.floor(p.minutes / 60)).padStart(2, '0')}:${String(p.minutes % 60).padStart(2, '0')}`;
   }
 
+  /**
+   * The deadline check for a due time. Its key carries the move's place on the timeline, not only
+   * the due time: a 补正 answered within the same working day leaves the due time as it was, and
+   * the check called off when 补正 was asked must then be scheduled anew, not found "already there".
+   */
   private async scheduleOverdue(tx: EntityManager, caseId: number, dueAt: number): Promise<void> {
-    await this.d.jobs.enqueue(Cases.OVERDUE, { caseId, dueAt }, { runAt: dueAt, uniqueKey: `case:${caseId}:overdue:${dueAt}`, manager: tx });
+    const seq = await tx.getRepository(CaseEventEntity).countBy({ caseId });
+    await this.d.jobs.enqueue(Cases.OVERDUE, { caseId, dueAt }, { runAt: dueAt, uniqueKey: `case:${caseId}:overdue:${dueAt}:${seq}`, manager: tx });
+  }
+
+  /** Call off the case's pending deadline checks (whatever due time or move they were for). */
+  private async cancelOverdue(tx: EntityManager, caseId: number): Promise<void> {
+    await this.d.jobs.cancelByPrefix(`case:${caseId}:overdue:`, tx);
   }
 
   /** At the due time: still open and not waiting for the citizen → 督办 (escalated to the supervisor). */
