@@ -99,6 +99,38 @@ for (const db of DB_BACKENDS) {
       expect((await a.cases.draft('o_applicant', 'residence-permit')).attachments).toEqual([]);
     });
 
+    it('two submits at once (a double tap) make one case with its files; the other is refused and says why', async () => {
+      const a = await app();
+      await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);
+      const results = await Promise.allSettled([0, 1].map(() => a.cases.submit('o_applicant', 'residence-permit', form(), [files()[1]!])));
+      const made = await a.db.getRepository(CaseEntity).find();
+      expect(made).toHaveLength(1);
+      for (const c of made) expect((await a.cases.attachments(c.id)).map((x) => x.fieldId).sort()).toEqual(['photo', 'proof']);
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as CaseError);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toBeInstanceOf(CaseError);
+      expect(refused[0]!.message).toMatch(/正在提交/);
+      expect(await a.db.getRepository(AttachmentEntity).count()).toBe(2); // the refused one left no file behind
+    });
+
+    it('a draft file that goes away while the submit stores its uploads: the submit is refused, nothing is kept', async () => {
+      const a = await app();
+      await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);
+      const [photo] = (await a.cases.draft('o_applicant', 'residence-permit')).attachments;
+      const storage = (a as unknown as { cases: { d: { storage: { put(data: Buffer): Promise<string> } } } }).cases.d.storage;
+      const put = storage.put.bind(storage);
+      storage.put = async (data) => {
+        storage.put = put;
+        await a.cases.removeDraftFile('o_applicant', photo!.id); // e.g. deleted in another tab meanwhile
+        return put(data);
+      };
+      const e = await caught(a.cases.submit('o_applicant', 'residence-permit', form(), [files()[1]!]));
+      expect(e.code).toBe('conflict');
+      expect(e.message).toMatch(/刷新页面/);
+      expect(await a.db.getRepository(CaseEntity).count()).toBe(0);
+      expect(await a.db.getRepository(AttachmentEntity).count()).toBe(0);
+    });
+
     it('runs the steps: accept (clock starts) → 补正 (clock pauses) → corrected → 制证 → 办结, each pushed once, in order', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { IsNull, type DataSource, type EntityManager } from 'typeorm';
+import { In, IsNull, type DataSource, type EntityManager } from 'typeorm';
 import type { Outbox } from '../../chat/outbox.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
@@ -18,6 +18,8 @@ import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, Draft
 import { checkForm, type FieldValue, type Upload } from './forms.ts';
 
 const DAY = 86_400_000;
+/** Bounds a submit whose instance died while holding the per-citizen lock (files are stored inside it). */
+const SUBMIT_LOCK_MS = 120_000;
 const CODE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 
 export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict';
@@ -149,9 +151,24 @@ export class Cases {
    * stored; then the case, its number and query code, its attachments, its first timeline entry
    * and the message to the citizen are written in one transaction — or nothing is (and the stored
    * files are removed again).
+   *
+   * One submit per citizen and item at a time (a double tap, two tabs): the files already in the
+   * draft count towards the required ones, and only one case may take them. The other submit is
+   * refused and says why; the transaction also takes exactly the draft files that were counted, so
+   * a case is never stored without the files it was checked with.
    */
   async submit(openid: string, serviceId: string, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const s = this.require(serviceId);
+    const lock = await tryLock(this.d.kv, `case-submit:${openid}:${serviceId}`, SUBMIT_LOCK_MS);
+    if (!lock) throw new CaseError('conflict', '您的申请正在提交，请稍等一下，不用重复提交。提交好了会在「我的办件」里看到。');
+    try {
+      return await this.submitLocked(s, openid, serviceId, input, uploads);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async submitLocked(s: ApplicableService, openid: string, serviceId: string, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const draft = await this.draft(openid, serviceId);
     const checked = checkForm(s.application.form, input, uploads, { now: this.d.clock.now(), kept: this.countKept(draft.attachments) });
     if (Object.keys(checked.errors).length) throw new CaseError('invalid', '有几项需要改一下，请看标红的地方。', checked.errors);
@@ -185,7 +202,11 @@ export class Cases {
         const res = await tx.createQueryBuilder().insert().into(CaseEntity).values(row).execute();
         const c: CaseRow = { ...row, id: res.identifiers[0]!.id as number };
         await this.linkFiles(tx, stored, c.id);
-        await tx.getRepository(AttachmentEntity).update({ openid, serviceId, caseId: IsNull() }, { caseId: c.id });
+        const kept = draft.attachments.map((x) => x.id);
+        if (kept.length) {
+          const taken = await tx.getRepository(AttachmentEntity).update({ id: In(kept), openid, caseId: IsNull() }, { caseId: c.id });
+          if (taken.affected !== kept.length) throw new CaseError('conflict', '草稿里的文件刚刚有了变动，请刷新页面，看一下已上传的文件再提交。');
+        }
         await tx.getRepository(DraftEntity).delete({ openid, serviceId });
         await this.event(tx, c, 'submitted', 'citizen', null);
         return c;
