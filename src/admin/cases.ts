@@ -120,7 +120,7 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
     <section><h2>申请内容</h2>
       <dl class="facts">${form.map((x) => html`<div><dt>${x.label}</dt><dd>${x.value}</dd></div>`)}</dl>
       ${!revealed && can('unmask') ? html`<form method="post" action="/admin/cases/${c.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="显示完整内容（将记入审计日志）">显示完整</button></form>` : null}
-      ${files.length ? html`<h3>附件</h3><ul>${files.map((x) => html`<li><a href="/admin/cases/${c.id}/files/${x.id}" target="_blank" rel="noopener">${x.fileName}</a> <span class="muted small">${x.mime} · ${Math.ceil(x.size / 1024)} KB · ${f.short(x.createdAt)}</span></li>`)}</ul>` : null}
+      ${files.length ? html`<h3>附件</h3><ul>${files.map((x) => html`<li><a href="/admin/cases/${c.id}/files/${x.id}" target="_blank" rel="noopener">${x.fileName}</a> <span class="muted small">${x.mime} · ${Math.ceil(x.size / 1024)} KB · ${f.short(x.createdAt)}</span>${x.replacedAt ? html` <span class="pill">补正时已替换</span>` : null}</li>`)}</ul>` : null}
     </section>
     ${can('accept') || can('advance') || can('correct') || can('refuse') ? actions(pc, c, { can, nextName, last: nextName !== null && i === steps.length - 2 }) : null}
   </div>

@@ -49,6 +49,20 @@ describe('办件 in the staff panel', () => {
     expect(audit.map((x) => x.action)).toEqual(['view', 'case-correct', 'case-accept', 'case-advance', 'case-complete', 'view']);
   });
 
+  it('a file replaced by a 补正 stays in the staff view, marked as replaced', async () => {
+    const { a, team, c } = await setup();
+    await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清，请重拍一张。');
+    await a.cases.correct('o_case_owner', c.id, {}, [{ fieldId: 'photo', fileName: 'clear.jpg', data: JPEG }]);
+    const h = await signedIn(a, team.handler);
+    const page = await h.page(`/admin/cases/${c.id}`);
+    const items = [...page.html.matchAll(/<li><a href="\/admin\/cases\/\d+\/files\/\d+"[^>]*>([^<]*)<\/a>(.*?)<\/li>/g)].map((m) => [m[1], m[2]!.includes('补正时已替换')]);
+    expect(items.map(([name, replaced]) => [String(name).endsWith('.jpg') && name !== 'clear.jpg' ? 'the first photo' : name, replaced])).toEqual([
+      ['the first photo', true],
+      ['contract.pdf', false],
+      ['clear.jpg', false],
+    ]);
+  });
+
   it('showing the form in full is an explicit, audited action', async () => {
     const { a, team, c } = await setup();
     const h = await signedIn(a, team.handler);

@@ -176,6 +176,33 @@ for (const db of DB_BACKENDS) {
       expect(pushes(a)).toHaveLength(5); // never twice
     });
 
+    it('a 补正 keeps each field within its file limit: new files replace the oldest, which stay on record as replaced', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清，合同也请全部重拍。');
+      const pages = [1, 2, 3, 4].map((n) => ({ fieldId: 'proof', fileName: `page${n}.jpg`, data: JPEG }));
+      const tooMany = await caught(a.cases.correct('o_applicant', c.id, {}, pages));
+      expect(tooMany.fields.proof).toMatch(/最多传 3 个文件/);
+      a.clock.advance(60_000);
+      await a.cases.correct('o_applicant', c.id, {}, [{ fieldId: 'photo', fileName: 'clear.jpg', data: JPEG }, ...pages.slice(0, 3)]);
+      const current = await a.cases.attachments(c.id, { current: true });
+      expect(current.map((x) => [x.fieldId, x.fileName])).toEqual([
+        ['photo', 'clear.jpg'],
+        ['proof', 'page1.jpg'],
+        ['proof', 'page2.jpg'],
+        ['proof', 'page3.jpg'],
+      ]);
+      const replaced = (await a.cases.attachments(c.id)).filter((x) => x.replacedAt !== null);
+      expect(replaced.map((x) => [x.fileName, x.replacedAt])).toEqual([
+        ['me.jpg', a.clock.now()],
+        ['contract.pdf', a.clock.now()],
+      ]);
+      // a second 补正 adding one page to a field below its limit replaces nothing
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片还需要一张侧面的。');
+      await a.cases.correct('o_applicant', c.id, {}, [{ fieldId: 'photo', fileName: 'side.jpg', data: JPEG }]);
+      expect((await a.cases.attachments(c.id, { current: true })).filter((x) => x.fieldId === 'photo').map((x) => x.fileName)).toEqual(['side.jpg']);
+    });
+
     it('a colleague\'s concurrent move fails cleanly instead of overwriting', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);

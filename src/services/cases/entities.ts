@@ -114,6 +114,8 @@ export interface AttachmentRow {
   sha256: string;
   storageKey: string;
   createdAt: number;
+  /** A case's file replaced by one sent with a 补正: kept for the record, no longer counted. */
+  replacedAt: number | null;
 }
 
 export const AttachmentEntity = new EntitySchema<AttachmentRow>({
@@ -131,6 +133,7 @@ export const AttachmentEntity = new EntitySchema<AttachmentRow>({
     sha256: { type: 'varchar', length: 64 },
     storageKey: { name: 'storage_key', type: 'varchar', length: 128, unique: true },
     createdAt: t('created_at'),
+    replacedAt: t('replaced_at', true),
   },
   indices: [
     { name: 'ix_attachments_case', columns: ['caseId'] },

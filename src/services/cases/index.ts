@@ -130,11 +130,18 @@ export class Cases {
     return out;
   }
 
-  async removeDraftFile(openid: string, attachmentId: number): Promise<boolean> {
-    const a = await this.d.ds.getRepository(AttachmentEntity).findOneBy({ id: attachmentId, openid, caseId: IsNull() });
+  /**
+   * Take a file out of the citizen's own draft (a wrong photo, to upload another). Only while it is
+   * still a draft file: one a submit has just taken into a case stays there.
+   */
+  async removeDraftFile(openid: string, attachmentId: number, serviceId?: string): Promise<boolean> {
+    if (!Number.isSafeInteger(attachmentId)) return false;
+    const where = { id: attachmentId, openid, caseId: IsNull(), ...(serviceId ? { serviceId } : {}) };
+    const a = await this.d.ds.getRepository(AttachmentEntity).findOneBy(where);
     if (!a) return false;
-    await this.d.ds.getRepository(AttachmentEntity).delete({ id: a.id });
-    await this.d.storage.delete(a.storageKey);
+    const res = await this.d.ds.getRepository(AttachmentEntity).delete(where);
+    if (res.affected !== 1) return false;
+    await this.d.storage.delete(a.storageKey).catch((err: unknown) => this.d.log.warn({ err, attachment: a.id }, 'removed draft file left in storage'));
     return true;
   }
 
@@ -234,6 +241,7 @@ export class Cases {
             sha256: createHash('sha256').update(upload.data).digest('hex'),
             storageKey,
             createdAt: this.d.clock.now(),
+            replacedAt: null,
           });
         }
       }
@@ -356,7 +364,12 @@ export class Cases {
 
   // ---- the citizen's side --------------------------------------------------------------------
 
-  /** The citizen sends what was missing (from the same case); the case goes back where it was. */
+  /**
+   * The citizen sends what was missing (from the same case); the case goes back where it was.
+   * A field keeps at most its max_files current files: when the new ones would go past it, they
+   * replace the field's oldest (a clearer photo for a blurred one). Replaced files stay on the
+   * case for the record, marked, and no longer count.
+   */
   async correct(openid: string, caseId: number, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const c = await this.own(openid, caseId);
     if (c.status !== 'correction') throw new CaseError('wrong_state', '这个办件现在不需要补正。');
@@ -372,6 +385,7 @@ export class Cases {
         caseId,
         ['correction'],
         async (cur, _s, tx, now) => {
+          await this.replaceOverLimit(tx, cur.id, fileFields, checked.files, now);
           await this.linkFiles(tx, stored, cur.id);
           let dueAt = cur.dueAt;
           if (dueAt && cur.pausedAt) {
@@ -416,8 +430,21 @@ export class Cases {
     return this.d.ds.getRepository(CaseEventEntity).find({ where: { caseId }, order: { id: 'ASC' } });
   }
 
-  async attachments(caseId: number): Promise<AttachmentRow[]> {
-    return this.d.ds.getRepository(AttachmentEntity).find({ where: { caseId }, order: { id: 'ASC' } });
+  /** A case's files, oldest first; `current` leaves out those replaced in a 补正. */
+  async attachments(caseId: number, o: { current?: boolean } = {}): Promise<AttachmentRow[]> {
+    return this.d.ds.getRepository(AttachmentEntity).find({ where: { caseId, ...(o.current ? { replacedAt: IsNull() } : {}) }, order: { id: 'ASC' } });
+  }
+
+  /** Mark the oldest current files of each field replaced, so that with `incoming` none goes past its max_files. */
+  private async replaceOverLimit(tx: EntityManager, caseId: number, fields: Extract<FormField, { type: 'file' }>[], incoming: Record<string, unknown[]>, now: number): Promise<void> {
+    const repo = tx.getRepository(AttachmentEntity);
+    for (const f of fields) {
+      const n = incoming[f.id]?.length ?? 0;
+      if (n === 0) continue;
+      const current = await repo.find({ where: { caseId, fieldId: f.id, replacedAt: IsNull() }, order: { id: 'ASC' } });
+      const over = current.length + n - f.max_files;
+      if (over > 0) await repo.update({ id: In(current.slice(0, over).map((x) => x.id)), replacedAt: IsNull() }, { replacedAt: now });
+    }
   }
 
   /** A stored file, for its owner (or staff, who pass no openid). */
