@@ -103,7 +103,9 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
       const form = revealed ? cases.plainForm(c) : cases.maskedForm(c);
       const steps = s?.application.steps ?? [];
       const i = steps.findIndex((x) => x.id === c.step);
-      const nextName = c.status === 'in_progress' && i >= 0 && i < steps.length - 1 ? steps[i + 1]!.name : null;
+      // From the last-but-one step (or the last, when 受理 → 办结 are the only two) the next move is 办结.
+      const completes = c.status === 'in_progress' && i >= 0 && i >= steps.length - 2;
+      const nextName = c.status === 'in_progress' && i >= 0 ? (completes ? steps[steps.length - 1]!.name : steps[i + 1]!.name) : null;
       const body = html`<div class="conv">
   <div class="conv-main card">
     <div class="conv-head">
@@ -122,7 +124,7 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
       ${!revealed && can('unmask') ? html`<form method="post" action="/admin/cases/${c.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="显示完整内容（将记入审计日志）">显示完整</button></form>` : null}
       ${files.length ? html`<h3>附件</h3><ul>${files.map((x) => html`<li><a href="/admin/cases/${c.id}/files/${x.id}" target="_blank" rel="noopener">${x.fileName}</a> <span class="muted small">${x.mime} · ${Math.ceil(x.size / 1024)} KB · ${f.short(x.createdAt)}</span>${x.replacedAt ? html` <span class="pill">补正时已替换</span>` : null}</li>`)}</ul>` : null}
     </section>
-    ${can('accept') || can('advance') || can('correct') || can('refuse') ? actions(pc, c, { can, nextName, last: nextName !== null && i === steps.length - 2 }) : null}
+    ${can('accept') || can('advance') || can('correct') || can('refuse') ? actions(pc, c, { can, nextName, last: completes }) : null}
   </div>
   <aside class="conv-side">
     <section class="card timeline"><h2>办理经过</h2><ol>${events

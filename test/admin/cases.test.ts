@@ -63,6 +63,29 @@ describe('办件 in the staff panel', () => {
     ]);
   });
 
+  it('an item of two steps offers 办结 right after 受理, and it completes the case', async () => {
+    const a = await startApp({
+      profile: (p) => {
+        p.services.find((x: { id: string }) => x.id === 'residence-permit').application.steps = [
+          { id: 'accept', name: '受理' },
+          { id: 'complete', name: '办结' },
+        ];
+      },
+    });
+    const team = await makeTeam(a);
+    const c = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号', kind: '首次申领' }, [
+      { fieldId: 'photo', fileName: 'p.jpg', data: JPEG },
+      { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
+    ]);
+    const h = await signedIn(a, team.handler);
+    await h.page(`/admin/cases/${c.id}`);
+    await h.post(`/admin/cases/${c.id}/accept`, { note: '' });
+    const page = await h.page(`/admin/cases/${c.id}`);
+    expect(page.html).toMatch(new RegExp(`action="/admin/cases/${c.id}/advance"[\\s\\S]*?>办结</button>`));
+    expect((await h.post(`/admin/cases/${c.id}/advance`, { note: '请到中心领卡' })).status).toBe(302);
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('completed');
+  });
+
   it('showing the form in full is an explicit, audited action', async () => {
     const { a, team, c } = await setup();
     const h = await signedIn(a, team.handler);

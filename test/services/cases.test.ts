@@ -203,6 +203,22 @@ for (const db of DB_BACKENDS) {
       expect((await a.cases.attachments(c.id, { current: true })).filter((x) => x.fieldId === 'photo').map((x) => x.fileName)).toEqual(['side.jpg']);
     });
 
+    it('an item of two steps (受理 → 办结) can be completed by advancing, like any other', async () => {
+      const a = await startApp({
+        db: db.name,
+        profile: (p) => {
+          p.services.find((x: { id: string }) => x.id === 'senior-card').application.steps = [
+            { id: 'accept', name: '受理' },
+            { id: 'complete', name: '办结' },
+          ];
+        },
+      });
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      expect(await a.cases.accept(c.id, 'staff:1')).toMatchObject({ status: 'in_progress', step: 'complete' });
+      expect(await a.cases.advance(c.id, 'staff:1', '请到中心领卡')).toMatchObject({ status: 'completed', step: 'complete' });
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).toEqual(['submitted', 'accepted', 'completed']);
+    });
+
     it('a colleague\'s concurrent move fails cleanly instead of overwriting', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);

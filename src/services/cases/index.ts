@@ -300,13 +300,16 @@ export class Cases {
     );
   }
 
-  /** Move to the next step; the last step completes the case. */
+  /**
+   * Move to the next step; moving into the last step completes the case. With only two steps
+   * (受理 → 办结) acceptance already stands at the last one, and advancing from it completes too.
+   */
   async advance(caseId: number, actor: string, note: string | null = null): Promise<CaseRow> {
     const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
     if (!c) throw new CaseError('not_found', '没有找到这个办件。');
     const steps = (this.services.get(c.serviceId) as ApplicableService).application.steps;
     const i = steps.findIndex((x) => x.id === c.step);
-    if (c.status === 'in_progress' && i === steps.length - 2) return this.complete(caseId, actor, note);
+    if (c.status === 'in_progress' && i >= 0 && i >= steps.length - 2) return this.complete(caseId, actor, note);
     return this.move(caseId, ['in_progress'], async (cur) => {
       const j = steps.findIndex((x) => x.id === cur.step);
       if (j < 0 || j >= steps.length - 2) throw new CaseError('wrong_state', '已经是最后一步了，请办结。');
