@@ -86,6 +86,27 @@ describe('办件 in the staff panel', () => {
     expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('completed');
   });
 
+  it('an overdue case is under 督办 with the department\'s supervisor, in its own tab of the case list', async () => {
+    const { a, team, c } = await setup();
+    const other = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号', kind: '年度签注' }, [
+      { fieldId: 'photo', fileName: 'p.jpg', data: JPEG },
+      { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
+    ]);
+    const accepted = await a.cases.accept(c.id, 'staff:qian.jingban');
+    a.clock.set(accepted.dueAt! + 1);
+    await a.jobs.runDue();
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedTo).toBe(team.supervisor.id);
+    const boss = await signedIn(a, team.supervisor);
+    const tab = await boss.page('/admin/cases?status=escalated');
+    expect(tab.status).toBe(200);
+    expect(tab.html).toContain('<a href="/admin/cases?status=escalated" class="on">督办</a>');
+    expect(tab.html).toContain(c.caseNo);
+    expect(tab.html).not.toContain(other.caseNo);
+    expect(tab.html).toContain('督办 · 王主任');
+    expect((await boss.page(`/admin/cases/${c.id}`)).html).toContain('督办 · 王主任');
+    expect((await (await signedIn(a, team.ssSupervisor)).page('/admin/cases?status=escalated')).html).not.toContain(c.caseNo); // another department's
+  });
+
   it('showing the form in full is an explicit, audited action', async () => {
     const { a, team, c } = await setup();
     const h = await signedIn(a, team.handler);

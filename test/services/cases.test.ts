@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { AuditEntity } from '../../src/admin/audit.ts';
 import { describe, expect, it } from 'vitest';
 import { AttachmentEntity, CaseEntity, CaseEventEntity } from '../../src/services/cases/entities.ts';
 import { CaseError } from '../../src/services/cases/index.ts';
@@ -286,6 +287,34 @@ for (const db of DB_BACKENDS) {
       a.clock.set(corrected.dueAt! + 1);
       await a.jobs.runDue();
       expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBe(corrected.dueAt! + 1);
+    });
+
+    it('督办 reaches the department\'s supervisor, and is all or nothing: a failed escalation is redone whole by the retry', async () => {
+      const a = await app();
+      const boss = (await a.accounts.create({ username: 'li.kezhang', name: '李科长', role: 'supervisor', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      const deps = (a.cases as unknown as { d: { onEscalate: (...args: unknown[]) => Promise<void> } }).d;
+      const record = deps.onEscalate;
+      let failures = 1;
+      deps.onEscalate = async (...args) => {
+        if (failures-- > 0) throw new Error('audit store unavailable');
+        return record(...args);
+      };
+      a.clock.set(accepted.dueAt! + 1);
+      await a.jobs.runDue();
+      const half = await a.db.getRepository(CaseEntity).findOneBy({ id: c.id });
+      expect(half).toMatchObject({ escalatedAt: null, escalatedTo: null }); // nothing kept of the failed attempt
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).not.toContain('escalated');
+      a.clock.advance(60_000); // the job's back-off
+      await a.jobs.runDue();
+      const done = await a.db.getRepository(CaseEntity).findOneBy({ id: c.id });
+      expect(done).toMatchObject({ escalatedAt: a.clock.now(), escalatedTo: boss.id });
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated').map((e) => e.note)).toEqual([expect.stringContaining('督办：李科长（li.kezhang）')]);
+      expect((await a.db.getRepository(AuditEntity).findBy({ target: `case:${c.id}`, action: 'escalate' })).map((x) => x.detail)).toEqual([expect.stringContaining('督办人：李科长')]);
+      a.clock.advance(3_600_000);
+      await a.jobs.runDue();
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
     });
 
     it('a case number alone reveals nothing: the applicant or the query code', async () => {

@@ -31,7 +31,9 @@ export interface CaseRow {
   completedAt: number | null;
   /** A permit valid until (renewal reminder before it). */
   validUntil: number | null;
+  /** 督办: when the case went past its due time, and the supervisor it went to (a staff id; null: the administrators). */
   escalatedAt: number | null;
+  escalatedTo: number | null;
   updatedAt: number;
 }
 
@@ -60,6 +62,7 @@ export const CaseEntity = new EntitySchema<CaseRow>({
     completedAt: t('completed_at', true),
     validUntil: t('valid_until', true),
     escalatedAt: t('escalated_at', true),
+    escalatedTo: { name: 'escalated_to', type: 'integer', nullable: true },
     updatedAt: t('updated_at'),
   },
   indices: [

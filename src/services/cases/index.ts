@@ -52,8 +52,19 @@ export interface CasesDeps {
   log: Logger;
   /** The department that handles an item (the profile's departments), when the application names none. */
   departmentFor?: (serviceId: string) => string | null;
-  /** Told when a case passes its due time (the staff panel escalates to the supervisor). */
-  onEscalate?: (c: CaseRow) => Promise<void>;
+  /** The supervisor (负责人) an overdue case of the department is escalated to, as the inbox chooses. */
+  supervisorOf?: (department: string | null) => Promise<Supervisor | null>;
+  /**
+   * Told when a case passes its due time, inside the transaction that marks it escalated (the
+   * audit entry): if it throws, nothing of the escalation is kept and the deadline job retries.
+   */
+  onEscalate?: (c: CaseRow, tx: EntityManager, supervisor: Supervisor | null) => Promise<void>;
+}
+
+export interface Supervisor {
+  id: number;
+  name: string;
+  username: string;
 }
 
 /** What each move tells the citizen (null: nothing to tell). */
@@ -204,6 +215,7 @@ export class Cases {
           completedAt: null,
           validUntil: null,
           escalatedAt: null,
+          escalatedTo: null,
           updatedAt: now,
         };
         const res = await tx.createQueryBuilder().insert().into(CaseEntity).values(row).execute();
@@ -481,11 +493,12 @@ export class Cases {
       });
   }
 
-  /** The department's cases for the staff panel, most urgent first. */
-  async forDepartment(department: string | null, filter: { status?: CaseRow['status'][] } = {}): Promise<CaseRow[]> {
+  /** The department's cases for the staff panel, most urgent first; `escalated`: only those under 督办. */
+  async forDepartment(department: string | null, filter: { status?: CaseRow['status'][]; escalated?: boolean } = {}): Promise<CaseRow[]> {
     const qb = this.d.ds.getRepository(CaseEntity).createQueryBuilder('c');
     if (department) qb.where('c.department = :department', { department });
     if (filter.status?.length) qb.andWhere('c.status IN (:...st)', { st: filter.status });
+    if (filter.escalated) qb.andWhere('c.escalated_at IS NOT NULL');
     return (await qb.getMany()).sort((a, b) => (a.dueAt ?? Infinity) - (b.dueAt ?? Infinity) || a.submittedAt - b.submittedAt);
   }
 
@@ -571,15 +584,28 @@ export class Cases {
     await this.d.jobs.cancelByPrefix(`case:${caseId}:overdue:`, tx);
   }
 
-  /** At the due time: still open and not waiting for the citizen → 督办 (escalated to the supervisor). */
+  /**
+   * At the due time: still open and not waiting for the citizen → 督办, escalated to the
+   * department's supervisor. The mark, the supervisor, the timeline entry and onEscalate's audit
+   * entry are one transaction: a failure leaves nothing half done, and the job's retry does it all.
+   */
   private async checkOverdue(caseId: number, dueAt: number): Promise<void> {
+    const open = (c: CaseRow | null): c is CaseRow => !!c && c.dueAt === dueAt && !c.pausedAt && !c.escalatedAt && (c.status === 'in_progress' || c.status === 'submitted');
     const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
-    if (!c || c.dueAt !== dueAt || c.pausedAt || c.escalatedAt || !(c.status === 'in_progress' || c.status === 'submitted')) return;
-    const now = this.d.clock.now();
-    const res = await this.d.ds.getRepository(CaseEntity).update({ id: c.id, escalatedAt: IsNull() }, { escalatedAt: now });
-    if (res.affected !== 1) return;
-    await this.d.ds.transaction((tx) => this.event(tx, c, 'escalated', 'system', `超过承诺时限（${this.day(dueAt)}），已提交负责人督办`));
-    await this.d.onEscalate?.({ ...c, escalatedAt: now });
+    if (!open(c)) return;
+    // Looked up before the transaction: on SQLite a read from outside would wait for it.
+    const supervisor = (await this.d.supervisorOf?.(c.department)) ?? null;
+    await this.d.ds.transaction(async (tx) => {
+      const now = this.d.clock.now();
+      const res = await tx
+        .getRepository(CaseEntity)
+        .update({ id: c.id, status: c.status, dueAt, pausedAt: IsNull(), escalatedAt: IsNull() }, { escalatedAt: now, escalatedTo: supervisor?.id ?? null });
+      if (res.affected !== 1) return; // moved or escalated meanwhile
+      const next: CaseRow = { ...c, escalatedAt: now, escalatedTo: supervisor?.id ?? null };
+      const to = supervisor ? `已提交负责人督办：${supervisor.name}（${supervisor.username}）` : '本部门没有在岗负责人，已提交管理员督办';
+      await this.event(tx, next, 'escalated', 'system', `超过承诺时限（${this.day(dueAt)}），${to}`);
+      await this.d.onEscalate?.(next, tx, supervisor);
+    });
   }
 
   private async remindRenewal(caseId: number): Promise<void> {
