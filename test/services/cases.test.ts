@@ -344,5 +344,27 @@ for (const db of DB_BACKENDS) {
       const after = pushes(a).slice(before);
       expect(after).toEqual(['[template] 即将到期']);
     });
+
+    it('the renewal reminder links to applying again, and a retried reminder job does not send it twice', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.accept(c.id, 'staff:1');
+      await a.cases.advance(c.id, 'staff:1');
+      const done = await a.cases.advance(c.id, 'staff:1');
+      await a.jobs.runDue();
+      a.clock.set(done.validUntil! - 30 * 86_400_000 + 1); // long past the 48-hour window: a template message
+      await a.jobs.runDue();
+      const reminder = a.emulator!.platform.inbox('o_applicant').filter((i) => i.channel === 'template').at(-1)!;
+      expect((reminder.message.data as Record<string, string>).phrase3).toBe('即将到期');
+      expect(reminder.message.url).toMatch(/^http:\/\/localhost:\d+\/h5\/apply\/residence-permit$/);
+      // the job runs again after its reminder was written (an instance stopped before marking it done)
+      const before = pushes(a).length;
+      await a.jobs.enqueue('cases.renewal', { caseId: c.id });
+      await a.jobs.runDue();
+      a.clock.advance(3_600_000);
+      await a.jobs.runDue();
+      expect(pushes(a).length).toBe(before);
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'renewal_reminded')).toHaveLength(1);
+    });
   });
 }

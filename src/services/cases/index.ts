@@ -539,6 +539,10 @@ export class Cases {
     return `${this.d.publicUrl}/h5/cases/${c.id}`;
   }
 
+  applyPage(serviceId: string): string {
+    return `${this.d.publicUrl}/h5/apply/${serviceId}`;
+  }
+
   private pushFor(c: CaseRow, e: CaseEventRow) {
     const name = this.services.get(c.serviceId)?.name ?? c.serviceId;
     const step = this.stepName(c.serviceId, e.step ?? c.step);
@@ -551,11 +555,13 @@ export class Cases {
       correction_requested: `您的「${name}」（${c.caseNo}）需要补充材料：\n${e.note}\n请点下面的链接补充，补齐后我们继续办理：\n<a href="${this.casePage(c)}">去补充材料</a>`,
       refused: `很抱歉，您的「${name}」申请（${c.caseNo}）不予受理。\n原因：${e.note}\n有疑问可以回复「转人工」。`,
       completed: `您的「${name}」（${c.caseNo}）已办结！${e.note ? `\n${e.note}` : ''}\n${link}`,
-      renewal_reminded: `您的「${name}」（${c.caseNo}）将于 ${c.validUntil ? this.day(c.validUntil) : ''} 到期，可以提前在网上办理：\n<a href="${this.d.publicUrl}/h5/apply/${c.serviceId}">现在去办理</a>`,
+      renewal_reminded: `您的「${name}」（${c.caseNo}）将于 ${c.validUntil ? this.day(c.validUntil) : ''} 到期，可以提前在网上办理：\n<a href="${this.applyPage(c.serviceId)}">现在去办理</a>`,
     };
     const t = this.d.templates.case_progress;
     const stepWord = e.kind === 'refused' ? '不予受理' : e.kind === 'correction_requested' ? '需要补正' : e.kind === 'completed' ? '已办结' : e.kind === 'renewal_reminded' ? '即将到期' : e.kind === 'submitted' ? '已提交' : step;
-    const fallback = t ? fillTemplate(t, { service: name, case_no: c.caseNo, step: stepWord, time: this.minute(this.d.clock.now()), note: e.note ?? '' }, this.casePage(c)) : undefined;
+    // The renewal reminder leads to applying again, as its text does; every other move to the case.
+    const target = e.kind === 'renewal_reminded' ? this.applyPage(c.serviceId) : this.casePage(c);
+    const fallback = t ? fillTemplate(t, { service: name, case_no: c.caseNo, step: stepWord, time: this.minute(this.d.clock.now()), note: e.note ?? '' }, target) : undefined;
     return { openid: c.openid, messages: [{ type: 'text' as const, content: texts[e.kind] ?? '' }], ...(fallback ? { fallback } : {}), ref: `case:${c.id}` };
   }
 
@@ -608,10 +614,14 @@ export class Cases {
     });
   }
 
+  /** Once per case: a run repeated after its reminder was written (its instance stopped) sends nothing more. */
   private async remindRenewal(caseId: number): Promise<void> {
-    const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
-    if (!c || c.status !== 'completed' || !c.validUntil) return;
-    await this.d.ds.transaction((tx) => this.event(tx, c, 'renewal_reminded', 'system', null));
+    await this.d.ds.transaction(async (tx) => {
+      const c = await tx.getRepository(CaseEntity).findOneBy({ id: caseId });
+      if (!c || c.status !== 'completed' || !c.validUntil) return;
+      if ((await tx.getRepository(CaseEventEntity).countBy({ caseId, kind: 'renewal_reminded' })) > 0) return;
+      await this.event(tx, c, 'renewal_reminded', 'system', null);
+    });
   }
 }
 
