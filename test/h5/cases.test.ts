@@ -167,6 +167,42 @@ describe('applying on the page', () => {
   });
 });
 
+describe('guessing query codes', () => {
+  it('on the progress page: ten wrong tries an hour from an address, then refused even with the right code', async () => {
+    const { a, v } = await setup();
+    const c = await a.cases.submit('o_applicant_web', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.jpg', data: JPEG }]);
+    const family = new Visitor(`http://localhost:${a.port}`);
+    const wrong = c.queryCode === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA';
+    for (let i = 0; i < 9; i++) expect((await family.get(`/h5/progress?no=${c.caseNo}&code=${wrong}`)).status).toBe(404);
+    expect((await family.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`)).status).toBe(200); // a right one does not count
+    expect((await family.get(`/h5/progress?no=WB20261123-0099&code=${wrong}`)).status).toBe(404); // the tenth wrong try
+    const refused = await family.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`);
+    expect(refused.status).toBe(429);
+    expect(refused.text).toContain('查询码输错的次数太多了。为了保护办件信息，请过一小时再查。');
+    expect(refused.text).not.toContain('李奶奶');
+    // the same address with another browser: still refused (per address), and the signed-in citizen too
+    expect((await v.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`)).status).toBe(429);
+    a.clock.advance(3_600_000);
+    expect((await family.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`)).status).toBe(200);
+  });
+
+  it('in the chat: ten wrong tries an hour per citizen, then a plain refusal; others are not affected', async () => {
+    const { a } = await setup();
+    const c = await a.cases.submit('o_chat_owner', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.jpg', data: JPEG }]);
+    const say = async (who: string, content: string) => textOf((await a.emulator!.act(who, { type: 'text', content })).reply);
+    await a.emulator!.act('o_guesser', { type: 'subscribe' });
+    await a.emulator!.act('o_family', { type: 'subscribe' });
+    const wrong = c.queryCode === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA';
+    for (let i = 0; i < 10; i++) expect(await say('o_guesser', `进度 ${c.caseNo} ${wrong}`)).toContain('没有查到这个办件');
+    const refused = await say('o_guesser', `进度 ${c.caseNo} ${c.queryCode}`);
+    expect(refused).toContain('查询码输错的次数太多了');
+    expect(refused).not.toContain('当前：');
+    expect(await say('o_family', `进度 ${c.caseNo} ${c.queryCode}`)).toContain('当前：待受理');
+    a.clock.advance(3_600_000);
+    expect(await say('o_guesser', `进度 ${c.caseNo} ${c.queryCode}`)).toContain('当前：待受理');
+  });
+});
+
 describe('progress in the chat', () => {
   it('进度 lists the citizen\'s cases; 进度 <number> needs the query code from anyone else', async () => {
     const { a } = await setup();

@@ -18,11 +18,14 @@ import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, Draft
 import { checkForm, type FieldValue, type Upload } from './forms.ts';
 
 const DAY = 86_400_000;
+/** Wrong tries at a case number and query code a caller (an openid, an IP) has per window. */
+const LOOKUP_TRIES = 10;
+const LOOKUP_WINDOW_MS = 3_600_000;
 /** Bounds a submit whose instance died while holding the per-citizen lock (files are stored inside it). */
 const SUBMIT_LOCK_MS = 120_000;
 const CODE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 
-export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict';
+export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict' | 'too_many';
 
 /** A refusal with a plain Chinese explanation; nothing was written. `fields` says which fields are wrong. */
 export class CaseError extends Error {
@@ -439,6 +442,24 @@ export class Cases {
     if (who.openid && c.openid === who.openid) return c;
     const code = (who.queryCode ?? '').trim().toUpperCase();
     return code.length === 6 && code === c.queryCode ? c : null;
+  }
+
+  /**
+   * lookup() for callers who may guess: each of `callers` (openid:…, ip:…) has LOOKUP_TRIES failed
+   * tries per LOOKUP_WINDOW_MS, then is refused (too_many) even with the right code. A try is
+   * counted before the lookup and given back when it succeeds, so parallel guesses cannot all slip
+   * in under the limit; the window starts at a caller's first counted try.
+   */
+  async lookupLimited(caseNo: string, who: { openid?: string; queryCode?: string }, callers: string[]): Promise<CaseRow | null> {
+    const keys = [...new Set(callers)].map((c) => `case-lookup:${c}`);
+    const counts = await Promise.all(keys.map((k) => this.d.kv.incr(k, 1, LOOKUP_WINDOW_MS)));
+    if (counts.some((n) => n > LOOKUP_TRIES)) {
+      await Promise.all(keys.map((k) => this.d.kv.incr(k, -1, LOOKUP_WINDOW_MS))); // a refused try is no guess
+      throw new CaseError('too_many', '查询码输错的次数太多了。为了保护办件信息，请过一小时再查。');
+    }
+    const c = await this.lookup(caseNo, who);
+    if (c) await Promise.all(keys.map((k) => this.d.kv.incr(k, -1, LOOKUP_WINDOW_MS)));
+    return c;
   }
 
   async timeline(caseId: number): Promise<CaseEventRow[]> {
