@@ -182,7 +182,19 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     outbox,
     kv,
     storage: new LocalDiskStorage(uploadDir),
-    onEscalate: (c) => audit.record({ actor: { kind: 'system' }, action: 'escalate', target: `case:${c.id}`, department: c.department, detail: `办件 ${c.caseNo} 超过承诺时限` }),
+    // 督办 goes to the department's supervisor, chosen as for an overdue conversation.
+    supervisorOf: (department) => inbox.supervisorOf(department),
+    onEscalate: (c, tx, supervisor) =>
+      audit.record(
+        {
+          actor: { kind: 'system' },
+          action: 'escalate',
+          target: `case:${c.id}`,
+          department: c.department,
+          detail: `办件 ${c.caseNo} 超过承诺时限${supervisor ? `，督办人：${supervisor.name}（${supervisor.username}）` : '，本部门没有在岗负责人，由管理员督办'}`,
+        },
+        tx,
+      ),
     departmentFor: (serviceId) => profile.departments.find((d) => d.handles.includes(serviceId))?.id ?? profile.inbox.default_department,
     services: profile.services,
     templates: profile.templates,
@@ -239,7 +251,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     throttle: new AttemptThrottle(kv, 'signin', opts.admin?.throttle),
     passwordThrottle: new AttemptThrottle(kv, 'password', opts.admin?.throttle),
     ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
-    extend: [caseSection(cases, (id) => inbox.departmentName(id)), hallSection({ halls, appointments, api })],
+    extend: [caseSection(cases, (id) => inbox.departmentName(id), async (id) => (await accounts.get(id))?.name ?? null), hallSection({ halls, appointments, api })],
   });
   const pages = h5Routes({ services: profile.services, halls, appointments, cases, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
   const answers = answerRoutes({ db, calendar, accountName: profile.account.name, departmentName: (id) => inbox.departmentName(id) });

@@ -9,10 +9,11 @@ import type { Fmt } from './pages/inbox.ts';
 import { canSee, departmentsOf, mayCase, type CaseAction, type StaffActor } from './policies.ts';
 import type { PanelKit } from './routes.ts';
 
-const FILTERS = { open: '办理中（全部）', submitted: '待受理', in_progress: '办理中', correction: '待补正', completed: '已办结', refused: '不予受理', all: '全部' } as const;
+const FILTERS = { open: '办理中（全部）', escalated: '督办', submitted: '待受理', in_progress: '办理中', correction: '待补正', completed: '已办结', refused: '不予受理', all: '全部' } as const;
 type Filter = keyof typeof FILTERS;
 const STATUSES: Record<Filter, CaseRow['status'][] | undefined> = {
   open: ['submitted', 'in_progress', 'correction'],
+  escalated: ['submitted', 'in_progress', 'correction'],
   submitted: ['submitted'],
   in_progress: ['in_progress'],
   correction: ['correction'],
@@ -46,7 +47,17 @@ function dueCell(c: CaseRow, f: Fmt): SafeHtml {
  * (补正), advance through the steps, complete, refuse. Every move goes through the Cases commands
  * and is written to the case's timeline and the audit log.
  */
-export function caseSection(cases: Cases, departmentName: (id: string | null) => string) {
+export function caseSection(cases: Cases, departmentName: (id: string | null) => string, staffName: (id: number) => Promise<string | null> = async () => null) {
+  const escalated = (c: CaseRow) => c.escalatedAt !== null && c.status !== 'completed' && c.status !== 'refused';
+  /** The 督办 mark, naming the supervisor it went to (as the inbox does). */
+  const escPill = (c: CaseRow, names: Map<number, string | null>) => {
+    const to = c.escalatedTo !== null ? names.get(c.escalatedTo) : null;
+    return html`<span class="pill pill-esc" title="${to ? `督办人：${to}` : '督办（本部门没有在岗负责人，由管理员督办）'}">督办${to ? html` · ${to}` : null}</span>`;
+  };
+  const namesOf = async (rows: CaseRow[]) => {
+    const ids = [...new Set(rows.filter(escalated).map((c) => c.escalatedTo).filter((x): x is number => x !== null))];
+    return new Map(await Promise.all(ids.map(async (id) => [id, await staffName(id)] as const)));
+  };
   return (r: Router, kit: PanelKit) => {
     const scoped = (a: StaffActor, c: CaseRow) => canSee(a, { department: c.department });
     /** A case the actor may see, else "not found" (whether it exists or not). */
@@ -73,15 +84,17 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
       const a = kit.actor(ctx);
       const filter = (typeof ctx.query.status === 'string' && ctx.query.status in FILTERS ? ctx.query.status : 'open') as Filter;
       const depts = departmentsOf(a);
-      const rows = depts === null ? await cases.forDepartment(null, { status: STATUSES[filter] }) : (await Promise.all(depts.map((d) => cases.forDepartment(d, { status: STATUSES[filter] })))).flat();
+      const q = { status: STATUSES[filter], escalated: filter === 'escalated' };
+      const rows = depts === null ? await cases.forDepartment(null, q) : (await Promise.all(depts.map((d) => cases.forDepartment(d, q)))).flat();
+      const names = await namesOf(rows);
       const f = kit.fmt();
       const body = html`<div class="inbox">
   <nav class="tabs" aria-label="办件分类">${(Object.keys(FILTERS) as Filter[]).map((k) => html`<a href="/admin/cases?status=${k}" class="${k === filter ? 'on' : ''}">${FILTERS[k]}</a>`)}</nav>
   <section class="list card">${rows.length === 0
-    ? html`<p class="empty">这里没有办件。</p>`
+    ? html`<p class="empty">${filter === 'escalated' ? '没有督办中的办件。' : '这里没有办件。'}</p>`
     : html`<table class="items"><thead><tr><th>状态</th><th>办件</th><th>部门</th><th>提交</th><th>承诺办结</th></tr></thead><tbody>${rows.map(
-        (c) => html`<tr class="${c.escalatedAt && c.status !== 'completed' && c.status !== 'refused' ? 'esc' : ''}">
-      <td class="st"><span class="pill">${statusName(c.status)}</span>${c.escalatedAt && c.status !== 'completed' && c.status !== 'refused' ? html`<span class="pill pill-esc">督办</span>` : null}</td>
+        (c) => html`<tr class="${escalated(c) ? 'esc' : ''}">
+      <td class="st"><span class="pill">${statusName(c.status)}</span>${escalated(c) ? escPill(c, names) : null}</td>
       <td class="q"><a href="/admin/cases/${c.id}"><span class="num">${c.caseNo}</span> ${cases.service(c.serviceId)?.name ?? c.serviceId}</a><div class="last">当前环节：${cases.stepName(c.serviceId, c.step)}${c.status === 'correction' ? html` · 等待市民补正` : null}</div></td>
       <td>${departmentName(c.department)}</td>
       <td>${f.short(c.submittedAt)}</td>
@@ -101,14 +114,17 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
       const files = await cases.attachments(c.id);
       const can = (x: CaseAction) => mayCase(a, x, c);
       const form = revealed ? cases.plainForm(c) : cases.maskedForm(c);
+      const names = await namesOf([c]);
       const steps = s?.application.steps ?? [];
       const i = steps.findIndex((x) => x.id === c.step);
-      const nextName = c.status === 'in_progress' && i >= 0 && i < steps.length - 1 ? steps[i + 1]!.name : null;
+      // From the last-but-one step (or the last, when 受理 → 办结 are the only two) the next move is 办结.
+      const completes = c.status === 'in_progress' && i >= 0 && i >= steps.length - 2;
+      const nextName = c.status === 'in_progress' && i >= 0 ? (completes ? steps[steps.length - 1]!.name : steps[i + 1]!.name) : null;
       const body = html`<div class="conv">
   <div class="conv-main card">
     <div class="conv-head">
       <h1><span class="num">${c.caseNo}</span> ${s?.name ?? c.serviceId}</h1>
-      <div class="pills"><span class="pill">${statusName(c.status)}</span><span class="pill">${cases.stepName(c.serviceId, c.step)}</span><span class="pill">${departmentName(c.department)}</span>${c.escalatedAt && c.status !== 'completed' && c.status !== 'refused' ? html`<span class="pill pill-esc">督办</span>` : null}</div>
+      <div class="pills"><span class="pill">${statusName(c.status)}</span><span class="pill">${cases.stepName(c.serviceId, c.step)}</span><span class="pill">${departmentName(c.department)}</span>${escalated(c) ? escPill(c, names) : null}</div>
       <dl class="facts">
         <div><dt>提交</dt><dd>${f.at(c.submittedAt)}</dd></div>
         <div><dt>受理</dt><dd>${c.acceptedAt ? f.at(c.acceptedAt) : '尚未受理'}</dd></div>
@@ -120,9 +136,9 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
     <section><h2>申请内容</h2>
       <dl class="facts">${form.map((x) => html`<div><dt>${x.label}</dt><dd>${x.value}</dd></div>`)}</dl>
       ${!revealed && can('unmask') ? html`<form method="post" action="/admin/cases/${c.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="显示完整内容（将记入审计日志）">显示完整</button></form>` : null}
-      ${files.length ? html`<h3>附件</h3><ul>${files.map((x) => html`<li><a href="/admin/cases/${c.id}/files/${x.id}" target="_blank" rel="noopener">${x.fileName}</a> <span class="muted small">${x.mime} · ${Math.ceil(x.size / 1024)} KB · ${f.short(x.createdAt)}</span></li>`)}</ul>` : null}
+      ${files.length ? html`<h3>附件</h3><ul>${files.map((x) => html`<li><a href="/admin/cases/${c.id}/files/${x.id}" target="_blank" rel="noopener">${x.fileName}</a> <span class="muted small">${x.mime} · ${Math.ceil(x.size / 1024)} KB · ${f.short(x.createdAt)}</span>${x.replacedAt ? html` <span class="pill">补正时已替换</span>` : null}</li>`)}</ul>` : null}
     </section>
-    ${can('accept') || can('advance') || can('correct') || can('refuse') ? actions(pc, c, { can, nextName, last: nextName !== null && i === steps.length - 2 }) : null}
+    ${can('accept') || can('advance') || can('correct') || can('refuse') ? actions(pc, c, { can, nextName, last: completes }) : null}
   </div>
   <aside class="conv-side">
     <section class="card timeline"><h2>办理经过</h2><ol>${events

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { isValidAt } from '../profile/validity.ts';
 import type { Appointments } from '../services/appointments/index.ts';
 import { BookingError } from '../services/appointments/index.ts';
 import { CaseError, type Cases } from '../services/cases/index.ts';
+import type { CaseRow } from '../services/cases/entities.ts';
 import type { Upload } from '../services/cases/forms.ts';
 import { applyBody, caseCard, correctionForm, timelineHtml } from './pages/cases.ts';
 import type { Halls } from '../services/halls/index.ts';
@@ -98,7 +100,8 @@ export function h5Routes(d: H5Deps): Router {
   async function citizen(ctx: Context): Promise<string | null> {
     const openid = await sessions.openid(ctx);
     if (openid) return openid;
-    const state = Math.random().toString(36).slice(2, 12);
+    // Unguessable (CSPRNG): the state is what ties the authorisation's return to this browser.
+    const state = randomBytes(16).toString('base64url');
     ctx.cookies.set('wb_oauth', state, { httpOnly: true, sameSite: 'lax', overwrite: true, path: '/h5', maxAge: 10 * 60_000 });
     const back = `${d.publicUrl}/h5/auth?next=${encodeURIComponent(ctx.originalUrl)}`;
     ctx.redirect(d.api.oauth.authorizeUrl(back, state));
@@ -326,11 +329,11 @@ export function h5Routes(d: H5Deps): Router {
     render(ctx, '网上申请', html`<div class="weui-cells">${items.map((s) => html`<a class="weui-cell weui-cell_access" href="/h5/apply/${s.id}"><div class="weui-cell__bd"><p>${s.name}</p></div><div class="weui-cell__ft">${s.application.time_limit_days} 个工作日</div></a>`)}</div>`);
   });
 
-  const applyPage = async (ctx: Context, openid: string, serviceId: string, o: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; saved?: boolean; status?: number } = {}) => {
+  const applyPage = async (ctx: Context, openid: string, serviceId: string, o: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; saved?: boolean; removed?: boolean; status?: number } = {}) => {
     const s = d.cases.service(serviceId);
     if (!s) return notFound(ctx, '可以网上申请的这项服务');
     const draft = await d.cases.draft(openid, serviceId);
-    render(ctx, `申请 · ${s.name}`, applyBody(ctx, s, { values: { ...draft.values, ...(o.values ?? {}) }, kept: draft.attachments, errors: o.errors ?? {}, message: o.message ?? null, saved: o.saved ?? false }), {
+    render(ctx, `申请 · ${s.name}`, applyBody(ctx, s, { values: { ...draft.values, ...(o.values ?? {}) }, kept: draft.attachments, errors: o.errors ?? {}, message: o.message ?? null, saved: o.saved ?? false, removed: o.removed ?? false }), {
       back: `/h5/guide/${s.id}`,
       ...(o.status ? { status: o.status } : {}),
     });
@@ -339,7 +342,23 @@ export function h5Routes(d: H5Deps): Router {
   r.get('/h5/apply/:service', async (ctx) => {
     const openid = await citizen(ctx);
     if (!openid) return;
-    await applyPage(ctx, openid, ctx.params.service ?? '', { saved: ctx.query.saved === '1' });
+    await applyPage(ctx, openid, ctx.params.service ?? '', { saved: ctx.query.saved === '1', removed: ctx.query.removed === '1' });
+  });
+
+  /** 删除 next to a file already in the draft (a wrong photo): only the citizen's own draft file. */
+  r.post('/h5/apply/:service/files/:id/delete', async (ctx) => {
+    const serviceId = ctx.params.service ?? '';
+    const s = d.cases.service(serviceId);
+    if (!s) return notFound(ctx, '可以网上申请的这项服务');
+    const openid = await sessions.openid(ctx);
+    const form = await readForm(ctx);
+    if (!openid || !csrfOk(ctx, form)) return render(ctx, '请刷新页面', message('warn', '页面已过期', '为了您的安全，请刷新页面后再删除。', html`<a class="weui-btn weui-btn_primary" href="/h5/apply/${serviceId}">刷新</a>`), { status: 403 });
+    const id = intParam(ctx.params.id);
+    if (id === undefined || !(await d.cases.removeDraftFile(openid, id, serviceId))) return notFound(ctx, '这个文件');
+    // The button posts the whole form: what was typed so far is kept, as 保存草稿 would.
+    const files = new Set(s.application.form.filter((f) => f.type === 'file').map((f) => f.id));
+    await d.cases.saveDraft(openid, serviceId, Object.fromEntries([...form].filter(([k]) => k !== '_csrf' && k !== 'action' && !files.has(k))), []);
+    ctx.redirect(`/h5/apply/${serviceId}?removed=1`);
   });
 
   r.post('/h5/apply/:service', async (ctx) => {
@@ -394,13 +413,13 @@ export function h5Routes(d: H5Deps): Router {
     if (!c) return notFound(ctx, '这个办件');
     const s = d.cases.service(c.serviceId);
     const events = await d.cases.timeline(c.id);
-    const files = await d.cases.attachments(c.id);
+    const files = await d.cases.attachments(c.id, { current: true });
     const body = html`
 ${ctx.query.submitted === '1' ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。办理进展会发到公众号消息里。`, html``) : ''}
 ${o.note ? html`<p class="wb-card wb-ok" role="status">${o.note}</p>` : ''}
 ${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
 ${caseCard(d.cases, s, c, onDay, false)}
-${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors) : ''}
+${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors, files) : ''}
 <section class="wb-section"><h2>办理经过</h2>${timelineHtml(d.cases, c, events, when)}</section>
 <section class="wb-section"><h2>申请内容</h2><div class="wb-card"><dl class="wb-kv">${d.cases.maskedForm(c).map((x) => html`<dt>${x.label}</dt><dd>${x.value}</dd>`)}</dl>
   ${files.length ? html`<p class="wb-muted">附件：${files.map((f, i) => html`${i ? '、' : ''}<a href="/h5/files/${f.id}">${f.fileName}</a>`)}</p>` : ''}
@@ -440,7 +459,15 @@ ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors) : ''}
     const code = typeof ctx.query.code === 'string' ? ctx.query.code.slice(0, 8) : '';
     const form = html`<form method="get" action="/h5/progress" class="wb-section"><div class="wb-field"><label for="q-no">办件编号</label><input id="q-no" name="no" value="${no}" placeholder="如 WB20261124-0007" required></div><div class="wb-field"><label for="q-code">查询码</label><input id="q-code" name="code" value="${code}" maxlength="6" required></div><div class="wb-actions"><button class="weui-btn weui-btn_primary" type="submit">查询进度</button></div></form>`;
     if (!no) return render(ctx, '查询办理进度', form);
-    const c = await d.cases.lookup(no, { queryCode: code });
+    // Guessing query codes is limited per browser's citizen and per address (TRUST_PROXY=1 behind a proxy).
+    const openid = await sessions.openid(ctx);
+    let c: CaseRow | null;
+    try {
+      c = await d.cases.lookupLimited(no, { queryCode: code }, [`ip:${ctx.ip}`, ...(openid ? [`openid:${openid}`] : [])]);
+    } catch (err) {
+      if (!(err instanceof CaseError) || err.code !== 'too_many') throw err;
+      return render(ctx, '查询办理进度', html`<p class="wb-error" role="alert">${err.message}申请人本人可以在公众号里发送「进度」，或打开「我的办件」查看。</p>`, { status: 429 });
+    }
     if (!c) return render(ctx, '查询办理进度', html`<p class="wb-error" role="alert">没有查到：请核对办件编号和查询码。</p>${form}`, { status: 404 });
     render(ctx, '办理进度', html`${caseCard(d.cases, d.cases.service(c.serviceId), c, onDay, false)}<section class="wb-section"><h2>办理经过</h2>${timelineHtml(d.cases, c, await d.cases.timeline(c.id), when)}</section>`);
   });

@@ -271,6 +271,22 @@ export class JobQueue {
     return res.affected === 1;
   }
 
+  /**
+   * Call off every job not yet run whose unique key starts with `keyPrefix` (a case's deadline
+   * checks, whichever due time they were scheduled for). Returns how many were called off.
+   */
+  async cancelByPrefix(keyPrefix: string, manager?: EntityManager): Promise<number> {
+    if (!keyPrefix) throw new Error('cancelByPrefix needs a non-empty prefix');
+    const res = await (manager ?? this.ds.manager)
+      .createQueryBuilder()
+      .update(JobEntity)
+      .set({ status: 'cancelled', updatedAt: this.clock.now() })
+      // substr rather than LIKE: no wildcard escaping, the same on SQLite and PostgreSQL
+      .where('status = :pending AND substr(unique_key, 1, :len) = :prefix', { pending: 'pending', len: keyPrefix.length, prefix: keyPrefix })
+      .execute();
+    return res.affected ?? 0;
+  }
+
   /** Put a failed job back in the queue (from the staff panel). */
   async retry(id: number): Promise<boolean> {
     const now = this.clock.now();

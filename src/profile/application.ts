@@ -56,7 +56,7 @@ export const applicationSchema = z
     department: z.string().min(1).max(48).optional(),
     /** A permit valid for this long after completion gets a renewal reminder. */
     validity_days: z.number().int().min(1).max(3650).optional(),
-    /** Remind this many days before the validity ends. */
+    /** Remind this many days before the validity ends (fewer than validity_days). */
     renewal_reminder_days: z.number().int().min(1).max(365).default(30),
   })
   .strict()
@@ -66,6 +66,13 @@ export const applicationSchema = z
       if (seen.has(f.id)) ctx.addIssue({ code: 'custom', path: ['form', i, 'id'], message: `expected a unique field id; "${f.id}" is used twice` });
       seen.add(f.id);
     });
+    if (a.validity_days !== undefined && a.renewal_reminder_days >= a.validity_days) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['renewal_reminder_days'],
+        message: `expected fewer days (${a.renewal_reminder_days}) than validity_days (${a.validity_days}), or the renewal reminder would be due before the permit is even issued`,
+      });
+    }
     const steps = new Set<string>();
     a.steps.forEach((s, i) => {
       if (steps.has(s.id)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `expected a unique step id; "${s.id}" is used twice` });

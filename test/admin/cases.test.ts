@@ -49,6 +49,64 @@ describe('办件 in the staff panel', () => {
     expect(audit.map((x) => x.action)).toEqual(['view', 'case-correct', 'case-accept', 'case-advance', 'case-complete', 'view']);
   });
 
+  it('a file replaced by a 补正 stays in the staff view, marked as replaced', async () => {
+    const { a, team, c } = await setup();
+    await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清，请重拍一张。');
+    await a.cases.correct('o_case_owner', c.id, {}, [{ fieldId: 'photo', fileName: 'clear.jpg', data: JPEG }]);
+    const h = await signedIn(a, team.handler);
+    const page = await h.page(`/admin/cases/${c.id}`);
+    const items = [...page.html.matchAll(/<li><a href="\/admin\/cases\/\d+\/files\/\d+"[^>]*>([^<]*)<\/a>(.*?)<\/li>/g)].map((m) => [m[1], m[2]!.includes('补正时已替换')]);
+    expect(items.map(([name, replaced]) => [String(name).endsWith('.jpg') && name !== 'clear.jpg' ? 'the first photo' : name, replaced])).toEqual([
+      ['the first photo', true],
+      ['contract.pdf', false],
+      ['clear.jpg', false],
+    ]);
+  });
+
+  it('an item of two steps offers 办结 right after 受理, and it completes the case', async () => {
+    const a = await startApp({
+      profile: (p) => {
+        p.services.find((x: { id: string }) => x.id === 'residence-permit').application.steps = [
+          { id: 'accept', name: '受理' },
+          { id: 'complete', name: '办结' },
+        ];
+      },
+    });
+    const team = await makeTeam(a);
+    const c = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号', kind: '首次申领' }, [
+      { fieldId: 'photo', fileName: 'p.jpg', data: JPEG },
+      { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
+    ]);
+    const h = await signedIn(a, team.handler);
+    await h.page(`/admin/cases/${c.id}`);
+    await h.post(`/admin/cases/${c.id}/accept`, { note: '' });
+    const page = await h.page(`/admin/cases/${c.id}`);
+    expect(page.html).toMatch(new RegExp(`action="/admin/cases/${c.id}/advance"[\\s\\S]*?>办结</button>`));
+    expect((await h.post(`/admin/cases/${c.id}/advance`, { note: '请到中心领卡' })).status).toBe(302);
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('completed');
+  });
+
+  it('an overdue case is under 督办 with the department\'s supervisor, in its own tab of the case list', async () => {
+    const { a, team, c } = await setup();
+    const other = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号', kind: '年度签注' }, [
+      { fieldId: 'photo', fileName: 'p.jpg', data: JPEG },
+      { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
+    ]);
+    const accepted = await a.cases.accept(c.id, 'staff:qian.jingban');
+    a.clock.set(accepted.dueAt! + 1);
+    await a.jobs.runDue();
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedTo).toBe(team.supervisor.id);
+    const boss = await signedIn(a, team.supervisor);
+    const tab = await boss.page('/admin/cases?status=escalated');
+    expect(tab.status).toBe(200);
+    expect(tab.html).toContain('<a href="/admin/cases?status=escalated" class="on">督办</a>');
+    expect(tab.html).toContain(c.caseNo);
+    expect(tab.html).not.toContain(other.caseNo);
+    expect(tab.html).toContain('督办 · 王主任');
+    expect((await boss.page(`/admin/cases/${c.id}`)).html).toContain('督办 · 王主任');
+    expect((await (await signedIn(a, team.ssSupervisor)).page('/admin/cases?status=escalated')).html).not.toContain(c.caseNo); // another department's
+  });
+
   it('showing the form in full is an explicit, audited action', async () => {
     const { a, team, c } = await setup();
     const h = await signedIn(a, team.handler);

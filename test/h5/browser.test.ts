@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BookingEntity } from '../../src/services/appointments/entities.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { HAVE_CHROMIUM, horizontalOverflow, launch, screenshot, SKIP_REASON } from '../helpers/browser.ts';
+import { JPEG } from '../helpers/files.ts';
 
 const T = { timeout: 10_000 };
 
@@ -95,6 +96,20 @@ describe.skipIf(!HAVE_CHROMIUM)(`citizen pages in Chromium at phone sizes${SKIP_
       }
     }
     expect(wide).toEqual([]);
+  });
+
+  it('删除 next to an uploaded draft file works with the form half filled, and fits at 320 px in 长者模式', async () => {
+    await app.cases.saveDraft('o_browser_delete', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'a-rather-long-file-name-from-the-phone-camera-20261123.jpg', data: JPEG }]);
+    const { ctx, page } = await phone('o_browser_delete', 320, true);
+    await page.goto(`${base}/h5/apply/residence-permit`);
+    expect(await horizontalOverflow(page)).toBe(0);
+    await page.fill('#f-name', '王小明'); // the rest left empty: the page's own checks must not stop 删除
+    await page.getByRole('button', { name: /删除已上传的/ }).click();
+    await page.locator('.wb-ok', { hasText: '文件已删除' }).waitFor(T);
+    expect(await page.inputValue('#f-name')).toBe('王小明');
+    expect(await app.cases.draft('o_browser_delete', 'residence-permit').then((d) => d.attachments)).toEqual([]);
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+    await ctx.close();
   });
 
   it('every link the pages, the chat and the menu carry resolves', async () => {

@@ -83,6 +83,60 @@ describe('applying on the page', () => {
     expect((await v.get('/h5/apply/residence-permit')).text).toContain('value="13900001111"');
   });
 
+  it('a wrong photo in the draft can be deleted (only by its owner, with the CSRF token) and another one uploaded', async () => {
+    const { a, v } = await setup();
+    const page = await v.get('/h5/apply/residence-permit');
+    await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(page.text), { action: 'draft', proof: null, photoName: 'wrong.jpg' }));
+    const [photo] = await a.db.getRepository(AttachmentEntity).find();
+    const withFile = await v.get('/h5/apply/residence-permit');
+    expect(withFile.text).toContain('已上传：wrong.jpg');
+    expect(withFile.text).toContain(`formaction="/h5/apply/residence-permit/files/${photo!.id}/delete"`);
+    expect(withFile.text).toMatch(/<button[^>]*formnovalidate[^>]*>删除<\/button>/);
+    // the limit of one photo: another cannot be added on top
+    const stuck = await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(withFile.text), { photoName: 'right.jpg' }));
+    expect(stuck.status).toBe(400);
+    expect(stuck.text).toContain('本人近期证件照最多传 1 个文件。已上传的可以先点「删除」，再传新的。');
+
+    const other = new Visitor(`http://localhost:${a.port}`);
+    other.cookie('emu_openid', 'o_nosy_neighbour');
+    const otherPage = await other.get('/h5/apply/residence-permit');
+    expect((await other.post(`/h5/apply/residence-permit/files/${photo!.id}/delete`, { _csrf: other.csrf(otherPage.text) })).status).toBe(404);
+    expect((await v.post(`/h5/apply/residence-permit/files/${photo!.id}/delete`, { _csrf: 'x'.repeat(32) })).status).toBe(403);
+    expect((await v.post(`/h5/apply/senior-card/files/${photo!.id}/delete`, { _csrf: v.csrf(withFile.text) })).status).toBe(404); // another item's draft
+    expect(await a.db.getRepository(AttachmentEntity).count()).toBe(1);
+
+    const removed = await v.post(`/h5/apply/residence-permit/files/${photo!.id}/delete`, { _csrf: v.csrf(withFile.text), name: '王大明', photo: 'right.jpg' });
+    expect(removed.status).toBe(302);
+    expect(removed.location).toBe('/h5/apply/residence-permit?removed=1');
+    const after = await v.get(removed.location!);
+    expect(after.text).toContain('文件已删除');
+    expect(after.text).not.toContain('wrong.jpg');
+    expect(after.text).toContain('value="王大明"'); // what was typed went along and was kept
+    expect(await a.db.getRepository(AttachmentEntity).count()).toBe(0);
+    const done = await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(after.text), { photoName: 'right.jpg' }));
+    expect(done.status).toBe(302);
+    const [c] = await a.db.getRepository(CaseEntity).find();
+    expect((await a.cases.attachments(c!.id)).map((x) => x.fileName)).toEqual(['right.jpg', 'contract.pdf']);
+  });
+
+  it('the 补正 form says how many files each field already has and that a new one replaces the old', async () => {
+    const { a, v } = await setup();
+    const page = await v.get('/h5/apply/residence-permit');
+    await v.postMultipart('/h5/apply/residence-permit', residenceForm(v.csrf(page.text)));
+    const [c] = await a.db.getRepository(CaseEntity).find();
+    await a.cases.requestCorrection(c!.id, 'staff:1', '照片看不清，请重拍一张。');
+    const casePage = await v.get(`/h5/cases/${c!.id}`);
+    expect(casePage.text).toContain('已交 1 个，最多 1 个；新传的会替换原来的。');
+    expect(casePage.text).toContain('已交 1 个，最多 3 个。');
+    const form = new FormData();
+    form.set('_csrf', v.csrf(casePage.text));
+    form.append('photo', new Blob([JPEG]), 'clear.jpg');
+    expect((await v.postMultipart(`/h5/cases/${c!.id}/correct`, form)).status).toBe(200);
+    const shown = await v.get(`/h5/cases/${c!.id}`);
+    expect(shown.text).toContain('clear.jpg');
+    expect(shown.text).not.toContain('me.jpg'); // replaced: staff still see it, marked
+  });
+
   it('the citizen answers 补正 from the same case; another citizen cannot see or touch it', async () => {
     const { a, v, openid } = await setup();
     const page = await v.get('/h5/apply/residence-permit');
@@ -110,6 +164,42 @@ describe('applying on the page', () => {
     expect(family.status).toBe(200);
     expect(family.text).not.toContain('王小明');
     expect(openid).toBe('o_applicant_web');
+  });
+});
+
+describe('guessing query codes', () => {
+  it('on the progress page: ten wrong tries an hour from an address, then refused even with the right code', async () => {
+    const { a, v } = await setup();
+    const c = await a.cases.submit('o_applicant_web', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.jpg', data: JPEG }]);
+    const family = new Visitor(`http://localhost:${a.port}`);
+    const wrong = c.queryCode === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA';
+    for (let i = 0; i < 9; i++) expect((await family.get(`/h5/progress?no=${c.caseNo}&code=${wrong}`)).status).toBe(404);
+    expect((await family.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`)).status).toBe(200); // a right one does not count
+    expect((await family.get(`/h5/progress?no=WB20261123-0099&code=${wrong}`)).status).toBe(404); // the tenth wrong try
+    const refused = await family.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`);
+    expect(refused.status).toBe(429);
+    expect(refused.text).toContain('查询码输错的次数太多了。为了保护办件信息，请过一小时再查。');
+    expect(refused.text).not.toContain('李奶奶');
+    // the same address with another browser: still refused (per address), and the signed-in citizen too
+    expect((await v.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`)).status).toBe(429);
+    a.clock.advance(3_600_000);
+    expect((await family.get(`/h5/progress?no=${c.caseNo}&code=${c.queryCode}`)).status).toBe(200);
+  });
+
+  it('in the chat: ten wrong tries an hour per citizen, then a plain refusal; others are not affected', async () => {
+    const { a } = await setup();
+    const c = await a.cases.submit('o_chat_owner', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.jpg', data: JPEG }]);
+    const say = async (who: string, content: string) => textOf((await a.emulator!.act(who, { type: 'text', content })).reply);
+    await a.emulator!.act('o_guesser', { type: 'subscribe' });
+    await a.emulator!.act('o_family', { type: 'subscribe' });
+    const wrong = c.queryCode === 'AAAAAA' ? 'BBBBBB' : 'AAAAAA';
+    for (let i = 0; i < 10; i++) expect(await say('o_guesser', `进度 ${c.caseNo} ${wrong}`)).toContain('没有查到这个办件');
+    const refused = await say('o_guesser', `进度 ${c.caseNo} ${c.queryCode}`);
+    expect(refused).toContain('查询码输错的次数太多了');
+    expect(refused).not.toContain('当前：');
+    expect(await say('o_family', `进度 ${c.caseNo} ${c.queryCode}`)).toContain('当前：待受理');
+    a.clock.advance(3_600_000);
+    expect(await say('o_guesser', `进度 ${c.caseNo} ${c.queryCode}`)).toContain('当前：待受理');
   });
 });
 

@@ -143,6 +143,17 @@ describe('booking pages: the citizen through web authorisation', () => {
     expect(evil.location).toBe('/h5/bookings');
   });
 
+  it('the web authorisation state is unguessable: 128 random bits, new for every sign-in', async () => {
+    const { visitor } = await setup();
+    const states = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await visitor('o_webuser').get('/h5/bookings', false);
+      states.push(new URL(r.location!, 'http://x').searchParams.get('state'));
+    }
+    for (const s of states) expect(s).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(states[0]).not.toBe(states[1]);
+  });
+
   it('the web authorisation refuses a forged state and a reused code', async () => {
     const { visitor } = await setup();
     const v = visitor();

@@ -55,6 +55,20 @@ for (const backend of DB_BACKENDS) {
       expect((await q.list({ status: 'done' })).length).toBe(2);
     });
 
+    it('calls off pending jobs by key prefix, and only those: not another key that merely starts alike, not one already run', async () => {
+      const q = new JobQueue(await open(), clock, log);
+      const ran: string[] = [];
+      q.define<{ k: string }>('check', { run: async (p) => void ran.push(p.k) });
+      await q.enqueue('check', { k: 'done' }, { uniqueKey: 'case:1:overdue:5:1' });
+      await q.runDue();
+      for (const k of ['case:1:overdue:9:2', 'case:1:overdue:9:4', 'case:10:overdue:9:1', 'case:1:other']) await q.enqueue('check', { k }, { uniqueKey: k, delayMs: MINUTE });
+      expect(await q.cancelByPrefix('case:1:overdue:')).toBe(2);
+      clock.advance(MINUTE);
+      await q.runDue();
+      expect(ran).toEqual(['done', 'case:10:overdue:9:1', 'case:1:other']);
+      expect((await q.list({ status: 'cancelled' })).map((j) => j.uniqueKey)).toEqual(['case:1:overdue:9:2', 'case:1:overdue:9:4']);
+    });
+
     it('retries with back-off and marks a job failed after its last attempt', async () => {
       const q = new JobQueue(await open(), clock, log);
       let calls = 0;

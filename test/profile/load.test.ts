@@ -81,6 +81,16 @@ describe('the department profile', () => {
     ).toEqual([]);
   });
 
+  it('refuses a renewal reminder that could never come before the validity ends, naming both fields', () => {
+    const at = demoProfileRaw().services.findIndex((x: { id: string }) => x.id === 'residence-permit');
+    const permit = (p: Record<string, any>) => p.services[at].application;
+    expect(problems((p) => (permit(p).validity_days = 20))).toEqual([
+      `services[${at}].application.renewal_reminder_days (in services.yaml): expected fewer days (30) than validity_days (20), or the renewal reminder would be due before the permit is even issued`,
+    ]);
+    expect(problems((p) => Object.assign(permit(p), { validity_days: 30, renewal_reminder_days: 30 }))[0]).toMatch(/renewal_reminder_days \(in services\.yaml\): expected fewer days \(30\) than validity_days \(30\)/);
+    expect(problems((p) => Object.assign(permit(p), { validity_days: 20, renewal_reminder_days: 7 }))).toEqual([]);
+  });
+
   it('refuses references to things that do not exist', () => {
     expect(problems((p) => (p.menu.buttons[0].sub_button[0].key = 'nothing-here'))).toContain(
       'menu.buttons[0].sub_button[0].key: expected a key that a keyword rule (click_keys), navigation node, service or FAQ answers; nothing answers "nothing-here"',

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { AuditEntity } from '../../src/admin/audit.ts';
 import { describe, expect, it } from 'vitest';
 import { AttachmentEntity, CaseEntity, CaseEventEntity } from '../../src/services/cases/entities.ts';
 import { CaseError } from '../../src/services/cases/index.ts';
@@ -99,6 +100,38 @@ for (const db of DB_BACKENDS) {
       expect((await a.cases.draft('o_applicant', 'residence-permit')).attachments).toEqual([]);
     });
 
+    it('two submits at once (a double tap) make one case with its files; the other is refused and says why', async () => {
+      const a = await app();
+      await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);
+      const results = await Promise.allSettled([0, 1].map(() => a.cases.submit('o_applicant', 'residence-permit', form(), [files()[1]!])));
+      const made = await a.db.getRepository(CaseEntity).find();
+      expect(made).toHaveLength(1);
+      for (const c of made) expect((await a.cases.attachments(c.id)).map((x) => x.fieldId).sort()).toEqual(['photo', 'proof']);
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as CaseError);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toBeInstanceOf(CaseError);
+      expect(refused[0]!.message).toMatch(/正在提交/);
+      expect(await a.db.getRepository(AttachmentEntity).count()).toBe(2); // the refused one left no file behind
+    });
+
+    it('a draft file that goes away while the submit stores its uploads: the submit is refused, nothing is kept', async () => {
+      const a = await app();
+      await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);
+      const [photo] = (await a.cases.draft('o_applicant', 'residence-permit')).attachments;
+      const storage = (a as unknown as { cases: { d: { storage: { put(data: Buffer): Promise<string> } } } }).cases.d.storage;
+      const put = storage.put.bind(storage);
+      storage.put = async (data) => {
+        storage.put = put;
+        await a.cases.removeDraftFile('o_applicant', photo!.id); // e.g. deleted in another tab meanwhile
+        return put(data);
+      };
+      const e = await caught(a.cases.submit('o_applicant', 'residence-permit', form(), [files()[1]!]));
+      expect(e.code).toBe('conflict');
+      expect(e.message).toMatch(/刷新页面/);
+      expect(await a.db.getRepository(CaseEntity).count()).toBe(0);
+      expect(await a.db.getRepository(AttachmentEntity).count()).toBe(0);
+    });
+
     it('runs the steps: accept (clock starts) → 补正 (clock pauses) → corrected → 制证 → 办结, each pushed once, in order', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
@@ -144,6 +177,49 @@ for (const db of DB_BACKENDS) {
       expect(pushes(a)).toHaveLength(5); // never twice
     });
 
+    it('a 补正 keeps each field within its file limit: new files replace the oldest, which stay on record as replaced', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清，合同也请全部重拍。');
+      const pages = [1, 2, 3, 4].map((n) => ({ fieldId: 'proof', fileName: `page${n}.jpg`, data: JPEG }));
+      const tooMany = await caught(a.cases.correct('o_applicant', c.id, {}, pages));
+      expect(tooMany.fields.proof).toMatch(/最多传 3 个文件/);
+      a.clock.advance(60_000);
+      await a.cases.correct('o_applicant', c.id, {}, [{ fieldId: 'photo', fileName: 'clear.jpg', data: JPEG }, ...pages.slice(0, 3)]);
+      const current = await a.cases.attachments(c.id, { current: true });
+      expect(current.map((x) => [x.fieldId, x.fileName])).toEqual([
+        ['photo', 'clear.jpg'],
+        ['proof', 'page1.jpg'],
+        ['proof', 'page2.jpg'],
+        ['proof', 'page3.jpg'],
+      ]);
+      const replaced = (await a.cases.attachments(c.id)).filter((x) => x.replacedAt !== null);
+      expect(replaced.map((x) => [x.fileName, x.replacedAt])).toEqual([
+        ['me.jpg', a.clock.now()],
+        ['contract.pdf', a.clock.now()],
+      ]);
+      // a second 补正 adding one page to a field below its limit replaces nothing
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片还需要一张侧面的。');
+      await a.cases.correct('o_applicant', c.id, {}, [{ fieldId: 'photo', fileName: 'side.jpg', data: JPEG }]);
+      expect((await a.cases.attachments(c.id, { current: true })).filter((x) => x.fieldId === 'photo').map((x) => x.fileName)).toEqual(['side.jpg']);
+    });
+
+    it('an item of two steps (受理 → 办结) can be completed by advancing, like any other', async () => {
+      const a = await startApp({
+        db: db.name,
+        profile: (p) => {
+          p.services.find((x: { id: string }) => x.id === 'senior-card').application.steps = [
+            { id: 'accept', name: '受理' },
+            { id: 'complete', name: '办结' },
+          ];
+        },
+      });
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      expect(await a.cases.accept(c.id, 'staff:1')).toMatchObject({ status: 'in_progress', step: 'complete' });
+      expect(await a.cases.advance(c.id, 'staff:1', '请到中心领卡')).toMatchObject({ status: 'completed', step: 'complete' });
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).toEqual(['submitted', 'accepted', 'completed']);
+    });
+
     it('a colleague\'s concurrent move fails cleanly instead of overwriting', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
@@ -178,6 +254,69 @@ for (const db of DB_BACKENDS) {
       expect((await a.cases.timeline(c1.id)).at(-1)).toMatchObject({ kind: 'escalated', actor: 'system' });
     });
 
+    it('补正 answered the same day leaves the due time as it was, and past it the case is still escalated', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      a.clock.set(cst(2026, 11, 24, 10)); // Tuesday
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      await a.cases.requestCorrection(c.id, 'staff:1', '请补充说明联系电话是否本人使用。');
+      a.clock.advance(2 * 3_600_000); // answered two hours later: no working day passed
+      const corrected = await a.cases.correct('o_applicant', c.id, { note: '是本人的电话' }, []);
+      expect(corrected.dueAt).toBe(accepted.dueAt);
+      // and once more at the very same instant (a fake clock does not move between calls)
+      await a.cases.requestCorrection(c.id, 'staff:1', '请再确认一下住址是否变更。');
+      await a.cases.correct('o_applicant', c.id, { note: '没有变更' }, []);
+      a.clock.set(accepted.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBe(accepted.dueAt! + 1);
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
+    });
+
+    it('a 补正 that moves the due time later: the earlier due time escalates nothing, the new one does', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      a.clock.set(cst(2026, 11, 24, 10));
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      await a.cases.requestCorrection(c.id, 'staff:1', '请补充说明联系电话是否本人使用。');
+      a.clock.set(cst(2026, 11, 26, 10)); // two working days later
+      const corrected = await a.cases.correct('o_applicant', c.id, { note: '是本人的电话' }, []);
+      expect(corrected.dueAt).toBe(a.calendar.addWorkingDays(accepted.dueAt!, 2));
+      a.clock.set(accepted.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBeNull();
+      a.clock.set(corrected.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.escalatedAt).toBe(corrected.dueAt! + 1);
+    });
+
+    it('督办 reaches the department\'s supervisor, and is all or nothing: a failed escalation is redone whole by the retry', async () => {
+      const a = await app();
+      const boss = (await a.accounts.create({ username: 'li.kezhang', name: '李科长', role: 'supervisor', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
+      const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      const deps = (a.cases as unknown as { d: { onEscalate: (...args: unknown[]) => Promise<void> } }).d;
+      const record = deps.onEscalate;
+      let failures = 1;
+      deps.onEscalate = async (...args) => {
+        if (failures-- > 0) throw new Error('audit store unavailable');
+        return record(...args);
+      };
+      a.clock.set(accepted.dueAt! + 1);
+      await a.jobs.runDue();
+      const half = await a.db.getRepository(CaseEntity).findOneBy({ id: c.id });
+      expect(half).toMatchObject({ escalatedAt: null, escalatedTo: null }); // nothing kept of the failed attempt
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).not.toContain('escalated');
+      a.clock.advance(60_000); // the job's back-off
+      await a.jobs.runDue();
+      const done = await a.db.getRepository(CaseEntity).findOneBy({ id: c.id });
+      expect(done).toMatchObject({ escalatedAt: a.clock.now(), escalatedTo: boss.id });
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated').map((e) => e.note)).toEqual([expect.stringContaining('督办：李科长（li.kezhang）')]);
+      expect((await a.db.getRepository(AuditEntity).findBy({ target: `case:${c.id}`, action: 'escalate' })).map((x) => x.detail)).toEqual([expect.stringContaining('督办人：李科长')]);
+      a.clock.advance(3_600_000);
+      await a.jobs.runDue();
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
+    });
+
     it('a case number alone reveals nothing: the applicant or the query code', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]);
@@ -204,6 +343,28 @@ for (const db of DB_BACKENDS) {
       await a.jobs.runDue();
       const after = pushes(a).slice(before);
       expect(after).toEqual(['[template] 即将到期']);
+    });
+
+    it('the renewal reminder links to applying again, and a retried reminder job does not send it twice', async () => {
+      const a = await app();
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.accept(c.id, 'staff:1');
+      await a.cases.advance(c.id, 'staff:1');
+      const done = await a.cases.advance(c.id, 'staff:1');
+      await a.jobs.runDue();
+      a.clock.set(done.validUntil! - 30 * 86_400_000 + 1); // long past the 48-hour window: a template message
+      await a.jobs.runDue();
+      const reminder = a.emulator!.platform.inbox('o_applicant').filter((i) => i.channel === 'template').at(-1)!;
+      expect((reminder.message.data as Record<string, string>).phrase3).toBe('即将到期');
+      expect(reminder.message.url).toMatch(/^http:\/\/localhost:\d+\/h5\/apply\/residence-permit$/);
+      // the job runs again after its reminder was written (an instance stopped before marking it done)
+      const before = pushes(a).length;
+      await a.jobs.enqueue('cases.renewal', { caseId: c.id });
+      await a.jobs.runDue();
+      a.clock.advance(3_600_000);
+      await a.jobs.runDue();
+      expect(pushes(a).length).toBe(before);
+      expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'renewal_reminded')).toHaveLength(1);
     });
   });
 }

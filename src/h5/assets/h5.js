@@ -96,7 +96,8 @@
     var fields = form.querySelectorAll('input:not([type=hidden]), select');
     Array.prototype.forEach.call(fields, function (f) { f.addEventListener('change', function () { check(f); }); });
     form.addEventListener('submit', function (e) {
-      if (e.submitter && e.submitter.value === 'draft') return;
+      // 保存草稿 and 删除 (formnovalidate) go as they are: nothing needs to be complete for them.
+      if (e.submitter && (e.submitter.value === 'draft' || e.submitter.formNoValidate)) return;
       var ok = true;
       Array.prototype.forEach.call(fields, function (f) { ok = check(f) && ok; });
       if (!ok) {

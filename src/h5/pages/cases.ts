@@ -34,10 +34,11 @@ function input(f: Exclude<FormField, { type: 'file' }>, value: FieldValue | unde
 }
 
 /** The application form, rendered from its definition: the same checks run on the page and on the server. */
-export function applyBody(ctx: Context, s: ApplicableService, o: { values: Record<string, FieldValue>; kept: AttachmentRow[]; errors: Record<string, string>; message: string | null; saved: boolean }): SafeHtml {
+export function applyBody(ctx: Context, s: ApplicableService, o: { values: Record<string, FieldValue>; kept: AttachmentRow[]; errors: Record<string, string>; message: string | null; saved: boolean; removed?: boolean }): SafeHtml {
   const a = s.application;
   return html`
 ${o.saved ? html`<p class="wb-card wb-ok" role="status">草稿已保存，下次打开可以接着填。</p>` : ''}
+${o.removed ? html`<p class="wb-card wb-ok" role="status">文件已删除，可以重新选一个上传。</p>` : ''}
 ${o.message ? html`<p class="wb-error" role="alert">${o.message}</p>` : ''}
 <section class="wb-card"><h3>${s.name}</h3>
   <dl class="wb-kv">
@@ -54,7 +55,10 @@ ${o.message ? html`<p class="wb-error" role="alert">${o.message}</p>` : ''}
     if (f.type === 'file') {
       const kept = o.kept.filter((k) => k.fieldId === f.id);
       return html`<div class="wb-field${err ? ' has-error' : ''}">${label}
-        ${kept.map((k) => html`<p class="wb-muted">已上传：${k.fileName}（${Math.ceil(k.size / 1024)} KB）</p>`)}
+        ${kept.map(
+          // A button of this form (no nested forms): posts it to the delete address as a plain form, so what was typed is kept too.
+          (k) => html`<p class="wb-muted wb-kept">已上传：${k.fileName}（${Math.ceil(k.size / 1024)} KB）<button type="submit" class="wb-kept-del" formaction="/h5/apply/${s.id}/files/${k.id}/delete" formmethod="post" formenctype="application/x-www-form-urlencoded" formnovalidate aria-label="删除已上传的${k.fileName}">删除</button></p>`,
+        )}
         <input id="f-${f.id}" name="${f.id}" type="file" accept="${f.accept.map((x) => `${x},${ACCEPT_EXT[x]}`).join(',')}" ${f.max_files > 1 ? 'multiple' : ''} data-max-kb="${f.max_kb}" data-max-files="${f.max_files}" ${f.required && kept.length === 0 ? 'required' : ''}>
         <small class="wb-muted">${f.accept.map((x) => ({ 'image/jpeg': 'JPG', 'image/png': 'PNG', 'application/pdf': 'PDF' })[x]).join(' / ')}，每个不超过 ${sizeText(f.max_kb)}${f.max_files > 1 ? `，最多 ${f.max_files} 个` : ''}${f.hint ? `。${f.hint}` : ''}</small>
         ${err ? html`<p class="wb-field-error" role="alert">${err}</p>` : ''}
@@ -112,14 +116,16 @@ export function caseCard(cases: Cases, s: ApplicableService | null, c: CaseRow, 
   return link ? html`<a class="wb-card wb-hall" href="/h5/cases/${c.id}">${body}</a>` : html`<section class="wb-card">${body}</section>`;
 }
 
-export function correctionForm(ctx: Context, s: ApplicableService, c: CaseRow, errors: Record<string, string>): SafeHtml {
+export function correctionForm(ctx: Context, s: ApplicableService, c: CaseRow, errors: Record<string, string>, current: AttachmentRow[] = []): SafeHtml {
   const files = s.application.form.filter((f): f is Extract<FormField, { type: 'file' }> => f.type === 'file');
+  const has = (f: { id: string }) => current.filter((x) => x.fieldId === f.id).length;
   return html`<form method="post" action="/h5/cases/${c.id}/correct" enctype="multipart/form-data" class="wb-section wb-form">
   ${csrfField(ctx)}
   <h2>补充材料</h2>
   ${files.map(
     (f) => html`<div class="wb-field${errors[f.id] ? ' has-error' : ''}"><label for="c-${f.id}">${f.label}</label>
       <input id="c-${f.id}" name="${f.id}" type="file" accept="${f.accept.map((x) => `${x},${ACCEPT_EXT[x]}`).join(',')}" ${f.max_files > 1 ? 'multiple' : ''} data-max-kb="${f.max_kb}" data-max-files="${f.max_files}">
+      ${has(f) ? html`<small class="wb-muted">已交 ${has(f)} 个，最多 ${f.max_files} 个${has(f) >= f.max_files ? `；新传的会替换${f.max_files === 1 ? '原来的' : '最早交的'}` : ''}。</small>` : ''}
       ${errors[f.id] ? html`<p class="wb-field-error" role="alert">${errors[f.id]}</p>` : ''}</div>`,
   )}
   <div class="wb-field"><label for="c-note">说明（选填）</label><input id="c-note" name="note" type="text" maxlength="500"></div>

@@ -3,7 +3,7 @@ import { numberedList } from '../../chat/format.ts';
 import { asChoice } from '../../chat/text.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { CaseRow } from './entities.ts';
-import { statusName, type Cases } from './index.ts';
+import { CaseError, statusName, type Cases } from './index.ts';
 
 const say = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
 const EVENT: Record<string, string> = {
@@ -40,7 +40,13 @@ export class CaseChat {
         handle: async (_m, t) => {
           const [, no, code] = byNumber.exec(t.text!)!;
           const caseNo = no!.toUpperCase().replace(/^(WB\d{8})(\d{4})$/, '$1-$2');
-          const c = await this.cases.lookup(caseNo, { openid: t.openid, ...(code ? { queryCode: code } : {}) });
+          let c: CaseRow | null;
+          try {
+            c = await this.cases.lookupLimited(caseNo, { openid: t.openid, ...(code ? { queryCode: code } : {}) }, [`openid:${t.openid}`]);
+          } catch (err) {
+            if (err instanceof CaseError && err.code === 'too_many') return say(`${err.message}如果是您本人的申请，直接发送「进度」就能看到。`, 'progress:too-many');
+            throw err;
+          }
           if (!c) return say('没有查到这个办件。如果是帮家人查，请发送「进度 办件编号 查询码」，查询码在申请成功的消息里。', 'progress:not-found');
           return say(await this.describe(c, c.openid === t.openid), `case:${c.id} via progress`);
         },

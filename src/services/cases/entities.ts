@@ -31,7 +31,9 @@ export interface CaseRow {
   completedAt: number | null;
   /** A permit valid until (renewal reminder before it). */
   validUntil: number | null;
+  /** 督办: when the case went past its due time, and the supervisor it went to (a staff id; null: the administrators). */
   escalatedAt: number | null;
+  escalatedTo: number | null;
   updatedAt: number;
 }
 
@@ -60,6 +62,7 @@ export const CaseEntity = new EntitySchema<CaseRow>({
     completedAt: t('completed_at', true),
     validUntil: t('valid_until', true),
     escalatedAt: t('escalated_at', true),
+    escalatedTo: { name: 'escalated_to', type: 'integer', nullable: true },
     updatedAt: t('updated_at'),
   },
   indices: [
@@ -114,6 +117,8 @@ export interface AttachmentRow {
   sha256: string;
   storageKey: string;
   createdAt: number;
+  /** A case's file replaced by one sent with a 补正: kept for the record, no longer counted. */
+  replacedAt: number | null;
 }
 
 export const AttachmentEntity = new EntitySchema<AttachmentRow>({
@@ -131,6 +136,7 @@ export const AttachmentEntity = new EntitySchema<AttachmentRow>({
     sha256: { type: 'varchar', length: 64 },
     storageKey: { name: 'storage_key', type: 'varchar', length: 128, unique: true },
     createdAt: t('created_at'),
+    replacedAt: t('replaced_at', true),
   },
   indices: [
     { name: 'ix_attachments_case', columns: ['caseId'] },

@@ -34,7 +34,7 @@ export function checkForm(form: FormField[], input: Record<string, string>, uplo
       const mine = uploads.filter((u) => u.fieldId === f.id && u.data.length > 0);
       const kept = opts.kept?.[f.id] ?? 0;
       if (mine.length + kept > f.max_files) {
-        errors[f.id] = `${f.label}最多传 ${f.max_files} 个文件。`;
+        errors[f.id] = `${f.label}最多传 ${f.max_files} 个文件。${kept ? '已上传的可以先点「删除」，再传新的。' : ''}`;
         continue;
       }
       const ok: { upload: Upload; mime: string }[] = [];

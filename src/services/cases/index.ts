@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { IsNull, type DataSource, type EntityManager } from 'typeorm';
+import { In, IsNull, type DataSource, type EntityManager } from 'typeorm';
 import type { Outbox } from '../../chat/outbox.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
@@ -18,9 +18,14 @@ import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, Draft
 import { checkForm, type FieldValue, type Upload } from './forms.ts';
 
 const DAY = 86_400_000;
+/** Wrong tries at a case number and query code a caller (an openid, an IP) has per window. */
+const LOOKUP_TRIES = 10;
+const LOOKUP_WINDOW_MS = 3_600_000;
+/** Bounds a submit whose instance died while holding the per-citizen lock (files are stored inside it). */
+const SUBMIT_LOCK_MS = 120_000;
 const CODE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 
-export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict';
+export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict' | 'too_many';
 
 /** A refusal with a plain Chinese explanation; nothing was written. `fields` says which fields are wrong. */
 export class CaseError extends Error {
@@ -50,8 +55,19 @@ export interface CasesDeps {
   log: Logger;
   /** The department that handles an item (the profile's departments), when the application names none. */
   departmentFor?: (serviceId: string) => string | null;
-  /** Told when a case passes its due time (the staff panel escalates to the supervisor). */
-  onEscalate?: (c: CaseRow) => Promise<void>;
+  /** The supervisor (负责人) an overdue case of the department is escalated to, as the inbox chooses. */
+  supervisorOf?: (department: string | null) => Promise<Supervisor | null>;
+  /**
+   * Told when a case passes its due time, inside the transaction that marks it escalated (the
+   * audit entry): if it throws, nothing of the escalation is kept and the deadline job retries.
+   */
+  onEscalate?: (c: CaseRow, tx: EntityManager, supervisor: Supervisor | null) => Promise<void>;
+}
+
+export interface Supervisor {
+  id: number;
+  name: string;
+  username: string;
 }
 
 /** What each move tells the citizen (null: nothing to tell). */
@@ -128,11 +144,18 @@ export class Cases {
     return out;
   }
 
-  async removeDraftFile(openid: string, attachmentId: number): Promise<boolean> {
-    const a = await this.d.ds.getRepository(AttachmentEntity).findOneBy({ id: attachmentId, openid, caseId: IsNull() });
+  /**
+   * Take a file out of the citizen's own draft (a wrong photo, to upload another). Only while it is
+   * still a draft file: one a submit has just taken into a case stays there.
+   */
+  async removeDraftFile(openid: string, attachmentId: number, serviceId?: string): Promise<boolean> {
+    if (!Number.isSafeInteger(attachmentId)) return false;
+    const where = { id: attachmentId, openid, caseId: IsNull(), ...(serviceId ? { serviceId } : {}) };
+    const a = await this.d.ds.getRepository(AttachmentEntity).findOneBy(where);
     if (!a) return false;
-    await this.d.ds.getRepository(AttachmentEntity).delete({ id: a.id });
-    await this.d.storage.delete(a.storageKey);
+    const res = await this.d.ds.getRepository(AttachmentEntity).delete(where);
+    if (res.affected !== 1) return false;
+    await this.d.storage.delete(a.storageKey).catch((err: unknown) => this.d.log.warn({ err, attachment: a.id }, 'removed draft file left in storage'));
     return true;
   }
 
@@ -149,9 +172,24 @@ export class Cases {
    * stored; then the case, its number and query code, its attachments, its first timeline entry
    * and the message to the citizen are written in one transaction — or nothing is (and the stored
    * files are removed again).
+   *
+   * One submit per citizen and item at a time (a double tap, two tabs): the files already in the
+   * draft count towards the required ones, and only one case may take them. The other submit is
+   * refused and says why; the transaction also takes exactly the draft files that were counted, so
+   * a case is never stored without the files it was checked with.
    */
   async submit(openid: string, serviceId: string, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const s = this.require(serviceId);
+    const lock = await tryLock(this.d.kv, `case-submit:${openid}:${serviceId}`, SUBMIT_LOCK_MS);
+    if (!lock) throw new CaseError('conflict', '您的申请正在提交，请稍等一下，不用重复提交。提交好了会在「我的办件」里看到。');
+    try {
+      return await this.submitLocked(s, openid, serviceId, input, uploads);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async submitLocked(s: ApplicableService, openid: string, serviceId: string, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const draft = await this.draft(openid, serviceId);
     const checked = checkForm(s.application.form, input, uploads, { now: this.d.clock.now(), kept: this.countKept(draft.attachments) });
     if (Object.keys(checked.errors).length) throw new CaseError('invalid', '有几项需要改一下，请看标红的地方。', checked.errors);
@@ -180,12 +218,17 @@ export class Cases {
           completedAt: null,
           validUntil: null,
           escalatedAt: null,
+          escalatedTo: null,
           updatedAt: now,
         };
         const res = await tx.createQueryBuilder().insert().into(CaseEntity).values(row).execute();
         const c: CaseRow = { ...row, id: res.identifiers[0]!.id as number };
         await this.linkFiles(tx, stored, c.id);
-        await tx.getRepository(AttachmentEntity).update({ openid, serviceId, caseId: IsNull() }, { caseId: c.id });
+        const kept = draft.attachments.map((x) => x.id);
+        if (kept.length) {
+          const taken = await tx.getRepository(AttachmentEntity).update({ id: In(kept), openid, caseId: IsNull() }, { caseId: c.id });
+          if (taken.affected !== kept.length) throw new CaseError('conflict', '草稿里的文件刚刚有了变动，请刷新页面，看一下已上传的文件再提交。');
+        }
         await tx.getRepository(DraftEntity).delete({ openid, serviceId });
         await this.event(tx, c, 'submitted', 'citizen', null);
         return c;
@@ -213,6 +256,7 @@ export class Cases {
             sha256: createHash('sha256').update(upload.data).digest('hex'),
             storageKey,
             createdAt: this.d.clock.now(),
+            replacedAt: null,
           });
         }
       }
@@ -271,13 +315,16 @@ export class Cases {
     );
   }
 
-  /** Move to the next step; the last step completes the case. */
+  /**
+   * Move to the next step; moving into the last step completes the case. With only two steps
+   * (受理 → 办结) acceptance already stands at the last one, and advancing from it completes too.
+   */
   async advance(caseId: number, actor: string, note: string | null = null): Promise<CaseRow> {
     const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
     if (!c) throw new CaseError('not_found', '没有找到这个办件。');
     const steps = (this.services.get(c.serviceId) as ApplicableService).application.steps;
     const i = steps.findIndex((x) => x.id === c.step);
-    if (c.status === 'in_progress' && i === steps.length - 2) return this.complete(caseId, actor, note);
+    if (c.status === 'in_progress' && i >= 0 && i >= steps.length - 2) return this.complete(caseId, actor, note);
     return this.move(caseId, ['in_progress'], async (cur) => {
       const j = steps.findIndex((x) => x.id === cur.step);
       if (j < 0 || j >= steps.length - 2) throw new CaseError('wrong_state', '已经是最后一步了，请办结。');
@@ -296,7 +343,7 @@ export class Cases {
           const at = validUntil - s.application.renewal_reminder_days * DAY;
           if (at > now) await this.d.jobs.enqueue(Cases.RENEWAL, { caseId: c.id }, { runAt: at, uniqueKey: `case:${c.id}:renewal`, manager: tx });
         }
-        await this.d.jobs.cancel(`case:${c.id}:overdue:${c.dueAt}`, tx);
+        await this.cancelOverdue(tx, c.id);
         return { event: 'completed', note, status: 'completed', step: s.application.steps[s.application.steps.length - 1]!.id, completedAt: now, validUntil };
       },
       actor,
@@ -311,7 +358,7 @@ export class Cases {
       caseId,
       ['submitted', 'in_progress'],
       async (c, _s, tx, now) => {
-        if (c.dueAt) await this.d.jobs.cancel(`case:${c.id}:overdue:${c.dueAt}`, tx);
+        await this.cancelOverdue(tx, c.id);
         return { event: 'correction_requested', note: what, status: 'correction', stepBeforeCorrection: c.step, correctionRequest: what, pausedAt: c.acceptedAt ? now : null };
       },
       actor,
@@ -326,7 +373,7 @@ export class Cases {
       caseId,
       ['submitted', 'correction', 'in_progress'],
       async (c, _s, tx) => {
-        if (c.dueAt) await this.d.jobs.cancel(`case:${c.id}:overdue:${c.dueAt}`, tx);
+        await this.cancelOverdue(tx, c.id);
         return { event: 'refused', note: why, status: 'refused' };
       },
       actor,
@@ -335,7 +382,12 @@ export class Cases {
 
   // ---- the citizen's side --------------------------------------------------------------------
 
-  /** The citizen sends what was missing (from the same case); the case goes back where it was. */
+  /**
+   * The citizen sends what was missing (from the same case); the case goes back where it was.
+   * A field keeps at most its max_files current files: when the new ones would go past it, they
+   * replace the field's oldest (a clearer photo for a blurred one). Replaced files stay on the
+   * case for the record, marked, and no longer count.
+   */
   async correct(openid: string, caseId: number, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const c = await this.own(openid, caseId);
     if (c.status !== 'correction') throw new CaseError('wrong_state', '这个办件现在不需要补正。');
@@ -351,6 +403,7 @@ export class Cases {
         caseId,
         ['correction'],
         async (cur, _s, tx, now) => {
+          await this.replaceOverLimit(tx, cur.id, fileFields, checked.files, now);
           await this.linkFiles(tx, stored, cur.id);
           let dueAt = cur.dueAt;
           if (dueAt && cur.pausedAt) {
@@ -391,12 +444,43 @@ export class Cases {
     return code.length === 6 && code === c.queryCode ? c : null;
   }
 
+  /**
+   * lookup() for callers who may guess: each of `callers` (openid:…, ip:…) has LOOKUP_TRIES failed
+   * tries per LOOKUP_WINDOW_MS, then is refused (too_many) even with the right code. A try is
+   * counted before the lookup and given back when it succeeds, so parallel guesses cannot all slip
+   * in under the limit; the window starts at a caller's first counted try.
+   */
+  async lookupLimited(caseNo: string, who: { openid?: string; queryCode?: string }, callers: string[]): Promise<CaseRow | null> {
+    const keys = [...new Set(callers)].map((c) => `case-lookup:${c}`);
+    const counts = await Promise.all(keys.map((k) => this.d.kv.incr(k, 1, LOOKUP_WINDOW_MS)));
+    if (counts.some((n) => n > LOOKUP_TRIES)) {
+      await Promise.all(keys.map((k) => this.d.kv.incr(k, -1, LOOKUP_WINDOW_MS))); // a refused try is no guess
+      throw new CaseError('too_many', '查询码输错的次数太多了。为了保护办件信息，请过一小时再查。');
+    }
+    const c = await this.lookup(caseNo, who);
+    if (c) await Promise.all(keys.map((k) => this.d.kv.incr(k, -1, LOOKUP_WINDOW_MS)));
+    return c;
+  }
+
   async timeline(caseId: number): Promise<CaseEventRow[]> {
     return this.d.ds.getRepository(CaseEventEntity).find({ where: { caseId }, order: { id: 'ASC' } });
   }
 
-  async attachments(caseId: number): Promise<AttachmentRow[]> {
-    return this.d.ds.getRepository(AttachmentEntity).find({ where: { caseId }, order: { id: 'ASC' } });
+  /** A case's files, oldest first; `current` leaves out those replaced in a 补正. */
+  async attachments(caseId: number, o: { current?: boolean } = {}): Promise<AttachmentRow[]> {
+    return this.d.ds.getRepository(AttachmentEntity).find({ where: { caseId, ...(o.current ? { replacedAt: IsNull() } : {}) }, order: { id: 'ASC' } });
+  }
+
+  /** Mark the oldest current files of each field replaced, so that with `incoming` none goes past its max_files. */
+  private async replaceOverLimit(tx: EntityManager, caseId: number, fields: Extract<FormField, { type: 'file' }>[], incoming: Record<string, unknown[]>, now: number): Promise<void> {
+    const repo = tx.getRepository(AttachmentEntity);
+    for (const f of fields) {
+      const n = incoming[f.id]?.length ?? 0;
+      if (n === 0) continue;
+      const current = await repo.find({ where: { caseId, fieldId: f.id, replacedAt: IsNull() }, order: { id: 'ASC' } });
+      const over = current.length + n - f.max_files;
+      if (over > 0) await repo.update({ id: In(current.slice(0, over).map((x) => x.id)), replacedAt: IsNull() }, { replacedAt: now });
+    }
   }
 
   /** A stored file, for its owner (or staff, who pass no openid). */
@@ -430,11 +514,12 @@ export class Cases {
       });
   }
 
-  /** The department's cases for the staff panel, most urgent first. */
-  async forDepartment(department: string | null, filter: { status?: CaseRow['status'][] } = {}): Promise<CaseRow[]> {
+  /** The department's cases for the staff panel, most urgent first; `escalated`: only those under 督办. */
+  async forDepartment(department: string | null, filter: { status?: CaseRow['status'][]; escalated?: boolean } = {}): Promise<CaseRow[]> {
     const qb = this.d.ds.getRepository(CaseEntity).createQueryBuilder('c');
     if (department) qb.where('c.department = :department', { department });
     if (filter.status?.length) qb.andWhere('c.status IN (:...st)', { st: filter.status });
+    if (filter.escalated) qb.andWhere('c.escalated_at IS NOT NULL');
     return (await qb.getMany()).sort((a, b) => (a.dueAt ?? Infinity) - (b.dueAt ?? Infinity) || a.submittedAt - b.submittedAt);
   }
 
@@ -475,6 +560,10 @@ export class Cases {
     return `${this.d.publicUrl}/h5/cases/${c.id}`;
   }
 
+  applyPage(serviceId: string): string {
+    return `${this.d.publicUrl}/h5/apply/${serviceId}`;
+  }
+
   private pushFor(c: CaseRow, e: CaseEventRow) {
     const name = this.services.get(c.serviceId)?.name ?? c.serviceId;
     const step = this.stepName(c.serviceId, e.step ?? c.step);
@@ -487,11 +576,13 @@ export class Cases {
       correction_requested: `您的「${name}」（${c.caseNo}）需要补充材料：\n${e.note}\n请点下面的链接补充，补齐后我们继续办理：\n<a href="${this.casePage(c)}">去补充材料</a>`,
       refused: `很抱歉，您的「${name}」申请（${c.caseNo}）不予受理。\n原因：${e.note}\n有疑问可以回复「转人工」。`,
       completed: `您的「${name}」（${c.caseNo}）已办结！${e.note ? `\n${e.note}` : ''}\n${link}`,
-      renewal_reminded: `您的「${name}」（${c.caseNo}）将于 ${c.validUntil ? this.day(c.validUntil) : ''} 到期，可以提前在网上办理：\n<a href="${this.d.publicUrl}/h5/apply/${c.serviceId}">现在去办理</a>`,
+      renewal_reminded: `您的「${name}」（${c.caseNo}）将于 ${c.validUntil ? this.day(c.validUntil) : ''} 到期，可以提前在网上办理：\n<a href="${this.applyPage(c.serviceId)}">现在去办理</a>`,
     };
     const t = this.d.templates.case_progress;
     const stepWord = e.kind === 'refused' ? '不予受理' : e.kind === 'correction_requested' ? '需要补正' : e.kind === 'completed' ? '已办结' : e.kind === 'renewal_reminded' ? '即将到期' : e.kind === 'submitted' ? '已提交' : step;
-    const fallback = t ? fillTemplate(t, { service: name, case_no: c.caseNo, step: stepWord, time: this.minute(this.d.clock.now()), note: e.note ?? '' }, this.casePage(c)) : undefined;
+    // The renewal reminder leads to applying again, as its text does; every other move to the case.
+    const target = e.kind === 'renewal_reminded' ? this.applyPage(c.serviceId) : this.casePage(c);
+    const fallback = t ? fillTemplate(t, { service: name, case_no: c.caseNo, step: stepWord, time: this.minute(this.d.clock.now()), note: e.note ?? '' }, target) : undefined;
     return { openid: c.openid, messages: [{ type: 'text' as const, content: texts[e.kind] ?? '' }], ...(fallback ? { fallback } : {}), ref: `case:${c.id}` };
   }
 
@@ -505,25 +596,53 @@ export class Cases {
     return `${p.year}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')} ${String(Math.floor(p.minutes / 60)).padStart(2, '0')}:${String(p.minutes % 60).padStart(2, '0')}`;
   }
 
+  /**
+   * The deadline check for a due time. Its key carries the move's place on the timeline, not only
+   * the due time: a 补正 answered within the same working day leaves the due time as it was, and
+   * the check called off when 补正 was asked must then be scheduled anew, not found "already there".
+   */
   private async scheduleOverdue(tx: EntityManager, caseId: number, dueAt: number): Promise<void> {
-    await this.d.jobs.enqueue(Cases.OVERDUE, { caseId, dueAt }, { runAt: dueAt, uniqueKey: `case:${caseId}:overdue:${dueAt}`, manager: tx });
+    const seq = await tx.getRepository(CaseEventEntity).countBy({ caseId });
+    await this.d.jobs.enqueue(Cases.OVERDUE, { caseId, dueAt }, { runAt: dueAt, uniqueKey: `case:${caseId}:overdue:${dueAt}:${seq}`, manager: tx });
   }
 
-  /** At the due time: still open and not waiting for the citizen → 督办 (escalated to the supervisor). */
+  /** Call off the case's pending deadline checks (whatever due time or move they were for). */
+  private async cancelOverdue(tx: EntityManager, caseId: number): Promise<void> {
+    await this.d.jobs.cancelByPrefix(`case:${caseId}:overdue:`, tx);
+  }
+
+  /**
+   * At the due time: still open and not waiting for the citizen → 督办, escalated to the
+   * department's supervisor. The mark, the supervisor, the timeline entry and onEscalate's audit
+   * entry are one transaction: a failure leaves nothing half done, and the job's retry does it all.
+   */
   private async checkOverdue(caseId: number, dueAt: number): Promise<void> {
+    const open = (c: CaseRow | null): c is CaseRow => !!c && c.dueAt === dueAt && !c.pausedAt && !c.escalatedAt && (c.status === 'in_progress' || c.status === 'submitted');
     const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
-    if (!c || c.dueAt !== dueAt || c.pausedAt || c.escalatedAt || !(c.status === 'in_progress' || c.status === 'submitted')) return;
-    const now = this.d.clock.now();
-    const res = await this.d.ds.getRepository(CaseEntity).update({ id: c.id, escalatedAt: IsNull() }, { escalatedAt: now });
-    if (res.affected !== 1) return;
-    await this.d.ds.transaction((tx) => this.event(tx, c, 'escalated', 'system', `超过承诺时限（${this.day(dueAt)}），已提交负责人督办`));
-    await this.d.onEscalate?.({ ...c, escalatedAt: now });
+    if (!open(c)) return;
+    // Looked up before the transaction: on SQLite a read from outside would wait for it.
+    const supervisor = (await this.d.supervisorOf?.(c.department)) ?? null;
+    await this.d.ds.transaction(async (tx) => {
+      const now = this.d.clock.now();
+      const res = await tx
+        .getRepository(CaseEntity)
+        .update({ id: c.id, status: c.status, dueAt, pausedAt: IsNull(), escalatedAt: IsNull() }, { escalatedAt: now, escalatedTo: supervisor?.id ?? null });
+      if (res.affected !== 1) return; // moved or escalated meanwhile
+      const next: CaseRow = { ...c, escalatedAt: now, escalatedTo: supervisor?.id ?? null };
+      const to = supervisor ? `已提交负责人督办：${supervisor.name}（${supervisor.username}）` : '本部门没有在岗负责人，已提交管理员督办';
+      await this.event(tx, next, 'escalated', 'system', `超过承诺时限（${this.day(dueAt)}），${to}`);
+      await this.d.onEscalate?.(next, tx, supervisor);
+    });
   }
 
+  /** Once per case: a run repeated after its reminder was written (its instance stopped) sends nothing more. */
   private async remindRenewal(caseId: number): Promise<void> {
-    const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
-    if (!c || c.status !== 'completed' || !c.validUntil) return;
-    await this.d.ds.transaction((tx) => this.event(tx, c, 'renewal_reminded', 'system', null));
+    await this.d.ds.transaction(async (tx) => {
+      const c = await tx.getRepository(CaseEntity).findOneBy({ id: caseId });
+      if (!c || c.status !== 'completed' || !c.validUntil) return;
+      if ((await tx.getRepository(CaseEventEntity).countBy({ caseId, kind: 'renewal_reminded' })) > 0) return;
+      await this.event(tx, c, 'renewal_reminded', 'system', null);
+    });
   }
 }
 
