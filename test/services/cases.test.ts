@@ -329,13 +329,19 @@ for (const db of DB_BACKENDS) {
       expect((await caught(a.cases.correct('o_stranger', c.id, { note: 'x' }, []))).code).toBe('not_found');
     });
 
-    it('a permit with a validity gets one renewal reminder before it ends', async () => {
+    /** A residence permit applied for, accepted and completed, its pushes sent. */
+    async function completedPermit() {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
       await a.cases.accept(c.id, 'staff:1');
       await a.cases.advance(c.id, 'staff:1');
       const done = await a.cases.advance(c.id, 'staff:1');
       await a.jobs.runDue();
+      return { a, c, done };
+    }
+
+    it('a permit with a validity gets one renewal reminder before it ends', async () => {
+      const { a, done } = await completedPermit();
       const before = pushes(a).length;
       a.clock.set(done.validUntil! - 30 * 86_400_000 + 1);
       await a.jobs.runDue();
@@ -346,12 +352,7 @@ for (const db of DB_BACKENDS) {
     });
 
     it('the renewal reminder links to applying again, and a retried reminder job does not send it twice', async () => {
-      const a = await app();
-      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
-      await a.cases.accept(c.id, 'staff:1');
-      await a.cases.advance(c.id, 'staff:1');
-      const done = await a.cases.advance(c.id, 'staff:1');
-      await a.jobs.runDue();
+      const { a, c, done } = await completedPermit();
       a.clock.set(done.validUntil! - 30 * 86_400_000 + 1); // long past the 48-hour window: a template message
       await a.jobs.runDue();
       const reminder = a.emulator!.platform.inbox('o_applicant').filter((i) => i.channel === 'template').at(-1)!;
