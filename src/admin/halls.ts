@@ -69,7 +69,8 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
       const mark = (b: BookingRow, path: string, label: string, cls = '') =>
         html`<form method="post" action="/admin/halls/${h.id}/bookings/${b.id}/${path}" class="inline">${csrfField(pc)}<button type="submit" class="${cls || 'small'}">${label}</button></form>`;
       const actions = (b: BookingRow): SafeHtml | null => {
-        if (b.status === 'booked') return html`${mark(b, 'arrived', '到场取号', 'primary small')} ${mark(b, 'no-show', '未到', 'small')}`;
+        // 未到 counts towards a suspension: offered once the booked time is over.
+        if (b.status === 'booked') return html`${mark(b, 'arrived', '到场取号', 'primary small')}${b.endsAt <= f.now ? html` ${mark(b, 'no-show', '未到', 'small')}` : null}`;
         if (b.status === 'checked_in') return mark(b, 'served', '已办理', 'primary small');
         return null;
       };

@@ -8,7 +8,7 @@ import type { Profile } from '../profile/schema.ts';
 import type { CustomMessage } from '../wechat/api/index.ts';
 import { spokenText, type InboundMessage } from '../wechat/messages.ts';
 import type { Reply } from '../wechat/replies.ts';
-import { faqText, guideText, linkLine, numberedList } from './format.ts';
+import { faqText, guideText, linkLine, listedLabels, numberedList } from './format.ts';
 import { replyPromise, type Handoffs } from './handoff.ts';
 import { KeywordRules } from './keywords.ts';
 import { Navigation, visible, type Visibility } from './navigation.ts';
@@ -123,8 +123,9 @@ export class ChatEngine {
       ...(this.d.earlyRoutes ?? []),
       r('follow (welcome, or a scene code\'s greeting)', (m) => m.kind === 'subscribe', (t) => this.onFollow(t)),
       r('scan a scene code while following', (m) => m.kind === 'scan', (t) => this.onScene(t, (t.msg as { scene: string }).scene, false)),
-      r('leave the staff conversation', (_m, t) => t.session.human !== null && t.text !== null && leaveWords.has(t.text), (t) => this.leaveHuman(t)),
-      r('staff have the conversation', (_m, t) => t.session.human !== null, (t) => this.whileHuman(t)),
+      // Also when staff closed it first: the citizen is doing what they were told, not asking anew.
+      r('leave the staff conversation', (_m, t) => t.text !== null && leaveWords.has(t.text), (t) => this.leaveHuman(t)),
+      r('staff have the conversation', (m, t) => t.session.human !== null && !LOCATION_KINDS.has(m.kind), (t) => this.whileHuman(t)),
       r('home (00 / 首页 / 菜单)', (_m, t) => t.text !== null && asChoice(t.text)?.kind === 'home', async (t) => this.home(t, '')),
       r('a service dialog in progress', (_m, t) => t.session.dialog !== null, (t) => this.continueDialog(t)),
       r('ask for a human', (_m, t) => t.text !== null && handoffWords.has(t.text), (t) => this.handoff(t, 'requested', t.said!)),
@@ -174,14 +175,29 @@ export class ChatEngine {
     return routed?.result ?? none('none');
   }
 
-  /** Whether the open dialog takes this message (see `Dialog`). */
+  /**
+   * Whether the open dialog takes this message (see `Dialog`). A numbered dialog takes a number,
+   * and also the words of one of its lines ("确认预约", "取消"), read as that line's number.
+   */
   private dialogTakes(t: Turn): boolean {
     const m = t.msg;
     if (SILENT_KINDS.has(m.kind)) return true; // a page view or a location report changes nothing
-    const d = this.d.dialogs[t.session.dialog!.name];
+    const dialog = t.session.dialog!;
+    const d = this.d.dialogs[dialog.name];
     if (!d) return false;
     if (d.freeText) return MESSAGE_KINDS.has(m.kind);
-    return t.text !== null && asChoice(t.text) !== null;
+    if (t.text === null) return false;
+    if (asChoice(t.text) !== null) return true;
+    const n = labelChoice(t.text, dialog.labels ?? []);
+    if (n === null) return false;
+    if (n !== 'ambiguous') t.text = String(n); // else the dialog asks again, with its hint
+    return true;
+  }
+
+  /** Remember the numbered lines a dialog just showed, so their words can answer it. */
+  private remembered<A extends Answer>(t: Turn, a: A): A {
+    if (t.session.dialog) t.session.dialog.labels = a.reply?.type === 'text' ? listedLabels(a.reply.content) : [];
+    return a;
   }
 
   // ---- answers ----------------------------------------------------------------------------------
@@ -281,6 +297,17 @@ export class ChatEngine {
     const then = await this.answer(t, s.then, `scene:${s.scene}`);
     if (then.reply?.type === 'text') return { ...then, reply: { type: 'text', content: `${s.greeting}\n\n${then.reply.content}` } };
     return { reply: { type: 'text', content: s.greeting }, ref: then.ref, followUps: then.reply ? replyToCustomMessages(then.reply) : [] };
+  }
+
+  /** What a menu key answers when it answers with one reply (a rule, a leaf, a guide, an FAQ). */
+  private clickReply(key: string, v: Visibility): ReplySpec | null {
+    const rule = this.rules.forClick(key, v);
+    if (rule) return rule.reply;
+    const node = this.navigation.find(key);
+    if (node && visible(node.node, v)) return node.node.reply ?? null;
+    if (this.services.has(key)) return { service: key };
+    if (this.faqs.has(key)) return { faq: key };
+    return null;
   }
 
   private async onClick(t: Turn, key: string): Promise<Answer> {
@@ -387,8 +414,10 @@ export class ChatEngine {
   private async whileHuman(t: Turn): Promise<Answer> {
     const allowed = this.p.handoff.keywords_while_human;
     if (t.msg.kind === 'click') {
-      const rule = allowed ? this.rules.forClick((t.msg as { key: string }).key, t.v) : null;
-      if (rule && informational(rule.reply)) return this.answer(t, rule.reply, `rule:${rule.id}`);
+      const key = (t.msg as { key: string }).key;
+      const spec = this.clickReply(key, t.v);
+      if (spec?.handoff) return text(this.p.handoff.texts.already_waiting, 'handoff:waiting');
+      if (allowed && spec && informational(spec)) return this.answer(t, spec, `menu:${key}`);
       return text(this.p.handoff.texts.menu_while_human, 'with-staff:menu');
     }
     if (allowed && t.text !== null) {
@@ -399,7 +428,9 @@ export class ChatEngine {
   }
 
   private async leaveHuman(t: Turn): Promise<Answer> {
-    if (t.session.human !== null) await this.d.handoffs.close(t.session.human, 'citizen');
+    // Nothing open (staff closed it already, or there never was one): nothing to end, no new question.
+    if (t.session.human === null) return { ...this.home(t, '好的。'), ref: 'handoff:none' };
+    await this.d.handoffs.close(t.session.human, 'citizen');
     t.session.human = null;
     return { ...this.home(t, this.p.handoff.texts.left), ref: 'handoff:left' };
   }
@@ -418,7 +449,7 @@ export class ChatEngine {
     if (!d) return this.home(t, '这项服务暂时不能在聊天里办理。');
     t.session.dialog = { name, step: 'start', data };
     t.session.list = null;
-    return d.start(t, this);
+    return this.remembered(t, await d.start(t, this));
   }
 
   private async continueDialog(t: Turn): Promise<Answer> {
@@ -430,7 +461,7 @@ export class ChatEngine {
     }
     const out = await d.step(t, this);
     if (out.done) t.session.dialog = null;
-    return out;
+    return this.remembered(t, out);
   }
 
   // ---- helpers ----------------------------------------------------------------------------------
@@ -448,6 +479,33 @@ export class ChatEngine {
     return this.services.get(id);
   }
 }
+
+/**
+ * The line a citizen means by its words: the one whose label they wrote, or the only one whose
+ * label contains what they wrote (two characters at least; the only one starting with it if
+ * several do), or the only one named in it. Words that fit several lines and pick none are
+ * `ambiguous`: they are about this list, which is asked again.
+ */
+export function labelChoice(text: string, labels: string[]): number | 'ambiguous' | null {
+  const norm = (s: string) => s.normalize('NFKC').toLowerCase().replace(/[\s\p{P}\p{S}]+/gu, '');
+  const said = norm(text);
+  if (!said) return null;
+  const ls = labels.map(norm);
+  const exact = ls.indexOf(said);
+  if (exact >= 0) return exact + 1;
+  const containing = said.length >= 2 ? ls.flatMap((l, i) => (l.includes(said) ? [i] : [])) : [];
+  if (containing.length === 1) return containing[0]! + 1;
+  if (containing.length > 1) {
+    const starting = containing.filter((i) => ls[i]!.startsWith(said));
+    return starting.length === 1 ? starting[0]! + 1 : 'ambiguous';
+  }
+  const named = ls.flatMap((l, i) => (l.length >= 2 && said.includes(l) ? [i] : []));
+  if (named.length === 1) return named[0]! + 1;
+  return named.length > 1 ? 'ambiguous' : null;
+}
+
+/** A position the citizen sends: answered with the nearest halls, also while staff have the conversation. */
+const LOCATION_KINDS = new Set<InboundMessage['kind']>(['location', 'location_select']);
 
 /** Message kinds a citizen writes or sends (as opposed to events). */
 const MESSAGE_KINDS = new Set<InboundMessage['kind']>(['text', 'image', 'voice', 'video', 'shortvideo', 'location', 'link', 'file']);

@@ -19,6 +19,16 @@ export function numberedList(
   return lines.join('\n');
 }
 
+/** The labels of a message's numbered lines, by number (what `numberedLine` wrote). */
+export function listedLabels(text: string): string[] {
+  const labels: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^回复 (?:<a [^>]*>)?(\d+)(?:<\/a>)?  (.+)$/.exec(line);
+    if (m && Number(m[1]) === labels.length + 1) labels.push(m[2]!);
+  }
+  return labels;
+}
+
 /** 办事指南 as a chat message: plain labels, one fact per line. */
 export function guideText(s: Service): string {
   const g = s.guide;

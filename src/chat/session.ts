@@ -8,7 +8,13 @@ export interface Session {
   /** The numbered list the citizen is looking at: what "1" means now. */
   list: SessionList | null;
   /** A service dialog in progress. */
-  dialog: { name: DialogName; step: string; data: Record<string, unknown> } | null;
+  dialog: {
+    name: DialogName;
+    step: string;
+    data: Record<string, unknown>;
+    /** The labels of the numbered list the dialog last showed: a citizen may answer with the words. */
+    labels?: string[];
+  } | null;
   /** An open staff conversation (handoff id): the bot does not talk over the human. */
   human: number | null;
 }

@@ -10,6 +10,9 @@ export type Choice = { kind: 'number'; n: number } | { kind: 'back' } | { kind: 
 
 const HOME_WORDS = new Set(['00', '首页', '菜单', '主菜单', '返回首页', '回到首页']);
 const BACK_WORDS = new Set(['0', '返回', '上一级', '返回上一级']);
+const DIGITS = ['', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
+/** 一 … 十九, by value (index 0 unused). */
+const SPOKEN = [...DIGITS, '十', ...DIGITS.slice(1).map((d) => `十${d}`)];
 
 /** A navigation choice: 1–99, 0 (back), 00 / 首页 / 菜单 (home); anything else is not one. */
 export function asChoice(input: string): Choice | null {
@@ -17,6 +20,9 @@ export function asChoice(input: string): Choice | null {
   if (HOME_WORDS.has(s)) return { kind: 'home' };
   if (BACK_WORDS.has(s)) return { kind: 'back' };
   if (/^[1-9]\d?$/.test(s)) return { kind: 'number', n: Number(s) };
+  // Speech recognition writes a spoken number in characters: 一 … 十, 十一 … 十九.
+  const spoken = SPOKEN.indexOf(s.replace(/^第/, '').replace(/[个项条]$/, ''));
+  if (spoken > 0) return { kind: 'number', n: spoken };
   return null;
 }
 

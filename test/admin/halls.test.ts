@@ -43,7 +43,15 @@ describe('大厅 in the staff panel', () => {
     await duty.post(`/admin/halls/center/bookings/${early.id}/arrived`);
     expect((await duty.page('/admin/halls/center')).html).toContain('这条预约不是待到场状态');
     await duty.post(`/admin/halls/center/bookings/${early.id}/served`);
+    // Not come? Not before the booked time is over: the citizen may still be on the way.
+    expect((await duty.page('/admin/halls/center')).html).not.toContain('/no-show');
     await duty.post(`/admin/halls/center/bookings/${late.id}/no-show`);
+    expect((await duty.page('/admin/halls/center')).html).toContain('预约的时间还没过，不能标记为未到');
+    expect((await a.db.getRepository(BookingEntity).findOneBy({ id: late.id }))?.status).toBe('booked');
+    a.clock.set(cst(2026, 11, 24, 15, 5)); // 14:30–15:00 is over
+    const later = await signedIn(a, team.duty);
+    expect((await later.page('/admin/halls/center')).html).toContain(`/bookings/${late.id}/no-show`);
+    await later.post(`/admin/halls/center/bookings/${late.id}/no-show`);
     const rows = await a.db.getRepository(BookingEntity).find({ where: { hallId: 'center' }, order: { id: 'ASC' } });
     expect(rows.map((r) => r.status)).toEqual(['served', 'no_show']);
     const audit = await a.db.getRepository(AuditEntity).find({ where: { actorId: team.duty.id }, order: { id: 'ASC' } });

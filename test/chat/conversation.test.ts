@@ -330,6 +330,25 @@ describe('the citizen is never stuck', () => {
     // Closed in the database only (a message in flight saved the session after staff closed it).
     await a.handoffs.close(h.id, 'staff');
     expect(choices(await say('o_closed', '1'))).toContain('户籍和证件');
+    // Saying 结束人工 now, as every message told them, ends nothing and asks nothing of staff.
+    expect(await say('o_closed', '结束人工')).toContain('好的。');
+    expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_closed', status: 'open' })).toBe(0);
+  });
+
+  it('while staff have it: 人工客服 says they are waiting, a guide in the menu is given, a location finds halls', async () => {
+    const { a, say, follow } = await account({
+      profile: (p) => p.keywords.push({ id: 'fee-guide', match: 'exact', patterns: ['居住证收费'], click_keys: ['fee-guide'], reply: { service: 'residence-permit' } }),
+    });
+    await follow('o_wait');
+    await say('o_wait', '转人工');
+    const tap = async (key: string) => textOf((await a.emulator!.act('o_wait', { type: 'click', key })).reply);
+    expect(await tap('human')).toBe(a.profile.handoff.texts.already_waiting);
+    const guide = await tap('fee-guide');
+    expect(guide).toContain('居住证');
+    expect(guide).not.toContain('预约到大厅办理'); // its numbered offer would go to staff
+    const halls = textOf((await a.emulator!.act('o_wait', { type: 'location', latitude: 31.2197, longitude: 121.4167, label: '中山公园' })).reply);
+    expect(halls).toContain('江苏路街道社区事务受理服务中心');
+    expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_wait', status: 'open' })).toBe(1);
   });
 });
 

@@ -76,6 +76,26 @@ describe('预约 in the chat', () => {
   });
 });
 
+describe('a dialog answered in words', () => {
+  it('the words of a line count as its number; a spoken number counts too', async () => {
+    const { a, say, openid } = await citizen('o_words');
+    const items = await say('预约');
+    const halls = await say('居住证'); // the words of the item's line
+    expect(halls).toContain('可以在这些大厅办理');
+    expect(await say('示范区行政服务中心')).toContain('请选择日期');
+    const voice = async (recognition: string) => textOf((await a.emulator!.act(openid, { type: 'voice', recognition })).reply);
+    expect(await voice('二。')).toContain('请选择时间'); // 二 → 2: Tuesday
+    expect(await say('10:00')).toContain('请确认您的预约');
+    expect(await say('确认预约')).toContain('预约成功'); // not a new 预约 (the keyword)
+    const [b] = await a.db.getRepository(BookingEntity).findBy({ openid });
+    expect(b).toMatchObject({ startsAt: cst(2026, 11, 24, 10), status: 'booked' });
+    await say('我的预约');
+    expect(await say('1')).toContain('取消这次预约');
+    expect(await say('取消')).toContain('已取消预约');
+    expect(items).toContain('请选择要预约的事项');
+  });
+});
+
 describe('我的预约 in the chat', () => {
   it('lists, cancels and moves bookings', async () => {
     const { a, say, openid } = await citizen('o_mine');

@@ -117,9 +117,12 @@ describe('booking', () => {
     const book = (start: number, openid = 'o_lim') => a.appointments.book({ openid, serviceId: 'social-security-card', hallId: 'center', start, channel: 'chat', notify: false });
     await book(cst(2026, 11, 25, 10));
     expect(await refused(book(cst(2026, 11, 25, 14)))).toBe('daily_limit');
-    // three missed visits
-    for (const d of [24, 25, 26]) {
-      const b = await book(cst(2026, 11, d, 15), 'o_noshow');
+    // three missed visits, each marked once its time was over (not before: the citizen may be on the way)
+    const missed = [];
+    for (const d of [24, 25, 26]) missed.push(await book(cst(2026, 11, d, 15), 'o_noshow'));
+    expect(await refused(a.appointments.markNoShow(missed[0]!.id))).toBe('too_early');
+    for (const b of missed) {
+      a.clock.set(b.endsAt);
       await a.appointments.markNoShow(b.id);
     }
     a.clock.set(cst(2026, 11, 27, 10));

@@ -250,6 +250,15 @@ describe('menu, QR codes, users, web authorisation, JS-SDK', () => {
     expect(c2.signature).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it('the token and the ticket are stored in the shape every version reads ({ token }, { ticket })', async () => {
+    const api = r.api();
+    await r.kv.set(`wechat:${APPID}:access_token`, JSON.stringify({ token: 'TOKEN_OF_AN_OLDER_INSTANCE', expiresAt: r.clock.now() + 3_600_000 }));
+    expect(await api.client.accessToken()).toBe('TOKEN_OF_AN_OLDER_INSTANCE');
+    await api.jssdk.ticket();
+    const ticket = JSON.parse((await r.kv.get(`wechat:${APPID}:jsapi_ticket`))!);
+    expect(Object.keys(ticket).sort()).toEqual(['expiresAt', 'ticket']);
+  });
+
   it('JS-SDK: instances that need the ticket at once ask the platform once (getticket has a daily quota)', async () => {
     const instances = Array.from({ length: 6 }, () => r.api());
     const tickets = await Promise.all(instances.map((api) => api.jssdk.ticket()));

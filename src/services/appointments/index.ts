@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import { LessThanOrEqual, type DataSource, type EntityManager } from 'typeorm';
 import type { Outbox } from '../../chat/outbox.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
@@ -27,6 +27,7 @@ export type BookingFailure =
   | 'no_such_slot'
   | 'past'
   | 'too_late'
+  | 'too_early'
   | 'beyond_window'
   | 'closed'
   | 'full'
@@ -493,10 +494,14 @@ export class Appointments {
   }
 
   /** Staff: marked as not come (counts towards a suspension). */
+  /** Staff: not come — only once the booked time is over (it counts towards a suspension). */
   async markNoShow(bookingId: number): Promise<void> {
     const now = this.d.clock.now();
-    const res = await this.d.ds.getRepository(BookingEntity).update({ id: bookingId, status: 'booked' }, { status: 'no_show', updatedAt: now });
-    if (res.affected !== 1) throw new BookingError('not_active', '只有还没到场的预约可以标记为未到。');
+    const res = await this.d.ds.getRepository(BookingEntity).update({ id: bookingId, status: 'booked', endsAt: LessThanOrEqual(now) }, { status: 'no_show', updatedAt: now });
+    if (res.affected === 1) return;
+    const b = await this.d.ds.getRepository(BookingEntity).findOneBy({ id: bookingId });
+    if (b?.status === 'booked') throw new BookingError('too_early', '预约的时间还没过，不能标记为未到。');
+    throw new BookingError('not_active', '只有还没到场的预约可以标记为未到。');
   }
 
   /** Staff: the matter was handled at the window. */

@@ -56,6 +56,7 @@ export class ApiClient {
     return sharedValue({
       kv: this.o.kv,
       key: this.tokenKey,
+      field: 'token',
       clock: this.o.clock,
       marginMs: this.o.refreshMarginMs ?? 180_000,
       fetch: () => this.refresh(),
@@ -81,8 +82,8 @@ export class ApiClient {
   private async expireIfCurrent(failed: string): Promise<void> {
     const raw = await this.o.kv.get(this.tokenKey);
     if (!raw) return;
-    const stored = JSON.parse(raw) as Stored;
-    if (stored.value === failed) await this.o.kv.compareAndDelete(this.tokenKey, raw);
+    const stored = JSON.parse(raw) as { token?: string };
+    if (stored.token === failed) await this.o.kv.compareAndDelete(this.tokenKey, raw);
   }
 
   /** Call an API method; WeChat error codes become WeChatApiError. */

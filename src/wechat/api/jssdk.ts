@@ -30,6 +30,7 @@ export class JsSdkApi {
     return sharedValue({
       kv: this.kv,
       key: this.key,
+      field: 'ticket',
       clock: this.clock,
       marginMs: 180_000,
       fetch: async () => {

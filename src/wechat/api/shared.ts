@@ -1,7 +1,7 @@
 import type { Clock } from '../../platform/clock.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 
-/** A credential kept in the shared store: the value and when it stops working. */
+/** A credential fetched from the platform: the value and when it stops working. */
 export interface Stored {
   value: string;
   expiresAt: number;
@@ -17,6 +17,12 @@ export interface Stored {
 export async function sharedValue(o: {
   kv: Kv;
   key: string;
+  /**
+   * The field the value is stored under (`{ token, expiresAt }`, `{ ticket, expiresAt }`): the
+   * shape every version of weiban reads and writes, so instances of two versions side by side
+   * (a rolling deploy, a rollback) share one entry.
+   */
+  field: string;
   clock: Clock;
   marginMs: number;
   waitMs?: number;
@@ -24,11 +30,13 @@ export async function sharedValue(o: {
   timeout: () => Error;
 }): Promise<string> {
   const deadline = Date.now() + (o.waitMs ?? 10_000);
-  const read = async () => {
+  const read = async (): Promise<Stored | null> => {
     const raw = await o.kv.get(o.key);
-    return raw ? (JSON.parse(raw) as Stored) : null;
+    if (!raw) return null;
+    const s = JSON.parse(raw) as Record<string, unknown>;
+    return { value: s[o.field] as string, expiresAt: Number(s.expiresAt) };
   };
-  // An entry in another shape (an older version's) counts as none: it is fetched again.
+  // An entry without the value (another shape) counts as none: it is fetched again.
   const usable = (s: Stored | null, margin: number): string | null => (s && typeof s.value === 'string' && s.expiresAt - margin > o.clock.now() ? s.value : null);
   for (;;) {
     const stored = await read();
@@ -40,7 +48,7 @@ export async function sharedValue(o: {
         const again = usable(await read(), o.marginMs); // someone may have refreshed meanwhile
         if (again !== null) return again;
         const got = await o.fetch();
-        await o.kv.set(o.key, JSON.stringify(got));
+        await o.kv.set(o.key, JSON.stringify({ [o.field]: got.value, expiresAt: got.expiresAt }));
         return got.value;
       } finally {
         await lock.release();
