@@ -65,7 +65,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`an application from the phone to the handler an
     await phone.setInputFiles('#f-photo', { name: 'me.jpg', mimeType: 'image/jpeg', buffer: JPEG });
     await phone.setInputFiles('#f-proof', { name: 'contract.pdf', mimeType: 'application/pdf', buffer: PDF });
     await screenshot(phone, 'journey-1-apply.png');
-    await phone.click('button[value="submit"]');
+    await phone.click('.wb-actions button[value="submit"]');
     await phone.locator('.weui-msg__title', { hasText: '申请已提交' }).waitFor(T);
     await screenshot(phone, 'journey-2-submitted.png');
     const [c] = await app.db.getRepository(CaseEntity).find();
@@ -139,5 +139,23 @@ describe.skipIf(!HAVE_CHROMIUM)(`an application from the phone to the handler an
     await screenshot(ph, 'journey-8-phone-pushes.png');
     await emu.close();
     expect(errors).toEqual([]);
+  });
+
+  it('Enter in a field of a draft with a file submits the form; it never presses a file\'s 删除', async () => {
+    const origin = `http://localhost:${app.port}`;
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    await ctx.addCookies([{ name: 'emu_openid', value: 'o_enter', url: origin }]);
+    const page = await ctx.newPage();
+    await page.goto(`${origin}/h5/apply/residence-permit`);
+    await page.setInputFiles('#f-photo', { name: 'me.jpg', mimeType: 'image/jpeg', buffer: JPEG });
+    await page.locator('button', { hasText: '保存草稿' }).click();
+    await page.locator('.wb-kept', { hasText: 'me.jpg' }).waitFor(T);
+    await page.fill('#f-name', '王小明');
+    await page.press('#f-name', 'Enter');
+    // The form's own checks speak (the other required fields are empty); nothing was deleted.
+    await page.locator('.wb-field-error').first().waitFor(T);
+    expect(page.url()).not.toContain('removed');
+    expect(await page.locator('.wb-kept', { hasText: 'me.jpg' }).count()).toBe(1);
+    await ctx.close();
   });
 });

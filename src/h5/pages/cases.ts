@@ -49,6 +49,8 @@ ${o.message ? html`<p class="wb-error" role="alert">${o.message}</p>` : ''}
 </section>
 <form method="post" action="/h5/apply/${s.id}" enctype="multipart/form-data" class="wb-form" data-draft="/h5/apply/${s.id}/draft" novalidate>
   ${csrfField(ctx)}
+  <!-- The form's default button (Enter, the keyboard's 前往) is its first: submit, never a 删除 below. -->
+  <button type="submit" name="action" value="submit" class="wb-default-submit" tabindex="-1" aria-hidden="true">提交申请</button>
   ${a.form.map((f) => {
     const err = o.errors[f.id];
     const label = html`<label for="f-${f.id}">${f.label}${f.required ? html`<span class="wb-warn" aria-hidden="true"> *</span>` : html`<span class="wb-muted">（选填）</span>`}</label>`;
