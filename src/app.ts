@@ -24,7 +24,9 @@ export interface AppParts {
 
 /** The Koa application: each capability mounts its routes here. */
 export function buildApp(p: AppParts): Koa {
-  const app = new Koa({ proxy: process.env.TRUST_PROXY === '1' });
+  // Behind one trusted proxy: the client's address is the one that proxy appended, the last in
+  // X-Forwarded-For; whatever a client wrote before it is not believed.
+  const app = new Koa({ proxy: process.env.TRUST_PROXY === '1', maxIpsCount: 1 });
   app.silent = true;
 
   app.use(async (ctx, next) => {

@@ -198,7 +198,7 @@ export class AttemptThrottle {
   /** The password was right: the subject's count starts again, and this attempt leaves the address's. */
   async succeeded(t: Attempt): Promise<void> {
     const k = this.keys(t.subject, t.ip);
-    await Promise.all([this.kv.del(k.u.fail), k.a ? this.kv.incr(k.a.fail, -1, this.windowMs) : null]);
+    await Promise.all([this.kv.del(k.u.fail), k.a ? this.kv.giveBack(k.a.fail) : null]);
   }
 
   /** How long until an attempt may be made again; 0 when it may now. */

@@ -459,11 +459,12 @@ ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors, files) : ''
     const code = typeof ctx.query.code === 'string' ? ctx.query.code.slice(0, 8) : '';
     const form = html`<form method="get" action="/h5/progress" class="wb-section"><div class="wb-field"><label for="q-no">办件编号</label><input id="q-no" name="no" value="${no}" placeholder="如 WB20261124-0007" required></div><div class="wb-field"><label for="q-code">查询码</label><input id="q-code" name="code" value="${code}" maxlength="6" required></div><div class="wb-actions"><button class="weui-btn weui-btn_primary" type="submit">查询进度</button></div></form>`;
     if (!no) return render(ctx, '查询办理进度', form);
-    // Guessing query codes is limited per browser's citizen and per address (TRUST_PROXY=1 behind a proxy).
+    // Guessing query codes is limited per citizen (WeChat's openid) and, more loosely, per address:
+    // many citizens may share one (a family's router, an office); TRUST_PROXY=1 behind a proxy.
     const openid = await sessions.openid(ctx);
     let c: CaseRow | null;
     try {
-      c = await d.cases.lookupLimited(no, { queryCode: code }, [`ip:${ctx.ip}`, ...(openid ? [`openid:${openid}`] : [])]);
+      c = await d.cases.lookupLimited(no, { queryCode: code }, [{ key: `ip:${ctx.ip}`, tries: 60 }, ...(openid ? [`openid:${openid}`] : [])]);
     } catch (err) {
       if (!(err instanceof CaseError) || err.code !== 'too_many') throw err;
       return render(ctx, '查询办理进度', html`<p class="wb-error" role="alert">${err.message}申请人本人可以在公众号里发送「进度」，或打开「我的办件」查看。</p>`, { status: 429 });

@@ -186,7 +186,8 @@ export class Inbox {
    *
    *   the citizen's messages after the end of their latest earlier conversation that the actor may
    *   not see (another department's), and before the start of their earliest later one that the
-   *   actor may not see.
+   *   actor may not see — or, when there is such a later one, before this one's close (what the
+   *   citizen said on the way to it is its own).
    *
    * So a conversation shows what led up to it (the bot, earlier conversations of the same
    * department) and what followed it, but never a stretch that belongs to another department's
@@ -205,7 +206,10 @@ export class Inbox {
         const end = o.closedAt ?? h.createdAt - 1;
         after = after === null ? end : Math.max(after, end);
       } else {
-        before = before === null ? o.createdAt : Math.min(before, o.createdAt);
+        // What the citizen said on the way to the later conversation (before it was opened) is
+        // its, not this one's: a closed conversation ends at its close.
+        const start = h.closedAt !== null ? Math.min(o.createdAt, h.closedAt) : o.createdAt;
+        before = before === null ? start : Math.min(before, start);
       }
     }
     return { after, before };

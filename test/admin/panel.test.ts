@@ -36,6 +36,19 @@ describe('signing in', () => {
     expect((await app.audit.list({ action: 'sign-in' })).map((a) => a.actor)).toEqual(['qian.jingban']);
   });
 
+  it('behind a trusted proxy, the address is the one the proxy appended, not one the client wrote', async () => {
+    process.env.TRUST_PROXY = '1';
+    try {
+      const { app, team } = await setup();
+      const c = new StaffClient(app.url);
+      await c.page('/admin/login');
+      await c.post('/admin/login', { username: team.handler.username, password: 'wrong' }, { headers: { 'x-forwarded-for': '6.6.6.6, 10.0.0.7' } });
+      expect((await app.audit.list({ action: 'sign-in-failed' })).map((a) => a.ip)).toEqual(['10.0.0.7']);
+    } finally {
+      delete process.env.TRUST_PROXY;
+    }
+  });
+
   it('answers a wrong password and an unknown user the same way', async () => {
     const { app, team } = await setup();
     const c = new StaffClient(app.url);

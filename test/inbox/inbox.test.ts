@@ -447,6 +447,27 @@ for (const backend of DB_BACKENDS) {
       expect(listed.lastIn?.content).toBe('我的社保卡号 123456789，身份证310101199001011234');
     });
 
+    it('a closed conversation ends at its close: what the citizen says next, on the way to another department, is not in it', async () => {
+      const { app, team, handoff } = await setup();
+      const o = 'o_later';
+      const say = (content: string) => app.emulator!.act(o, { type: 'text', content });
+      const first = await handoff(o);
+      await say('路灯坏了三天');
+      app.clock.advance(MINUTE);
+      await app.inbox.close(actorOf(team.supervisor), first);
+      app.clock.advance(MINUTE);
+      await say('我的社保卡号 99887766 丢了怎么补'); // said before the next conversation exists
+      app.clock.advance(MINUTE);
+      const later = await handoff(o, '人工客服');
+      await app.inbox.transfer(actorOf(team.duty), later, 'social-security', '');
+      const history = (await app.reader.conversation(actorOf(team.handler), await row(app, first))).history.map((m) => m.content);
+      expect(history).toContain('路灯坏了三天');
+      expect(history.join('\n')).not.toContain('99887766');
+      const secret = (await app.conversationLog.history(o)).find((m) => m.content.includes('99887766'))!;
+      await expect(app.inbox.reveal(actorOf(team.handler), first, { messageId: secret.id })).rejects.toMatchObject({ code: 'not_found' });
+      expect(await app.inbox.reveal(actorOf(team.ssHandler), later, { messageId: secret.id })).toContain('99887766');
+    });
+
     it('lists: waiting / mine / department / escalated / all, scoped to the department, most urgent first', async () => {
       const { app, team, handoff } = await setup();
       const a = await handoff('o_l1');

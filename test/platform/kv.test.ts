@@ -77,6 +77,24 @@ for (const backend of KV_BACKENDS) {
       expect(await kv.ttl('count')).toBeGreaterThan(0);
     });
 
+    it('a count back at its first value keeps its window; a given-back try never goes below 0 or outlives the window', async () => {
+      expect(await kv.incr('tries', 1, 10 * SECOND)).toBe(1);
+      const window = (await kv.ttl('tries'))!;
+      await kv.giveBack('tries');
+      await pass(60);
+      expect(await kv.incr('tries', 1, 10 * SECOND)).toBe(1); // back to 1: the same window, not a new one
+      expect((await kv.ttl('tries'))!).toBeLessThan(window);
+      await kv.giveBack('tries');
+      await kv.giveBack('tries');
+      expect(await kv.get('tries')).toBe('0');
+      await kv.giveBack('never-counted');
+      expect(await kv.get('never-counted')).toBeNull(); // an ended window stays ended
+      await kv.set('short', '3', 80);
+      await pass(160);
+      await kv.giveBack('short');
+      expect(await kv.get('short')).toBeNull();
+    });
+
     it('locks: one holder at a time, release only by the holder, TTL bounds a crashed holder', async () => {
       const a = await tryLock(kv, 'job', 80);
       expect(a).not.toBeNull();

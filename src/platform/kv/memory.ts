@@ -85,6 +85,11 @@ export class MemoryKv implements Kv {
     return n;
   }
 
+  async giveBack(key: string): Promise<void> {
+    const e = this.live(key);
+    if (e && Number(e.value) > 0) e.value = String(Number(e.value) - 1);
+  }
+
   async ttl(key: string): Promise<number | null> {
     const e = this.live(key);
     if (!e || e.expiresAt === null) return null;

@@ -6,10 +6,16 @@ const COMPARE_AND_SET = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return 1`;
+// The TTL goes on when the key is new (no TTL yet), as in the memory store; a count that comes back
+// to \`by\` later (after a give-back) keeps the window it had.
 const INCR_WITH_TTL = `
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
-if v == tonumber(ARGV[1]) and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if ARGV[2] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v`;
+const GIVE_BACK = `
+local v = tonumber(redis.call('GET', KEYS[1]))
+if v and v > 0 then redis.call('DECR', KEYS[1]) end
+return 0`;
 
 /**
  * Redis-backed store shared by every instance. Atomic compare operations run as Lua scripts.
@@ -24,6 +30,7 @@ export class RedisKv implements Kv {
     this.redis.defineCommand('wbCad', { numberOfKeys: 1, lua: COMPARE_AND_DELETE });
     this.redis.defineCommand('wbCas', { numberOfKeys: 1, lua: COMPARE_AND_SET });
     this.redis.defineCommand('wbIncr', { numberOfKeys: 1, lua: INCR_WITH_TTL });
+    this.redis.defineCommand('wbGiveBack', { numberOfKeys: 1, lua: GIVE_BACK });
   }
 
   private k(key: string): string {
@@ -72,6 +79,10 @@ export class RedisKv implements Kv {
     return (this.redis as unknown as Scripts).wbIncr(this.k(key), String(by), ttl);
   }
 
+  async giveBack(key: string): Promise<void> {
+    await (this.redis as unknown as Scripts).wbGiveBack(this.k(key));
+  }
+
   async ttl(key: string): Promise<number | null> {
     const r = await this.redis.pttl(this.k(key));
     return r < 0 ? null : r;
@@ -86,4 +97,5 @@ interface Scripts {
   wbCad(key: string, expected: string): Promise<number>;
   wbCas(key: string, expected: string, value: string, ttl: string): Promise<number>;
   wbIncr(key: string, by: string, ttl: string): Promise<number>;
+  wbGiveBack(key: string): Promise<number>;
 }

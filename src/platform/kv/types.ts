@@ -14,8 +14,16 @@ export interface Kv {
   /** Delete only if the value still equals `expected` (safe lock release, compare-and-expire). */
   compareAndDelete(key: string, expected: string): Promise<boolean>;
   del(key: string): Promise<void>;
-  /** Atomically add `by` (default 1); a new key starts at 0 and gets `ttlMs` if given. */
+  /**
+   * Atomically add `by` (default 1); a new key starts at 0 and gets `ttlMs` if given. The TTL is
+   * set when the key is created only: later increments do not extend the window.
+   */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;
+  /**
+   * Give one counted try back: subtract 1 while the count exists and is above 0. Never creates the
+   * key (a window that has ended stays ended) and keeps its TTL.
+   */
+  giveBack(key: string): Promise<void>;
   /** Remaining time to live in ms; null when the key is missing or never expires. */
   ttl(key: string): Promise<number | null>;
   close(): Promise<void>;

@@ -445,20 +445,22 @@ export class Cases {
   }
 
   /**
-   * lookup() for callers who may guess: each of `callers` (openid:…, ip:…) has LOOKUP_TRIES failed
-   * tries per LOOKUP_WINDOW_MS, then is refused (too_many) even with the right code. A try is
-   * counted before the lookup and given back when it succeeds, so parallel guesses cannot all slip
-   * in under the limit; the window starts at a caller's first counted try.
+   * lookup() for callers who may guess. Each caller (`openid:…`, `ip:…`) has its own number of
+   * failed tries per LOOKUP_WINDOW_MS (LOOKUP_TRIES unless given: an address may be shared by many
+   * citizens behind one network, so it is given more), then is refused (too_many) even with the
+   * right code. A try is counted before the lookup and given back when it succeeds, so parallel
+   * guesses cannot all slip in under the limit; the window starts at a caller's first counted try.
    */
-  async lookupLimited(caseNo: string, who: { openid?: string; queryCode?: string }, callers: string[]): Promise<CaseRow | null> {
-    const keys = [...new Set(callers)].map((c) => `case-lookup:${c}`);
+  async lookupLimited(caseNo: string, who: { openid?: string; queryCode?: string }, callers: (string | { key: string; tries: number })[]): Promise<CaseRow | null> {
+    const limits = new Map(callers.map((c) => (typeof c === 'string' ? [c, LOOKUP_TRIES] : [c.key, c.tries])));
+    const keys = [...limits.keys()].map((c) => `case-lookup:${c}`);
     const counts = await Promise.all(keys.map((k) => this.d.kv.incr(k, 1, LOOKUP_WINDOW_MS)));
-    if (counts.some((n) => n > LOOKUP_TRIES)) {
-      await Promise.all(keys.map((k) => this.d.kv.incr(k, -1, LOOKUP_WINDOW_MS))); // a refused try is no guess
+    if (counts.some((n, i) => n > [...limits.values()][i]!)) {
+      await Promise.all(keys.map((k) => this.d.kv.giveBack(k))); // a refused try is no guess
       throw new CaseError('too_many', '查询码输错的次数太多了。为了保护办件信息，请过一小时再查。');
     }
     const c = await this.lookup(caseNo, who);
-    if (c) await Promise.all(keys.map((k) => this.d.kv.incr(k, -1, LOOKUP_WINDOW_MS)));
+    if (c) await Promise.all(keys.map((k) => this.d.kv.giveBack(k)));
     return c;
   }
 
