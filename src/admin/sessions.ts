@@ -143,6 +143,8 @@ export class AttemptThrottle {
     this.maxPerIp = o.maxPerIp ?? 20;
     this.windowMs = o.windowMs ?? 15 * MINUTE;
     this.lockMs = o.lockMs ?? 15 * MINUTE;
+    // A count outliving its lock would lock again at the first attempt after the lock ends.
+    if (this.windowMs > this.lockMs) throw new Error(`throttle ${name}: windowMs (${this.windowMs}) must not be longer than lockMs (${this.lockMs})`);
   }
 
   private keys(subject: string, ip: string | null) {

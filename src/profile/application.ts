@@ -56,8 +56,11 @@ export const applicationSchema = z
     department: z.string().min(1).max(48).optional(),
     /** A permit valid for this long after completion gets a renewal reminder. */
     validity_days: z.number().int().min(1).max(3650).optional(),
-    /** Remind this many days before the validity ends (fewer than validity_days). */
-    renewal_reminder_days: z.number().int().min(1).max(365).default(30),
+    /**
+     * Remind this many days before the validity ends (fewer than validity_days). Unset: 30 days,
+     * or a quarter of a validity shorter than 120 days.
+     */
+    renewal_reminder_days: z.number().int().min(1).max(365).optional(),
   })
   .strict()
   .superRefine((a, ctx) => {
@@ -66,7 +69,7 @@ export const applicationSchema = z
       if (seen.has(f.id)) ctx.addIssue({ code: 'custom', path: ['form', i, 'id'], message: `expected a unique field id; "${f.id}" is used twice` });
       seen.add(f.id);
     });
-    if (a.validity_days !== undefined && a.renewal_reminder_days >= a.validity_days) {
+    if (a.validity_days !== undefined && a.renewal_reminder_days !== undefined && a.renewal_reminder_days >= a.validity_days) {
       ctx.addIssue({
         code: 'custom',
         path: ['renewal_reminder_days'],
@@ -78,5 +81,6 @@ export const applicationSchema = z
       if (steps.has(s.id)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'id'], message: `expected a unique step id; "${s.id}" is used twice` });
       steps.add(s.id);
     });
-  });
+  })
+  .transform((a) => ({ ...a, renewal_reminder_days: a.renewal_reminder_days ?? Math.max(1, Math.min(30, Math.floor((a.validity_days ?? 120) / 4))) }));
 export type Application = z.infer<typeof applicationSchema>;

@@ -89,6 +89,14 @@ describe('the department profile', () => {
     ]);
     expect(problems((p) => Object.assign(permit(p), { validity_days: 30, renewal_reminder_days: 30 }))[0]).toMatch(/renewal_reminder_days \(in services\.yaml\): expected fewer days \(30\) than validity_days \(30\)/);
     expect(problems((p) => Object.assign(permit(p), { validity_days: 20, renewal_reminder_days: 7 }))).toEqual([]);
+    // Unset, the reminder fits the validity: 30 days, or a quarter of a short one.
+    const unset = (validity: number) => {
+      const raw = demoProfileRaw();
+      Object.assign(permit(raw), { validity_days: validity });
+      delete permit(raw).renewal_reminder_days;
+      return parseProfile(raw, 'test').services[at]!.application!.renewal_reminder_days;
+    };
+    expect([unset(20), unset(365), unset(90)]).toEqual([5, 30, 22]);
   });
 
   it('refuses references to things that do not exist', () => {
