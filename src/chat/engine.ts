@@ -188,7 +188,10 @@ export class ChatEngine {
     if (d.freeText) return MESSAGE_KINDS.has(m.kind);
     if (t.text === null) return false;
     if (asChoice(t.text) !== null) return true;
-    const n = labelChoice(t.text, dialog.labels ?? []);
+    // Words that are also a keyword ("预约") are read as the keyword unless they are a line's words
+    // in full: a part of 取消这次预约 must not cancel a booking for someone asking to book.
+    const keyword = this.rules.match(t.text, t.v) !== null;
+    const n = labelChoice(t.text, dialog.labels ?? [], keyword ? 'whole' : 'part');
     if (n === null) return false;
     if (n !== 'ambiguous') t.text = String(n); // else the dialog asks again, with its hint
     return true;
@@ -483,16 +486,17 @@ export class ChatEngine {
 /**
  * The line a citizen means by its words: the one whose label they wrote, or the only one whose
  * label contains what they wrote (two characters at least; the only one starting with it if
- * several do), or the only one named in it. Words that fit several lines and pick none are
- * `ambiguous`: they are about this list, which is asked again.
+ * several do), or the only one named in it — or, with `whole`, only the first. Words that fit
+ * several lines and pick none are `ambiguous`: they are about this list, which is asked again.
  */
-export function labelChoice(text: string, labels: string[]): number | 'ambiguous' | null {
+export function labelChoice(text: string, labels: string[], match: 'whole' | 'part' = 'part'): number | 'ambiguous' | null {
   const norm = (s: string) => s.normalize('NFKC').toLowerCase().replace(/[\s\p{P}\p{S}]+/gu, '');
   const said = norm(text);
   if (!said) return null;
   const ls = labels.map(norm);
   const exact = ls.indexOf(said);
   if (exact >= 0) return exact + 1;
+  if (match === 'whole') return null;
   const containing = said.length >= 2 ? ls.flatMap((l, i) => (l.includes(said) ? [i] : [])) : [];
   if (containing.length === 1) return containing[0]! + 1;
   if (containing.length > 1) {

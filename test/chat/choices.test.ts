@@ -31,5 +31,7 @@ describe('what counts as a choice', () => {
     expect(labelChoice('我要改约到其他时间吧', ['取消这次预约', '改约到其他时间'])).toBe(2);
     expect(labelChoice('谢谢', ['取消这次预约', '改约到其他时间'])).toBeNull();
     expect(labelChoice('约', ['取消这次预约'])).toBeNull(); // one character is too little
+    expect(labelChoice('预约', ['取消这次预约', '改约到其他时间'], 'whole')).toBeNull(); // a keyword: whole words only
+    expect(labelChoice('确认预约', ['确认预约', '换个时间'], 'whole')).toBe(1);
   });
 });

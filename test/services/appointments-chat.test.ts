@@ -91,6 +91,11 @@ describe('a dialog answered in words', () => {
     expect(b).toMatchObject({ startsAt: cst(2026, 11, 24, 10), status: 'booked' });
     await say('我的预约');
     expect(await say('1')).toContain('取消这次预约');
+    // 预约 is part of 取消这次预约 but also a keyword: it starts a new booking, it cancels nothing.
+    expect(await say('预约')).toContain('请选择要预约的事项');
+    expect((await a.db.getRepository(BookingEntity).findOneByOrFail({ openid })).status).toBe('booked');
+    await say('我的预约');
+    await say('1');
     expect(await say('取消')).toContain('已取消预约');
     expect(items).toContain('请选择要预约的事项');
   });
