@@ -254,7 +254,13 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     extend: [caseSection(cases, (id) => inbox.departmentName(id), async (id) => (await accounts.get(id))?.name ?? null), hallSection({ halls, appointments, api })],
   });
   const pages = h5Routes({ services: profile.services, halls, appointments, cases, calendar, api, kv, db, clock, publicUrl, log: log.child({ component: 'h5' }) });
-  const answers = answerRoutes({ db, calendar, accountName: profile.account.name, departmentName: (id) => inbox.departmentName(id) });
+  const answers = answerRoutes({
+    db,
+    calendar,
+    accountName: profile.account.name,
+    departmentName: (id) => inbox.departmentName(id),
+    rating: { levels: inbox.settings.rating.levels, rate: (openid, handoffId, level) => inbox.rate(openid, handoffId, level) },
+  });
   const app = buildApp({ profile, clock, log, db, kv, conversation, emulator, routers: [pages, admin, answers] });
   server.removeAllListeners('request');
   server.on('request', app.callback());

@@ -1,4 +1,6 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
+import rawBody from 'raw-body';
 import type { DataSource } from 'typeorm';
 import { HandoffEntity } from '../chat/handoff.ts';
 import type { WorkingCalendar } from '../platform/calendar.ts';
@@ -20,6 +22,11 @@ export interface AnswerView {
   question: string;
   askedAt: string;
   replies: { at: string; kind: 'text' | 'link' | 'image'; text: string; linkUrl: string | null; linkTitle: string | null; imageUrl: string | null }[];
+  /**
+   * 好差评 on the page, once the conversation is closed: the choices to post (not rated yet), or
+   * what the citizen gave; `said` is the answer to a rating just made.
+   */
+  rating: { action: string; choices: { level: number; label: string }[] } | { given: string; said: string | null } | null;
 }
 
 /** The page itself: small and self-contained (its own styles), so it can move into the shared citizen layout. */
@@ -46,6 +53,10 @@ export function renderAnswerPage(v: AnswerView): SafeHtml {
   .reply img { max-width: 100%; border-radius: 4px; margin-top: 6px; }
   .reply a { color: #576b95; word-break: break-all; }
   footer { color: #7f7f7f; font-size: 13px; text-align: center; padding: 8px 16px 32px; }
+  .rate form { display: flex; flex-direction: column; gap: 8px; margin: 8px 0 0; }
+  .rate button { font: inherit; padding: 10px; border-radius: 8px; border: 1px solid #d9d9d9; background: #fff; color: #191919; }
+  .rate button:active { background: #f0f0f0; }
+  .rate .done { color: #07c160; }
 </style>
 </head>
 <body>
@@ -62,6 +73,13 @@ export function renderAnswerPage(v: AnswerView): SafeHtml {
     </div>`,
   )}
 </section>
+${v.rating
+  ? html`<section class="rate" id="rate"><h2>这次答复您满意吗？</h2>${
+      'choices' in v.rating
+        ? html`<form method="post" action="${v.rating.action}">${v.rating.choices.map((c) => html`<button type="submit" name="level" value="${c.level}">${c.label}</button>`)}</form>`
+        : html`${v.rating.said ? html`<p class="done" role="status">${v.rating.said}</p>` : null}<p>您的评价：${v.rating.given}</p>`
+    }</section>`
+  : null}
 <footer>如还有问题，回到公众号直接留言即可。</footer>
 </body>
 </html>`;
@@ -69,8 +87,15 @@ export function renderAnswerPage(v: AnswerView): SafeHtml {
 
 const TOKEN = /^[A-Za-z0-9_-]{32}$/;
 
-/** GET /h5/answer/:token and its images. */
-export function answerRoutes(d: { db: DataSource; calendar: WorkingCalendar; accountName: string; departmentName(id: string | null): string }): Router {
+/** GET /h5/answer/:token and its images; POST …/rate once the conversation is closed. */
+export function answerRoutes(d: {
+  db: DataSource;
+  calendar: WorkingCalendar;
+  accountName: string;
+  departmentName(id: string | null): string;
+  /** The five levels, best first, and the rating command (Inbox.rate). */
+  rating: { levels: { level: number; label: string }[]; rate(openid: string, handoffId: number, level: number): Promise<string | null> };
+}): Router {
   const r = new Router({ prefix: '/h5/answer' });
   const headers = (ctx: { set(h: Record<string, string>): void }, csp: string) =>
     ctx.set({ 'Cache-Control': 'private, no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex', 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': csp });
@@ -81,14 +106,16 @@ export function answerRoutes(d: { db: DataSource; calendar: WorkingCalendar; acc
   };
   const byToken = async (token: string) => (TOKEN.test(token) ? d.db.getRepository(StaffReplyEntity).findOne({ where: { token } }) : null);
 
-  r.get('/:token', async (ctx) => {
+  const levels = [...d.rating.levels].sort((a, b) => b.level - a.level);
+  const page = async (ctx: Context, said: string | null = null) => {
     const reply = await byToken(ctx.params.token ?? '');
     const handoff = reply ? await d.db.getRepository(HandoffEntity).findOne({ where: { id: reply.handoffId } }) : null;
     if (!reply || !handoff) return notFound(ctx);
     // Every answer in this conversation, up to the one the link was sent with.
     const all = await d.db.getRepository(StaffReplyEntity).find({ where: { handoffId: handoff.id }, order: { id: 'ASC' } });
     const shown = all.filter((x) => x.id <= reply.id);
-    headers(ctx, "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
+    headers(ctx, "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'");
+    const given = handoff.rating === null ? null : (levels.find((l) => l.level === handoff.rating)?.label ?? `${handoff.rating} 星`);
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = renderAnswerPage({
       accountName: d.accountName,
@@ -103,7 +130,32 @@ export function answerRoutes(d: { db: DataSource; calendar: WorkingCalendar; acc
         linkTitle: x.linkTitle,
         imageUrl: x.imageId === null ? null : `/h5/answer/${ctx.params.token}/images/${x.imageId}`,
       })),
+      rating: handoff.status !== 'closed' ? null : given === null ? { action: `/h5/answer/${ctx.params.token}/rate`, choices: levels } : { given, said },
     }).value;
+  };
+
+  r.get('/:token', async (ctx) => page(ctx));
+
+  // The token (24 random bytes, sent only to the citizen) is what entitles the post; a post from
+  // another site is refused as well.
+  r.post('/:token/rate', async (ctx) => {
+    const reply = await byToken(ctx.params.token ?? '');
+    if (!reply) return notFound(ctx);
+    if (ctx.get('sec-fetch-site') === 'cross-site') {
+      ctx.status = 403;
+      ctx.body = '请在答复页上评价';
+      return;
+    }
+    const body = String(await rawBody(ctx.req, { limit: 1024, encoding: 'utf8' }).catch(() => ''));
+    const level = Number(new URLSearchParams(body).get('level'));
+    const said = await d.rating.rate(reply.openid, reply.handoffId, level);
+    if (said === null) {
+      ctx.status = 400;
+      ctx.type = 'text/plain; charset=utf-8';
+      ctx.body = '这个评价无效';
+      return;
+    }
+    await page(ctx, said);
   });
 
   r.get('/:token/images/:id', async (ctx) => {

@@ -371,19 +371,30 @@ export class Inbox {
   }
 
   /**
-   * Close the conversation: the bot takes over again, and the citizen is asked (once, if the
-   * customer-service window is still open) to rate the answer.
+   * Close the conversation: the bot takes over again, and the citizen is asked, once, to rate the
+   * answer — by tappable choices inside the customer-service window; past it, by the staff-reply
+   * template linking to the answer page, which then offers the same five choices.
    */
   async close(actor: Actor, id: number, o: CommandOptions = {}): Promise<void> {
     const row = await this.loadFor(actor, id, 'close');
     const now = this.d.clock.now();
-    const askRating = await this.d.conversationLog.withinServiceWindow(row.openid);
+    const inWindow = await this.d.conversationLog.withinServiceWindow(row.openid);
     const held = this.held(actor, 'close', row);
     await this.d.db.transaction(async (tx) => {
       const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { status: 'closed', closedAt: now, closedBy: 'staff', updatedAt: now });
       if (!res.affected) throw await this.conflict(tx, row, held, '会话已经办结');
-      await this.d.audit.record({ actor, action: 'close', target: `handoff:${row.id}`, department: row.department, detail: askRating ? '已邀请市民评价' : '已超过 48 小时客服窗口，未邀请评价', ip: o.ip ?? null }, tx);
-      if (askRating) await this.d.outbox.send({ openid: row.openid, messages: [this.ratingMenu(row.id)], ref: `handoff:${row.id}:rating` }, { uniqueKey: `inbox.rate:${row.id}`, manager: tx });
+      const latest = await tx.getRepository(StaffReplyEntity).findOne({ where: { handoffId: row.id }, order: { id: 'DESC' } });
+      const template = this.d.profile.templates.staff_reply;
+      const fallback =
+        latest && template
+          ? fillTemplate(template, { question: maskText(row.question), time: localTime(this.d.calendar, now), department: this.departmentName(row.department) }, `${this.d.publicUrl}/h5/answer/${latest.token}#rate`)
+          : undefined;
+      const asked = inWindow ? '已邀请市民评价' : fallback ? '已超过 48 小时客服窗口，已用模板消息邀请市民在答复页评价' : '已超过 48 小时客服窗口且没有答复页，未邀请评价';
+      await this.d.audit.record({ actor, action: 'close', target: `handoff:${row.id}`, department: row.department, detail: asked, ip: o.ip ?? null }, tx);
+      // The outbox tries the choices first and falls back to the template when the window is shut.
+      if (inWindow || fallback) {
+        await this.d.outbox.send({ openid: row.openid, messages: [this.ratingMenu(row.id)], ...(fallback ? { fallback } : {}), ref: `handoff:${row.id}:rating` }, { uniqueKey: `inbox.rate:${row.id}`, manager: tx });
+      }
     });
     await this.d.handBack(row.openid);
   }

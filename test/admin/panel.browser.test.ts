@@ -262,6 +262,19 @@ describe.skipIf(!haveChromium)('the staff panel in a browser', { timeout: 60_000
     await phone.goto(url);
     await phone.locator('.reply p', { hasText: '路灯已报修' }).waitFor(T);
     await shot(phone, 'h5-answer.png');
+    // Closing past the window asks for the rating by template; the answer page takes it.
+    await admin.click('button:has-text("办结并邀请评价")');
+    await admin.locator('.facts', { hasText: '办结' }).waitFor(T);
+    const invite = app.emulator!.platform.inbox('o_overdue').filter((i) => i.channel === 'template').at(-1)!;
+    expect(String(invite.message.url)).toMatch(/\/h5\/answer\/[A-Za-z0-9_-]{32}#rate$/);
+    await phone.goto('about:blank'); // the invite links the same page (with #rate): open it afresh, as WeChat does
+    await phone.goto(String(invite.message.url));
+    await phone.locator('#rate button', { hasText: '非常满意' }).waitFor(T);
+    await shot(phone, 'h5-answer-rate.png');
+    await phone.click('#rate button:has-text("满意") >> nth=1');
+    await phone.locator('#rate .done', { hasText: '感谢您的评价' }).waitFor(T);
+    await shot(phone, 'h5-answer-rated.png');
+    expect((await app.db.getRepository(HandoffEntity).findOneByOrFail({ id: late.id })).rating).toBe(4);
     await admin.close();
   });
 
@@ -310,6 +323,6 @@ describe.skipIf(!haveChromium)('the staff panel in a browser', { timeout: 60_000
 
   it('raised no page errors and no dialogs but our own confirmation', () => {
     expect(pageErrors).toEqual([]);
-    expect(dialogs).toEqual(['办结后，会话交还机器人，并邀请市民评价。确定办结？']);
+    expect(dialogs).toEqual(['办结后，会话交还机器人，并邀请市民评价。确定办结？', '办结后，会话交还机器人，并邀请市民评价。确定办结？']);
   });
 });

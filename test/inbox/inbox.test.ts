@@ -341,6 +341,34 @@ for (const backend of DB_BACKENDS) {
       expect((await app.audit.list({ target: `handoff:${id}`, action: 'close' }))[0]?.detail).toContain('未邀请评价');
     });
 
+    it('closing past the window asks by template: the answer page then offers the five choices, stored once', async () => {
+      const { app, team, handoff } = await setup();
+      const id = await handoff('o_rate_page');
+      const reply = await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: '您好，补办社保卡带身份证即可。' });
+      await app.jobs.runDue();
+      const page = () => fetch(`${app.url}/h5/answer/${reply.token}`).then((r) => r.text());
+      expect(await page()).not.toContain('这次答复您满意吗'); // still open: nothing to rate yet
+      app.clock.advance(49 * HOUR);
+      await app.inbox.close(actorOf(team.handler), id);
+      await app.jobs.runDue();
+      const tpl = app.emulator!.platform.inbox('o_rate_page').filter((i) => i.channel === 'template').at(-1)!;
+      expect(tpl.message.url).toBe(`${new URL(String(tpl.message.url)).origin}/h5/answer/${reply.token}#rate`);
+      expect((await app.audit.list({ target: `handoff:${id}`, action: 'close' }))[0]?.detail).toContain('已用模板消息邀请市民在答复页评价');
+      const before = await page();
+      expect(before).toContain('这次答复您满意吗');
+      expect(before).toContain(`action="/h5/answer/${reply.token}/rate"`);
+      const rate = (level: string, headers: Record<string, string> = {}) =>
+        fetch(`${app.url}/h5/answer/${reply.token}/rate`, { method: 'POST', body: new URLSearchParams({ level }), headers });
+      expect((await rate('4', { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+      expect((await rate('9')).status).toBe(400);
+      expect(await (await rate('2')).text()).toContain('很抱歉这次没有让您满意');
+      expect(await row(app, id)).toMatchObject({ rating: 2 });
+      expect(await (await rate('5')).text()).toContain('您已经评价过这次服务了'); // once
+      expect(await row(app, id)).toMatchObject({ rating: 2 });
+      expect(await page()).toContain('您的评价：不满意');
+      expect((await fetch(`${app.url}/h5/answer/${'x'.repeat(32)}/rate`, { method: 'POST', body: 'level=5' })).status).toBe(404);
+    });
+
     it('an overdue conversation is escalated to the department supervisor by the deadline job and marked 督办', async () => {
       const { app, team, handoff } = await setup();
       const late = await handoff('o_late1');
