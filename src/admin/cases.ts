@@ -112,7 +112,9 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
       const s = cases.service(c.serviceId);
       const events = await cases.timeline(c.id);
       const files = await cases.attachments(c.id);
-      const can = (x: CaseAction) => mayCase(a, x, c);
+      // What the role may do, and what the item allows at all (an item may switch off 补正 / 不予受理).
+      const offered = (x: CaseAction) => (x === 'correct' ? s?.application.correction !== false : x === 'refuse' ? s?.application.refusal !== false : true);
+      const can = (x: CaseAction) => mayCase(a, x, c) && offered(x);
       const form = revealed ? cases.plainForm(c) : cases.maskedForm(c);
       const names = await namesOf([c]);
       const steps = s?.application.steps ?? [];

@@ -36,7 +36,7 @@ export const stepSchema = z.object({ id: fieldId, name: z.string().min(1).max(5,
 /**
  * Applying online (网上申请) for an item: the form, what to bring, the fee, the promised time limit
  * (承诺时限) and the steps a case goes through. Default steps: 受理 → 审核 → 办结; 补正 (asking for
- * more material) and 不予受理 (refusal) are always possible on the way.
+ * more material) and 不予受理 (refusal) are possible on the way unless the item switches them off.
  */
 export const applicationSchema = z
   .object({
@@ -52,6 +52,10 @@ export const applicationSchema = z
       { id: 'review', name: '审核' },
       { id: 'complete', name: '办结' },
     ]),
+    /** 补正: handlers may ask the citizen for more material (pausing the clock). */
+    correction: z.boolean().default(true),
+    /** 不予受理: handlers may refuse a case, with the reason and its basis. */
+    refusal: z.boolean().default(true),
     /** The department that handles the cases (a department id of the staff panel). */
     department: z.string().min(1).max(48).optional(),
     /** A permit valid for this long after completion gets a renewal reminder. */

@@ -86,6 +86,23 @@ describe('办件 in the staff panel', () => {
     expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('completed');
   });
 
+  it('an item without 补正 and 不予受理 offers neither, and a forged post changes nothing', async () => {
+    const a = await startApp({ profile: (p) => Object.assign(p.services.find((x: { id: string }) => x.id === 'residence-permit').application, { correction: false, refusal: false }) });
+    const team = await makeTeam(a);
+    const c = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号', kind: '首次申领' }, [
+      { fieldId: 'photo', fileName: 'p.jpg', data: JPEG },
+      { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
+    ]);
+    const h = await signedIn(a, team.handler);
+    const page = await h.page(`/admin/cases/${c.id}`);
+    expect(page.html).toContain(`/admin/cases/${c.id}/accept`);
+    expect(page.html).not.toContain(`/admin/cases/${c.id}/correct`);
+    expect(page.html).not.toContain(`/admin/cases/${c.id}/refuse`);
+    await h.post(`/admin/cases/${c.id}/refuse`, { note: '不符合申领条件' });
+    expect((await h.page(`/admin/cases/${c.id}`)).html).toContain('这个事项不设不予受理');
+    expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c.id }))?.status).toBe('submitted');
+  });
+
   it('an overdue case is under 督办 with the department\'s supervisor, in its own tab of the case list', async () => {
     const { a, team, c } = await setup();
     const other = await a.cases.submit('o_case_owner', 'residence-permit', { name: '王小明', id_card: ID, phone: '13812345678', address: '示范区天山路 600 弄 2 号', kind: '年度签注' }, [

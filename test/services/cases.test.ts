@@ -39,6 +39,19 @@ for (const db of DB_BACKENDS) {
     const pushes = (a: TestApp, openid = 'o_applicant') =>
       a.emulator!.platform.inbox(openid).filter((i) => i.channel === 'custom' || i.channel === 'template').map((i) => (i.channel === 'template' ? `[template] ${(i.message.data as Record<string, string>).phrase3}` : (i.message.content as string)));
 
+    it('an item may switch off 补正 and 不予受理: the commands refuse them and nothing changes', async () => {
+      const a = await startApp({
+        db: db.name,
+        profile: (p) => Object.assign(p.services.find((x: { id: string }) => x.id === 'residence-permit').application, { correction: false, refusal: false }),
+      });
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      expect((await caught(a.cases.requestCorrection(c.id, 'staff:1', '缺少租房合同签字页'))).code).toBe('not_allowed');
+      expect((await caught(a.cases.refuse(c.id, 'staff:1', '不符合申领条件'))).code).toBe('not_allowed');
+      expect((await a.cases.get(c.id))?.status).toBe('submitted');
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).toEqual(['submitted']);
+      await a.cases.accept(c.id, 'staff:1'); // the rest works as ever
+    });
+
     it('submits: a case number, a query code, the attachments, a timeline entry and a message', async () => {
       const a = await app();
       const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());

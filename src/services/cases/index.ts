@@ -25,7 +25,7 @@ const LOOKUP_WINDOW_MS = 3_600_000;
 const SUBMIT_LOCK_MS = 120_000;
 const CODE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 
-export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict' | 'too_many';
+export type CaseFailure = 'not_applicable' | 'invalid' | 'not_found' | 'wrong_state' | 'conflict' | 'too_many' | 'not_allowed';
 
 /** A refusal with a plain Chinese explanation; nothing was written. `fields` says which fields are wrong. */
 export class CaseError extends Error {
@@ -357,7 +357,8 @@ export class Cases {
     return this.move(
       caseId,
       ['submitted', 'in_progress'],
-      async (c, _s, tx, now) => {
+      async (c, s, tx, now) => {
+        if (!s.application.correction) throw new CaseError('not_allowed', '这个事项不办理补正。');
         await this.cancelOverdue(tx, c.id);
         return { event: 'correction_requested', note: what, status: 'correction', stepBeforeCorrection: c.step, correctionRequest: what, pausedAt: c.acceptedAt ? now : null };
       },
@@ -372,7 +373,8 @@ export class Cases {
     return this.move(
       caseId,
       ['submitted', 'correction', 'in_progress'],
-      async (c, _s, tx) => {
+      async (c, s, tx) => {
+        if (!s.application.refusal) throw new CaseError('not_allowed', '这个事项不设不予受理。');
         await this.cancelOverdue(tx, c.id);
         return { event: 'refused', note: why, status: 'refused' };
       },
