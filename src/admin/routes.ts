@@ -6,7 +6,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { HandoffRow } from '../chat/handoff.ts';
 import type { ConversationLog } from '../chat/log.ts';
-import { SERVICE_WINDOW_MS } from '../chat/log.ts';
+import { serviceWindowLeft } from '../chat/log.ts';
 import { SOURCE_DIR } from '../paths.ts';
 import type { WorkingCalendar } from '../platform/calendar.ts';
 import { MINUTE, type Clock } from '../platform/clock.ts';
@@ -350,7 +350,7 @@ export function adminRoutes(d: AdminDeps): Router {
       d.conversationLog.citizen(h.openid),
     ]);
     const now = d.clock.now();
-    const windowLeft = citizen?.subscribed && citizen.lastInteractionAt !== null && now - citizen.lastInteractionAt < SERVICE_WINDOW_MS ? SERVICE_WINDOW_MS - (now - citizen.lastInteractionAt) : null;
+    const windowLeft = citizen?.subscribed ? serviceWindowLeft(citizen, now) : null;
     const dept = h.department ? d.inbox.departments.get(h.department) : undefined;
     const audience = d.profile.audiences?.options.find((a) => a.id === (citizen?.audience ?? h.audience))?.name ?? null;
     return {

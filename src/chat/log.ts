@@ -12,6 +12,8 @@ export interface CitizenRow {
   firstSeenAt: number;
   lastInteractionAt: number | null;
   lastInteractionKind: 'message' | 'event' | null;
+  /** The last message the citizen wrote or sent (not an event): the 48-hour window runs from it. */
+  lastMessageAt: number | null;
   /** The audience (人群) the citizen chose. */
   audience: string | null;
   /** 长者模式: large text on the citizen's pages, remembered. */
@@ -31,6 +33,7 @@ export const CitizenEntity = new EntitySchema<CitizenRow>({
     firstSeenAt: { name: 'first_seen_at', type: 'bigint', transformer: epochMs },
     lastInteractionAt: { name: 'last_interaction_at', type: 'bigint', nullable: true, transformer: epochMs },
     lastInteractionKind: { name: 'last_interaction_kind', type: 'varchar', length: 16, nullable: true },
+    lastMessageAt: { name: 'last_message_at', type: 'bigint', nullable: true, transformer: epochMs },
     audience: { type: 'varchar', length: 32, nullable: true },
     careMode: { name: 'care_mode', type: 'boolean', default: false },
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: epochMs },
@@ -147,6 +150,7 @@ const CITIZEN_COLUMNS: [keyof CitizenRow, string][] = [
   ['firstSeenAt', 'first_seen_at'],
   ['lastInteractionAt', 'last_interaction_at'],
   ['lastInteractionKind', 'last_interaction_kind'],
+  ['lastMessageAt', 'last_message_at'],
   ['updatedAt', 'updated_at'],
 ];
 const BATCH_ROWS = 200;
@@ -298,10 +302,13 @@ export class ConversationLog {
     return this.ds.getRepository(CitizenEntity).findOne({ where: { openid } });
   }
 
-  /** Whether a customer-service message may still reach the citizen (last interaction within 48 h). */
+  /**
+   * Whether a customer-service message may still reach the citizen: within 48 hours of their last
+   * message, or within a minute of their last menu tap, scan or follow (WeChat's short event window).
+   */
   async withinServiceWindow(openid: string): Promise<boolean> {
     const c = await this.citizen(openid);
-    return !!c?.subscribed && c.lastInteractionAt !== null && this.clock.now() - c.lastInteractionAt < SERVICE_WINDOW_MS;
+    return !!c?.subscribed && serviceWindowLeft(c, this.clock.now()) !== null;
   }
 
   /** A citizen's conversation, oldest first. */
@@ -318,6 +325,7 @@ function citizenChange(m: InboundMessage, now: number): CitizenChange {
   if (interactive) {
     c.lastInteractionAt = now;
     c.lastInteractionKind = isEvent(m) ? 'event' : 'message';
+    if (!isEvent(m)) c.lastMessageAt = now;
   }
   if (m.kind === 'subscribe') Object.assign(c, { subscribed: true, subscribedAt: now, scene: m.scene ?? null });
   else if (m.kind === 'unsubscribe') Object.assign(c, { subscribed: false, unsubscribedAt: now });
@@ -326,3 +334,14 @@ function citizenChange(m: InboundMessage, now: number): CitizenChange {
 }
 
 
+
+/** WeChat's one-minute window after an event (menu tap, scan, follow). */
+export const EVENT_WINDOW_MS = 60_000;
+
+/** How long the customer-service window stays open (ms), or null when it is shut. */
+export function serviceWindowLeft(c: Pick<CitizenRow, 'lastMessageAt' | 'lastInteractionAt' | 'lastInteractionKind'>, now: number): number | null {
+  const fromMessage = c.lastMessageAt !== null ? SERVICE_WINDOW_MS - (now - c.lastMessageAt) : 0;
+  const fromEvent = c.lastInteractionKind === 'event' && c.lastInteractionAt !== null ? EVENT_WINDOW_MS - (now - c.lastInteractionAt) : 0;
+  const left = Math.max(fromMessage, fromEvent);
+  return left > 0 ? left : null;
+}

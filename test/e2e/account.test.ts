@@ -62,6 +62,24 @@ for (const { db, kv } of combos) {
       ]);
     });
 
+    it('the 48-hour window runs from the last message; a menu tap opens only its own minute', async () => {
+      const a = await app({ db: db.name, kv: kv.name });
+      const em = a.emulator!;
+      await em.act('o_window', { type: 'subscribe' });
+      a.clock.advance(2 * 60_000);
+      expect(await a.conversationLog.withinServiceWindow('o_window')).toBe(false); // a follow: one minute
+      await em.act('o_window', { type: 'text', content: '你好' });
+      a.clock.advance(47 * 3_600_000);
+      await em.act('o_window', { type: 'click', key: 'guides' });
+      expect(await a.conversationLog.citizen('o_window')).toMatchObject({ lastInteractionKind: 'event' });
+      a.clock.advance(2 * 3_600_000); // 49 hours after the message, 2 after the tap
+      expect(await a.conversationLog.withinServiceWindow('o_window')).toBe(false);
+      await em.act('o_window', { type: 'click', key: 'guides' });
+      expect(await a.conversationLog.withinServiceWindow('o_window')).toBe(true); // the tap's own minute
+      a.clock.advance(61_000);
+      expect(await a.conversationLog.withinServiceWindow('o_window')).toBe(false);
+    });
+
     it('unfollow and follow again', async () => {
       const a = await app({ db: db.name, kv: kv.name });
       const em = a.emulator!;
