@@ -42,6 +42,7 @@ export const AUDIT_ACTIONS = {
   'case-file': '查看附件',
   'hall-arrived': '大厅签到',
   'hall-no-show': '标记未到',
+  'hall-no-show-undone': '撤销未到',
   'hall-served': '大厅办理完毕',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -72,6 +72,7 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
         // 未到 counts towards a suspension: offered once the booked time is over.
         if (b.status === 'booked') return html`${mark(b, 'arrived', '到场取号', 'primary small')}${b.endsAt <= f.now ? html` ${mark(b, 'no-show', '未到', 'small')}` : null}`;
         if (b.status === 'checked_in') return mark(b, 'served', '已办理', 'primary small');
+        if (b.status === 'no_show') return mark(b, 'undo-no-show', '撤销未到', 'small');
         return null;
       };
       const body = html`<div class="halls">
@@ -96,9 +97,10 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
       kit.send(ctx, page(pc, { title: `${h.name} · 大厅`, section: 'halls', body }));
     });
 
-    const marks: [string, 'hall-arrived' | 'hall-no-show' | 'hall-served', (id: number) => Promise<unknown>, string][] = [
+    const marks: [string, 'hall-arrived' | 'hall-no-show' | 'hall-no-show-undone' | 'hall-served', (id: number) => Promise<unknown>, string][] = [
       ['arrived', 'hall-arrived', (id) => d.appointments.markArrived(id), '已签到并取号'],
       ['no-show', 'hall-no-show', (id) => d.appointments.markNoShow(id), '已标记为未到'],
+      ['undo-no-show', 'hall-no-show-undone', (id) => d.appointments.undoNoShow(id), '已撤销未到，可以签到了'],
       ['served', 'hall-served', (id) => d.appointments.markServed(id), '已标记为办理完毕'],
     ];
     for (const [path, action, run, done] of marks) {

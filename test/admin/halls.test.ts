@@ -52,10 +52,14 @@ describe('大厅 in the staff panel', () => {
     const later = await signedIn(a, team.duty);
     expect((await later.page('/admin/halls/center')).html).toContain(`/bookings/${late.id}/no-show`);
     await later.post(`/admin/halls/center/bookings/${late.id}/no-show`);
+    // A mistake (the citizen was in the queue after all) can be undone, and marked again.
+    await later.post(`/admin/halls/center/bookings/${late.id}/undo-no-show`);
+    expect((await a.db.getRepository(BookingEntity).findOneBy({ id: late.id }))?.status).toBe('booked');
+    await later.post(`/admin/halls/center/bookings/${late.id}/no-show`);
     const rows = await a.db.getRepository(BookingEntity).find({ where: { hallId: 'center' }, order: { id: 'ASC' } });
     expect(rows.map((r) => r.status)).toEqual(['served', 'no_show']);
     const audit = await a.db.getRepository(AuditEntity).find({ where: { actorId: team.duty.id }, order: { id: 'ASC' } });
-    expect(audit.map((x) => x.action).filter((x) => x.startsWith('hall-'))).toEqual(['hall-arrived', 'hall-served', 'hall-no-show']);
+    expect(audit.map((x) => x.action).filter((x) => x.startsWith('hall-'))).toEqual(['hall-arrived', 'hall-served', 'hall-no-show', 'hall-no-show-undone', 'hall-no-show']);
   });
 
   it('only today\'s bookings at that hall can be marked there, and only with the form\'s token', async () => {

@@ -504,6 +504,12 @@ export class Appointments {
     throw new BookingError('not_active', '只有还没到场的预约可以标记为未到。');
   }
 
+  /** Staff: 未到 was a mistake (the citizen came after all): the booking waits again. */
+  async undoNoShow(bookingId: number): Promise<void> {
+    const res = await this.d.ds.getRepository(BookingEntity).update({ id: bookingId, status: 'no_show' }, { status: 'booked', updatedAt: this.d.clock.now() });
+    if (res.affected !== 1) throw new BookingError('not_active', '只有标记为未到的预约可以撤销。');
+  }
+
   /** Staff: the matter was handled at the window. */
   async markServed(bookingId: number): Promise<void> {
     const now = this.d.clock.now();
