@@ -302,24 +302,24 @@ export class ChatEngine {
     return { reply: { type: 'text', content: s.greeting }, ref: then.ref, followUps: then.reply ? replyToCustomMessages(then.reply) : [] };
   }
 
-  /** What a menu key answers when it answers with one reply (a rule, a leaf, a guide, an FAQ). */
-  private clickReply(key: string, v: Visibility): ReplySpec | null {
+  /**
+   * What a menu key stands for, in the order it is looked up: a keyword rule's click key, a
+   * navigation node (a branch opens its list), a service item's guide, an FAQ.
+   */
+  private clickTarget(key: string, v: Visibility): { ref: string; reply?: ReplySpec; branch?: { node: NavNode; path: string[] } } | null {
     const rule = this.rules.forClick(key, v);
-    if (rule) return rule.reply;
+    if (rule) return { ref: `rule:${rule.id}`, reply: rule.reply };
     const node = this.navigation.find(key);
-    if (node && visible(node.node, v)) return node.node.reply ?? null;
-    if (this.services.has(key)) return { service: key };
-    if (this.faqs.has(key)) return { faq: key };
+    if (node && visible(node.node, v)) return node.node.reply ? { ref: `menu:${key}`, reply: node.node.reply } : { ref: `menu:${key}`, branch: node };
+    if (this.services.has(key)) return { ref: `menu:${key}`, reply: { service: key } };
+    if (this.faqs.has(key)) return { ref: `menu:${key}`, reply: { faq: key } };
     return null;
   }
 
   private async onClick(t: Turn, key: string): Promise<Answer> {
-    const rule = this.rules.forClick(key, t.v);
-    if (rule) return this.answer(t, rule.reply, `rule:${rule.id}`);
-    const node = this.navigation.find(key);
-    if (node && visible(node.node, t.v)) return this.openNode(t, node.node, node.path, `menu:${key}`);
-    if (this.services.has(key)) return this.answer(t, { service: key }, `menu:${key}`);
-    if (this.faqs.has(key)) return this.answer(t, { faq: key }, `menu:${key}`);
+    const target = this.clickTarget(key, t.v);
+    if (target?.branch) return this.openNode(t, target.branch.node, target.branch.path, target.ref);
+    if (target?.reply) return this.answer(t, target.reply, target.ref);
     return this.home(t, '这个菜单暂时没有内容，您可以从下面选择：');
   }
 
@@ -418,9 +418,10 @@ export class ChatEngine {
     const allowed = this.p.handoff.keywords_while_human;
     if (t.msg.kind === 'click') {
       const key = (t.msg as { key: string }).key;
-      const spec = this.clickReply(key, t.v);
+      const target = this.clickTarget(key, t.v);
+      const spec = target?.reply;
       if (spec?.handoff) return text(this.p.handoff.texts.already_waiting, 'handoff:waiting');
-      if (allowed && spec && informational(spec)) return this.answer(t, spec, `menu:${key}`);
+      if (allowed && spec && informational(spec)) return this.answer(t, spec, target!.ref);
       return text(this.p.handoff.texts.menu_while_human, 'with-staff:menu');
     }
     if (allowed && t.text !== null) {

@@ -454,10 +454,10 @@ export class Cases {
    * guesses cannot all slip in under the limit; the window starts at a caller's first counted try.
    */
   async lookupLimited(caseNo: string, who: { openid?: string; queryCode?: string }, callers: (string | { key: string; tries: number })[]): Promise<CaseRow | null> {
-    const limits = new Map(callers.map((c) => (typeof c === 'string' ? [c, LOOKUP_TRIES] : [c.key, c.tries])));
-    const keys = [...limits.keys()].map((c) => `case-lookup:${c}`);
+    const limits = [...new Map(callers.map((c) => (typeof c === 'string' ? [c, LOOKUP_TRIES] : [c.key, c.tries])))].map(([c, tries]) => ({ key: `case-lookup:${c}`, tries }));
+    const keys = limits.map((l) => l.key);
     const counts = await Promise.all(keys.map((k) => this.d.kv.incr(k, 1, LOOKUP_WINDOW_MS)));
-    if (counts.some((n, i) => n > [...limits.values()][i]!)) {
+    if (counts.some((n, i) => n > limits[i]!.tries)) {
       await Promise.all(keys.map((k) => this.d.kv.giveBack(k))); // a refused try is no guess
       throw new CaseError('too_many', '查询码输错的次数太多了。为了保护办件信息，请过一小时再查。');
     }
