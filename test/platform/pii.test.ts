@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MASK_DEPTH_LIMIT, maskAddress, maskDeep, maskIdCard, maskName, maskPhone, maskText } from '../../src/platform/pii.ts';
+import { parse as parseYaml } from 'yaml';
+import { MASK_DEPTH_LIMIT, maskAddress, maskCard, maskDeep, maskIdCard, maskName, maskPhone, maskPlate, maskText } from '../../src/platform/pii.ts';
+
+const CORPUS = parseYaml(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'pii-corpus.yaml'), 'utf8')) as { masked: [string, string][]; ordinary: string[] };
 
 /** Raw personal data used throughout; none of it may survive masking. */
 const PHONE = '13812345678';
@@ -174,6 +179,51 @@ describe('maskText', () => {
     }
     expect(maskAddress(maskAddress('长宁路1234弄'))).toBe('长宁路****');
     expect(maskIdCard(maskIdCard(ID18))).toBe(maskIdCard(ID18));
+  });
+});
+
+describe('the corpus of real-world ways of writing personal data (test/fixtures/pii-corpus.yaml)', () => {
+  it.each(CORPUS.masked)('%s', (written, shown) => {
+    expect(maskText(written)).toBe(shown);
+    expect(maskText(shown)).toBe(shown); // idempotent
+  });
+
+  it('never lets seven digits of a number through in a row, whatever the grouping', () => {
+    // A number as written: digits (or masks) with spaces, dashes or dots between them. A country
+    // code kept in front of a mobile is not part of the number.
+    const numbers = (s: string) => (s.replace(/(?:\+|00)?86(?=[ \-)）]*1[3-9])/g, '').match(/[0-9Xx*](?:[ .\-·]{0,3}[0-9Xx*])*/g) ?? []).map((n) => n.replace(/[^0-9Xx*]/g, ''));
+    for (const [written] of CORPUS.masked) {
+      for (const n of numbers(maskText(written))) expect(n, written).not.toMatch(/[0-9]{7}/);
+    }
+  });
+
+  it.each(CORPUS.ordinary)('leaves "%s" as written', (s) => {
+    expect(maskText(s)).toBe(s);
+  });
+});
+
+describe('maskPlate and maskCard (values known to be a plate or a card)', () => {
+  it.each([
+    ['沪A12345', '沪A***45'],
+    ['粤B·D12345', '粤B·****45'],
+    [' 京A 1234学 ', '京A ***4学'],
+    ['ABC', 'A*C'],
+    ['', ''],
+  ])('plate %s → %s', (input, expected) => expect(maskPlate(input)).toBe(expected));
+
+  it.each([
+    ['6222021234567890123', '6222***********0123'],
+    ['6222 0212 3456 7890', '6222 **** **** 7890'],
+    ['12345', '*****'],
+  ])('card %s → %s', (input, expected) => expect(maskCard(input)).toBe(expected));
+
+  it('is chosen by key in maskDeep', () => {
+    expect(maskDeep({ plateNo: '沪A12345', license_plate: '沪B54321', bankCard: '6222021234567890123', cardNo: 6222021234567890 })).toEqual({
+      plateNo: '沪A***45',
+      license_plate: '沪B***21',
+      bankCard: '6222***********0123',
+      cardNo: '6222********7890',
+    });
   });
 });
 
