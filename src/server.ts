@@ -26,7 +26,7 @@ import { h5Routes } from './h5/index.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { ConversationLog } from './chat/log.ts';
 import { Outbox } from './chat/outbox.ts';
-import { Emulator } from './emulator/index.ts';
+import { defaultHost, Emulator } from './emulator/index.ts';
 import { answerRoutes } from './inbox/answer-page.ts';
 import { Inbox } from './inbox/inbox.ts';
 import { InboxReader } from './inbox/queries.ts';
@@ -51,6 +51,7 @@ export interface StartOptions {
   profile?: LoadedProfile;
   /** 0 picks a free port. Default: PORT or 3000. */
   port?: number;
+  /** Default: HOST, else loopback while the emulator is on and all interfaces otherwise. */
   host?: string;
   /** PostgreSQL schema (tests isolate runs this way). */
   dbSchema?: string;
@@ -66,6 +67,8 @@ export interface StartOptions {
 export interface Instance {
   url: string;
   port: number;
+  /** The address the server listens on. */
+  host: string;
   profile: Profile;
   profileDir: string;
   clock: Clock;
@@ -116,12 +119,15 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     res.end('starting');
   });
   const port = opts.port ?? Number(env.PORT ?? 3000);
+  const host = opts.host ?? defaultHost(env, profile.emulator.enabled);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, opts.host ?? '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  const local = `http://127.0.0.1:${actualPort}`;
+  // How this process reaches itself (the emulator's callbacks, tests): any address it listens on.
+  const self = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const local = `http://${self}:${actualPort}`;
   const publicUrl = (env.PUBLIC_URL || `http://localhost:${actualPort}`).replace(/\/$/, '');
 
   const w = profile.wechat;
@@ -285,6 +291,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   return {
     url: local,
     port: actualPort,
+    host,
     profile,
     profileDir: loaded.dir,
     clock,
