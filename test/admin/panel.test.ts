@@ -210,7 +210,7 @@ describe('sessions', () => {
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain('当前密码不正确');
     const weak = await laptop.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' });
-    expect(await weak.text()).toContain('密码至少 10 位');
+    expect(await weak.text()).toContain('密码至少 12 位');
     const ok = await laptop.post('/admin/account/password', { current: PASSWORD, next: 'A-new-password-7', repeat: 'A-new-password-7' });
     expect(ok.status).toBe(302);
     expect((await laptop.page('/admin/inbox')).html).toContain('密码已修改');
@@ -256,7 +256,7 @@ describe('sessions', () => {
     // The lock ends; a new password refused for itself does not count as a guess.
     app.clock.advance(16 * MINUTE);
     await c.page('/admin/account/password');
-    for (let i = 0; i < 6; i++) expect(await (await c.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' })).text()).toContain('密码至少 10 位');
+    for (let i = 0; i < 6; i++) expect(await (await c.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' })).text()).toContain('密码至少 12 位');
     expect((await attempt(PASSWORD)).status).toBe(302);
     // Signing in is a separate count: the account was never locked for it.
     expect((await new StaffClient(app.url).signIn(team.handler.username, 'A-new-password-7')).status).toBe(302);
