@@ -173,11 +173,11 @@ export function adminRoutes(d: AdminDeps): Router {
     }
     const staff = await d.accounts.authenticate(username, password);
     if (!staff) {
-      const { locked, audit } = await d.throttle.failed(gate.attempt);
+      const { locked, retryMs, audit } = await d.throttle.failed(gate.attempt);
       // Every password checked and wrong is a row; the lock it brings about is one more (once per lock).
       await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-failed', ip });
-      if (audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '连续失败，已临时锁定', ip });
-      return showSignIn(ctx, { username, error: locked ? lockMessage(d.throttle.lockMs) : '用户名或密码不正确。', status: locked ? 429 : 401 });
+      if (audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: `连续失败，已临时锁定 ${Math.ceil(retryMs / MINUTE)} 分钟`, ip });
+      return showSignIn(ctx, { username, error: locked ? lockMessage(retryMs) : '用户名或密码不正确。', status: locked ? 429 : 401 });
     }
     await d.throttle.succeeded(gate.attempt);
     // A fresh session id at every sign-in (no fixation); an old session in this browser ends.
@@ -287,10 +287,10 @@ export function adminRoutes(d: AdminDeps): Router {
         await d.passwordThrottle.succeeded(gate.attempt);
         return again(err.message);
       }
-      const { locked, audit } = await d.passwordThrottle.failed(gate.attempt);
+      const { locked, retryMs, audit } = await d.passwordThrottle.failed(gate.attempt);
       await d.audit.record({ actor: s.actor, action: 'password-change-failed', target, detail: '当前密码不正确', ip: ctx.ip });
       if (audit) await d.audit.record({ actor: s.actor, action: 'password-change-locked', target, detail: '连续输错当前密码，已暂停修改密码', ip: ctx.ip });
-      return locked ? again(passwordLockMessage(d.passwordThrottle.lockMs), 429) : again(err.message);
+      return locked ? again(passwordLockMessage(retryMs), 429) : again(err.message);
     }
     await d.passwordThrottle.succeeded(gate.attempt);
     await d.audit.record({ actor: s.actor, action: 'password-change', target: `staff:${s.staff.id}`, ip: ctx.ip });

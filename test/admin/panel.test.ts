@@ -64,7 +64,7 @@ describe('signing in', () => {
     expect(wrong.headers.getSetCookie().some((x) => x.startsWith('weiban_staff='))).toBe(false);
   });
 
-  it('locks a username for 15 minutes after 5 failures, even for the right password, then lets it in', async () => {
+  it('locks an account from the address guessing it for 15 minutes after 5 failures, even for the right password, then lets it in', async () => {
     const { app, team } = await setup();
     const c = new StaffClient(app.url);
     const attempt = async (password: string) => {
@@ -86,6 +86,63 @@ describe('signing in', () => {
     const actions = (await app.audit.list({})).filter((a) => a.actor === team.handler.username).map((a) => a.action);
     // One 'sign-in-locked' row per lock: the attempts refused while locked are not each recorded.
     expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in']);
+  });
+
+  describe('an attacker cannot lock the real user out (lock-out per account and address, growing)', () => {
+    // Addresses are told apart through the one trusted proxy's X-Forwarded-For.
+    const behindProxy = async () => {
+      process.env.TRUST_PROXY = '1';
+      try {
+        return await setup();
+      } finally {
+        delete process.env.TRUST_PROXY;
+      }
+    };
+    const from = (app: TestApp, ip: string) => {
+      const c = new StaffClient(app.url);
+      return async (username: string, password: string) => {
+        await c.page('/admin/login');
+        return (await c.post('/admin/login', { username, password }, { headers: { 'x-forwarded-for': ip } })).status;
+      };
+    };
+
+    it('five wrong passwords from one address lock that address out of that account only; the real user elsewhere signs in', async () => {
+      const { app, team } = await behindProxy();
+      const admin = team.admin.username;
+      const attacker = from(app, '203.0.113.9');
+      for (let i = 0; i < 4; i++) expect(await attacker(admin, 'wrong-password-1')).toBe(401);
+      expect(await attacker(admin, 'wrong-password-1')).toBe(429);
+      expect(await attacker(admin, PASSWORD)).toBe(429); // even the right one, from there
+      expect(await from(app, '10.0.0.5')(admin, PASSWORD)).toBe(302); // the administrator at the office
+      expect(await attacker(team.handler.username, PASSWORD)).toBe(302); // another account from there
+    });
+
+    it('guessing one account from many addresses locks out the new ones, never the address its user signs in from', async () => {
+      const { app, team } = await behindProxy();
+      const admin = team.admin.username;
+      expect(await from(app, '10.0.0.5')(admin, PASSWORD)).toBe(302); // the usual address
+      for (let i = 0; i < 10; i++) expect(await from(app, `198.51.100.${i}`)(admin, 'wrong-password-1')).toBe(i < 9 ? 401 : 429);
+      expect(await from(app, '198.51.100.77')(admin, PASSWORD)).toBe(429); // a new address, while the account is being guessed
+      expect(await from(app, '10.0.0.5')(admin, PASSWORD)).toBe(302); // the real user, on their usual address
+      app.clock.advance(15 * MINUTE + 1000);
+      expect(await from(app, '198.51.100.77')(admin, PASSWORD)).toBe(302);
+    });
+
+    it('each lock of an address lasts twice the one before: 15 minutes, 30, an hour', async () => {
+      const { app, team } = await behindProxy();
+      const attempt = from(app, '203.0.113.9');
+      const user = team.handler.username;
+      for (const minutes of [15, 30, 60]) {
+        for (let i = 0; i < 4; i++) expect(await attempt(user, 'wrong-password-1')).toBe(401);
+        expect(await attempt(user, 'wrong-password-1')).toBe(429);
+        app.clock.advance(minutes * MINUTE - 1000);
+        expect(await attempt(user, PASSWORD)).toBe(429);
+        app.clock.advance(2000);
+      }
+      expect(await attempt(user, PASSWORD)).toBe(302);
+      const locks = await app.audit.list({ action: 'sign-in-locked' });
+      expect(locks.map((a) => a.detail).reverse()).toEqual(['连续失败，已临时锁定 15 分钟', '连续失败，已临时锁定 30 分钟', '连续失败，已临时锁定 60 分钟']);
+    });
   });
 
   it('attempts sent all at once are counted before the password is checked: no more are checked than the limit allows', async () => {
