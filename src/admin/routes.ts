@@ -202,7 +202,8 @@ export function adminRoutes(d: AdminDeps): Router {
       }
       return fail(ctx, 401, '登录已失效，请重新登录');
     }
-    await d.sessions.save(sessionId!, session); // the idle timeout starts again
+    // What its user did restarts the idle timeout; a live page refreshing itself does not.
+    if (!isBackground(ctx)) await d.sessions.touch(sessionId!, session);
     const state: State = { actor: actorOf(staff), staff, session, sessionId: sessionId! };
     ctx.state.admin = state;
     if (staff.mustChangePassword && !ctx.path.startsWith('/admin/account/password') && ctx.path !== '/admin/logout') {
@@ -609,6 +610,11 @@ export function adminRoutes(d: AdminDeps): Router {
   const kit: PanelKit = { signedIn, actor: (ctx) => st(ctx).actor, checkedForm, pageContext, send, fail, flash, fmt, audit: d.audit };
   for (const extend of d.extend ?? []) extend(r, kit);
   return r;
+}
+
+/** A request a page makes by itself (live updates), not one its user made. */
+function isBackground(ctx: Context): boolean {
+  return ctx.method === 'GET' && (ctx.path === '/admin/events' || ctx.path.endsWith('/fragment'));
 }
 
 function wantsJson(ctx: Context): boolean {

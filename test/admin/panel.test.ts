@@ -241,21 +241,40 @@ describe('sessions', () => {
     expect(location(res)).toMatch(/^\/admin\/login\?next=/);
   });
 
-  it('ends after two idle hours, and after twelve hours in any case', async () => {
+  it('ends after 30 idle minutes, and after twelve hours in any case', async () => {
     const { app, team } = await setup();
     const c = await signedIn(app, team.handler);
-    app.clock.advance(HOUR + 50 * MINUTE);
+    app.clock.advance(25 * MINUTE);
     expect((await c.get('/admin/inbox')).status).toBe(200);
-    app.clock.advance(HOUR + 50 * MINUTE);
-    expect((await c.get('/admin/inbox')).status).toBe(200); // each request restarts the idle time
-    app.clock.advance(2 * HOUR + 1000);
+    app.clock.advance(25 * MINUTE);
+    expect((await c.get('/admin/inbox')).status).toBe(200); // each thing its user does restarts the idle time
+    app.clock.advance(30 * MINUTE + 1000);
     expect((await c.get('/admin/inbox')).status).toBe(302);
     const d = await signedIn(app, team.handler);
-    for (let i = 0; i < 12; i++) {
-      app.clock.advance(HOUR);
-      if (i < 11) expect((await d.get('/admin/inbox')).status).toBe(200);
+    for (let i = 1; i <= 28; i++) {
+      app.clock.advance(25 * MINUTE);
+      expect((await d.get('/admin/inbox')).status, `after ${i * 25} minutes`).toBe(200);
     }
+    app.clock.advance(25 * MINUTE); // 12 h 5 min
     expect((await d.get('/admin/inbox')).status).toBe(302);
+  });
+
+  it('an open tab refreshing itself is not activity: 30 minutes without its user end the session', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_idle_tab');
+    const c = await signedIn(app, team.handler);
+    expect((await c.get(`/admin/inbox/${id}`)).status).toBe(200);
+    // The page's live refresh, once a minute, for half an hour.
+    for (let minute = 1; minute < 30; minute++) {
+      app.clock.advance(MINUTE);
+      expect((await c.get('/admin/inbox/fragment?view=waiting')).status).toBe(200);
+      expect((await c.get(`/admin/inbox/${id}/fragment`)).status).toBe(200);
+    }
+    app.clock.advance(MINUTE);
+    const refresh = await c.get('/admin/inbox/fragment?view=waiting');
+    expect(refresh.status).toBe(401); // the page's script goes to the sign-in page
+    expect((await c.get(`/admin/inbox/${id}`)).status).toBe(302);
+    expect(location(await c.get(`/admin/inbox/${id}`))).toMatch(/^\/admin\/login\?next=/);
   });
 
   it('changing the password needs the current one and ends the other sessions; a reset forces a new one', async () => {
@@ -648,6 +667,30 @@ for (const kv of KV_BACKENDS) {
       await c.post('/admin/logout');
       await until(() => events.some((e) => e.startsWith('event: signed-out')));
       ctl.abort();
+    });
+
+    it('a page\'s event stream keeps nothing alive: 30 idle minutes end it with signed-out', async () => {
+      const { app, team, handoff } = await setup({ kv: kv.name, admin: { pulseMs: 30 } });
+      const c = await signedIn(app, team.handler);
+      const ctl = new AbortController();
+      const res = await fetch(`${app.url}/admin/events?since=x`, { headers: { cookie: `weiban_staff=${c.cookies.get('weiban_staff')}` }, signal: ctl.signal });
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let text = '';
+      const until = async (needle: string) => {
+        while (!text.includes(needle)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += dec.decode(value);
+        }
+      };
+      await until('event: pulse');
+      await handoff('o_idle_stream'); // changes keep coming: they are not the user's doing
+      app.clock.advance(30 * MINUTE);
+      await until('event: signed-out');
+      expect(text).toContain('event: signed-out');
+      ctl.abort();
+      expect((await c.get('/admin/inbox')).status).toBe(302);
     });
   });
 }
