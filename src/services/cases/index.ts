@@ -15,7 +15,7 @@ import type { Service } from '../../profile/catalogue.ts';
 import type { ProfileTemplate } from '../../profile/schema.ts';
 import { isValidAt } from '../../profile/validity.ts';
 import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, DraftEntity, type AttachmentRow, type CaseEventKind, type CaseEventRow, type CaseRow } from './entities.ts';
-import { checkForm, type FieldValue, type Upload } from './forms.ts';
+import { checkForm, cleanFileName, type FieldValue, type Upload } from './forms.ts';
 
 const DAY = 86_400_000;
 /** Wrong tries at a case number and query code a caller (an openid, an IP) has per window. */
@@ -250,7 +250,7 @@ export class Cases {
             openid,
             serviceId,
             fieldId,
-            fileName: upload.fileName.replace(/[\\/\u0000-\u001f]/g, '_').slice(0, 200) || 'file',
+            fileName: cleanFileName(upload.fileName),
             mime,
             size: upload.data.length,
             sha256: createHash('sha256').update(upload.data).digest('hex'),
