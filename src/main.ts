@@ -1,5 +1,5 @@
 import { createLogger } from './platform/log.ts';
-import { isLoopback } from './emulator/index.ts';
+import { isLoopback } from './core.ts';
 import { ProfileError } from './profile/load.ts';
 import { start } from './server.ts';
 

@@ -2,7 +2,7 @@ import { EntitySchema, type DataSource } from 'typeorm';
 import type { Clock } from '../platform/clock.ts';
 import { epochMs } from '../platform/db.ts';
 import { DEFAULT_COST, generatePassword, hashPassword, needsRehash, passwordProblem, verifyPassword, dummyHash, type ScryptCost } from './passwords.ts';
-import { needsDepartment, ROLES, type Role, type StaffActor } from './policies.ts';
+import { needsDepartment, ROLES, type Role, type StaffActor } from '../policies/index.ts';
 
 export interface StaffRow {
   id: number;

@@ -1,7 +1,7 @@
 import { EntitySchema, type DataSource, type EntityManager } from 'typeorm';
 import type { Clock } from '../platform/clock.ts';
 import { epochMs } from '../platform/db.ts';
-import type { Actor } from './policies.ts';
+import type { Actor } from '../policies/index.ts';
 
 /**
  * The audit log: who signed in, viewed, unmasked, replied, assigned, transferred and closed what,

@@ -27,7 +27,7 @@ import { conversationPage, conversationParts, inboxList, inboxPage, type Convers
 import { bare, type PageContext } from './pages/layout.ts';
 import { passwordPage, signInPage } from './pages/signin.ts';
 import { auditPage, staffPage } from './pages/staff.ts';
-import { allowed, departmentsOf, ROLES, views, VIEWS, type InboxView, type PanelAction, type Role, type StaffActor } from './policies.ts';
+import { allowed, departmentsOf, ROLES, views, VIEWS, type InboxView, type PanelAction, type Role, type StaffActor } from '../policies/index.ts';
 import { randomToken, sameToken, SESSION_COOKIE, type AttemptThrottle, type SessionData, type StaffSessions } from './sessions.ts';
 
 export interface AdminDeps {
@@ -81,7 +81,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 
 /**
  * The staff panel's HTTP side: sign-in, sessions, CSRF, pages and live updates. Every decision
- * about who may do what is asked of policies.ts; every change goes through a command (Inbox,
+ * about who may do what is asked of src/policies; every change goes through a command (Inbox,
  * Accounts), the same ones the tests call.
  */
 export function adminRoutes(d: AdminDeps): Router {

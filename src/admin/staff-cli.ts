@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AccountError, type Accounts } from './accounts.ts';
 import type { Audit } from './audit.ts';
-import { ROLE_NAMES, ROLES, type Role } from './policies.ts';
+import { ROLE_NAMES, ROLES, type Role } from '../policies/index.ts';
 
 export const STAFF_USAGE = `用法 (usage): npm run staff -- <command> [options]
 

@@ -34,21 +34,6 @@ export interface EmulatorOptions {
   oauthDomain?: string;
 }
 
-/**
- * Where the server listens when HOST does not say. While the emulator is mounted, whoever reaches
- * the server can act as any citizen (the phone page lists them, their inboxes and query codes, and
- * opens their pages), so by default only this machine may: loopback. Without it, all interfaces.
- */
-export function defaultHost(env: NodeJS.ProcessEnv, emulatorEnabled: boolean): string {
-  if (env.HOST) return env.HOST;
-  return emulatorEnabled ? '127.0.0.1' : '0.0.0.0';
-}
-
-/** Whether the server can be reached only from this machine when it listens on `host`. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
 const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
 
 /**

@@ -18,7 +18,7 @@ import type { CustomMessage, TemplateMessage } from '../wechat/api/index.ts';
 import { MAX_TEXT_BYTES } from '../wechat/replies.ts';
 import type { Accounts } from '../admin/accounts.ts';
 import type { Audit, AuditAction } from '../admin/audit.ts';
-import { assignable, canSee, may, SYSTEM, type Actor, type InboxAction } from '../admin/policies.ts';
+import { assignable, canSee, may, SYSTEM, type Actor, type InboxAction } from '../policies/index.ts';
 import { dueAt } from './due.ts';
 import { InboxImageEntity, StaffReplyEntity, type InboxImageRow, type StaffReplyRow } from './entities.ts';
 import { localTime } from './format.ts';

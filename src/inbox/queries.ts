@@ -5,7 +5,7 @@ import type { Clock } from '../platform/clock.ts';
 import { HOUR } from '../platform/clock.ts';
 import { JobEntity, type JobRow } from '../platform/jobs.ts';
 import type { Accounts, StaffInfo } from '../admin/accounts.ts';
-import { departmentsOf, may, views, INBOX_ACTIONS, type InboxAction, type InboxView, type StaffActor } from '../admin/policies.ts';
+import { departmentsOf, may, views, INBOX_ACTIONS, type InboxAction, type InboxView, type StaffActor } from '../policies/index.ts';
 import { urgency, type Urgency } from './due.ts';
 import { StaffReplyEntity, type StaffReplyRow } from './entities.ts';
 import type { Inbox } from './inbox.ts';

@@ -1,5 +1,5 @@
 import type { StaffInfo } from '../../src/admin/accounts.ts';
-import type { Role } from '../../src/admin/policies.ts';
+import type { Role } from '../../src/policies/index.ts';
 import type { TestApp } from '../helpers/app.ts';
 
 /**

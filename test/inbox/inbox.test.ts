@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { actorOf } from '../../src/admin/accounts.ts';
-import { SYSTEM } from '../../src/admin/policies.ts';
+import { SYSTEM } from '../../src/policies/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { Inbox, InboxError } from '../../src/inbox/inbox.ts';
 import { HOUR, MINUTE } from '../../src/platform/clock.ts';

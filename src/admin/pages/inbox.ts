@@ -6,7 +6,7 @@ import { dueRuleWords, URGENCY_NAMES, type Urgency } from '../../inbox/due.ts';
 import type { Conversation, DeliveryState, InboxItem, ReplyDelivery } from '../../inbox/queries.ts';
 import type { AuditRow } from '../audit.ts';
 import { AUDIT_ACTIONS } from '../audit.ts';
-import { ROLE_NAMES, VIEW_NAMES, type InboxView } from '../policies.ts';
+import { ROLE_NAMES, VIEW_NAMES, type InboxView } from '../../policies/index.ts';
 import { csrfField, page, type PageContext } from './layout.ts';
 
 /** Times as staff read them (China time). */

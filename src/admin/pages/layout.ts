@@ -1,5 +1,5 @@
 import { html, type HtmlValue, type SafeHtml } from '../../web/html.ts';
-import { allowed, ROLE_NAMES, views, type StaffActor } from '../policies.ts';
+import { allowed, ROLE_NAMES, views, type StaffActor } from '../../policies/index.ts';
 import type { SessionData } from '../sessions.ts';
 
 /** What every signed-in page knows: who, their session's CSRF token, the account's name. */

@@ -2,7 +2,7 @@ import type { Department } from '../../profile/staff.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import type { StaffInfo } from '../accounts.ts';
 import { AUDIT_ACTIONS, type AuditAction, type AuditRow } from '../audit.ts';
-import { ROLE_NAMES, ROLES } from '../policies.ts';
+import { ROLE_NAMES, ROLES } from '../../policies/index.ts';
 import type { Fmt } from './inbox.ts';
 import { csrfField, page, type PageContext } from './layout.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowed, assignable, canSee, INBOX_ACTIONS, may, SYSTEM, views, type Actor, type ConversationScope, type InboxAction, type Role } from '../../src/admin/policies.ts';
+import { allowed, assignable, canSee, INBOX_ACTIONS, may, SYSTEM, views, type Actor, type ConversationScope, type InboxAction, type Role } from '../../src/policies/index.ts';
 
 const staff = (id: number, role: Role, department: string | null): Extract<Actor, { kind: 'staff' }> => ({ kind: 'staff', id, username: `u${id}`, name: `n${id}`, role, department });
 const duty = staff(1, 'duty', 'a');

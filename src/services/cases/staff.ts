@@ -1,13 +1,13 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { CaseEventRow, CaseRow } from '../services/cases/entities.ts';
-import { CaseError, statusName, type Cases } from '../services/cases/index.ts';
-import { html, type SafeHtml } from '../web/html.ts';
-import { intOf } from './body.ts';
-import { csrfField, page, type PageContext } from './pages/layout.ts';
-import type { Fmt } from './pages/inbox.ts';
-import { canSee, departmentsOf, mayCase, type CaseAction, type StaffActor } from './policies.ts';
-import type { PanelKit } from './routes.ts';
+import type { CaseEventRow, CaseRow } from './entities.ts';
+import { CaseError, statusName, type Cases } from './index.ts';
+import { html, type SafeHtml } from '../../web/html.ts';
+import { intOf } from '../../admin/body.ts';
+import { csrfField, page, type PageContext } from '../../admin/pages/layout.ts';
+import type { Fmt } from '../../admin/pages/inbox.ts';
+import { canSee, departmentsOf, mayCase, type CaseAction, type StaffActor } from '../../policies/index.ts';
+import type { PanelKit } from '../../admin/routes.ts';
 
 const FILTERS = { open: '办理中（全部）', escalated: '督办', submitted: '待受理', in_progress: '办理中', correction: '待补正', completed: '已办结', refused: '不予受理', all: '全部' } as const;
 type Filter = keyof typeof FILTERS;

@@ -1,17 +1,17 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import qrcode from 'qrcode-generator';
-import { maskIdCard, maskName, maskPhone } from '../platform/pii.ts';
-import type { Hall } from '../profile/halls.ts';
-import type { BookingRow, BookingStatus } from '../services/appointments/entities.ts';
-import { BookingError, checkInScene, type Appointments, type Contact } from '../services/appointments/index.ts';
-import type { Halls } from '../services/halls/index.ts';
-import type { WeChatApi } from '../wechat/api/index.ts';
-import { html, raw, type SafeHtml } from '../web/html.ts';
-import { intOf } from './body.ts';
-import { csrfField, page } from './pages/layout.ts';
-import { allowed } from './policies.ts';
-import type { PanelKit } from './routes.ts';
+import { maskIdCard, maskName, maskPhone } from '../../platform/pii.ts';
+import type { Hall } from '../../profile/halls.ts';
+import type { BookingRow, BookingStatus } from './entities.ts';
+import { BookingError, checkInScene, type Appointments, type Contact } from './index.ts';
+import type { Halls } from '../halls/index.ts';
+import type { WeChatApi } from '../../wechat/api/index.ts';
+import { html, raw, type SafeHtml } from '../../web/html.ts';
+import { intOf } from '../../admin/body.ts';
+import { csrfField, page } from '../../admin/pages/layout.ts';
+import { allowed } from '../../policies/index.ts';
+import type { PanelKit } from '../../admin/routes.ts';
 
 const STATUS: Record<BookingStatus, string> = {
   booked: '待到场',

@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
 import type { FormField } from '../../profile/application.ts';
-import type { AttachmentRow, CaseEventRow, CaseRow } from '../../services/cases/entities.ts';
-import { statusName, type ApplicableService, type Cases } from '../../services/cases/index.ts';
-import type { FieldValue } from '../../services/cases/forms.ts';
+import type { AttachmentRow, CaseEventRow, CaseRow } from './entities.ts';
+import { statusName, type ApplicableService, type Cases } from './index.ts';
+import type { FieldValue } from './forms.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
-import { csrfField } from '../layout.ts';
+import { csrfField } from '../../h5/layout.ts';
 
 const ACCEPT_EXT: Record<string, string> = { 'image/jpeg': '.jpg,.jpeg', 'image/png': '.png', 'application/pdf': '.pdf' };
 

@@ -1,11 +1,11 @@
 import type { Context } from 'koa';
 import type { Service } from '../../profile/catalogue.ts';
 import type { Hall } from '../../profile/halls.ts';
-import type { BookingRow } from '../../services/appointments/entities.ts';
-import type { Appointments, DayOffer } from '../../services/appointments/index.ts';
+import type { BookingRow } from './entities.ts';
+import type { Appointments, DayOffer } from './index.ts';
 import { maskName, maskPhone, maskIdCard } from '../../platform/pii.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
-import { csrfField } from '../layout.ts';
+import { csrfField } from '../../h5/layout.ts';
 
 const FIELD: Record<string, { label: string; type: string; autocomplete: string; placeholder: string }> = {
   name: { label: '办事人姓名', type: 'text', autocomplete: 'name', placeholder: '与证件一致' },

@@ -1,6 +1,6 @@
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Hall } from '../../profile/halls.ts';
-import { describeDistance, type Halls } from '../../services/halls/index.ts';
+import { describeDistance, type Halls } from './index.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 
 const DAYS: [keyof Hall['hours'], string][] = [
