@@ -3,6 +3,7 @@ import type { Capability, Core } from '../../capability.ts';
 import { AppointmentChat } from './chat.ts';
 import { BookingError, Appointments, checkInScene } from './index.ts';
 import { bookBody, bookingCard } from './pages.ts';
+import { HallScreens } from './screen.ts';
 import { hallSection } from './staff.ts';
 import { csrfOk, readForm } from '../../h5/http.ts';
 import { intParam } from '../../h5/kit.ts';
@@ -39,6 +40,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
     publicUrl: core.publicUrl,
     log: core.log.child({ component: 'appointments' }),
   });
+  const screens = new HallScreens({ kv: core.kv, api: core.api, halls, appointments, clock: core.clock, accountName: profile.account.name });
   const chat = new AppointmentChat(appointments, halls, core.calendar, core.clock, core.publicUrl, profile.conversation.tappable_numbers);
   const services = new Map(profile.services.map((s) => [s.id, s]));
   const live = (s: Service | undefined): s is Service => !!s && isValidAt(s, core.clock.now());
@@ -52,7 +54,8 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
       early: chat.earlyRoutes(),
       extra: chat.extraRoutes(),
     },
-    panel: hallSection({ halls, appointments, api: core.api }),
+    panel: hallSection({ halls, appointments, api: core.api, screens }),
+    routes: () => screens.routes(),
     pages(r, kit) {
       r.get('/h5/halls', async (ctx) => {
         const now = core.clock.now();
