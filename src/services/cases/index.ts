@@ -8,7 +8,7 @@ import { insertIgnoringDuplicate, nextNumber } from '../../platform/db.ts';
 import type { JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
-import { maskAddress, maskIdCard, maskName, maskPhone } from '../../platform/pii.ts';
+import { maskAddress, maskIdCard, maskName, maskPhone, maskText } from '../../platform/pii.ts';
 import type { FileStorage } from '../../platform/storage.ts';
 import type { Application, FormField } from '../../profile/application.ts';
 import type { Service } from '../../profile/catalogue.ts';
@@ -498,6 +498,19 @@ export class Cases {
     return Number.isSafeInteger(caseId) ? this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId }) : null;
   }
 
+  /**
+   * A timeline note as it may be shown. What the citizen wrote (a 补正 note) is free text that may
+   * hold anything personal: masked wherever it is shown, in full only to staff after an audited
+   * 显示完整, and never to someone who holds only the number and the query code (the public
+   * progress page, 进度 asked for someone else). What staff wrote for the citizen is shown as written.
+   */
+  noteShown(e: CaseEventRow, to: 'public' | 'citizen' | 'staff', revealed = false): string | null {
+    if (!e.note) return null;
+    if (e.actor !== 'citizen') return e.note;
+    if (to === 'public') return null;
+    return to === 'staff' && revealed ? e.note : maskText(e.note);
+  }
+
   /** The form in full (staff, after an audited 显示完整). */
   plainForm(c: CaseRow): { label: string; value: string }[] {
     const s = this.services.get(c.serviceId) as ApplicableService | undefined;
@@ -513,7 +526,8 @@ export class Cases {
       .filter((f) => f.type !== 'file' && values[f.id] !== undefined)
       .map((f) => {
         const v = String(values[f.id]);
-        const masked = f.type === 'phone' ? maskPhone(v) : f.type === 'id_card' ? maskIdCard(v) : f.type === 'address' ? maskAddress(v) : /姓名/.test(f.label) ? maskName(v) : v;
+        const masked =
+          f.type === 'phone' ? maskPhone(v) : f.type === 'id_card' ? maskIdCard(v) : f.type === 'address' ? maskAddress(v) : /姓名/.test(f.label) ? maskName(v) : f.type === 'text' ? maskText(v) : v;
         return { label: f.label, value: masked };
       });
   }
