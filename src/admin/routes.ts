@@ -79,6 +79,15 @@ const ASSETS: Record<string, string> = { 'admin.css': 'text/css; charset=utf-8',
 /** The panel loads nothing from elsewhere and runs no inline script or style. */
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/** Every response under /admin carries these, a 404 included (the app sets them: see app.ts). */
+export const PANEL_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': CSP,
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
+
 /**
  * The staff panel's HTTP side: sign-in, sessions, CSRF, pages and live updates. Every decision
  * about who may do what is asked of src/policies; every change goes through a command (Inbox,
@@ -93,15 +102,8 @@ export function adminRoutes(d: AdminDeps): Router {
     return { now, at: (ms) => localTime(d.calendar, ms), short: (ms) => shortTime(d.calendar, ms, now), span };
   };
 
-  // ---- every /admin response -------------------------------------------------------------------
+  // ---- every /admin response (its headers: PANEL_HEADERS, set by the app) -------------------------
   r.use(async (ctx, next) => {
-    ctx.set({
-      'Content-Security-Policy': CSP,
-      'X-Frame-Options': 'DENY',
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    });
     try {
       await next();
     } catch (err) {
