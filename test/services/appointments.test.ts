@@ -59,6 +59,16 @@ describe('slots follow the hall, the calendar and the closures', () => {
     expect(satX.open).toBe(false);
   });
 
+  it('booking a public holiday is refused as closed, directly by the command; the 调休 Saturday is bookable', async () => {
+    const a = await app();
+    a.clock.set(cst(2026, 9, 30, 10));
+    const book = (openid: string, start: number) => a.appointments.book({ openid, serviceId: 'residence-permit', hallId: 'xinhua', start, channel: 'h5', notify: false });
+    for (const d of [1, 2, 5, 7]) expect(await refused(book(`o_hol${d}`, cst(2026, 10, d, 10))), `10月${d}日`).toBe('closed');
+    expect(await refused(book('o_tiaoxiu', cst(2026, 10, 10, 10)))).toBe('accepted');
+    expect(await refused(book('o_sunday', cst(2026, 10, 11, 10)))).toBe('closed');
+    expect(await a.db.getRepository(BookingEntity).count()).toBe(1);
+  });
+
   it('a hall\'s own closure is respected and explained', async () => {
     const a = await app();
     a.clock.set(cst(2026, 11, 27, 10));
