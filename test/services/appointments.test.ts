@@ -15,15 +15,17 @@ const hm = (a: TestApp, t: number) => {
   return `${String(Math.floor(p.minutes / 60)).padStart(2, '0')}:${String(p.minutes % 60).padStart(2, '0')}`;
 };
 
-async function refused(p: Promise<unknown>): Promise<string> {
+/** How a command ended: 'accepted', or the refusal's code (with its message when asked). */
+async function refused(p: Promise<unknown>, withMessage = false): Promise<string> {
   try {
     await p;
   } catch (err) {
-    if (err instanceof BookingError) return err.code;
+    if (err instanceof BookingError) return withMessage ? `${err.code}: ${err.message}` : err.code;
     throw err;
   }
   return 'accepted';
 }
+const message = (p: Promise<unknown>) => refused(p, true);
 
 describe('slots follow the hall, the calendar and the closures', () => {
   it('an ordinary weekday: the hall\'s hours in slots, capacity from its windows', async () => {
@@ -189,15 +191,7 @@ describe('at the hall', () => {
 });
 
 describe('check-in by scanning counts only around the booked time, and the screen\'s code only while current', () => {
-  const message = async (p: Promise<unknown>) => {
-    try {
-      await p;
-    } catch (err) {
-      if (err instanceof BookingError) return `${err.code}: ${err.message}`;
-      throw err;
-    }
-    return 'accepted';
-  };
+
 
   it('a citizen booked at 16:30 who scans the printed code from home at 11:34 is told when to come; at 15:35 at the hall gets a number', async () => {
     const a = await app();
