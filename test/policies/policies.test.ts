@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowed, assignable, CASE_ACTIONS, canSee, departmentsOf, holdsConversations, INBOX_ACTIONS, may, mayCase, needsDepartment, oversees, PANEL_ACTIONS, SYSTEM, views, type Actor, type CaseAction, type CaseScope, type ConversationScope, type InboxAction, type Role } from '../../src/policies/index.ts';
+import { allowed, assignable, CASE_ACTIONS, canSee, departmentsOf, ROLE_NAMES, VIEW_NAMES, isStaff, holdsConversations, INBOX_ACTIONS, may, mayCase, needsDepartment, oversees, PANEL_ACTIONS, SYSTEM, views, type Actor, type CaseAction, type CaseScope, type ConversationScope, type InboxAction, type Role } from '../../src/policies/index.ts';
 
 const staff = (id: number, role: Role, department: string | null): Extract<Actor, { kind: 'staff' }> => ({ kind: 'staff', id, username: `u${id}`, name: `n${id}`, role, department });
 const duty = staff(1, 'duty', 'a');
@@ -135,5 +135,31 @@ describe('roles', () => {
       [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode']],
     ];
     for (const [a, expected] of table) expect(PANEL_ACTIONS.filter((x) => allowed(a, x)), a.role).toEqual(expected);
+  });
+});
+
+describe('the edges of the rules', () => {
+  it('nobody without a department is assigned anything, and nothing without a department is assigned', () => {
+    expect(assignable({ role: 'handler', department: null, active: true }, conv({ department: null }))).toBe(false);
+    expect(assignable({ role: 'duty', department: 'a', active: true }, conv())).toBe(true);
+    expect(assignable({ role: 'supervisor', department: 'a', active: true }, conv({ department: null }))).toBe(false);
+  });
+
+  it('the system sees everything and only escalates open, not yet escalated conversations', () => {
+    expect(isStaff(SYSTEM)).toBe(false);
+    expect(isStaff(duty)).toBe(true);
+    expect(canSee(SYSTEM, conv({ department: 'z' }))).toBe(true);
+    expect(INBOX_ACTIONS.filter((x) => may(SYSTEM, x, conv({ department: null })))).toEqual(['escalate']);
+  });
+
+  it('a handler without a department sees no conversation, whoever holds it', () => {
+    const nowhere = staff(10, 'handler', null);
+    expect(canSee(nowhere, conv({ department: null }))).toBe(false);
+    expect(allowedActions(nowhere, conv({ department: null, assigneeId: 10 }))).toEqual([]);
+  });
+
+  it('what staff read: the names of the roles and of the inbox tabs', () => {
+    expect(ROLE_NAMES).toEqual({ duty: '值班员', handler: '经办人', supervisor: '负责人', admin: '管理员' });
+    expect(VIEW_NAMES).toEqual({ waiting: '待领取', mine: '我的', department: '本部门', escalated: '督办', all: '全部' });
   });
 });
