@@ -17,6 +17,7 @@ import type { Category, Department } from '../profile/staff.ts';
 import type { CustomMessage, TemplateMessage } from '../wechat/api/index.ts';
 import { MAX_TEXT_BYTES } from '../wechat/replies.ts';
 import type { Accounts } from '../admin/accounts.ts';
+import type { Alerts } from '../alerts/index.ts';
 import type { Audit, AuditAction } from '../admin/audit.ts';
 import { assignable, canSee, may, SYSTEM, type Actor, type InboxAction } from '../policies/index.ts';
 import { dueAt } from './due.ts';
@@ -58,6 +59,8 @@ export interface InboxDeps {
   conversationLog: ConversationLog;
   accounts: Accounts;
   audit: Audit;
+  /** Staff alerts: a 督办 reaches the supervisor at once. */
+  alerts: Alerts;
   /** The address citizens' phones reach (answer pages, images). */
   publicUrl: string;
   logger: Logger;
@@ -410,6 +413,10 @@ export class Inbox {
       { escalatedAt: now, escalatedTo: supervisor?.id ?? null },
       '会话已经在督办中',
       { actor, action: 'escalate', detail: `${reason}${supervisor ? `，督办人：${supervisor.name}（${supervisor.username}）` : '，本部门没有在岗负责人，由管理员督办'}`, ip: o.ip },
+      (tx) =>
+        this.d.alerts
+          .raise({ kind: 'escalation', department: row.department, to: supervisor ? { staffIds: [supervisor.id] } : 'supervisors', title: `督办：${reason}（${row.question.slice(0, 40)}）`, link: `/admin/inbox/${row.id}`, urgent: true }, tx)
+          .then(() => undefined),
     );
   }
 

@@ -10,6 +10,7 @@ import { intParam } from '../../h5/kit.ts';
 import { message } from '../../h5/layout.ts';
 import type { Service } from '../../profile/catalogue.ts';
 import { isValidAt } from '../../profile/validity.ts';
+import { allowed } from '../../policies/index.ts';
 import { html } from '../../web/html.ts';
 import { describeOpenings, Halls } from '../halls/index.ts';
 import { hallBody, hallsBody, type Here } from '../halls/pages.ts';
@@ -56,6 +57,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
     },
     panel: hallSection({ halls, appointments, api: core.api, screens }),
     routes: () => screens.routes(),
+    nav: [{ section: 'halls', label: '大厅', href: '/admin/halls', visible: (a) => allowed(a, 'halls') }],
     pages(r, kit) {
       r.get('/h5/halls', async (ctx) => {
         const now = core.clock.now();

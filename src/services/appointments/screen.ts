@@ -6,7 +6,7 @@ import type { WeChatApi } from '../../wechat/api/index.ts';
 import { html } from '../../web/html.ts';
 import type { Halls } from '../halls/index.ts';
 import type { Appointments } from './index.ts';
-import { qrSvg } from './staff.ts';
+import { qrSvg } from '../../web/qr.ts';
 
 /** How long a screen's link works: a working day; the desk opens it again each morning. */
 export const SCREEN_LINK_MS = 16 * 3_600_000;
@@ -59,7 +59,7 @@ export class HallScreens {
       const body = html`<main class="screen">
   <h1>${hall.name}</h1>
   <p class="lead">预约的市民，请用微信扫一扫签到取号</p>
-  <figure class="qr">${qrSvg(url)}</figure>
+  <figure class="qr">${qrSvg(url, '签到二维码')}</figure>
   <p>预约时间前 ${hall.check_in.early_minutes} 分钟到后 ${hall.check_in.late_minutes} 分钟内可以签到；没有预约的，请到服务台取号。</p>
   <p class="muted small">${this.d.accountName} · 签到码每 ${hall.check_in.screen_code_minutes} 分钟更换</p>
 </main>`;
