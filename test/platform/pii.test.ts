@@ -502,7 +502,6 @@ describe('maskDeep: every key rule and every kind of value', () => {
     expect(JSON.stringify(masked)).toBe('{"__proto__":{"phone":"138****5678"}}');
     expect(Object.getPrototypeOf(masked)).toBe(Object.prototype);
     expect(maskDeep({ m: new Map<unknown, unknown>([[1, PHONE], [{ k: 1 }, 'x'], ['mobile', PHONE]]) })).toEqual({ m: { '1': '138****5678', '[object Object]': 'x', mobile: '138****5678' } });
-    expect(maskDeep({ phone: new Map([['x', PHONE]]) })).toEqual({ phone: { x: '138****5678' } });
     expect(maskDeep({ b: new ArrayBuffer(7) })).toEqual({ b: '[ArrayBuffer 7 bytes]' });
     let deep: unknown[] = [PHONE];
     for (let i = 0; i < 10; i++) deep = [deep];
@@ -593,6 +592,84 @@ describe('known values at their edges', () => {
     expect(maskText('邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ')).toBe('邮箱z***＠ｅｘａｍｐｌｅ．ｃｏｍ');
     expect(maskText('a@b 不是邮箱')).toBe('a@b 不是邮箱');
     expect(maskText(42 as unknown as string)).toBe(42);
+  });
+});
+
+describe('edges found by mutation testing', () => {
+  it('every masker passes a value that is not a string through untouched, and gives "" for ""', () => {
+    for (const f of [maskText, maskPhone, maskIdCard, maskAddress, maskName, maskPlate, maskCard]) {
+      for (const v of [null, undefined, 42, true]) expect(f(v as unknown as string), `${f.name}(${String(v)})`).toBe(v);
+      expect(f(''), f.name).toBe('');
+    }
+    expect(maskPlate('  ')).toBe('');
+    expect(maskCard('  ')).toBe('');
+  });
+
+  it('maskAddress keeps up to each road word, when something stands between it and the number', () => {
+    expect(maskAddress('长宁路北侧1号')).toBe('长宁路****');
+    expect(maskAddress('胜利街北口12号')).toBe('胜利街****');
+    expect(maskAddress('解放大道东段100号')).toBe('解放大道****');
+    expect(maskAddress('杏花巷里面5号')).toBe('杏花巷****');
+    expect(maskAddress('长乐弄内部7号')).toBe('长乐弄****');
+    expect(maskAddress('桃花村东头3组')).toBe('桃花村****');
+    expect(maskAddress('天山0号路口')).toBe('天山****'); // a 0 before the road word
+    expect(maskAddress('天山9号路口')).toBe('天山****'); // and a 9
+    expect(maskAddress('长宁路1')).toBe('****'); // four characters or fewer
+    expect(maskAddress('北京市朝阳区')).toBe('****'); // six without a road word
+    expect(maskAddress('幸福小区１２栋')).toBe('幸福小区****'); // full-width digits count as digits
+  });
+
+  it('maskPlate and maskCard at their edges', () => {
+    expect(maskPlate('沪A · 12345')).toBe('沪A · ***45');
+    expect(maskPlate('AB')).toBe('****');
+    expect(maskPlate('ABC')).toBe('A*C');
+    expect(maskCard(' 1234 5678 9012 ')).toBe('1234 **** 9012');
+    expect(maskCard('1234 5678 901')).toBe('**** **** ***');
+  });
+
+  it('errors: a message that is not a string, own type and message keys, keys of their own masked by kind, causes and errors only when there are', () => {
+    const e = Object.assign(new Error('m'), { type: 'db', phone: '400-820-8820', note: `n ${PHONE}` });
+    Object.defineProperty(e, 'message', { value: 123, enumerable: true });
+    const out = maskDeep({ e }).e as unknown as Record<string, unknown>;
+    expect(out.type).toBe('Error');
+    expect(out.message).toBe('123');
+    expect(out.phone).toBe('***-***-8820');
+    expect(out.note).toBe('n 138****5678');
+    expect('cause' in out).toBe(false);
+    expect('errors' in out).toBe(false);
+    expect(Object.keys(maskDeep({ e: new Error('x') }).e as object).sort()).toEqual(['message', 'stack', 'type']);
+    // keyRules false: an error's own keys are masked as text only
+    expect((maskDeep({ e }, { keyRules: false }).e as unknown as Record<string, unknown>).phone).toBe('400-820-8820');
+  });
+
+  it('depth is counted through errors, Maps and Sets too', () => {
+    let err: Error = new Error(`bottom ${PHONE}`);
+    for (let i = 0; i < 12; i++) err = new Error(`level ${i}`, { cause: err });
+    const text = JSON.stringify(maskDeep(err));
+    expect(text).toContain('"[Object]"');
+    expect(text).not.toContain('bottom');
+    let agg: Error = new Error('leaf');
+    for (let i = 0; i < 12; i++) agg = new AggregateError([agg], `agg ${i}`);
+    expect(JSON.stringify(maskDeep(agg))).toMatch(/"\[(Object|Array)\]"/);
+    expect(JSON.stringify(maskDeep(agg))).not.toContain('leaf');
+    let m: unknown = PHONE;
+    for (let i = 0; i < 12; i++) m = new Map([['k', m]]);
+    expect(JSON.stringify(maskDeep(m))).toContain('"[Object]"');
+    let set: unknown = PHONE;
+    for (let i = 0; i < 12; i++) set = new Set([set]);
+    expect(JSON.stringify(maskDeep(set))).toBe('[[[[[[[["[Object]"]]]]]]]]');
+  });
+
+  it('a Map under a classified key passes the key\'s kind to its values', () => {
+    expect(maskDeep({ phone: new Map([['home', '400-820-8820']]) })).toEqual({ phone: { home: '***-***-8820' } });
+    expect(maskDeep({ list: new Map([['home', '400-820-8820']]) })).toEqual({ list: { home: '400-820-8820' } });
+    expect(maskDeep({ phone: new Set(['400-820-8820']) })).toEqual({ phone: ['***-***-8820'] });
+  });
+
+  it('keys that name network places are never masked as addresses', () => {
+    for (const k of ['ipAddress', 'macAddr', 'mailAddress', 'localAddress', 'hostAddress', 'urlAddress', 'bindAddress', 'socketAddr', 'netAddress', 'peerAddress', 'remoteAddr', 'serverAddr']) {
+      expect((maskDeep({ [k]: '北京市朝阳区某某小区' }) as Record<string, unknown>)[k], k).toBe('北京市朝阳区某某小区');
+    }
   });
 });
 
