@@ -17,6 +17,7 @@ import { openKv } from './platform/kv/index.ts';
 import { createLogger, type Logger } from './platform/log.ts';
 import { LocalDiskStorage } from './platform/storage.ts';
 import { loadProfile, type LoadedProfile } from './profile/load.ts';
+import { wording } from './profile/texts.ts';
 import { WeChatApi } from './wechat/api/index.ts';
 
 export interface CoreOptions {
@@ -101,6 +102,7 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
     audit: new Audit(db, clock),
     publicUrl,
     localUrl,
+    wording: wording(profile.texts.vocabulary),
     storage: new LocalDiskStorage(env.UPLOAD_DIR || (opts.uploadDir ?? join(process.cwd(), 'data', 'uploads'))),
     server,
     port: actualPort,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { IsNull, type DataSource, type EntityManager, type FindOperator } from 'typeorm';
-import type { HandoffIntake, HandoffRow, NewHandoff } from '../chat/handoff.ts';
+import type { HandoffIntake, HandoffRoute, HandoffRow, NewHandoff } from '../chat/handoff.ts';
 import { HandoffEntity } from '../chat/handoff.ts';
 import { MessageEntity, type ConversationLog } from '../chat/log.ts';
 import type { Outbox } from '../chat/outbox.ts';
@@ -63,6 +63,8 @@ export interface InboxDeps {
   logger: Logger;
   /** Give the conversation back to the bot (ChatEngine.staffClosed). */
   handBack(openid: string): Promise<void>;
+  /** Alert staff at once (an urgent handoff): the platform's staff alerts. */
+  alert?: (a: { department: string | null; to: 'supervisors' | 'duty'; title: string; link: string; urgent: boolean }) => Promise<void>;
 }
 
 const MAX_TEXT_CHARS = 2000;
@@ -110,11 +112,22 @@ export class Inbox {
   /** Plugged into Handoffs: department, category and due time of each new handoff, and its deadline job. */
   readonly intake: HandoffIntake = {
     classify: async (h: NewHandoff & { createdAt: number }) => {
-      const category = this.categories.get(this.settings.default_category)!;
-      return { department: await this.routeDepartment(h.openid, h.createdAt), category: category.id, dueAt: dueAt(category.due, h.createdAt, this.d.calendar) };
+      // What the rule or menu entry said comes first; else the service just read, and the default.
+      const category = this.categories.get(h.route?.category ?? '') ?? this.categories.get(this.settings.default_category)!;
+      const department = h.route?.department && this.departments.has(h.route.department) ? h.route.department : await this.routeDepartment(h.openid, h.createdAt);
+      return { department, category: category.id, dueAt: dueAt(category.due, h.createdAt, this.d.calendar) };
     },
     opened: async (row: HandoffRow, tx: EntityManager) => {
       if (row.dueAt !== null) await this.scheduleEscalation(row.id, row.dueAt, tx);
+    },
+    committed: async (row: HandoffRow, route: HandoffRoute | undefined) => {
+      if (!row.urgent || !this.d.alert) return;
+      try {
+        await this.d.alert({ department: row.department, to: route?.alert ?? 'supervisors', title: `紧急：${row.question.slice(0, 40)}`, link: `/admin/inbox/${row.id}`, urgent: true });
+      } catch (err) {
+        // The handoff is stored and shows first in the inbox; a failed alert must not lose it.
+        this.d.logger.error({ err, handoff: row.id }, 'urgent handoff: the alert could not be raised');
+      }
     },
   };
 

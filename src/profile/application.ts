@@ -31,7 +31,14 @@ export const formFieldSchema = z.discriminatedUnion('type', [
 ]);
 export type FormField = z.infer<typeof formFieldSchema>;
 
-export const stepSchema = z.object({ id: fieldId, name: z.string().min(1).max(5, { message: 'expected a step name of at most 5 characters (it goes into a template message)' }) }).strict();
+export const stepSchema = z
+  .object({
+    id: fieldId,
+    name: z.string().min(1).max(5, { message: 'expected a step name of at most 5 characters (it goes into a template message)' }),
+    /** What the case is while at this step (受理 → 受理中 by default; 报名成功, 煎药中 stay as they are). */
+    status: z.string().trim().min(1).max(10).optional(),
+  })
+  .strict();
 
 /**
  * Applying online (网上申请) for an item: the form, what to bring, the fee, the promised time limit
