@@ -9,9 +9,9 @@ import type { JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 import { stepStatus, type Wording } from '../../profile/texts.ts';
 import type { Logger } from '../../platform/log.ts';
-import { maskAddress, maskIdCard, maskName, maskPhone } from '../../platform/pii.ts';
+import { maskPersonal, type PersonalKind } from '../../platform/pii.ts';
 import type { FileStorage } from '../../platform/storage.ts';
-import type { Application, FormField } from '../../profile/application.ts';
+import { personalKind, type Application, type FormField } from '../../profile/application.ts';
 import type { Service } from '../../profile/catalogue.ts';
 import type { ProfileTemplate } from '../../profile/schema.ts';
 import { isValidAt } from '../../profile/validity.ts';
@@ -524,9 +524,17 @@ export class Cases {
       .filter((f) => f.type !== 'file' && values[f.id] !== undefined)
       .map((f) => {
         const v = String(values[f.id]);
-        const masked = f.type === 'phone' ? maskPhone(v) : f.type === 'id_card' ? maskIdCard(v) : f.type === 'address' ? maskAddress(v) : /姓名/.test(f.label) ? maskName(v) : v;
-        return { label: f.label, value: masked };
+        const kind = personalKind(f);
+        return { label: f.label, value: kind ? maskPersonal(kind, v) : v };
       });
+  }
+
+  /** The kinds of personal data the case's form holds (what a reveal shows, named in its audit entry). */
+  personalKinds(c: CaseRow): PersonalKind[] {
+    const s = this.services.get(c.serviceId) as ApplicableService | undefined;
+    const values = JSON.parse(c.formData) as Record<string, FieldValue>;
+    const kinds = (s?.application.form ?? []).filter((f) => values[f.id] !== undefined && values[f.id] !== '').map(personalKind);
+    return [...new Set(kinds.filter((k): k is PersonalKind => k !== null))];
   }
 
   /** The department's cases for the staff panel, most urgent first; `escalated`: only those under 督办. */
