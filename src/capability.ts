@@ -1,7 +1,9 @@
 import type Router from '@koa/router';
 import type { DataSource } from 'typeorm';
 import type { Accounts } from './admin/accounts.ts';
+import type { Alerts } from './alerts/index.ts';
 import type { Audit } from './admin/audit.ts';
+import type { PanelNav } from './admin/pages/layout.ts';
 import type { PanelKit } from './admin/routes.ts';
 import type { ChatRoute, Dialog } from './chat/engine.ts';
 import type { ConversationLog } from './chat/log.ts';
@@ -39,6 +41,8 @@ export interface Core {
   outbox: Outbox;
   accounts: Accounts;
   audit: Audit;
+  /** Staff alerts: what must reach staff at once (in the panel, and to their own WeChat). */
+  alerts: Alerts;
   /** Where citizens and staff reach us (links in messages): PUBLIC_URL, else http://localhost:port. */
   publicUrl: string;
   /** This instance on loopback (the emulator calls back here). */
@@ -70,6 +74,8 @@ export interface Capability {
   pages?(r: Router, kit: PageKit): void;
   /** A section of the staff panel under /admin, behind the panel's sign-in and CSRF. */
   panel?(r: Router, kit: PanelKit): void;
+  /** Its sections' places in the panel's top bar. */
+  nav?: PanelNav[];
   /** Other HTTP endpoints of its own (answer pages, platform notifications, APIs). */
   routes?(): Router;
   /** Once the instance serves requests: work that needs the running platform (QR codes …). */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { migrations } from '../migrations/index.ts';
 import { Accounts } from './admin/accounts.ts';
 import { Audit } from './admin/audit.ts';
+import { Alerts } from './alerts/index.ts';
 import type { ScryptCost } from './admin/passwords.ts';
 import type { Core } from './capability.ts';
 import { ConversationLog } from './chat/log.ts';
@@ -85,6 +86,20 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
 
   const jobs = new JobQueue(db, clock, log.child({ component: 'jobs' }));
   const conversationLog = new ConversationLog(db, clock);
+  const accounts = new Accounts(db, clock, new Set(profile.departments.map((d) => d.id)), opts.passwordCost);
+  const alerts = new Alerts({
+    db,
+    clock,
+    calendar,
+    kv,
+    jobs,
+    api,
+    accounts,
+    template: profile.templates.staff_alert,
+    departmentName: (id) => profile.departments.find((d) => d.id === id)?.name ?? '',
+    publicUrl,
+    log: log.child({ component: 'alerts' }),
+  });
   return {
     env,
     profile,
@@ -98,8 +113,9 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
     calendar,
     conversationLog,
     outbox: new Outbox(jobs, api, conversationLog, log.child({ component: 'outbox' })),
-    accounts: new Accounts(db, clock, new Set(profile.departments.map((d) => d.id)), opts.passwordCost),
+    accounts,
     audit: new Audit(db, clock),
+    alerts,
     publicUrl,
     localUrl,
     wording: wording(profile.texts.vocabulary),

@@ -6,6 +6,7 @@ import { BookingEntity, QueueCounterEntity, SlotCountEntity } from './services/a
 import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, DraftEntity } from './services/cases/entities.ts';
 import { StaffEntity } from './admin/accounts.ts';
 import { AuditEntity } from './admin/audit.ts';
+import { AlertEntity } from './alerts/index.ts';
 import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
@@ -27,4 +28,5 @@ export const entities: EntitySchema<any>[] = [
   StaffReplyEntity,
   InboxImageEntity,
   AuditEntity,
+  AlertEntity,
 ];

@@ -4,6 +4,8 @@ import type { Accounts } from './admin/accounts.ts';
 import type { Audit } from './admin/audit.ts';
 import type { ScryptCost } from './admin/passwords.ts';
 import { adminRoutes } from './admin/routes.ts';
+import { alertsCapability } from './alerts/capability.ts';
+import type { Alerts } from './alerts/index.ts';
 import { AttemptThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
 import { buildApp } from './app.ts';
 import type { Capability } from './capability.ts';
@@ -65,6 +67,7 @@ export interface Instance {
   cases: Cases;
   accounts: Accounts;
   audit: Audit;
+  alerts: Alerts;
   inbox: Inbox;
   reader: InboxReader;
   stats: Stats;
@@ -87,7 +90,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [inbox, catalogueCapability(core), appointments, cases];
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -142,6 +145,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     passwordThrottle: new AttemptThrottle(core.kv, 'password', opts.admin?.throttle),
     ...(opts.admin?.pulseMs ? { pulseMs: opts.admin.pulseMs } : {}),
     extend: capabilities.flatMap((c) => (c.panel ? [c.panel.bind(c)] : [])),
+    nav: capabilities.flatMap((c) => c.nav ?? []),
+    unreadAlerts: (staffId) => core.alerts.unread(staffId),
   });
   const routers = [citizenPages(core, capabilities), panel, ...capabilities.flatMap((c) => (c.routes ? [c.routes()] : []))];
   const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers });

@@ -17,6 +17,9 @@ export interface StaffRow {
   /** Set by an administrator's reset: the next sign-in must choose a new password. */
   mustChangePassword: boolean;
   lastSignInAt: number | null;
+  /** The staff member's own WeChat (bound by scanning a code in the panel): alerts reach it as templates. */
+  wechatOpenid: string | null;
+  wechatBoundAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -35,10 +38,15 @@ export const StaffEntity = new EntitySchema<StaffRow>({
     passwordChangedAt: { name: 'password_changed_at', type: 'bigint', transformer: epochMs },
     mustChangePassword: { name: 'must_change_password', type: 'boolean', default: false },
     lastSignInAt: { name: 'last_sign_in_at', type: 'bigint', nullable: true, transformer: epochMs },
+    wechatOpenid: { name: 'wechat_openid', type: 'varchar', length: 64, nullable: true },
+    wechatBoundAt: { name: 'wechat_bound_at', type: 'bigint', nullable: true, transformer: epochMs },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: epochMs },
   },
-  indices: [{ name: 'ix_staff_department', columns: ['department'] }],
+  indices: [
+    { name: 'ix_staff_department', columns: ['department'] },
+    { name: 'ix_staff_wechat_openid', columns: ['wechatOpenid'] },
+  ],
 });
 
 export const USERNAME_RE = /^[a-z0-9][a-z0-9._-]{1,31}$/;
@@ -114,6 +122,8 @@ export class Accounts {
       passwordChangedAt: now,
       mustChangePassword: s.mustChangePassword ?? s.password === undefined,
       lastSignInAt: null,
+      wechatOpenid: null,
+      wechatBoundAt: null,
       createdAt: now,
       updatedAt: now,
     };
@@ -193,6 +203,13 @@ export class Accounts {
     const now = this.clock.now();
     // Deactivating also ends the account's sessions (they must carry the current passwordChangedAt).
     await this.repo.update({ id }, active ? { active, updatedAt: now } : { active, updatedAt: now, passwordChangedAt: nextStamp(row.passwordChangedAt, now) });
+  }
+
+  /** Bind (or, with null, unbind) the staff member's own WeChat, to which alerts are sent. */
+  async bindWeChat(id: number, openid: string | null): Promise<void> {
+    const now = this.clock.now();
+    const res = await this.repo.update({ id }, { wechatOpenid: openid, wechatBoundAt: openid ? now : null, updatedAt: now });
+    if (!res.affected) throw new AccountError('账号不存在');
   }
 
   async update(id: number, changes: { name?: string; role?: Role; department?: string | null }): Promise<StaffInfo> {

@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = {
   'password-change': '修改密码',
   'password-change-failed': '修改密码时当前密码错误',
   'password-change-locked': '修改密码锁定',
+  'wechat-bind': '绑定微信（接收提醒）',
+  'wechat-unbind': '解绑微信',
   'staff-create': '创建账号',
   'staff-update': '修改账号',
   'staff-reset': '重置密码',

@@ -24,7 +24,7 @@ import { AUDIT_ACTIONS, type Audit, type AuditAction } from './audit.ts';
 import { intOf, readForm } from './body.ts';
 import { dashboardPage } from './pages/dashboard.ts';
 import { conversationPage, conversationParts, inboxList, inboxPage, type ConversationModel, type Fmt, type ListModel } from './pages/inbox.ts';
-import { bare, type PageContext } from './pages/layout.ts';
+import { bare, type PageContext, type PanelNav } from './pages/layout.ts';
 import { passwordPage, signInPage } from './pages/signin.ts';
 import { auditPage, staffPage } from './pages/staff.ts';
 import { allowed, departmentsOf, ROLES, views, VIEWS, type InboxView, type PanelAction, type Role, type StaffActor } from '../policies/index.ts';
@@ -51,6 +51,10 @@ export interface AdminDeps {
   pulseMs?: number;
   /** Further sections of the panel (cases …), registered with the panel's own guards. */
   extend?: ((r: Router, kit: PanelKit) => void)[];
+  /** Their places in the top bar. */
+  nav?: PanelNav[];
+  /** Unread staff alerts (the 提醒 badge). */
+  unreadAlerts?(staffId: number): Promise<number>;
 }
 
 /** What a section of the panel needs to be part of it: the same sign-in, CSRF, pages and notices. */
@@ -228,14 +232,22 @@ export function adminRoutes(d: AdminDeps): Router {
 
   const pageContext = async (ctx: Context): Promise<PageContext> => {
     const s = st(ctx);
-    const counts = await d.reader.counts(s.actor);
+    const [counts, alerts] = await Promise.all([d.reader.counts(s.actor), d.unreadAlerts?.(s.actor.id) ?? 0]);
     const flash = s.session.flash;
     if (flash) {
       delete s.session.flash;
       await d.sessions.save(s.sessionId, s.session);
     }
-    return { actor: s.actor, session: s.session, accountName, departmentName, waiting: counts.waiting ?? 0, escalated: counts.escalated ?? 0, ...(flash ? { flash } : {}) };
+    const nav = (d.nav ?? []).filter((n) => n.visible(s.actor));
+    return { actor: s.actor, session: s.session, accountName, departmentName, waiting: counts.waiting ?? 0, escalated: counts.escalated ?? 0, alerts, nav, ...(flash ? { flash } : {}) };
   };
+
+  /** What a live page watches: its conversations, and the actor's unread alerts. */
+  const livePulse = async (actor: StaffActor, handoff: number | null) => {
+    const [v, alerts] = await Promise.all([d.reader.pulse(actor, handoff), d.unreadAlerts?.(actor.id) ?? 0]);
+    return `${v}.${alerts}`;
+  };
+  const alertsHeader = async (ctx: Context) => ctx.set('X-Alerts', String((await d.unreadAlerts?.(st(ctx).actor.id)) ?? 0));
 
   const flash = async (ctx: Context, kind: 'ok' | 'error', text: string) => {
     const s = st(ctx);
@@ -322,14 +334,15 @@ export function adminRoutes(d: AdminDeps): Router {
 
   r.get('/inbox', signedIn, async (ctx) => {
     const actor = st(ctx).actor;
-    send(ctx, inboxPage(await pageContext(ctx), await listModel(ctx), fmt(), await d.reader.pulse(actor, null)));
+    send(ctx, inboxPage(await pageContext(ctx), await listModel(ctx), fmt(), await livePulse(actor, null)));
   });
 
   r.get('/inbox/fragment', signedIn, async (ctx) => {
     const m = await listModel(ctx);
     ctx.type = 'text/html; charset=utf-8';
-    ctx.set('X-Pulse', await d.reader.pulse(st(ctx).actor, null));
+    ctx.set('X-Pulse', await livePulse(st(ctx).actor, null));
     ctx.set('X-Counts', JSON.stringify(m.counts));
+    await alertsHeader(ctx);
     ctx.body = inboxList(m, fmt()).value;
   });
 
@@ -379,14 +392,15 @@ export function adminRoutes(d: AdminDeps): Router {
   r.get('/inbox/:id', signedIn, async (ctx) => {
     const id = idParam(ctx);
     const model = await conversationModel(ctx, id);
-    send(ctx, conversationPage(await pageContext(ctx), model, await d.reader.pulse(st(ctx).actor, id)));
+    send(ctx, conversationPage(await pageContext(ctx), model, await livePulse(st(ctx).actor, id)));
   });
 
   r.get('/inbox/:id/fragment', signedIn, async (ctx) => {
     const id = idParam(ctx);
     const parts = conversationParts(await pageContext(ctx), await conversationModel(ctx, id));
     ctx.type = 'text/html; charset=utf-8';
-    ctx.set('X-Pulse', await d.reader.pulse(st(ctx).actor, id));
+    ctx.set('X-Pulse', await livePulse(st(ctx).actor, id));
+    await alertsHeader(ctx);
     ctx.body = `<div data-part="main">${parts.main.value}</div><div data-part="side">${parts.side.value}</div>`;
   });
 
@@ -491,7 +505,7 @@ export function adminRoutes(d: AdminDeps): Router {
       return;
     }
     const model = await conversationModel(ctx, id, new Map([[what, text]]));
-    send(ctx, conversationPage(await pageContext(ctx), model, await d.reader.pulse(st(ctx).actor, id)));
+    send(ctx, conversationPage(await pageContext(ctx), model, await livePulse(st(ctx).actor, id)));
   });
 
   // ---- live updates: server-sent events --------------------------------------------------------
@@ -520,7 +534,7 @@ export function adminRoutes(d: AdminDeps): Router {
           stream.write('event: signed-out\ndata: {}\n\n');
           return stop();
         }
-        const v = await d.reader.pulse(actorOf(staff), handoff);
+        const v = await livePulse(actorOf(staff), handoff);
         if (v !== last) {
           last = v;
           stream.write(`event: pulse\ndata: ${JSON.stringify({ v })}\n\n`);

@@ -132,10 +132,8 @@ export type NewHandoff = Pick<HandoffRow, 'openid' | 'reason' | 'question' | 'au
 export interface HandoffIntake {
   /** Department, category and due time of a new handoff (the due time is what the citizen is promised). */
   classify(h: NewHandoff & { createdAt: number }): Promise<Pick<HandoffRow, 'department' | 'category' | 'dueAt'>>;
-  /** Runs in the handoff's own transaction once it is stored (its deadline job goes in with it). */
-  opened?(row: HandoffRow, tx: EntityManager): Promise<void>;
-  /** Runs once the handoff is stored and committed (an urgent one's alert). */
-  committed?(row: HandoffRow, route: HandoffRoute | undefined): Promise<void>;
+  /** Runs in the handoff's own transaction once it is stored (its deadline job and an urgent one's alert go in with it). */
+  opened?(row: HandoffRow, tx: EntityManager, route: HandoffRoute | undefined): Promise<void>;
 }
 
 /** The staff queue as the conversation sees it: open, find, close, remember what was not answered. */
@@ -171,10 +169,9 @@ export class Handoffs {
     const stored = await this.ds.transaction(async (tx) => {
       const res = await tx.createQueryBuilder().insert().into(HandoffEntity).values(row).execute();
       const stored = { ...row, id: res.identifiers[0]!.id as number };
-      await this.intake.opened?.(stored, tx);
+      await this.intake.opened?.(stored, tx, route);
       return stored;
     });
-    await this.intake.committed?.(stored, route);
     return stored;
   }
 

@@ -31,6 +31,7 @@ export async function inboxCapability(core: Core, needs: { handBack(openid: stri
     conversationLog: core.conversationLog,
     accounts: core.accounts,
     audit: core.audit,
+    alerts: core.alerts,
     publicUrl: core.publicUrl,
     logger: core.log.child({ component: 'inbox' }),
     handBack: needs.handBack,

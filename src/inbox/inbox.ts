@@ -17,6 +17,7 @@ import type { Category, Department } from '../profile/staff.ts';
 import type { CustomMessage, TemplateMessage } from '../wechat/api/index.ts';
 import { MAX_TEXT_BYTES } from '../wechat/replies.ts';
 import type { Accounts } from '../admin/accounts.ts';
+import type { Alerts } from '../alerts/index.ts';
 import type { Audit, AuditAction } from '../admin/audit.ts';
 import { assignable, canSee, may, SYSTEM, type Actor, type InboxAction } from '../policies/index.ts';
 import { dueAt } from './due.ts';
@@ -58,13 +59,13 @@ export interface InboxDeps {
   conversationLog: ConversationLog;
   accounts: Accounts;
   audit: Audit;
+  /** Staff alerts: a 督办 reaches the supervisor at once. */
+  alerts: Alerts;
   /** The address citizens' phones reach (answer pages, images). */
   publicUrl: string;
   logger: Logger;
   /** Give the conversation back to the bot (ChatEngine.staffClosed). */
   handBack(openid: string): Promise<void>;
-  /** Alert staff at once (an urgent handoff): the platform's staff alerts. */
-  alert?: (a: { department: string | null; to: 'supervisors' | 'duty'; title: string; link: string; urgent: boolean }) => Promise<void>;
 }
 
 const MAX_TEXT_CHARS = 2000;
@@ -117,16 +118,12 @@ export class Inbox {
       const department = h.route?.department && this.departments.has(h.route.department) ? h.route.department : await this.routeDepartment(h.openid, h.createdAt);
       return { department, category: category.id, dueAt: dueAt(category.due, h.createdAt, this.d.calendar) };
     },
-    opened: async (row: HandoffRow, tx: EntityManager) => {
+    opened: async (row: HandoffRow, tx: EntityManager, route: HandoffRoute | undefined) => {
       if (row.dueAt !== null) await this.scheduleEscalation(row.id, row.dueAt, tx);
-    },
-    committed: async (row: HandoffRow, route: HandoffRoute | undefined) => {
-      if (!row.urgent || !this.d.alert) return;
-      try {
-        await this.d.alert({ department: row.department, to: route?.alert ?? 'supervisors', title: `紧急：${row.question.slice(0, 40)}`, link: `/admin/inbox/${row.id}`, urgent: true });
-      } catch (err) {
-        // The handoff is stored and shows first in the inbox; a failed alert must not lose it.
-        this.d.logger.error({ err, handoff: row.id }, 'urgent handoff: the alert could not be raised');
+      // An urgent handoff (a rule said so) reaches the department's supervisors — or its duty
+      // officers — at once, in the same transaction: the alert exists exactly when the handoff does.
+      if (row.urgent) {
+        await this.d.alerts.raise({ kind: 'urgent-handoff', department: row.department, to: route?.alert ?? 'supervisors', title: `紧急：${row.question.slice(0, 60)}`, link: `/admin/inbox/${row.id}`, urgent: true }, tx);
       }
     },
   };
@@ -423,6 +420,10 @@ export class Inbox {
       { escalatedAt: now, escalatedTo: supervisor?.id ?? null },
       '会话已经在督办中',
       { actor, action: 'escalate', detail: `${reason}${supervisor ? `，督办人：${supervisor.name}（${supervisor.username}）` : '，本部门没有在岗负责人，由管理员督办'}`, ip: o.ip },
+      (tx) =>
+        this.d.alerts
+          .raise({ kind: 'escalation', department: row.department, to: supervisor ? { staffIds: [supervisor.id] } : 'supervisors', title: `督办：${reason}（${row.question.slice(0, 40)}）`, link: `/admin/inbox/${row.id}`, urgent: true }, tx)
+          .then(() => undefined),
     );
   }
 

@@ -582,7 +582,8 @@ for (const kv of KV_BACKENDS) {
       expect(events).toEqual([]);
       const id = await handoff('o_live');
       await until(() => events.length >= 1);
-      expect(events[0]).toMatch(/^event: pulse\ndata: \{"v":"h\d+\.n1\.m\d+\.j\d+"\}$/);
+      // The conversations' fingerprint, then the actor's unread alerts (none).
+      expect(events[0]).toMatch(/^event: pulse\ndata: \{"v":"h\d+\.n1\.m\d+\.j\d+\.0"\}$/);
       // The refreshed list has the new conversation.
       const frag = await c.get('/admin/inbox/fragment?view=waiting');
       expect(await frag.text()).toContain(`/admin/inbox/${id}`);

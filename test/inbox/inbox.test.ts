@@ -386,10 +386,14 @@ for (const backend of DB_BACKENDS) {
       expect(e!.detail).toBe('首次答复超时（应于 2026-11-24 10:00 前答复），督办人：王主任（wang.zhuren）');
       const esc = await app.reader.list(actorOf(team.supervisor), 'escalated');
       expect(esc.items.map((i) => [i.h.id, i.urgency])).toEqual([[late, 'overdue']]);
+      // The supervisor is alerted at once, pointed at the conversation.
+      const alerts = await app.alerts.list(team.supervisor.id);
+      expect(alerts.map((x) => [x.kind, x.link, x.urgent])).toEqual([['escalation', `/admin/inbox/${late}`, true]]);
       // Running the job again changes nothing.
       await app.jobs.enqueue(Inbox.ESCALATE_JOB, { id: late });
       await app.jobs.runDue();
       expect(await app.audit.list({ target: `handoff:${late}`, action: 'escalate' })).toHaveLength(1);
+      expect(await app.alerts.list(team.supervisor.id)).toHaveLength(1);
     });
 
     it('escalation without a supervisor on duty goes to the administrators; handlers may escalate by hand, supervisors need not', async () => {

@@ -325,9 +325,12 @@ for (const db of DB_BACKENDS) {
       expect(done).toMatchObject({ escalatedAt: a.clock.now(), escalatedTo: boss.id });
       expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated').map((e) => e.note)).toEqual([expect.stringContaining('督办：李科长（li.kezhang）')]);
       expect((await a.db.getRepository(AuditEntity).findBy({ target: `case:${c.id}`, action: 'escalate' })).map((x) => x.detail)).toEqual([expect.stringContaining('督办人：李科长')]);
+      // The supervisor is alerted at once — once, by the attempt that was kept.
+      expect((await a.alerts.list(boss.id)).map((x) => [x.kind, x.link])).toEqual([['escalation', `/admin/cases/${c.id}`]]);
       a.clock.advance(3_600_000);
       await a.jobs.runDue();
       expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
+      expect(await a.alerts.list(boss.id)).toHaveLength(1);
     });
 
     it('a case number alone reveals nothing: the applicant or the query code', async () => {

@@ -140,6 +140,14 @@
           if (fresh && here) here.replaceChildren(...fresh.childNodes);
         }
       }
+      const alerts = Number(res.headers.get('x-alerts') ?? NaN);
+      const bell = document.getElementById('nav-alerts');
+      if (bell && Number.isFinite(alerts)) {
+        const em = bell.querySelector('.badge');
+        em.textContent = String(alerts);
+        em.hidden = alerts === 0;
+        bell.classList.toggle('warn', alerts > 0);
+      }
       body.dataset.pulse = pulse;
       document.dispatchEvent(new CustomEvent('weiban:refreshed'));
     } finally {

@@ -12,11 +12,24 @@ export interface PageContext {
   waiting: number;
   /** Open escalations in scope (supervisors and administrators). */
   escalated: number;
+  /** Unread staff alerts of the actor (the 提醒 badge). */
+  alerts: number;
+  /** The capabilities' sections the actor may open, in order. */
+  nav: PanelNav[];
   /** The notice carried over from the last action. */
   flash?: SessionData['flash'];
 }
 
-export type Section = 'inbox' | 'cases' | 'halls' | 'dashboard' | 'staff' | 'audit' | 'account';
+/** A capability's section in the panel's top bar. */
+export interface PanelNav {
+  section: string;
+  label: string;
+  href: string;
+  visible(a: StaffActor): boolean;
+}
+
+/** The panel's own sections; each capability's section is named by its PanelNav. */
+export type Section = 'inbox' | 'dashboard' | 'staff' | 'audit' | 'account' | 'alerts' | (string & {});
 
 export function csrfField(c: PageContext): SafeHtml {
   return html`<input type="hidden" name="_csrf" value="${c.session.csrf}">`;
@@ -43,13 +56,13 @@ export function page(c: PageContext, o: { title: string; section: Section; body:
   <nav>
     ${nav('/admin/inbox', '收件箱', 'inbox', html`<em class="badge" id="nav-waiting" title="待领取"${c.waiting ? null : html` hidden`}>${c.waiting}</em>`)}
     ${views(a).includes('escalated') ? html`<a href="/admin/inbox?view=escalated" class="warn" id="nav-escalated"${c.escalated ? null : html` hidden`}>督办<em class="badge badge-red">${c.escalated}</em></a>` : null}
-    ${allowed(a, 'cases') ? nav('/admin/cases', '办件', 'cases') : null}
-    ${allowed(a, 'halls') ? nav('/admin/halls', '大厅', 'halls') : null}
+    ${c.nav.map((n) => nav(n.href, n.label, n.section))}
     ${allowed(a, 'dashboard') ? nav('/admin/dashboard', '数据看板', 'dashboard') : null}
     ${allowed(a, 'staff.manage') ? nav('/admin/staff', '账号管理', 'staff') : null}
     ${allowed(a, 'audit.read') ? nav('/admin/audit', '审计日志', 'audit') : null}
   </nav>
   <div class="me">
+    <a href="/admin/alerts" id="nav-alerts" class="${c.alerts ? 'warn' : ''}"${o.section === 'alerts' ? html` aria-current="page"` : null}>提醒<em class="badge badge-red"${c.alerts ? null : html` hidden`}>${c.alerts}</em></a>
     <span class="who">${a.name}<small>${ROLE_NAMES[a.role]}${a.department ? html` · ${c.departmentName(a.department)}` : null}</small></span>
     <a href="/admin/account/password">修改密码</a>
     <form method="post" action="/admin/logout" class="inline">${csrfField(c)}<button type="submit" class="link">退出</button></form>

@@ -9,6 +9,7 @@ import { intParam } from '../../h5/kit.ts';
 import { message } from '../../h5/layout.ts';
 import type { Service } from '../../profile/catalogue.ts';
 import { isValidAt } from '../../profile/validity.ts';
+import { allowed } from '../../policies/index.ts';
 import { html } from '../../web/html.ts';
 import { describeOpenings, Halls } from '../halls/index.ts';
 import { hallBody, hallsBody, type Here } from '../halls/pages.ts';
@@ -54,6 +55,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
       extra: chat.extraRoutes(),
     },
     panel: hallSection({ halls, appointments, api: core.api }),
+    nav: [{ section: 'halls', label: '大厅', href: '/admin/halls', visible: (a) => allowed(a, 'halls') }],
     pages(r, kit) {
       r.get('/h5/halls', async (ctx) => {
         const now = core.clock.now();

@@ -1,13 +1,13 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import qrcode from 'qrcode-generator';
 import { maskIdCard, maskName, maskPhone } from '../../platform/pii.ts';
 import type { Hall } from '../../profile/halls.ts';
 import type { BookingRow, BookingStatus } from './entities.ts';
 import { BookingError, checkInScene, type Appointments, type Contact } from './index.ts';
 import type { Halls } from '../halls/index.ts';
 import type { WeChatApi } from '../../wechat/api/index.ts';
-import { html, raw, type SafeHtml } from '../../web/html.ts';
+import { html, type SafeHtml } from '../../web/html.ts';
+import { qrSvg } from '../../web/qr.ts';
 import { intOf } from '../../admin/body.ts';
 import { csrfField, page } from '../../admin/pages/layout.ts';
 import { allowed } from '../../policies/index.ts';
@@ -133,7 +133,7 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
       const body = html`<div class="qr-print card">
   <h1>${h.name}</h1>
   <p class="lead">到了大厅，请用微信扫一扫签到取号</p>
-  <figure class="qr">${qrSvg(code.url)}</figure>
+  <figure class="qr">${qrSvg(code.url, '签到二维码')}</figure>
   <p class="muted">已经关注的市民扫码后，当天的预约会自动签到并给出排队号；没有预约的，请到服务台现场取号。</p>
   <p class="no-print"><a href="/admin/halls/${h.id}">返回今天的预约</a> · 用浏览器打印本页即可张贴。场景值 <code>${checkInScene(h.id)}</code></p>
 </div>`;
@@ -150,14 +150,3 @@ function maskedContact(json: string | null): string {
   return [c.name ? maskName(c.name) : null, c.phone ? maskPhone(c.phone) : null, c.id_card ? maskIdCard(c.id_card) : null].filter(Boolean).join(' · ') || '—';
 }
 
-/** The code's content as an SVG drawn here (the panel loads no image from elsewhere). */
-function qrSvg(content: string): SafeHtml {
-  const q = qrcode(0, 'M');
-  q.addData(content);
-  q.make();
-  const n = q.getModuleCount();
-  let path = '';
-  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) if (q.isDark(y, x)) path += `M${x + 4} ${y + 4}h1v1h-1z`;
-  const size = n + 8;
-  return raw(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${size} ${size}" role="img" aria-label="签到二维码" shape-rendering="crispEdges"><rect width="${size}" height="${size}" fill="#fff"/><path d="${path}" fill="#000"/></svg>`);
-}

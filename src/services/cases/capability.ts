@@ -3,6 +3,7 @@ import type { Capability, Core } from '../../capability.ts';
 import { csrfOk, readForm, readMultipart } from '../../h5/http.ts';
 import { intParam } from '../../h5/kit.ts';
 import { message } from '../../h5/layout.ts';
+import { allowed } from '../../policies/index.ts';
 import { html } from '../../web/html.ts';
 import { CaseChat } from './chat.ts';
 import type { CaseRow } from './entities.ts';
@@ -39,8 +40,8 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     wording: core.wording,
     addressExample: profile.texts.address_example,
     supervisorOf: needs.supervisorOf,
-    onEscalate: (c, tx, supervisor) =>
-      core.audit.record(
+    onEscalate: async (c, tx, supervisor) => {
+      await core.audit.record(
         {
           actor: { kind: 'system' },
           action: 'escalate',
@@ -49,7 +50,9 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
           detail: `办件 ${c.caseNo} 超过承诺时限${supervisor ? `，督办人：${supervisor.name}（${supervisor.username}）` : '，本部门没有在岗负责人，由管理员督办'}`,
         },
         tx,
-      ),
+      );
+      await core.alerts.raise({ kind: 'escalation', department: c.department, to: supervisor ? { staffIds: [supervisor.id] } : 'supervisors', title: `督办：办件 ${c.caseNo} 超过承诺时限`, link: `/admin/cases/${c.id}`, urgent: true }, tx);
+    },
     departmentFor: (serviceId) => profile.departments.find((d) => d.handles.includes(serviceId))?.id ?? profile.inbox.default_department,
     services: profile.services,
     templates: profile.templates,
@@ -62,6 +65,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     name: 'cases',
     cases,
     chat: { dialogs: { progress: chat.progressDialog() }, extra: chat.extraRoutes() },
+    nav: [{ section: 'cases', label: '办件', href: '/admin/cases', visible: (a) => allowed(a, 'cases') }],
     panel: caseSection(cases, needs.departmentName, async (id) => (await core.accounts.get(id))?.name ?? null),
     pages(r, kit) {
       const uploadLimits = (s: NonNullable<ReturnType<Cases['service']>>) => {
