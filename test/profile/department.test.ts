@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AuditEntity } from '../../src/admin/audit.ts';
+import { AlertEntity } from '../../src/alerts/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import type { PhoneReply } from '../../src/emulator/index.ts';
 import { maskPersonal } from '../../src/platform/pii.ts';
 import { stepStatus } from '../../src/profile/texts.ts';
+import { makeTeam, signedIn } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestAppOptions } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
 
@@ -169,6 +171,8 @@ describe('routing by what was said', () => {
 
   it('a rule sets the category, department and urgency, over the service just read', async () => {
     const { a, say } = await account({ profile: urgent });
+    const duty = (await a.accounts.create({ username: 'zhao.zhiban', name: '赵值班', role: 'duty', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
+    const boss = (await a.accounts.create({ username: 'li.kezhang', name: '李科长', role: 'supervisor', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
     await say('o_urgent', '身份证'); // the ID-card guide: its department would be 行政服务中心
     const r = await say('o_urgent', '楼下有人打架，都见血了');
     expect(r).toContain('情况紧急请立即拨打 110');
@@ -176,6 +180,13 @@ describe('routing by what was said', () => {
     const h = await handoffOf(a, 'o_urgent');
     expect(h).toMatchObject({ department: 'civil-affairs', category: 'urgent', urgent: true, question: '楼下有人打架，都见血了' });
     expect(h.dueAt).toBe(h.promisedAt);
+    // the rule named the duty role: the duty officer is alerted at once, the supervisor is not
+    const alerts = await a.db.getRepository(AlertEntity).find();
+    expect(alerts.map((x) => [x.staffId, x.kind, x.urgent, x.link])).toEqual([[duty.id, 'urgent-handoff', true, `/admin/inbox/${h.id}`]]);
+    expect(alerts.some((x) => x.staffId === boss.id)).toBe(false);
+    // an ordinary handoff alerts nobody
+    await say('o_plain', '人工客服');
+    expect(await a.db.getRepository(AlertEntity).count()).toBe(1);
   });
 
   it('a menu entry that hands off shows staff the entry, not the digit typed', async () => {
@@ -247,6 +258,14 @@ describe('personal data in forms follows the field\'s declared kind', () => {
     ]);
     expect(a.cases.personalKinds(c)).toEqual(['name', 'plate', 'card']);
     expect(maskPersonal('phone', '13812345678')).toBe('138****5678');
-    expect(await a.db.getRepository(AuditEntity).count()).toBe(0);
+    const team = await makeTeam(a);
+    const h = await signedIn(a, team.handler);
+    const page = await h.page(`/admin/cases/${c.id}`);
+    expect(page.html).not.toContain('欧阳娜娜');
+    expect(page.html).not.toContain('闽D12345');
+    expect(page.html).toContain('显示完整');
+    expect(await (await h.post(`/admin/cases/${c.id}/reveal`)).text()).toContain('闽D12345');
+    const audit = await a.db.getRepository(AuditEntity).findOneByOrFail({ target: `case:${c.id}`, action: 'unmask' });
+    expect(audit.detail).toBe('申请内容（姓名、车牌、卡号）');
   });
 });
