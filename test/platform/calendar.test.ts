@@ -507,3 +507,18 @@ describe('hours that are not office hours (weekends, holidays, particular dates,
     expect(bad({ dates: { '2026-02-30': [] } })).toContain('YYYY-MM-DD');
   });
 });
+
+describe('start-up warnings about missing years', () => {
+  it('names this year or next year as the case is, and says what to do', async () => {
+    const { calendarWarnings } = await import('../../src/core.ts');
+    const only2026 = new WorkingCalendar({ data: { years: { '2026': data.years['2026']! } }, hours: HOURS });
+    expect(calendarWarnings(only2026, cn(2026, 6, 1, 10), 'calendar.yaml')).toEqual([]); // next year is far off
+    const december = calendarWarnings(only2026, cn(2026, 12, 3, 10), 'calendar.yaml');
+    expect(december.map((w) => w.year)).toEqual([2027]);
+    expect(december[0]!.message).toContain('no data for next year, 2027');
+    expect(december[0]!.message).not.toContain('this year');
+    const stale = calendarWarnings(only2026, cn(2027, 1, 5, 10), 'calendar.yaml');
+    expect(stale.map((w) => w.year)).toEqual([2027]);
+    expect(stale[0]!.message).toContain('no data for this year, 2027');
+  });
+});
