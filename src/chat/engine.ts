@@ -479,7 +479,8 @@ export class ChatEngine {
   private async toDuty(t: Turn): Promise<Answer> {
     const texts = this.p.handoff.texts;
     const hits = this.d.search?.search(t.text!, { now: t.v.now, audience: t.session.audience, limit: 3 }) ?? [];
-    const queued = await this.handoff(t, 'requested', t.said!, { queued: texts.queued_duty });
+    // To the duty officers (the inbox's default department), whatever guide the citizen read last.
+    const queued = await this.handoff(t, 'requested', t.said!, { queued: texts.queued_duty, route: { department: this.p.inbox.default_department } });
     if (queued.reply?.type !== 'text' || hits.length === 0) return queued;
     const lines = hits.map((hit) => {
       const [kind, id] = hit.ref.split(':') as ['service' | 'faq', string];
