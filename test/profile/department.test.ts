@@ -122,6 +122,24 @@ describe('every citizen-facing sentence comes from the profile', () => {
   });
 });
 
+describe('one clock', () => {
+  it('the time the citizen is promised is the time staff see as 应首次答复 and the overdue figures count', async () => {
+    const { a, say } = await account();
+    const team = await makeTeam(a);
+    a.clock.set(cst(2026, 11, 27, 16, 20)); // a Friday afternoon
+    const queued = await say('o_clock', '人工客服');
+    expect(queued).toContain('11月30日（周一）16:20 前'); // 简单咨询: 24 hours of working days
+    const h = await handoffOf(a, 'o_clock');
+    expect(h.dueAt).toBe(cst(2026, 11, 30, 16, 20));
+    const panel = await (await signedIn(a, team.handler)).page(`/admin/inbox/${h.id}`);
+    expect(panel.html).toMatch(/应首次答复<\/dt><dd>2026-11-30 16:20/);
+    a.clock.set(cst(2026, 11, 30, 16, 19));
+    expect((await a.stats.dashboard(null)).overdueNow).toBe(0);
+    a.clock.set(cst(2026, 11, 30, 16, 21)); // a minute past the promise: overdue
+    expect((await a.stats.dashboard(null)).overdueNow).toBe(1);
+  });
+});
+
 describe('hours that are not office hours', () => {
   it('a round-the-clock duty desk promises a Sunday-evening plea within its hours, not Monday morning', async () => {
     const { a, say } = await account({
