@@ -189,7 +189,7 @@ describe('routing by what was said', () => {
 
   it('a rule sets the category, department and urgency, over the service just read', async () => {
     const { a, say } = await account({ profile: urgent });
-    const duty = (await a.accounts.create({ username: 'zhao.zhiban', name: '赵值班', role: 'duty', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
+    const duty = (await a.accounts.create({ username: 'qin.zhiban', name: '秦值班', role: 'duty', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
     const boss = (await a.accounts.create({ username: 'li.kezhang', name: '李科长', role: 'supervisor', department: 'civil-affairs', password: 'a-long-enough-password-1', mustChangePassword: false })).account;
     await say('o_urgent', '身份证'); // the ID-card guide: its department would be 行政服务中心
     const r = await say('o_urgent', '楼下有人打架，都见血了');
@@ -198,6 +198,8 @@ describe('routing by what was said', () => {
     const h = await handoffOf(a, 'o_urgent');
     expect(h).toMatchObject({ department: 'civil-affairs', category: 'urgent', urgent: true, question: '楼下有人打架，都见血了' });
     expect(h.dueAt).toBe(h.promisedAt);
+    const panel = await (await signedIn(a, (await makeTeam(a)).admin)).page(`/admin/inbox/${h.id}`);
+    expect(panel.html).toContain('<span class="pill pill-overdue">紧急</span>');
     // the rule named the duty role: the duty officer is alerted at once, the supervisor is not
     const alerts = await a.db.getRepository(AlertEntity).find();
     expect(alerts.map((x) => [x.staffId, x.kind, x.urgent, x.link])).toEqual([[duty.id, 'urgent-handoff', true, `/admin/inbox/${h.id}`]]);
