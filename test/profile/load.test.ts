@@ -39,8 +39,8 @@ describe('the department profile', () => {
     expect(problems((p) => delete p.handoff.texts)).toEqual(['handoff.texts: required (a section)']);
     const bad = problems((p) => (p.halls[0].hours.default = [['09:00', '25:00']]));
     expect(bad).toEqual(['halls[0 center].hours.default[0][1]: expected a time "HH:MM" from 00:00 to 24:00 (24:00 is the end of the day); got "25:00"']);
-    expect(problems((p) => (p.navigation[3].children[0].reply = { nav: 'no-such-node' }))).toEqual([
-      'navigation[3 apply-online].children[0 apply-list].reply.nav: expected a navigation id; "no-such-node" is not in navigation',
+    expect(problems((p) => (p.navigation[2].children[0].reply = { nav: 'no-such-node' }))).toEqual([
+      'navigation[2 apply-online].children[0 apply-list].reply.nav: expected a navigation id; "no-such-node" is not in navigation',
     ]);
     expect(problems((p) => (p.wechat.reply_timeout_ms = 6000))[0]).toMatch(/; got 6000$/);
     expect(problems((p) => (p.inbox.categories[0].due = { hours: 24, working_days: 1 }))).toEqual([
