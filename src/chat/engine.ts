@@ -26,6 +26,8 @@ export interface Answer {
   ref: string;
   /** Further messages, sent after the reply as customer-service messages. */
   followUps?: CustomMessage[];
+  /** The department's own words (a text the profile wrote): the vocabulary is not applied to it. */
+  own?: boolean;
 }
 
 /** One message being answered. */
@@ -100,6 +102,8 @@ export interface HandoffOptions {
 
 const none = (ref: string): Answer => ({ reply: null, ref });
 const text = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
+/** A text the profile wrote: already in the department's words. */
+const own = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref, own: true });
 
 /**
  * The conversation's rules, as one ordered table (see `routes`): a reader scans it to know what
@@ -197,7 +201,7 @@ export class ChatEngine {
   /** weiban's sentences in the department's words (texts.vocabulary). */
   private worded(a: Answer): Answer {
     const w = this.d.wording;
-    if (!w) return a;
+    if (!w || a.own) return a;
     const reply = a.reply?.type === 'text' ? { ...a.reply, content: w(a.reply.content) } : a.reply;
     const followUps = a.followUps?.map((m) => (m.type === 'text' ? { ...m, content: w(m.content) } : m));
     return { ...a, reply, ...(followUps ? { followUps } : {}) };
@@ -251,27 +255,28 @@ export class ChatEngine {
   /** Turn a profile reply (text, news, service, nav …) into an answer. */
   async answer(t: Turn, spec: ReplySpec, via: string, label?: string): Promise<Answer> {
     const ref = (content: string) => (content === via ? via : `${content} via ${via}`);
-    if (spec.text !== undefined) return text(this.absolute(spec.text), via);
+    if (spec.text !== undefined) return own(this.absolute(spec.text), via);
     if (spec.news) {
       const n = spec.news;
-      return { reply: { type: 'news', article: { title: n.title, description: n.description ?? '', url: this.url(n.url), ...(n.pic_url ? { picUrl: this.url(n.pic_url) } : {}) } }, ref: via };
+      return { reply: { type: 'news', article: { title: n.title, description: n.description ?? '', url: this.url(n.url), ...(n.pic_url ? { picUrl: this.url(n.pic_url) } : {}) } }, ref: via, own: true };
     }
     if (spec.image) return { reply: { type: 'image', mediaId: spec.image }, ref: via };
-    if (spec.link) return text(linkLine(this.url(spec.link.url), spec.link.title, spec.link.description), via);
+    if (spec.link) return own(linkLine(this.url(spec.link.url), spec.link.title, spec.link.description), via);
     if (spec.service) {
       const s = this.services.get(spec.service);
       if (!s || !visible(s, { ...t.v, audience: null })) return this.home(t, '这项服务暂时不提供了。');
-      const lines = [guideText(s), '', linkLine(this.url(`/h5/guide/${s.id}`), '查看完整办事指南')];
+      const w = this.d.wording ?? String;
+      const lines = [guideText(s), '', linkLine(this.url(`/h5/guide/${s.id}`), w('查看完整办事指南'))];
       if (s.appointment && this.d.dialogs.book && t.session.human === null) {
-        lines.push(this.list('', ['预约到大厅办理'], false).trim());
+        lines.push(this.list('', [w('预约到大厅办理')], false).trim());
         t.session.list = { kind: 'actions', actions: [`book:${s.id}`], back: t.session.list?.kind === 'actions' ? t.session.list.back : t.session.list };
       }
-      return text(lines.join('\n'), ref(`service:${s.id}`));
+      return own(lines.join('\n'), ref(`service:${s.id}`));
     }
     if (spec.faq) {
       const f = this.faqs.get(spec.faq);
       if (!f || !visible(f, { ...t.v, audience: null })) return this.home(t, '这条内容已经过期了。');
-      return text(faqText(f), ref(`faq:${f.id}`));
+      return own(faqText(f), ref(`faq:${f.id}`));
     }
     if (spec.nav) {
       const found = this.navigation.find(spec.nav);
@@ -308,7 +313,7 @@ export class ChatEngine {
       const choices = this.navigation.choices(path, t.v);
       if (!choices || choices.length === 0) return this.home(t, '');
       t.session.list = { kind: 'nav', path };
-      return text(this.list(node.title, choices.map((c) => c.title), true), via ?? `nav:${node.id}`);
+      return own(this.list(node.title, choices.map((c) => c.title), true), via ?? `nav:${node.id}`);
     }
     return this.answer(t, node.reply!, via ?? `nav:${node.id}`, node.title);
   }
@@ -324,7 +329,7 @@ export class ChatEngine {
     t.session.list = { kind: 'nav', path: [] };
     const choices = this.navigation.choices([], t.v) ?? [];
     const body = this.list(this.p.conversation.home_title, choices.map((c) => c.title), false);
-    return text([greeting, body, this.p.conversation.welcome.keyword_hint].filter(Boolean).join('\n'), 'home');
+    return own([greeting, body, this.p.conversation.welcome.keyword_hint].filter(Boolean).join('\n'), 'home');
   }
 
   private needsAudience(t: Turn): boolean {
@@ -468,7 +473,7 @@ export class ChatEngine {
     t.session.list = null;
     t.session.dialog = null;
     const template = o.route?.queued ?? o.queued ?? (reason === 'unanswered' ? h.texts.queued_unanswered : h.texts.queued);
-    return text(template.replaceAll('{when}', promiseWords(this.d.calendar, t.v.now, row.promisedAt)), `handoff:${reason}${row.urgent ? ':urgent' : ''}`);
+    return own(template.replaceAll('{when}', promiseWords(this.d.calendar, t.v.now, row.promisedAt)), `handoff:${reason}${row.urgent ? ':urgent' : ''}`);
   }
 
   /**

@@ -12,9 +12,10 @@ const text = (max: number) => z.string().trim().min(1).max(max);
  * Words weiban's own sentences use for the things a department handles, and what a profile may
  * call them instead: a library's event sign-up is a 报名 that is 确认 and 完成, not a 办件 that is
  * 受理 and 办结; a police account's halls are 派出所. Longer words are replaced first (办事大厅
- * before 大厅), in weiban's chat replies, pushes and citizen pages.
+ * before 大厅), in weiban's own chat sentences (not in a reply the profile wrote), pushes and
+ * citizen pages.
  */
-export const VOCABULARY = ['办件', '受理', '办结', '办事大厅', '大厅', '办事指南', '预约', '窗口'] as const;
+export const VOCABULARY = ['办件', '受理', '办结', '办事大厅', '大厅', '办事指南', '预约'] as const;
 export type VocabularyWord = (typeof VOCABULARY)[number];
 
 export const textsSchema = z

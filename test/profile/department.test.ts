@@ -76,6 +76,7 @@ describe('every citizen-facing sentence comes from the profile', () => {
     const { a, say } = await account({
       profile: (p) => {
         p.texts.vocabulary = { 办件: '报名', 受理: '确认', 办结: '完成' };
+        p.keywords.push({ id: 'own-words', match: 'exact', patterns: ['老办法'], reply: { text: '线下办件请到服务台，受理后三天办结。' } });
         const s = p.services.find((x: { id: string }) => x.id === 'residence-permit');
         s.application.steps = [
           { id: 'confirm', name: '确认' },
@@ -109,6 +110,8 @@ describe('every citizen-facing sentence comes from the profile', () => {
     const page = await (await fetch(`${a.url}/h5/halls`)).text();
     expect(page).not.toMatch(/办件|受理|办结/);
     expect(stepStatus({ name: '审核' })).toBe('审核中');
+    // what the department wrote itself is left as it wrote it
+    expect(await say('o_case', '老办法')).toBe('线下办件请到服务台，受理后三天办结。');
   });
 
   it('the form\'s address example is the profile\'s', async () => {

@@ -28,13 +28,13 @@ export const askDialog: Dialog = {
   freeText: true,
   takes: (data) => ((data as AskState).accept ?? []) as InboundMessage['kind'][],
   async start(t, engine) {
-    return { reply: { type: 'text', content: state(t).prompt ?? engine.texts.ask_prompt }, ref: 'dialog:ask' };
+    return { reply: { type: 'text', content: state(t).prompt ?? engine.texts.ask_prompt }, ref: 'dialog:ask', own: true };
   },
   async step(t, engine) {
     const { route } = state(t);
     const sent = report(t.msg);
     if (sent !== null) return { ...(await engine.handoff(t, 'dialog', sent, { route })), done: true };
-    if (t.text === null || t.text.length < 2) return { reply: { type: 'text', content: engine.texts.ask_retry }, ref: 'dialog:ask' };
+    if (t.text === null || t.text.length < 2) return { reply: { type: 'text', content: engine.texts.ask_retry }, ref: 'dialog:ask', own: true };
     const answer = await engine.handoff(t, 'dialog', t.said ?? t.text, { route });
     return { ...answer, done: true };
   },
