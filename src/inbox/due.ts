@@ -18,8 +18,9 @@ export function dueAt(rule: DueRule, receivedAt: number, calendar: WorkingCalend
 
 /** The due rule in words, for staff: 24 小时内（值班日计） / 4 个工作小时内 / 3 个工作日内首次答复. */
 export function dueRuleWords(c: Category): string {
-  if ('hours' in c.due) return `${c.due.hours} 小时内（按值班日计）`;
-  if ('office_hours' in c.due) return `${c.due.office_hours} 个工作小时内`;
+  const span = (h: number) => (h < 1 ? `${Math.round(h * 60)} 分钟` : `${h} 小时`);
+  if ('hours' in c.due) return `${span(c.due.hours)}内（按值班日计）`;
+  if ('office_hours' in c.due) return `${span(c.due.office_hours)}内（按工作时间计）`;
   return `${c.due.working_days} 个工作日内首次答复`;
 }
 
