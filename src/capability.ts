@@ -17,6 +17,7 @@ import type { Logger } from './platform/log.ts';
 import type { FileStorage } from './platform/storage.ts';
 import type { DialogName } from './profile/conversation.ts';
 import type { Profile } from './profile/schema.ts';
+import type { Wording } from './profile/texts.ts';
 import type { WeChatApi } from './wechat/api/index.ts';
 
 /**
@@ -48,6 +49,8 @@ export interface Core {
   localUrl: string;
   /** Where uploaded files are kept (UPLOAD_DIR, else ./data/uploads). */
   storage: FileStorage;
+  /** weiban's own sentences in the department's words (the profile's texts.vocabulary). */
+  wording: Wording;
 }
 
 /** A capability's part in the conversation. */

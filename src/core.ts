@@ -18,6 +18,7 @@ import { openKv } from './platform/kv/index.ts';
 import { createLogger, type Logger } from './platform/log.ts';
 import { LocalDiskStorage } from './platform/storage.ts';
 import { loadProfile, type LoadedProfile } from './profile/load.ts';
+import { wording } from './profile/texts.ts';
 import { WeChatApi } from './wechat/api/index.ts';
 
 /**
@@ -54,6 +55,22 @@ export interface CoreOptions {
 }
 
 /**
+ * What start-up says about the holiday calendar: a missing current year always (deadlines are
+ * wrong today), a missing next year from October on (deadlines and promises reach into it), each
+ * naming the year and what to do.
+ */
+export function calendarWarnings(calendar: WorkingCalendar, now: number, file: string): { year: number; message: string }[] {
+  const { year, month } = calendar.localParts(now);
+  const out: { year: number; message: string }[] = [];
+  const todo = `add its holidays and 调休 working days to ${file} (see the README, "Next year's holidays")`;
+  if (!calendar.covers(year)) out.push({ year, message: `the holiday calendar has no data for this year, ${year}: public holidays count as working days and 调休 weekends as days off until you ${todo}` });
+  if (month >= 10 && !calendar.covers(year + 1)) {
+    out.push({ year: year + 1, message: `the holiday calendar has no data for next year, ${year + 1}: deadlines and promises that reach into it count only weekends as days off; when the State Council publishes the arrangement (usually in November), ${todo}` });
+  }
+  return out;
+}
+
+/**
  * Open the platform every capability stands on: the profile (validated), the holiday calendar, the
  * database (migrated), the key-value store, the HTTP server (listening at once — the emulator's
  * address, and so the WeChat API's, depends on the port; it answers 503 until the app is attached),
@@ -67,10 +84,7 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
   const { profile } = loaded;
 
   const calendar = new WorkingCalendar({ data: loadCalendarData(join(loaded.dir, profile.calendar)), hours: profile.service_hours });
-  const year = calendar.localParts(clock.now()).year;
-  for (const y of [year, year + 1]) {
-    if (!calendar.covers(y)) log.warn({ year: y }, 'the holiday calendar has no data for this year: only weekends count as days off');
-  }
+  for (const w of calendarWarnings(calendar, clock.now(), join(loaded.dir, profile.calendar))) log.warn({ year: w.year }, w.message);
 
   const db = await openDatabase({ target: parseDatabaseUrl(env.DATABASE_URL), entities, migrations, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}) });
   const kv = await openKv({ ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}), clock, ...(opts.dbSchema ? { prefix: `weiban:${opts.dbSchema}:` } : {}) });
@@ -136,6 +150,7 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
     alerts,
     publicUrl,
     localUrl,
+    wording: wording(profile.texts.vocabulary),
     storage: new LocalDiskStorage(env.UPLOAD_DIR || (opts.uploadDir ?? join(process.cwd(), 'data', 'uploads'))),
     server,
     port: actualPort,

@@ -111,6 +111,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     logger: log.child({ component: 'chat' }),
     seed: (openid) => inbox.handoffs.sessionSeed(openid),
     saveAudience: (openid, audience) => core.conversationLog.setAudience(openid, audience),
+    wording: core.wording,
   });
   const conversation = new Conversation({ profile, log: core.conversationLog, outbox: core.outbox, logger: log.child({ component: 'chat' }), engine });
 

@@ -3,13 +3,14 @@ import type { Clock } from '../platform/clock.ts';
 import type { Kv } from '../platform/kv/index.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Faq, Service } from '../profile/catalogue.ts';
-import type { DialogName, NavNode, ReplySpec } from '../profile/conversation.ts';
+import type { DialogName, HandoffRouteSpec, NavNode, ReplySpec } from '../profile/conversation.ts';
+import type { Wording } from '../profile/texts.ts';
 import type { Profile } from '../profile/schema.ts';
 import type { CustomMessage } from '../wechat/api/index.ts';
 import { spokenText, type InboundMessage } from '../wechat/messages.ts';
 import type { Reply } from '../wechat/replies.ts';
 import { faqText, guideText, linkLine, listedLabels, numberedList } from './format.ts';
-import { replyPromise, type Handoffs } from './handoff.ts';
+import { promiseWords, type Handoffs } from './handoff.ts';
 import { KeywordRules } from './keywords.ts';
 import { Navigation, visible, type Visibility } from './navigation.ts';
 import { Router, SILENT_KINDS, type Route } from './router.ts';
@@ -25,6 +26,8 @@ export interface Answer {
   ref: string;
   /** Further messages, sent after the reply as customer-service messages. */
   followUps?: CustomMessage[];
+  /** The department's own words (a text the profile wrote): the vocabulary is not applied to it. */
+  own?: boolean;
 }
 
 /** One message being answered. */
@@ -45,13 +48,21 @@ export interface SearchEngine {
 
 /**
  * A multi-step service dialog (ask a question, book a slot …): its state lives in the session.
- * A dialog takes numbered choices (and 0) only, unless it says it takes `freeText`; any other
- * message, and any event the citizen makes (a menu tap, a scan), ends it and is answered as if
- * no dialog were open: the citizen is never stuck in a list they have moved on from.
+ * A dialog takes numbered choices (and 0) only, unless it says it takes `freeText` or other
+ * message kinds (`takes`); any other message, and any event the citizen makes (a menu tap, a
+ * scan), ends it and is answered as if no dialog were open: the citizen is never stuck in a list
+ * they have moved on from.
  */
 export interface Dialog {
   /** Takes whatever the citizen writes (a question in their own words), not just numbers. */
   freeText?: boolean;
+  /**
+   * Message kinds it takes besides words: a report dialog takes a sent location (`location`,
+   * which also covers the menu's location picker) or a photo (`image`) as part of the report,
+   * instead of the location being answered with the nearest halls. Fixed, or read from the
+   * dialog's own state (what the rule that started it said).
+   */
+  takes?: readonly InboundMessage['kind'][] | ((data: Record<string, unknown>) => readonly InboundMessage['kind'][]);
   start(t: Turn, engine: ChatEngine): Promise<Answer>;
   /** The citizen's next message; return `done: true` when the dialog is over. */
   step(t: Turn, engine: ChatEngine): Promise<Answer & { done?: boolean }>;
@@ -78,10 +89,21 @@ export interface EngineDeps {
    */
   earlyRoutes?: ChatRoute[];
   extraRoutes?: ChatRoute[];
+  /** weiban's own sentences in the department's words (texts.vocabulary). */
+  wording?: Wording;
+}
+
+/** How a handoff is told and routed: the rule's route, and the sentence that says it is queued. */
+export interface HandoffOptions {
+  route?: HandoffRouteSpec | undefined;
+  /** The sentence saying it is queued ({when}); else the handoff texts' for the reason. */
+  queued?: string | undefined;
 }
 
 const none = (ref: string): Answer => ({ reply: null, ref });
 const text = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
+/** A text the profile wrote: already in the department's words. */
+const own = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref, own: true });
 
 /**
  * The conversation's rules, as one ordered table (see `routes`): a reader scans it to know what
@@ -133,10 +155,11 @@ export class ChatEngine {
       r('a number from the list on screen', (_m, t) => t.text !== null && asChoice(t.text) !== null, (t) => this.choose(t)),
       r('menu click', (m) => m.kind === 'click', (t) => this.onClick(t, (t.msg as { key: string }).key)),
       ...(this.d.extraRoutes ?? []),
-      r('keyword rule', (_m, t) => t.text !== null && this.rules.match(t.text, t.v) !== null, (t) => {
-        const rule = this.rules.match(t.text!, t.v)!;
+      r('keyword rule', (_m, t) => t.text !== null && this.ruleFor(t) !== null, (t) => {
+        const rule = this.ruleFor(t)!;
         return this.answer(t, rule.reply, `rule:${rule.id}`);
       }),
+      ...(h.mode === 'duty' ? [r('duty desk: words go to the duty officers (with what search finds)', (_m, t) => t.text !== null, (t) => this.toDuty(t))] : []),
       r('search the FAQ and the catalogue', (_m, t) => t.text !== null, (t) => this.searchOrStaff(t)),
       r('image, voice, video, file, link', (m) => ['image', 'voice', 'video', 'shortvideo', 'file', 'link'].includes(m.kind), async () => text(this.p.conversation.non_text_reply, 'non-text')),
       r('anything else', () => true, async () => text(this.p.replies.default, 'default')),
@@ -172,7 +195,28 @@ export class ChatEngine {
       if (session.human !== null) await this.d.handoffs.close(session.human, 'citizen');
       await this.sessions.forget(t.openid);
     } else await this.sessions.save(t.openid, session);
-    return routed?.result ?? none('none');
+    return this.worded(routed?.result ?? none('none'));
+  }
+
+  /** weiban's sentences in the department's words (texts.vocabulary). */
+  private worded(a: Answer): Answer {
+    const w = this.d.wording;
+    if (!w || a.own) return a;
+    const reply = a.reply?.type === 'text' ? { ...a.reply, content: w(a.reply.content) } : a.reply;
+    const followUps = a.followUps?.map((m) => (m.type === 'text' ? { ...m, content: w(m.content) } : m));
+    return { ...a, reply, ...(followUps ? { followUps } : {}) };
+  }
+
+  /**
+   * The keyword rule a message calls. On a duty desk (handoff.mode: duty) words go to the duty
+   * officers, so a rule answers only when the message is its words in full ("违法查询"), or when
+   * it hands off itself (an urgent rule routes the message, it does not keep it from staff).
+   */
+  private ruleFor(t: Turn) {
+    const rule = this.rules.match(t.text!, t.v);
+    if (!rule || this.p.handoff.mode !== 'duty') return rule;
+    if (rule.reply.handoff || rule.reply.dialog === 'ask') return rule;
+    return this.rules.match(t.text!, t.v, { whole: true });
   }
 
   /**
@@ -185,7 +229,10 @@ export class ChatEngine {
     const dialog = t.session.dialog!;
     const d = this.d.dialogs[dialog.name];
     if (!d) return false;
-    if (d.freeText) return MESSAGE_KINDS.has(m.kind);
+    const takes = typeof d.takes === 'function' ? d.takes(dialog.data) : (d.takes ?? []);
+    if (takes.includes(m.kind) || (m.kind === 'location_select' && takes.includes('location'))) return true;
+    // A location the dialog did not ask for is answered as ever (the nearest halls).
+    if (d.freeText) return MESSAGE_KINDS.has(m.kind) && !LOCATION_KINDS.has(m.kind);
     if (t.text === null) return false;
     if (asChoice(t.text) !== null) return true;
     // Words that are also a keyword ("预约") are read as the keyword unless they are a line's words
@@ -206,40 +253,58 @@ export class ChatEngine {
   // ---- answers ----------------------------------------------------------------------------------
 
   /** Turn a profile reply (text, news, service, nav …) into an answer. */
-  async answer(t: Turn, spec: ReplySpec, via: string): Promise<Answer> {
+  async answer(t: Turn, spec: ReplySpec, via: string, label?: string): Promise<Answer> {
     const ref = (content: string) => (content === via ? via : `${content} via ${via}`);
-    if (spec.text !== undefined) return text(this.absolute(spec.text), via);
+    if (spec.text !== undefined) return own(this.absolute(spec.text), via);
     if (spec.news) {
       const n = spec.news;
-      return { reply: { type: 'news', article: { title: n.title, description: n.description ?? '', url: this.url(n.url), ...(n.pic_url ? { picUrl: this.url(n.pic_url) } : {}) } }, ref: via };
+      return { reply: { type: 'news', article: { title: n.title, description: n.description ?? '', url: this.url(n.url), ...(n.pic_url ? { picUrl: this.url(n.pic_url) } : {}) } }, ref: via, own: true };
     }
     if (spec.image) return { reply: { type: 'image', mediaId: spec.image }, ref: via };
-    if (spec.link) return text(linkLine(this.url(spec.link.url), spec.link.title, spec.link.description), via);
+    if (spec.link) return own(linkLine(this.url(spec.link.url), spec.link.title, spec.link.description), via);
     if (spec.service) {
       const s = this.services.get(spec.service);
       if (!s || !visible(s, { ...t.v, audience: null })) return this.home(t, '这项服务暂时不提供了。');
-      const lines = [guideText(s), '', linkLine(this.url(`/h5/guide/${s.id}`), '查看完整办事指南')];
+      const w = this.d.wording ?? String;
+      const lines = [guideText(s), '', linkLine(this.url(`/h5/guide/${s.id}`), w('查看完整办事指南'))];
       if (s.appointment && this.d.dialogs.book && t.session.human === null) {
-        lines.push(this.list('', ['预约到大厅办理'], false).trim());
+        lines.push(this.list('', [w('预约到大厅办理')], false).trim());
         t.session.list = { kind: 'actions', actions: [`book:${s.id}`], back: t.session.list?.kind === 'actions' ? t.session.list.back : t.session.list };
       }
-      return text(lines.join('\n'), ref(`service:${s.id}`));
+      return own(lines.join('\n'), ref(`service:${s.id}`));
     }
     if (spec.faq) {
       const f = this.faqs.get(spec.faq);
       if (!f || !visible(f, { ...t.v, audience: null })) return this.home(t, '这条内容已经过期了。');
-      return text(faqText(f), ref(`faq:${f.id}`));
+      return own(faqText(f), ref(`faq:${f.id}`));
     }
     if (spec.nav) {
       const found = this.navigation.find(spec.nav);
       if (!found) return this.home(t, '');
       return this.openNode(t, found.node, found.path, via);
     }
-    if (spec.dialog) return this.startDialog(t, spec.dialog);
-    if (spec.handoff) return this.handoff(t, 'requested', t.said ?? '（通过菜单转人工）');
+    if (spec.dialog) return this.startDialog(t, spec.dialog, spec.dialog === 'ask' ? { prompt: spec.prompt, accept: spec.accept, route: spec.route } : {});
+    if (spec.handoff) return this.handoff(t, 'requested', this.question(t, label), { route: spec.route });
     if (spec.home) return { ...this.home(t, ''), ref: via };
     if (spec.switch_audience) return { ...this.audienceList(t, ''), ref: via };
     return none(via);
+  }
+
+  /**
+   * What staff read as the question of a handoff the citizen asked for: their words, or — for a
+   * number or a menu tap — the entry they chose ("事故快处（菜单）"), never the digit typed.
+   */
+  private question(t: Turn, label: string | undefined): string {
+    if (t.said !== null && t.msg.kind !== 'click' && asChoice(t.text!) === null) return t.said;
+    return label ? `${label}（菜单）` : '（通过菜单转人工）';
+  }
+
+  /** The name of the menu button with this click key. */
+  private buttonName(key: string): string | undefined {
+    for (const b of this.p.menu?.buttons ?? []) {
+      for (const leaf of 'sub_button' in b ? b.sub_button : [b]) if ('key' in leaf && leaf.key === key) return leaf.name;
+    }
+    return undefined;
   }
 
   /** A node: a branch shows its list; a leaf answers. */
@@ -248,9 +313,9 @@ export class ChatEngine {
       const choices = this.navigation.choices(path, t.v);
       if (!choices || choices.length === 0) return this.home(t, '');
       t.session.list = { kind: 'nav', path };
-      return text(this.list(node.title, choices.map((c) => c.title), true), via ?? `nav:${node.id}`);
+      return own(this.list(node.title, choices.map((c) => c.title), true), via ?? `nav:${node.id}`);
     }
-    return this.answer(t, node.reply!, via ?? `nav:${node.id}`);
+    return this.answer(t, node.reply!, via ?? `nav:${node.id}`, node.title);
   }
 
   private list(title: string, labels: string[], back: boolean, hint?: string): string {
@@ -264,7 +329,7 @@ export class ChatEngine {
     t.session.list = { kind: 'nav', path: [] };
     const choices = this.navigation.choices([], t.v) ?? [];
     const body = this.list(this.p.conversation.home_title, choices.map((c) => c.title), false);
-    return text([greeting, body, this.p.conversation.welcome.keyword_hint].filter(Boolean).join('\n'), 'home');
+    return own([greeting, body, this.p.conversation.welcome.keyword_hint].filter(Boolean).join('\n'), 'home');
   }
 
   private needsAudience(t: Turn): boolean {
@@ -319,7 +384,7 @@ export class ChatEngine {
   private async onClick(t: Turn, key: string): Promise<Answer> {
     const target = this.clickTarget(key, t.v);
     if (target?.branch) return this.openNode(t, target.branch.node, target.branch.path, target.ref);
-    if (target?.reply) return this.answer(t, target.reply, target.ref);
+    if (target?.reply) return this.answer(t, target.reply, target.ref, this.buttonName(key));
     return this.home(t, '这个菜单暂时没有内容，您可以从下面选择：');
   }
 
@@ -395,17 +460,40 @@ export class ChatEngine {
 
   // ---- staff ------------------------------------------------------------------------------------
 
-  /** Queue the conversation for staff, with a promise of when a human answers. */
-  async handoff(t: Turn, reason: 'requested' | 'unanswered' | 'dialog', question: string): Promise<Answer> {
+  /**
+   * Queue the conversation for staff, where the rule's route says (else the inbox chooses), with
+   * a promise of when a human answers: the due time of its category — the time staff see as
+   * 应首次答复 and the overdue figures count against (one clock).
+   */
+  async handoff(t: Turn, reason: 'requested' | 'unanswered' | 'dialog', question: string, o: HandoffOptions = {}): Promise<Answer> {
     const h = this.p.handoff;
     if (t.session.human !== null) return text(h.texts.already_waiting, 'handoff:waiting');
-    const promise = replyPromise(this.d.calendar, t.v.now, h.min_minutes_left_today);
-    const row = await this.d.handoffs.open({ openid: t.openid, reason, question, audience: t.session.audience, promisedAt: promise.at });
+    const row = await this.d.handoffs.open({ openid: t.openid, reason, question, audience: t.session.audience, route: o.route });
     t.session.human = row.id;
     t.session.list = null;
     t.session.dialog = null;
-    const template = reason === 'unanswered' ? h.texts.queued_unanswered : h.texts.queued;
-    return text(template.replaceAll('{when}', promise.words), `handoff:${reason}`);
+    const template = o.route?.queued ?? o.queued ?? (reason === 'unanswered' ? h.texts.queued_unanswered : h.texts.queued);
+    return own(template.replaceAll('{when}', promiseWords(this.d.calendar, t.v.now, row.promisedAt)), `handoff:${reason}${row.urgent ? ':urgent' : ''}`);
+  }
+
+  /**
+   * A duty desk (handoff.mode: duty): the message goes to the duty officers at once, and what
+   * search finds is offered beside it as links, which answer without a number (the numbers the
+   * citizen types from now on are for the duty officers).
+   */
+  private async toDuty(t: Turn): Promise<Answer> {
+    const texts = this.p.handoff.texts;
+    const hits = this.d.search?.search(t.text!, { now: t.v.now, audience: t.session.audience, limit: 3 }) ?? [];
+    // To the duty officers (the inbox's default department), whatever guide the citizen read last.
+    const queued = await this.handoff(t, 'requested', t.said!, { queued: texts.queued_duty, route: { department: this.p.inbox.default_department } });
+    if (queued.reply?.type !== 'text' || hits.length === 0) return queued;
+    const lines = hits.map((hit) => {
+      const [kind, id] = hit.ref.split(':') as ['service' | 'faq', string];
+      if (kind === 'service') return linkLine(this.url(`/h5/guide/${id}`), this.services.get(id)?.name ?? id);
+      const f = this.faqs.get(id);
+      return f ? `· ${f.question}：${f.answer.length > 80 ? `${f.answer.slice(0, 80)}…` : f.answer}` : '';
+    });
+    return { ...queued, reply: { type: 'text', content: [queued.reply.content, '', texts.duty_suggestions, ...lines.filter(Boolean)].join('\n') } };
   }
 
   /**
@@ -481,6 +569,11 @@ export class ChatEngine {
 
   service(id: string): Service | undefined {
     return this.services.get(id);
+  }
+
+  /** weiban's own sentences as the profile words them. */
+  get texts(): Profile['texts'] {
+    return this.p.texts;
   }
 }
 

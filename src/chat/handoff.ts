@@ -12,8 +12,10 @@ export interface HandoffRow {
   reason: 'requested' | 'unanswered' | 'dialog';
   question: string;
   audience: string | null;
-  /** When the citizen was promised a human answer by. */
+  /** When the citizen was promised a human answer by: the due time staff are held to (one clock). */
   promisedAt: number;
+  /** Marked urgent by the rule or menu entry that handed it off (紧急): shown first, alerted at once. */
+  urgent: boolean;
   createdAt: number;
   closedAt: number | null;
   closedBy: 'citizen' | 'staff' | null;
@@ -47,6 +49,7 @@ export const HandoffEntity = new EntitySchema<HandoffRow>({
     question: { type: 'text' },
     audience: { type: 'varchar', length: 32, nullable: true },
     promisedAt: { name: 'promised_at', type: 'bigint', transformer: epochMs },
+    urgent: { type: 'boolean', default: false },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
     closedAt: { name: 'closed_at', type: 'bigint', nullable: true, transformer: epochMs },
     closedBy: { name: 'closed_by', type: 'varchar', length: 16, nullable: true },
@@ -94,60 +97,43 @@ export const UnansweredEntity = new EntitySchema<UnansweredRow>({
 const WEEKDAY_NAMES: Record<string, string> = { mon: '周一', tue: '周二', wed: '周三', thu: '周四', fri: '周五', sat: '周六', sun: '周日' };
 const DAY = 86_400_000;
 
-/** When a human will answer, as a time and in words the citizen reads. */
-export interface Promise_ {
-  at: number;
-  /** 今天 17:30 前 · 今天上午 · 明天（周二）上午 · 下一个工作日（周一）上午 · 12月7日（周一）上午 */
-  words: string;
+/**
+ * A due time in the words the citizen reads — 今天 17:30 前 · 明天（周二）10:00 前 ·
+ * 12月7日（周一，调休上班）17:30 前 · 今天之内 — read off the same instant staff see as 应首次答复.
+ */
+export function promiseWords(calendar: WorkingCalendar, now: number, at: number): string {
+  // Midnight is the end of the day before: "今天之内", not "明天 0:00 前".
+  const end = calendar.localParts(at).minutes === 0;
+  const p = calendar.localParts(end ? at - 1 : at);
+  const today = calendar.localParts(now);
+  const days = Math.round((calendar.atLocal(p.year, p.month, p.day) - calendar.atLocal(today.year, today.month, today.day)) / DAY);
+  const makeup = calendar.dayKind(end ? at - 1 : at) === 'makeup_workday' ? '，调休上班' : '';
+  const week = WEEKDAY_NAMES[p.weekday]!;
+  const day = days <= 0 ? '今天' : days === 1 ? `明天（${week}${makeup}）` : `${p.month}月${p.day}日（${week}${makeup}）`;
+  if (end) return `${day}之内`;
+  return `${day}${days <= 0 ? ' ' : ''}${Math.floor(p.minutes / 60)}:${String(p.minutes % 60).padStart(2, '0')} 前`;
 }
 
 /**
- * The promise of when a human answers, from the office hours and the working-day calendar:
- * within today's office hours if there is enough of the day left, else the next working
- * morning (or afternoon, if the office opens then).
+ * Where a handoff goes and how urgent it is, as the keyword rule or menu entry that handed it off
+ * says (the profile's `route`); unset parts are the inbox's to choose.
  */
-export function replyPromise(calendar: WorkingCalendar, now: number, minMinutesLeft: number): Promise_ {
-  const today = calendar.localParts(now);
-  if (calendar.isWorkingDay(now)) {
-    const hours = calendar.hoursOn(now);
-    const last = hours[hours.length - 1];
-    if (last) {
-      const [eh, em] = last[1].split(':').map(Number) as [number, number];
-      const end = calendar.atLocal(today.year, today.month, today.day, eh, em);
-      const [fh, fm] = hours[0]![0].split(':').map(Number) as [number, number];
-      const open = calendar.atLocal(today.year, today.month, today.day, fh, fm);
-      if (now < open) return { at: end, words: `今天${fh < 12 ? '上午' : '下午'}` };
-      if (end - now >= minMinutesLeft * 60_000) return { at: end, words: `今天 ${last[1]} 前` };
-    }
-  }
-  // The next working day's opening.
-  let t = calendar.atLocal(today.year, today.month, today.day) + DAY;
-  for (let i = 0; i < 60 && !calendar.isWorkingDay(t); i++) t += DAY;
-  const next = calendar.nextWorkingTime(t);
-  const p = calendar.localParts(next);
-  const hours = calendar.hoursOn(next);
-  const last = hours[hours.length - 1]!;
-  const [eh, em] = last[1].split(':').map(Number) as [number, number];
-  const by = calendar.atLocal(p.year, p.month, p.day, eh, em);
-  const half = p.minutes < 12 * 60 ? '上午' : '下午';
-  const week = WEEKDAY_NAMES[p.weekday]!;
-  const days = Math.round((calendar.atLocal(p.year, p.month, p.day) - calendar.atLocal(today.year, today.month, today.day)) / DAY);
-  const makeup = calendar.dayKind(next) === 'makeup_workday' ? '，调休上班' : '';
-  let day: string;
-  if (days === 1) day = `明天（${week}${makeup}）`;
-  else if (days <= 6 && !makeup) day = `下一个工作日（${week}）`;
-  else day = `${p.month}月${p.day}日（${week}${makeup}）`;
-  return { at: by, words: `${day}${half}` };
+export interface HandoffRoute {
+  category?: string | undefined;
+  department?: string | undefined;
+  urgent?: boolean | undefined;
+  /** Who is alerted at once when it is urgent: the department's supervisors (default) or its duty officers. */
+  alert?: 'supervisors' | 'duty' | undefined;
 }
 
-export type NewHandoff = Pick<HandoffRow, 'openid' | 'reason' | 'question' | 'audience' | 'promisedAt'>;
+export type NewHandoff = Pick<HandoffRow, 'openid' | 'reason' | 'question' | 'audience'> & { route?: HandoffRoute | undefined };
 
 /** How the staff side takes in a new handoff (src/inbox supplies it). */
 export interface HandoffIntake {
-  /** Department, category and due time of a new handoff. */
-  classify(h: NewHandoff & { createdAt: number }): Promise<Partial<Pick<HandoffRow, 'department' | 'category' | 'dueAt'>>>;
-  /** Runs in the handoff's own transaction once it is stored (its deadline job goes in with it). */
-  opened?(row: HandoffRow, tx: EntityManager): Promise<void>;
+  /** Department, category and due time of a new handoff (the due time is what the citizen is promised). */
+  classify(h: NewHandoff & { createdAt: number }): Promise<Pick<HandoffRow, 'department' | 'category' | 'dueAt'>>;
+  /** Runs in the handoff's own transaction once it is stored (its deadline job and an urgent one's alert go in with it). */
+  opened?(row: HandoffRow, tx: EntityManager, route: HandoffRoute | undefined): Promise<void>;
 }
 
 /** The staff queue as the conversation sees it: open, find, close, remember what was not answered. */
@@ -155,22 +141,23 @@ export class Handoffs {
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
-    private readonly intake: HandoffIntake | null = null,
+    private readonly intake: HandoffIntake,
   ) {}
 
+  /** Queue a conversation for staff; the row's `promisedAt` is its due time, to be told to the citizen. */
   async open(h: NewHandoff): Promise<HandoffRow> {
     const now = this.clock.now();
-    const extra = this.intake ? await this.intake.classify({ ...h, createdAt: now }) : {};
+    const { route, ...rest } = h;
+    const extra = await this.intake.classify({ ...h, createdAt: now });
     const row: Omit<HandoffRow, 'id'> = {
-      ...h,
+      ...rest,
+      promisedAt: extra.dueAt ?? now,
+      urgent: route?.urgent === true,
       status: 'open',
       createdAt: now,
       closedAt: null,
       closedBy: null,
-      department: null,
-      category: null,
       assigneeId: null,
-      dueAt: null,
       firstRepliedAt: null,
       escalatedAt: null,
       escalatedTo: null,
@@ -179,12 +166,13 @@ export class Handoffs {
       updatedAt: now,
       ...extra,
     };
-    return this.ds.transaction(async (tx) => {
+    const stored = await this.ds.transaction(async (tx) => {
       const res = await tx.createQueryBuilder().insert().into(HandoffEntity).values(row).execute();
       const stored = { ...row, id: res.identifiers[0]!.id as number };
-      await this.intake?.opened?.(stored, tx);
+      await this.intake.opened?.(stored, tx, route);
       return stored;
     });
+    return stored;
   }
 
   /**

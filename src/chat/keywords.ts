@@ -35,15 +35,18 @@ export class KeywordRules {
     this.compiled.sort((a, b) => b.rule.priority - a.rule.priority || KIND_ORDER[a.rule.match] - KIND_ORDER[b.rule.match] || a.order - b.order);
   }
 
-  /** The best rule for a message, or null. */
-  match(input: string, v: Visibility): KeywordRule | null {
+  /**
+   * The best rule for a message, or null. With `whole`, only a rule whose words are the whole
+   * message (a contains rule's word alone, a regular expression matching all of it).
+   */
+  match(input: string, v: Visibility, o: { whole?: boolean } = {}): KeywordRule | null {
     const text = norm(input);
     if (!text) return null;
     for (const c of this.compiled) {
       if (!visible(c.rule, v)) continue;
       if (c.rule.match === 'exact' && c.words.includes(text)) return c.rule;
-      if (c.rule.match === 'contains' && c.words.some((w) => text.includes(w))) return c.rule;
-      if (c.rule.match === 'regex' && c.regexes.some((r) => r.test(input))) return c.rule;
+      if (c.rule.match === 'contains' && (o.whole ? c.words.includes(text) : c.words.some((w) => text.includes(w)))) return c.rule;
+      if (c.rule.match === 'regex' && c.regexes.some((r) => (o.whole ? r.exec(input.trim())?.[0] === input.trim() : r.test(input)))) return c.rule;
     }
     return null;
   }

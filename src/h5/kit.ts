@@ -38,7 +38,7 @@ export function pageKit(core: Core, sessions: CitizenSessions): PageKit {
   const render: PageKit['render'] = (ctx, title, body, opts = {}) => {
     ctx.status = opts.status ?? 200;
     ctx.type = 'text/html; charset=utf-8';
-    ctx.body = page(ctx, { title, body, care: careMode(ctx), ...(opts.back ? { back: opts.back } : {}), ...(opts.data ? { data: opts.data } : {}) });
+    ctx.body = core.wording(page(ctx, { title, body, care: careMode(ctx), ...(opts.back ? { back: opts.back } : {}), ...(opts.data ? { data: opts.data } : {}) }));
   };
   const local = (t: number) => core.calendar.localParts(t);
   return {

@@ -3,18 +3,25 @@ import { HOUR } from '../platform/clock.ts';
 import type { Category, DueRule } from '../profile/staff.ts';
 
 /**
- * When a first answer is due, from the request's category, on the working-day calendar:
- * `hours` of working time (Friday 16:00 + 24 h = Monday 16:00), or the end of office hours on the
- * n-th working day after the request arrived (a complex matter's 3 working days).
+ * When a first answer is due, from the request's category, on the calendar and staff's service
+ * hours — the one clock: the citizen is promised this time, staff see it, the overdue figures
+ * count against it. `hours`: all 24 hours of each day staff are on duty (a weekday desk's Friday
+ * 16:00 + 24 h = Monday 16:00; a 7×24 desk's is Saturday 16:00); `office_hours`: only time inside
+ * the service hours (Friday 16:00 + 4 h = Monday 11:30 for 9:00–12:00, 13:30–17:30);
+ * `working_days`: the end of service hours on the n-th working day.
  */
 export function dueAt(rule: DueRule, receivedAt: number, calendar: WorkingCalendar): number {
-  if ('hours' in rule) return calendar.addWorkingDuration(receivedAt, rule.hours * HOUR);
+  if ('hours' in rule) return calendar.addServiceDuration(receivedAt, rule.hours * HOUR);
+  if ('office_hours' in rule) return calendar.addServiceHours(receivedAt, rule.office_hours * HOUR);
   return calendar.workingDaysDeadline(receivedAt, rule.working_days);
 }
 
-/** The due rule in words, for staff: 24 小时（工作日计） / 3 个工作日内首次答复. */
+/** The due rule in words, for staff: 24 小时内（值班日计） / 4 个工作小时内 / 3 个工作日内首次答复. */
 export function dueRuleWords(c: Category): string {
-  return 'hours' in c.due ? `${c.due.hours} 小时内（按工作日计）` : `${c.due.working_days} 个工作日内首次答复`;
+  const span = (h: number) => (h < 1 ? `${Math.round(h * 60)} 分钟` : `${h} 小时`);
+  if ('hours' in c.due) return `${span(c.due.hours)}内（按值班日计）`;
+  if ('office_hours' in c.due) return `${span(c.due.office_hours)}内（按工作时间计）`;
+  return `${c.due.working_days} 个工作日内首次答复`;
 }
 
 export type Urgency = 'closed' | 'answered' | 'overdue' | 'near' | 'normal';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { IsNull, type DataSource, type EntityManager, type FindOperator } from 'typeorm';
-import type { HandoffIntake, HandoffRow, NewHandoff } from '../chat/handoff.ts';
+import type { HandoffIntake, HandoffRoute, HandoffRow, NewHandoff } from '../chat/handoff.ts';
 import { HandoffEntity } from '../chat/handoff.ts';
 import { MessageEntity, type ConversationLog } from '../chat/log.ts';
 import type { Outbox } from '../chat/outbox.ts';
@@ -113,11 +113,18 @@ export class Inbox {
   /** Plugged into Handoffs: department, category and due time of each new handoff, and its deadline job. */
   readonly intake: HandoffIntake = {
     classify: async (h: NewHandoff & { createdAt: number }) => {
-      const category = this.categories.get(this.settings.default_category)!;
-      return { department: await this.routeDepartment(h.openid, h.createdAt), category: category.id, dueAt: dueAt(category.due, h.createdAt, this.d.calendar) };
+      // What the rule or menu entry said comes first; else the service just read, and the default.
+      const category = this.categories.get(h.route?.category ?? '') ?? this.categories.get(this.settings.default_category)!;
+      const department = h.route?.department && this.departments.has(h.route.department) ? h.route.department : await this.routeDepartment(h.openid, h.createdAt);
+      return { department, category: category.id, dueAt: dueAt(category.due, h.createdAt, this.d.calendar) };
     },
-    opened: async (row: HandoffRow, tx: EntityManager) => {
+    opened: async (row: HandoffRow, tx: EntityManager, route: HandoffRoute | undefined) => {
       if (row.dueAt !== null) await this.scheduleEscalation(row.id, row.dueAt, tx);
+      // An urgent handoff (a rule said so) reaches the department's supervisors — or its duty
+      // officers — at once, in the same transaction: the alert exists exactly when the handoff does.
+      if (row.urgent) {
+        await this.d.alerts.raise({ kind: 'urgent-handoff', department: row.department, to: route?.alert ?? 'supervisors', title: `紧急：${row.question.slice(0, 60)}`, link: `/admin/inbox/${row.id}`, urgent: true }, tx);
+      }
     },
   };
 

@@ -30,7 +30,16 @@ export interface CalendarData {
 
 /** ['09:00', '12:00']: 24 h 'HH:MM', start < end; the end may be '24:00'. */
 export type Interval = [string, string];
-export type WeekHours = Partial<Record<Weekday | 'default', Interval[]>>;
+/**
+ * Opening hours (staff's service hours, a hall's): by weekday, with `default` for working days not
+ * listed and for 调休 working weekends; `sat` / `sun` for ordinary weekends (closed when absent);
+ * `holidays` for public holidays (closed when absent); `dates` for particular days ([] closes);
+ * `round_the_clock` for 7×24 (every day 00:00–24:00, holidays too; `dates` still apply).
+ */
+export type WeekHours = Partial<Record<Weekday | 'default' | 'holidays', Interval[]>> & {
+  dates?: Record<string, Interval[]>;
+  round_the_clock?: boolean;
+};
 
 // ---------------------------------------------------------------------------
 // Dates as day numbers
@@ -174,15 +183,20 @@ function parseTime(s: string): number | undefined {
   return h * 60 + min;
 }
 
-const timeSchema = z.string().refine((s) => parseTime(s) !== undefined, {
-  message: "expected a 24 h time 'HH:MM' (00:00–24:00)",
+const timeSchema = z.string({ error: (i) => (i.input === undefined ? 'required' : `expected a time "HH:MM"; got ${JSON.stringify(i.input)}`) }).superRefine((s, ctx) => {
+  if (parseTime(s) === undefined) ctx.addIssue({ code: 'custom', message: `expected a time "HH:MM" from 00:00 to 24:00 (24:00 is the end of the day); got "${s}"` });
 });
 
 const intervalSchema = z
   .tuple([timeSchema, timeSchema])
-  .refine(([a, b]) => parseTime(a)! < parseTime(b)!, { message: 'interval start must be before its end' });
+  .refine(([a, b]) => parseTime(a) === undefined || parseTime(b) === undefined || parseTime(a)! < parseTime(b)!, {
+    error: (i) => {
+      const [a, b] = i.input as [string, string];
+      return `expected the start before the end; got "${a}"–"${b}"${b === '00:00' ? ' (write 24:00 for the end of the day)' : ''}`;
+    },
+  });
 
-const intervalsSchema = z.array(intervalSchema).superRefine((list, ctx) => {
+export const intervalsSchema = z.array(intervalSchema).superRefine((list, ctx) => {
   for (let i = 1; i < list.length; i++) {
     const prevEnd = parseTime(list[i - 1]![1]);
     const start = parseTime(list[i]![0]);
@@ -197,6 +211,8 @@ const intervalsSchema = z.array(intervalSchema).superRefine((list, ctx) => {
   }
 });
 
+const dateKeySchema = z.string().refine((s) => parseDateString(s) !== undefined, { message: 'expected a date "YYYY-MM-DD"' });
+
 /** Office hours per weekday (or 'default'): sorted, non-overlapping intervals of valid times. Unknown keys are rejected. */
 export const weekHoursSchema: z.ZodType<WeekHours> = z.strictObject({
   mon: intervalsSchema.optional(),
@@ -207,7 +223,25 @@ export const weekHoursSchema: z.ZodType<WeekHours> = z.strictObject({
   sat: intervalsSchema.optional(),
   sun: intervalsSchema.optional(),
   default: intervalsSchema.optional(),
+  holidays: intervalsSchema.optional(),
+  dates: z.record(dateKeySchema, intervalsSchema).optional(),
+  round_the_clock: z.boolean().optional(),
 });
+
+type MinuteHours = Partial<Record<Weekday | 'default' | 'holidays', MinuteInterval[]>> & { dates: Map<number, MinuteInterval[]>; roundTheClock: boolean };
+
+function toMinuteHours(hours: WeekHours): MinuteHours {
+  const toMinutes = (list: Interval[]) => list.map(([a, b]) => [parseTime(a)!, parseTime(b)!] as const);
+  const out: MinuteHours = { dates: new Map(), roundTheClock: hours.round_the_clock === true };
+  for (const k of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'default', 'holidays'] as const) {
+    const list = hours[k];
+    if (list) out[k] = toMinutes(list);
+  }
+  for (const [date, list] of Object.entries(hours.dates ?? {})) out.dates.set(parseDateString(date)!, toMinutes(list));
+  return out;
+}
+
+const ALL_DAY: MinuteInterval[] = [[0, 24 * 60]];
 
 function formatIssues(error: z.ZodError): string {
   return error.issues
@@ -275,7 +309,9 @@ export class WorkingCalendar {
   private readonly offsetMs: number;
   private readonly special = new Map<number, 'holiday' | 'makeup_workday'>();
   private readonly years: ReadonlySet<string>;
-  private readonly hours: Partial<Record<Weekday | 'default', MinuteInterval[]>>;
+  /** Staff's service hours (the profile's service_hours). */
+  private readonly hours: MinuteHours;
+  private readonly other = new WeakMap<WeekHours, MinuteHours>();
 
   constructor(opts: { data: CalendarData; hours: WeekHours; utcOffsetMinutes?: number }) {
     const offset = opts.utcOffsetMinutes ?? 480;
@@ -292,11 +328,7 @@ export class WorkingCalendar {
     for (const section of Object.values(data.years)) {
       for (const d of expandEntries(section.workdays)) this.special.set(d, 'makeup_workday');
     }
-    const h: Partial<Record<Weekday | 'default', MinuteInterval[]>> = {};
-    for (const [k, list] of Object.entries(hours) as [Weekday | 'default', Interval[] | undefined][]) {
-      if (list) h[k] = list.map(([a, b]) => [parseTime(a)!, parseTime(b)!] as const);
-    }
-    this.hours = h;
+    this.hours = toMinuteHours(hours);
   }
 
   // --- local-day helpers -------------------------------------------------
@@ -321,12 +353,36 @@ export class WorkingCalendar {
     return k === 'workday' || k === 'makeup_workday';
   }
 
-  private hoursOfDay(day: number): MinuteInterval[] {
+  /**
+   * The intervals of a day under some opening hours: a date of its own first, then round the clock,
+   * public holidays (`holidays`, else closed), 调休 working weekends (`default`, else `mon`),
+   * ordinary weekends (`sat` / `sun`, else closed), working days (their weekday, else `default`).
+   */
+  private hoursOfDay(day: number, h: MinuteHours = this.hours): MinuteInterval[] {
+    const own = h.dates.get(day);
+    if (own) return own;
+    if (h.roundTheClock) return ALL_DAY;
     const kind = this.kindOfDay(day);
-    if (kind === 'makeup_workday') return this.hours.default ?? this.hours.mon ?? [];
-    if (kind !== 'workday') return [];
     const wd = WEEKDAYS[new Date(day * DAY_MS).getUTCDay()]!;
-    return this.hours[wd] ?? this.hours.default ?? [];
+    switch (kind) {
+      case 'holiday':
+        return h.holidays ?? [];
+      case 'makeup_workday':
+        return h.default ?? h.mon ?? [];
+      case 'weekend':
+        return h[wd] ?? [];
+      default:
+        return h[wd] ?? h.default ?? [];
+    }
+  }
+
+  private minuteHours(hours: WeekHours): MinuteHours {
+    let m = this.other.get(hours);
+    if (!m) {
+      m = toMinuteHours(parseWeekHours(hours));
+      this.other.set(hours, m);
+    }
+    return m;
   }
 
   // --- public API --------------------------------------------------------
@@ -340,9 +396,24 @@ export class WorkingCalendar {
     return this.isWorkingDayNum(this.dayOf(t));
   }
 
-  /** Office hours of t's local day; [] if it is not a working day. Make-up days use `default` (else `mon`). */
-  hoursOn(t: number): Interval[] {
-    return this.hoursOfDay(this.dayOf(t)).map(([a, b]) => [formatTime(a), formatTime(b)]);
+  /**
+   * Staff's service hours on t's local day ([] when they are off): weekends by `sat` / `sun`,
+   * holidays by `holidays`, make-up days by `default` (else `mon`), particular `dates` first.
+   * With `hours`, the same for other opening hours (a hall's).
+   */
+  hoursOn(t: number, hours?: WeekHours): Interval[] {
+    return this.hoursOfDay(this.dayOf(t), hours ? this.minuteHours(hours) : this.hours).map(([a, b]) => [formatTime(a), formatTime(b)]);
+  }
+
+  /** Whether staff are on duty at some time of t's local day (a service day). */
+  isServiceDay(t: number): boolean {
+    return this.hoursOfDay(this.dayOf(t)).length > 0;
+  }
+
+  /** Whether staff keep service hours on some day at all (else nothing can be counted in them). */
+  hasServiceHours(): boolean {
+    const h = this.hours;
+    return h.roundTheClock || [h.mon, h.tue, h.wed, h.thu, h.fri, h.sat, h.sun, h.default, h.holidays].some((l) => !!l?.length) || [...h.dates.values()].some((l) => l.length > 0);
   }
 
   /** On a working day and inside one of its intervals (start inclusive, end exclusive). */
@@ -424,6 +495,42 @@ export class WorkingCalendar {
       day += 1;
     }
     throw new Error(`addWorkingDuration: more than ${MAX_DAY_ITERATIONS} days`);
+  }
+
+  /**
+   * Advances `ms` counting all 24 hours of each service day (a day on which staff keep hours:
+   * working days, and weekends or holidays when the service hours open them), skipping the
+   * others: a weekday desk's Fri 17:00 + 24 h = Mon 17:00; a 7×24 desk's is Sat 17:00.
+   */
+  addServiceDuration(t: number, ms: number): number {
+    return this.addDuration(t, ms, (day) => this.hoursOfDay(day).length > 0 ? ALL_DAY : []);
+  }
+
+  /** Advances `ms` counting only time inside staff's service hours: Fri 17:00 + 1 h = Mon 9:30 (hours 9:00–17:30). */
+  addServiceHours(t: number, ms: number): number {
+    return this.addDuration(t, ms, (day) => this.hoursOfDay(day));
+  }
+
+  private addDuration(t: number, ms: number, intervals: (day: number) => MinuteInterval[]): number {
+    assertTime(t);
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`ms must be a finite non-negative number, got ${ms}`);
+    let remaining = ms;
+    let day = this.dayOf(t);
+    let cur = t;
+    for (let i = 0; i <= MAX_DAY_ITERATIONS; i++, day++) {
+      if (remaining === 0) return cur;
+      const start = this.dayStart(day);
+      for (const [a, b] of intervals(day)) {
+        const from = Math.max(cur, start + a * MINUTE_MS);
+        const to = start + b * MINUTE_MS;
+        if (to <= from) continue;
+        if (remaining <= to - from) return from + remaining;
+        remaining -= to - from;
+        cur = to;
+      }
+      cur = Math.max(cur, this.dayStart(day + 1));
+    }
+    throw new Error(`no service hours within ${MAX_DAY_ITERATIONS} days after ${dayToString(this.dayOf(t))}`);
   }
 
   /** Number of working days d with a's local date < d <= b's local date (0 if b <= a). */

@@ -575,3 +575,40 @@ function maskAny(v: unknown, kind: Kind | undefined, depth: number, ctx: Ctx): u
 export function maskDeep<T>(value: T, opts: MaskDeepOptions = {}): T {
   return maskAny(value, undefined, 0, { keyRules: opts.keyRules !== false, ancestors: new Set() }) as T;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Values whose kind is known (a form field that declares it)
+// ---------------------------------------------------------------------------------------------
+
+/** The kinds of personal data a form field may hold; masking, reveal and audit follow the kind. */
+export const PERSONAL_KINDS = ['name', 'phone', 'id_number', 'address', 'plate', 'card'] as const;
+export type PersonalKind = (typeof PERSONAL_KINDS)[number];
+
+/** What staff and audit entries call each kind. */
+export const PERSONAL_KIND_NAMES: Record<PersonalKind, string> = { name: '姓名', phone: '电话', id_number: '证件号码', address: '地址', plate: '车牌', card: '卡号' };
+
+/**
+ * A value of a known kind, masked: 张** · 138****5678 · 3101**********1234 · 长宁路**** ·
+ * 闽D***45 (province, city and the last two stay) · 6222 **** **** 0123 (first and last four stay).
+ */
+export function maskPersonal(kind: PersonalKind, s: string): string {
+  switch (kind) {
+    case 'name':
+      return maskName(s);
+    case 'phone':
+      return maskPhone(s);
+    case 'id_number':
+      return maskIdCard(s);
+    case 'address':
+      return maskAddress(s);
+    case 'plate': {
+      const chars = Array.from(toHalfWidth(s.trim()).replace(/[\s·•.-]+/g, ''));
+      return chars.length <= 4 ? '*'.repeat(chars.length) : chars.slice(0, 2).join('') + '*'.repeat(chars.length - 4) + chars.slice(-2).join('');
+    }
+    case 'card': {
+      const digits = toHalfWidth(s).replace(/\D/g, '');
+      if (digits.length < 9) return s.replace(/[0-9０-９]/g, '*');
+      return `${digits.slice(0, 4)} ${'*'.repeat(digits.length - 8)} ${digits.slice(-4)}`;
+    }
+  }
+}

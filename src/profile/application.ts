@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PERSONAL_KINDS, type PersonalKind } from '../platform/pii.ts';
 
 const fieldId = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, { message: 'expected a field id of lowercase letters, digits and _' });
 const label = z.string().trim().min(1).max(30);
@@ -6,7 +7,13 @@ const label = z.string().trim().min(1).max(30);
 /** The kinds of data a file field may take, told apart by their content (not their name). */
 export const FILE_KINDS = ['image/jpeg', 'image/png', 'application/pdf'] as const;
 
-const base = { id: fieldId, label, required: z.boolean().default(true), hint: z.string().max(80).optional() };
+/**
+ * The kind of personal data a field holds (name, phone, id_number, address, plate, card): lists,
+ * pages and exports mask it by its kind, showing it in full is audited naming the kinds. phone,
+ * id_card and address fields hold their kind without saying so; `none` says a field holds none.
+ */
+const personal = z.enum([...PERSONAL_KINDS, 'none'], { error: (i) => `expected one of ${[...PERSONAL_KINDS, 'none'].join(', ')}; got ${JSON.stringify(i.input)}` }).optional();
+const base = { id: fieldId, label, required: z.boolean().default(true), hint: z.string().max(80).optional(), personal };
 
 /** One field of an application form. Each type is checked on the page and on the server. */
 export const formFieldSchema = z.discriminatedUnion('type', [
@@ -31,7 +38,20 @@ export const formFieldSchema = z.discriminatedUnion('type', [
 ]);
 export type FormField = z.infer<typeof formFieldSchema>;
 
-export const stepSchema = z.object({ id: fieldId, name: z.string().min(1).max(5, { message: 'expected a step name of at most 5 characters (it goes into a template message)' }) }).strict();
+/** The kind of personal data in a field: what it declares, else what its type implies (phone, id_card, address). */
+export function personalKind(f: FormField): PersonalKind | null {
+  if (f.personal) return f.personal === 'none' ? null : f.personal;
+  return f.type === 'phone' ? 'phone' : f.type === 'id_card' ? 'id_number' : f.type === 'address' ? 'address' : null;
+}
+
+export const stepSchema = z
+  .object({
+    id: fieldId,
+    name: z.string().min(1).max(5, { message: 'expected a step name of at most 5 characters (it goes into a template message)' }),
+    /** What the case is while at this step (受理 → 受理中 by default; 报名成功, 煎药中 stay as they are). */
+    status: z.string().trim().min(1).max(10).optional(),
+  })
+  .strict();
 
 /**
  * Applying online (网上申请) for an item: the form, what to bring, the fee, the promised time limit

@@ -13,6 +13,27 @@ const link = z.string().refine((s) => s.startsWith('/') || /^https?:\/\/[^\s]+$/
 const REPLY_KINDS = ['text', 'news', 'image', 'link', 'service', 'faq', 'nav', 'dialog', 'handoff', 'home', 'switch_audience'] as const;
 
 /**
+ * Where a handoff goes, set by the rule or menu entry that hands off (directly, or through the
+ * 我要咨询 dialog): the inbox category (and so its due time), the department, urgency. An urgent
+ * handoff alerts the department's supervisors (or its duty officers) at once.
+ */
+export const handoffRouteSchema = z
+  .object({
+    category: idSchema.optional(),
+    department: idSchema.optional(),
+    urgent: z.boolean().optional(),
+    /** Who is alerted when it is urgent: the department's supervisors (default) or its duty officers. */
+    alert: z.enum(['supervisors', 'duty']).optional(),
+    /** Said instead of handoff.texts.queued; {when} is the promised time. */
+    queued: text(300).optional(),
+  })
+  .strict();
+export type HandoffRouteSpec = z.infer<typeof handoffRouteSchema>;
+
+/** Message kinds the 我要咨询 dialog may take besides words (a location for 拥堵上报, a photo for 随手拍). */
+export const ASK_ACCEPTS = ['location', 'image'] as const;
+
+/**
  * What the account answers: exactly one of these. Used by navigation leaves, keyword rules and
  * scenes alike.
  */
@@ -40,11 +61,22 @@ export const replySpecSchema = z
     home: z.literal(true).optional(),
     /** Let the citizen choose their audience (市民 / 企业 …). */
     switch_audience: z.literal(true).optional(),
+    // ---- with handoff or dialog: ask -----------------------------------------------------------
+    /** Where the handoff goes and how urgent it is. */
+    route: handoffRouteSchema.optional(),
+    /** dialog: ask — what the citizen is asked (else texts.ask_prompt): 请告诉我们哪条路、哪个方向堵车 */
+    prompt: text(300).optional(),
+    /** dialog: ask — also take a sent location or photo as the report. */
+    accept: z.array(z.enum(ASK_ACCEPTS)).optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
     const given = REPLY_KINDS.filter((k) => r[k] !== undefined);
     if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `expected exactly one of ${REPLY_KINDS.join(', ')} (got ${given.length ? given.join(', ') : 'none'})` });
+    const ask = r.dialog === 'ask';
+    if (r.route && !ask && !r.handoff) ctx.addIssue({ code: 'custom', path: ['route'], message: 'expected route only with handoff: true or dialog: ask (it says where a handoff goes)' });
+    if (r.prompt !== undefined && !ask) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'expected prompt only with dialog: ask' });
+    if (r.accept?.length && !ask) ctx.addIssue({ code: 'custom', path: ['accept'], message: 'expected accept only with dialog: ask' });
   });
 export type ReplySpec = z.infer<typeof replySpecSchema>;
 
@@ -151,10 +183,21 @@ export const handoffSchema = z
     leave_keywords: z.array(text(20)).min(1),
     /** Whether keyword rules are still answered while staff have the conversation. */
     keywords_while_human: z.boolean().default(true),
-    /** Less than this much of the working day left: promise the next working day instead. */
-    min_minutes_left_today: z.number().int().min(0).max(240).default(30),
     /** Unanswered questions go to staff (otherwise the default reply is given). */
     unanswered_to_staff: z.boolean().default(true),
+    /**
+     * bot: words are searched and only what nothing answers goes to staff. duty: a duty-officer
+     * account — every message in words goes to the duty officers at once (with what search finds
+     * offered beside it); numbers, menu taps and a keyword rule's own words still answer.
+     */
+    mode: z.enum(['bot', 'duty']).default('bot'),
+    /** Replaced by the category's due rule (one clock): refused with a word on what to do instead. */
+    min_minutes_left_today: z
+      .unknown()
+      .optional()
+      .superRefine((v, ctx) => {
+        if (v !== undefined) ctx.addIssue({ code: 'custom', message: 'is no longer used: the citizen is promised the due time of the inbox category (inbox.categories[].due, e.g. office_hours: 4); remove this line' });
+      }),
     texts: z
       .object({
         /** {when} is replaced by the promise: 今天 17:30 前 / 下一个工作日（周一）上午 … */
@@ -164,6 +207,10 @@ export const handoffSchema = z
         left: text(200),
         /** A menu tap while staff have the conversation (the bot does not start lists then). */
         menu_while_human: text(200).default('您正在和工作人员对话，留言会直接转给他们。要使用菜单，请先回复「结束人工」。'),
+        /** mode: duty — a message handed to the duty officers; {when} is the promised time. */
+        queued_duty: text(200).default('您的留言已转给值班人员，{when}回复您，回复会发到这里。'),
+        /** mode: duty — before what search found, offered beside the handoff. */
+        duty_suggestions: text(60).default('您也可以先看看：'),
       })
       .strict(),
   })

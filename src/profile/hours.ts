@@ -1,17 +1,25 @@
 import { z } from 'zod';
+import { weekHoursSchema as calendarHours, type WeekHours } from '../platform/calendar.ts';
 
-export const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'expected a time "HH:MM"' });
-export const intervalSchema = z.tuple([hhmm, hhmm]).refine(([a, b]) => a < b, { message: 'expected the start before the end' });
+const OPENING_KEYS = ['default', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun', 'holidays'] as const;
 
-const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
-
-/** Hours by weekday, with `default` for working days not listed (and 调休 working weekends). */
-export function weekHoursSchema<R extends boolean>(defaultRequired: R) {
-  const list = z.array(intervalSchema);
-  return z
-    .object({
-      default: defaultRequired ? list.min(1) : list.optional(),
-      ...Object.fromEntries(days.map((d) => [d, list.optional()])),
-    } as { default: z.ZodArray<typeof intervalSchema> } & Record<(typeof days)[number], z.ZodOptional<z.ZodArray<typeof intervalSchema>>>)
-    .strict();
+/**
+ * Opening hours as a profile writes them (staff's service_hours, a hall's hours):
+ *
+ * ```yaml
+ * default: [["09:00", "17:30"]]      # working days (and 调休 working weekends)
+ * sat: [["09:00", "12:00"]]          # ordinary Saturdays (closed when absent); sun likewise
+ * holidays: [["10:00", "16:00"]]     # public holidays (closed when absent)
+ * dates: { "2026-12-31": [["09:00", "12:00"]], "2027-01-04": [] }   # particular days; [] closes
+ * round_the_clock: true              # 7×24, holidays too (dates still apply)
+ * ```
+ * Times are "HH:MM", 24:00 the end of the day; intervals sorted and not overlapping.
+ * With `required`, some hours must be given (a hall that never opens is a mistake).
+ */
+export function weekHoursSchema(required: boolean) {
+  return (calendarHours as z.ZodType<WeekHours>).superRefine((h, ctx) => {
+    if (!required) return;
+    const some = h.round_the_clock || OPENING_KEYS.some((k) => (h[k]?.length ?? 0) > 0) || Object.values(h.dates ?? {}).some((l) => l.length > 0);
+    if (!some) ctx.addIssue({ code: 'custom', message: 'expected opening hours: default (working days), a weekday, holidays, dates or round_the_clock: true' });
+  });
 }

@@ -19,18 +19,65 @@ export interface LoadedProfile {
   dir: string;
 }
 
-/** `menu.buttons[0].sub_button[5].name` */
-export function formatPath(path: readonly PropertyKey[]): string {
+/**
+ * `menu.buttons[1 办政事].sub_button[5 附近大厅].name`, `halls[0 center].hours.default[0]`: an
+ * item of a list is named by its index and, when the profile gives it one, its id (else its
+ * title or name), so a person finds it in the file. Without `raw`, indexes only.
+ */
+export function formatPath(path: readonly PropertyKey[], raw?: unknown): string {
   let out = '';
+  let here: unknown = raw;
   for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
+    const item = here !== null && typeof here === 'object' ? (here as Record<PropertyKey, unknown>)[p as never] : undefined;
+    if (typeof p === 'number') out += `[${p}${itemName(item)}]`;
     else out += out ? `.${String(p)}` : String(p);
+    here = item;
   }
   return out || '(top level)';
 }
 
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+function itemName(item: unknown): string {
+  if (!item || typeof item !== 'object' || Array.isArray(item)) return '';
+  const o = item as Record<string, unknown>;
+  const name = [o.id, o.title, o.name, o.question].find((v) => typeof v === 'string' && v.trim() !== '' && v.length <= 40);
+  return name === undefined ? '' : ` ${String(name)}`;
+}
+
+/** The value at a path of the raw profile (what the person wrote there). */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let here = raw;
+  for (const p of path) {
+    if (here === null || typeof here !== 'object') return undefined;
+    here = (here as Record<PropertyKey, unknown>)[p as never];
+  }
+  return here;
+}
+
+/** A value as the problem echoes it: "25:00", 6000, true — not objects or long texts. */
+function echo(v: unknown): string | null {
+  if (typeof v === 'string') return v.length <= 60 ? JSON.stringify(v) : null;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return null;
+}
+
+/**
+ * One problem as a person can act on it: where (path, with the items' ids), what is wrong in
+ * plain words — "required" for a missing field rather than "received undefined" — and the value
+ * found there, unless the message already quotes it.
+ */
+export function describeIssue(i: z.core.$ZodIssue, raw?: unknown): string {
+  const where = formatPath(i.path, raw);
+  const found = raw === undefined ? undefined : valueAt(raw, i.path);
+  if (i.code === 'invalid_type' && raw !== undefined && found === undefined) return `${where}: required (${i.expected === 'object' ? 'a section' : `expected ${i.expected === 'array' ? 'a list' : `a ${i.expected}`}`})`;
+  if (found === '' || (Array.isArray(found) && found.length === 0 && i.code === 'too_small')) return `${where}: required (it is empty)`;
+  let message = i.message.replace(/^Invalid input: /, '').replace(/, received undefined$/, '');
+  const shown = echo(found);
+  if (shown !== null && !message.includes(shown) && !(typeof found === 'string' && found.length >= 2 && message.includes(found))) message += `; got ${shown}`;
+  return `${where}: ${message}`;
+}
+
+export function describeIssues(issues: readonly z.core.$ZodIssue[], raw?: unknown): string[] {
+  return issues.map((i) => describeIssue(i, raw));
 }
 
 /** Credentials come from the environment when set; only the demo's are ever committed. */
@@ -62,7 +109,8 @@ export function parseProfile(raw: unknown, file = 'profile', included: Record<st
       file,
       res.error.issues.map((i) => {
         const from = typeof i.path[0] === 'string' ? included[i.path[0]] : undefined;
-        return `${formatPath(i.path)}${from ? ` (in ${from})` : ''}: ${i.message}`;
+        const [where, ...what] = describeIssue(i, raw).split(': ');
+        return `${where}${from ? ` (in ${from})` : ''}: ${what.join(': ')}`;
       }),
     );
   }

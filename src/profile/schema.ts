@@ -4,6 +4,7 @@ import { hallSchema } from './halls.ts';
 import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
+import { textsSchema } from './texts.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
@@ -69,8 +70,6 @@ export const menuSchema = z
     buttons: z.array(topButton).min(1).max(3, { message: 'expected at most 3 top-level buttons' }),
   })
   .strict();
-
-export const weekHoursSchemaLoose = weekHoursSchema(false);
 
 const apiBase = z.union([z.literal('emulator'), z.string().url({ message: 'expected "emulator" or an http(s) URL' })]);
 
@@ -146,8 +145,8 @@ export const profileSchema = z
         error: z.string().min(1),
       })
       .strict(),
-    /** Office hours for staff replies; working days come from the calendar. */
-    service_hours: weekHoursSchemaLoose,
+    /** When staff answer (weekends, holidays, particular dates, round the clock: see hours.ts). */
+    service_hours: weekHoursSchema(true),
     /** The holiday calendar file, relative to the profile's folder. */
     calendar: z.string().min(1).default('calendar.yaml'),
     emulator: emulatorSchema.default({ enabled: false, citizens: [] }),
@@ -177,6 +176,8 @@ export const profileSchema = z
     departments: z.array(departmentSchema).min(1).prefault(DEFAULT_DEPARTMENTS),
     /** The staff inbox: categories and their due rules, highlighting, the rating question. */
     inbox: inboxSchema.prefault(DEFAULT_INBOX),
+    /** weiban's own sentences and words, where the department needs others (see texts.ts). */
+    texts: textsSchema.prefault({}),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -254,6 +255,10 @@ function checkReferences(p: Profile, report: Report): void {
     if (r.faq && !faqs.has(r.faq)) report([...path, 'faq'], `expected an FAQ id; "${r.faq}" is not in faq`);
     if (r.nav && !navIds.has(r.nav)) report([...path, 'nav'], `expected a navigation id; "${r.nav}" is not in navigation`);
     if (r.switch_audience && !p.audiences) report([...path, 'switch_audience'], 'expected an audiences section to switch between');
+    const cats = p.inbox.categories.map((c) => c.id);
+    const deps = p.departments.map((d) => d.id);
+    if (r.route?.category && !cats.includes(r.route.category)) report([...path, 'route', 'category'], `expected an inbox category id (${cats.join(', ')}); got "${r.route.category}"`);
+    if (r.route?.department && !deps.includes(r.route.department)) report([...path, 'route', 'department'], `expected a department id (${deps.join(', ')}); got "${r.route.department}"`);
   };
   eachNode(p.navigation, ['navigation'], (n, path) => checkReply(n.reply, [...path, 'reply']));
   p.keywords.forEach((k, i) => checkReply(k.reply, ['keywords', i, 'reply']));

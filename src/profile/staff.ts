@@ -37,14 +37,25 @@ export const departmentSchema = z
   .strict();
 
 /**
- * When a first answer is due: `hours` of working time on the working-day calendar (all 24 hours of
- * working days count: Friday 16:00 + 24 h = Monday 16:00), or the end of office hours on the n-th
- * working day after the request arrived.
+ * When a first answer is due: `hours` counted over all 24 hours of each day staff are on duty
+ * (Friday 16:00 + 24 h = Monday 16:00 for a weekday desk), `office_hours` counted inside the
+ * service hours only, or the end of service hours on the n-th `working_days` after the request
+ * arrived. The citizen is promised the same time.
  */
-export const dueRuleSchema = z.union([
-  z.object({ hours: z.number().positive().max(24 * 60) }).strict(),
-  z.object({ working_days: z.number().int().min(1).max(60) }).strict(),
-]);
+export const dueRuleSchema = z
+  .object({
+    hours: z.number().positive().max(24 * 60).optional(),
+    office_hours: z.number().positive().max(24 * 60).optional(),
+    working_days: z.number().int().min(1).max(60).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const given = (['hours', 'office_hours', 'working_days'] as const).filter((k) => r[k] !== undefined);
+    if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `expected exactly one of hours, office_hours, working_days${given.length ? `; got ${given.join(' and ')}` : ''}` });
+  })
+  .transform((r): { hours: number } | { office_hours: number } | { working_days: number } =>
+    r.hours !== undefined ? { hours: r.hours } : r.office_hours !== undefined ? { office_hours: r.office_hours } : { working_days: r.working_days! },
+  );
 export type DueRule = z.infer<typeof dueRuleSchema>;
 
 export const categorySchema = z

@@ -245,7 +245,7 @@ describe('handoff to staff', () => {
     const { a, say, follow } = await account();
     await follow('o_human');
     const queued = await say('o_human', '转人工');
-    expect(queued).toContain('已为您转接工作人员，今天 17:30 前回复您');
+    expect(queued).toContain('已为您转接工作人员，明天（周二）10:00 前回复您'); // 简单咨询: 24 hours
     expect(await say('o_human', '我想问下补办社保卡要多久')).toBe(''); // the human answers, not the bot
     expect(await say('o_human', '几点下班')).toContain('9:00–17:00'); // keywords still answered (profile)
     expect(await say('o_human', '转人工')).toBe(''); // already with staff: quiet
@@ -258,32 +258,34 @@ describe('handoff to staff', () => {
   });
 
   it.each([
-    ['a working morning', cst(2026, 11, 23, 10), '今天 17:30 前'],
-    ['before opening', cst(2026, 11, 23, 7, 30), '今天上午'],
-    ['too close to closing', cst(2026, 11, 23, 17, 10), '明天（周二）上午'],
-    ['Friday evening', cst(2026, 11, 27, 19), '下一个工作日（周一）上午'],
-    ['Sunday', cst(2026, 11, 29, 11), '明天（周一）上午'],
-    ['the first day of the National Day holiday', cst(2026, 10, 1, 10), '10月8日（周四）上午'],
-    ['the eve of a 调休 working Saturday', cst(2026, 10, 9, 18), '明天（周六，调休上班）上午'],
-    ['Spring Festival eve of the 2026 calendar', cst(2026, 2, 16, 10), '2月24日（周二）上午'],
-  ])('promises an honest time: %s', async (_name, now, words) => {
+    ['a working morning', cst(2026, 11, 23, 10), '明天（周二）10:00 前'],
+    ['before opening', cst(2026, 11, 23, 7, 30), '明天（周二）7:30 前'],
+    ['late on a working day', cst(2026, 11, 23, 17, 10), '明天（周二）17:10 前'],
+    ['Friday evening', cst(2026, 11, 27, 19), '11月30日（周一）19:00 前'],
+    ['Sunday', cst(2026, 11, 29, 11), '明天（周一）之内'],
+    ['the first day of the National Day holiday', cst(2026, 10, 1, 10), '10月8日（周四）之内'],
+    ['the eve of a 调休 working Saturday', cst(2026, 10, 9, 18), '明天（周六，调休上班）18:00 前'],
+    ['Spring Festival eve of the 2026 calendar', cst(2026, 2, 16, 10), '2月24日（周二）之内'],
+  ])('promises the due time staff are held to (24 hours of working days): %s', async (_name, now, words) => {
     const { a, say, follow } = await account();
     a.clock.set(now);
     await follow('o_when');
     expect(await say('o_when', '人工客服')).toContain(words);
+    const row = (await a.db.getRepository(HandoffEntity).findOneBy({ openid: 'o_when' }))!;
+    expect(row.promisedAt).toBe(row.dueAt); // one clock
   });
 
   it('a question neither rules nor search can answer goes to staff and is remembered as unanswered', async () => {
     const { a, say, follow } = await account();
     await follow('o_q');
     const r = await say('o_q', '我家楼下的路灯坏了三天了');
-    expect(r).toContain('这个问题我暂时答不上来，已经转给工作人员，今天 17:30 前回复您');
+    expect(r).toContain('这个问题我暂时答不上来，已经转给工作人员，明天（周二）10:00 前回复您');
     // A second citizen follows in the same second and asks the same: their own welcome, their own
     // conversation with staff (an event of another citizen in the same second is not a retry).
     const welcome = await follow('o_q2');
     expect(welcome).toContain(a.profile.account.name);
     expect((await a.conversationLog.citizen('o_q2'))?.subscribed).toBe(true);
-    expect(await say('o_q2', '我家楼下的路灯坏了三天了！')).toContain('已经转给工作人员，今天 17:30 前回复您');
+    expect(await say('o_q2', '我家楼下的路灯坏了三天了！')).toContain('已经转给工作人员，明天（周二）10:00 前回复您');
     expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_q2', status: 'open' })).toBe(1);
     expect(await a.handoffs.topUnanswered()).toEqual([{ question: '我家楼下的路灯坏了三天了', count: 2 }]);
   });

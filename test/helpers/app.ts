@@ -1,7 +1,7 @@
 import { afterEach } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { dropSchema } from '../../src/platform/db.ts';
@@ -12,10 +12,10 @@ import { PG_URL, REDIS_URL, uniqueName } from './backends.ts';
 
 const CONFIG_DIR = join(import.meta.dirname, '..', '..', 'config');
 
-/** The demo profile as plain data, for tests to adjust. */
-export function demoProfileRaw(): Record<string, any> {
-  const raw = parseYaml(readFileSync(join(CONFIG_DIR, 'profile.yaml'), 'utf8'));
-  const inc = resolveIncludes(raw, CONFIG_DIR);
+/** The demo profile (or another profile file) as plain data, for tests to adjust. */
+export function demoProfileRaw(file = join(CONFIG_DIR, 'profile.yaml')): Record<string, any> {
+  const raw = parseYaml(readFileSync(file, 'utf8'));
+  const inc = resolveIncludes(raw, dirname(file));
   if (inc.problems.length) throw new Error(inc.problems.join('\n'));
   return inc.raw as Record<string, any>;
 }
@@ -26,6 +26,8 @@ export interface TestAppOptions {
   clock?: FakeClock;
   /** Change the demo profile before it is validated. */
   profile?: (p: Record<string, any>) => void;
+  /** Start another profile than the demo's (an example under profiles/). */
+  profileFile?: string;
   runJobs?: boolean;
   log?: Logger;
   /** Share a PostgreSQL schema / Redis prefix with another instance (multi-instance tests). */
@@ -46,7 +48,8 @@ export const MONDAY_10AM = Date.UTC(2026, 10, 23, 2, 0, 0);
  * fake clock (by default), with the emulator mounted.
  */
 export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
-  const raw = demoProfileRaw();
+  const file = o.profileFile ?? join(CONFIG_DIR, 'profile.yaml');
+  const raw = demoProfileRaw(file);
   raw.wechat.reply_timeout_ms ??= 4000;
   o.profile?.(raw);
   const profile = parseProfile(raw, 'test profile');
@@ -64,7 +67,7 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     env,
     clock,
     log: o.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    profile: { profile, file: join(CONFIG_DIR, 'profile.yaml'), dir: CONFIG_DIR },
+    profile: { profile, file, dir: dirname(file) },
     port: 0,
     host: '127.0.0.1',
     runJobs: o.runJobs ?? false,

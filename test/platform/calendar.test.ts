@@ -171,7 +171,9 @@ describe('WorkingCalendar office hours', () => {
     expect(c.hoursOn(cn(2026, 3, 9, 12))).toEqual([['08:30', '17:00']]); // Mon
     expect(c.hoursOn(cn(2026, 3, 13, 12))).toEqual([['09:00', '12:00']]); // Fri
     expect(c.hoursOn(cn(2026, 3, 11, 12))).toEqual([['09:00', '17:30']]); // Wed → default
-    expect(c.hoursOn(cn(2026, 3, 14, 12))).toEqual([]); // ordinary Sat is not a working day
+    expect(c.hoursOn(cn(2026, 3, 14, 12))).toEqual([['10:00', '11:00']]); // an ordinary Sat has its own hours
+    expect(c.hoursOn(cn(2026, 3, 15, 12))).toEqual([]); // Sun: none given, closed
+    expect(c.isWorkingDay(cn(2026, 3, 14, 12))).toBe(false); // still not a working day for deadlines
     expect(c.hoursOn(cn(2026, 10, 10, 12))).toEqual([['09:00', '17:30']]); // make-up Sat → default, not sat
     const monOnly = new WorkingCalendar({ data, hours: { mon: [['08:00', '16:00']] } });
     expect(monOnly.hoursOn(cn(2026, 10, 10, 12))).toEqual([['08:00', '16:00']]); // make-up → mon
@@ -420,8 +422,8 @@ describe('schemas', () => {
     };
     expect(bad({ default: [['09:00', '12:30'], ['12:00', '17:30']] })).toMatch(/overlaps/);
     expect(bad({ mon: [['13:30', '17:30'], ['09:00', '12:00']] })).toMatch(/sorted/);
-    expect(bad({ mon: [['12:00', '09:00']] })).toMatch(/start must be before/);
-    expect(bad({ mon: [['09:00', '09:00']] })).toMatch(/start must be before/);
+    expect(bad({ mon: [['12:00', '09:00']] })).toMatch(/start before the end/);
+    expect(bad({ mon: [['09:00', '09:00']] })).toMatch(/start before the end/);
     expect(bad({ mon: [['9:00', '12:00']] })).toMatch(/HH:MM/);
     expect(bad({ mon: [['09:00', '25:00']] })).toMatch(/HH:MM/);
     expect(bad({ monday: [['09:00', '12:00']] })).toMatch(/monday/);
@@ -456,5 +458,67 @@ describe('loadCalendarData', () => {
     const broken = join(dir, 'broken.yaml');
     writeFileSync(broken, 'years: [unclosed\n');
     expect(() => loadCalendarData(broken)).toThrow(new RegExp(`${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid YAML`));
+  });
+});
+
+describe('hours that are not office hours (weekends, holidays, particular dates, round the clock)', () => {
+  const library: WeekHours = {
+    default: [['09:00', '20:30']],
+    sat: [['09:00', '17:00']],
+    sun: [['09:00', '17:00']],
+    holidays: [['10:00', '16:00']],
+    dates: { '2026-10-01': [], '2026-12-24': [['09:00', '12:00']] },
+  };
+  const lib = new WorkingCalendar({ data, hours: library });
+  const desk = new WorkingCalendar({ data, hours: { round_the_clock: true } });
+
+  it('opens on weekends and holidays when the hours say so, and follows particular dates first', () => {
+    expect(lib.hoursOn(cn(2026, 3, 14, 12))).toEqual([['09:00', '17:00']]); // an ordinary Saturday
+    expect(lib.hoursOn(cn(2026, 10, 2, 12))).toEqual([['10:00', '16:00']]); // National Day holiday
+    expect(lib.hoursOn(cn(2026, 10, 1, 12))).toEqual([]); // the first day is closed by its own date
+    expect(lib.hoursOn(cn(2026, 12, 24, 12))).toEqual([['09:00', '12:00']]); // a Thursday with short hours
+    expect(lib.hoursOn(cn(2026, 10, 10, 12))).toEqual([['09:00', '20:30']]); // 调休 Saturday: working-day hours
+    expect(lib.isServiceDay(cn(2026, 10, 2, 12))).toBe(true);
+    expect(lib.isWorkingDay(cn(2026, 10, 2, 12))).toBe(false); // statutory deadlines still skip it
+  });
+
+  it('round the clock is every day 00:00–24:00, holidays too', () => {
+    for (const t of [cn(2026, 3, 15, 21), cn(2026, 2, 17, 3), cn(2026, 10, 3, 12)]) {
+      expect(desk.hoursOn(t)).toEqual([['00:00', '24:00']]);
+      expect(desk.isWorkingTime(t)).toBe(true);
+    }
+  });
+
+  it('counts a duty desk\'s hours through the weekend; a weekday desk\'s skip it', () => {
+    const sunEvening = cn(2026, 3, 15, 20); // Sunday 20:00
+    expect(desk.addServiceDuration(sunEvening, 2 * 3_600_000)).toBe(cn(2026, 3, 15, 22));
+    expect(cal.addServiceDuration(sunEvening, 2 * 3_600_000)).toBe(cn(2026, 3, 16, 2)); // Monday's hours only
+    // Friday 16:00 + 4 office hours (9:00–12:00, 13:30–17:30) = Monday 11:30
+    expect(cal.addServiceHours(cn(2026, 3, 13, 16), 4 * 3_600_000)).toBe(cn(2026, 3, 16, 11, 30));
+    // the library opens on Saturday: Friday 20:00 + 2 office hours = Saturday 10:30
+    expect(lib.addServiceHours(cn(2026, 3, 13, 20), 2 * 3_600_000)).toBe(cn(2026, 3, 14, 10, 30));
+  });
+
+  it('takes 24:00 as the end of the day, and says what was wrong with a bad time', () => {
+    expect(new WorkingCalendar({ data, hours: { default: [['18:00', '24:00']] } }).hoursOn(cn(2026, 3, 10, 12))).toEqual([['18:00', '24:00']]);
+    const bad = (h: unknown) => JSON.stringify(weekHoursSchema.safeParse(h).error?.issues);
+    expect(bad({ default: [['09:00', '25:00']] })).toContain('got \\"25:00\\"');
+    expect(bad({ default: [['20:00', '00:00']] })).toContain('write 24:00 for the end of the day');
+    expect(bad({ dates: { '2026-02-30': [] } })).toContain('YYYY-MM-DD');
+  });
+});
+
+describe('start-up warnings about missing years', () => {
+  it('names this year or next year as the case is, and says what to do', async () => {
+    const { calendarWarnings } = await import('../../src/core.ts');
+    const only2026 = new WorkingCalendar({ data: { years: { '2026': data.years['2026']! } }, hours: HOURS });
+    expect(calendarWarnings(only2026, cn(2026, 6, 1, 10), 'calendar.yaml')).toEqual([]); // next year is far off
+    const december = calendarWarnings(only2026, cn(2026, 12, 3, 10), 'calendar.yaml');
+    expect(december.map((w) => w.year)).toEqual([2027]);
+    expect(december[0]!.message).toContain('no data for next year, 2027');
+    expect(december[0]!.message).not.toContain('this year');
+    const stale = calendarWarnings(only2026, cn(2027, 1, 5, 10), 'calendar.yaml');
+    expect(stale.map((w) => w.year)).toEqual([2027]);
+    expect(stale[0]!.message).toContain('no data for this year, 2027');
   });
 });

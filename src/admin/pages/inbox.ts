@@ -57,7 +57,7 @@ export function inboxList(m: ListModel, f: Fmt): SafeHtml {
     <tbody>
     ${m.items.map(
       (it) => html`<tr class="u-${it.urgency}${it.h.escalatedAt !== null && it.h.status === 'open' ? ' esc' : ''}" data-id="${it.h.id}">
-        <td class="st">${urgencyPill(it.urgency, it.h.dueAt, f)}${it.h.escalatedAt !== null && it.h.status === 'open' ? html`<span class="pill pill-esc" title="${it.escalatedTo ? `督办人：${it.escalatedTo.name}` : '督办'}">督办</span>` : null}${it.deliveryFailed ? html`<span class="pill pill-failed">发送失败</span>` : null}</td>
+        <td class="st">${it.h.urgent && it.h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(it.urgency, it.h.dueAt, f)}${it.h.escalatedAt !== null && it.h.status === 'open' ? html`<span class="pill pill-esc" title="${it.escalatedTo ? `督办人：${it.escalatedTo.name}` : '督办'}">督办</span>` : null}${it.deliveryFailed ? html`<span class="pill pill-failed">发送失败</span>` : null}</td>
         <td class="q">
           <a href="/admin/inbox/${it.h.id}">${it.waitingForUs ? html`<i class="dot" title="市民有新消息"></i>` : null}<span class="num">#${it.h.id}</span> ${cut(maskText(it.h.question), 60)}</a>
           ${it.lastIn ? html`<div class="last">最新：${cut(maskText(it.lastIn.content), 40)} · ${f.short(it.lastIn.at)}</div>` : null}
@@ -190,7 +190,7 @@ export function conversationParts(c: PageContext, model: ConversationModel): { m
   ]);
   const main = html`<div class="conv-head">
       <h1><span class="num">#${h.id}</span> <span class="q" data-msg="question">${question ?? maskedQ}</span>${question === undefined && maskedQ !== h.question && conv.can.unmask ? revealButton(c, h.id, 'question') : null}</h1>
-      <div class="pills">${urgencyPill(conv.urgency, h.dueAt, f)}${h.escalatedAt !== null && h.status === 'open' ? html`<span class="pill pill-esc">督办${conv.escalatedTo ? html` · ${conv.escalatedTo.name}` : null}</span>` : null}<span class="pill">${model.departmentName(h.department)}</span><span class="pill">${model.categoryName(h.category)}</span></div>
+      <div class="pills">${h.urgent && h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(conv.urgency, h.dueAt, f)}${h.escalatedAt !== null && h.status === 'open' ? html`<span class="pill pill-esc">督办${conv.escalatedTo ? html` · ${conv.escalatedTo.name}` : null}</span>` : null}<span class="pill">${model.departmentName(h.department)}</span><span class="pill">${model.categoryName(h.category)}</span></div>
       <dl class="facts">
         <div><dt>市民</dt><dd>${citizenLabel(h.openid)}${model.audience ? html` · ${model.audience}` : null}</dd></div>
         <div><dt>收到</dt><dd>${f.at(h.createdAt)} · ${REASONS[h.reason] ?? h.reason}</dd></div>

@@ -40,9 +40,10 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
     templates: profile.templates,
     publicUrl: core.publicUrl,
     log: core.log.child({ component: 'appointments' }),
+    wording: core.wording,
   });
   const screens = new HallScreens({ kv: core.kv, api: core.api, halls, appointments, clock: core.clock, accountName: profile.account.name });
-  const chat = new AppointmentChat(appointments, halls, core.calendar, core.clock, core.publicUrl, profile.conversation.tappable_numbers);
+  const chat = new AppointmentChat(appointments, halls, core.calendar, core.clock, core.publicUrl, profile.conversation.tappable_numbers, profile.texts, profile.services);
   const services = new Map(profile.services.map((s) => [s.id, s]));
   const live = (s: Service | undefined): s is Service => !!s && isValidAt(s, core.clock.now());
 
@@ -72,7 +73,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
           lines.push({ hall, meters, status: statusLine(hall.id, now), remaining: await appointments.remainingToday(hall.id, now) });
         }
         const jssdk = await kit.jsSdkFor(ctx);
-        kit.render(ctx, '附近的办事大厅', hallsBody(lines, service?.name ?? null, here), jssdk ? { data: { jssdk } } : {});
+        kit.render(ctx, profile.texts.halls_title, hallsBody(lines, service?.name ?? null, here), jssdk ? { data: { jssdk } } : {});
       });
 
       const statusLine = (hallId: string, now: number): string => {

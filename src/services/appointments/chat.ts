@@ -3,7 +3,10 @@ import { numberedList } from '../../chat/format.ts';
 import { asChoice } from '../../chat/text.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
+import type { Service } from '../../profile/catalogue.ts';
 import type { Hall } from '../../profile/halls.ts';
+import type { Texts } from '../../profile/texts.ts';
+import { isValidAt } from '../../profile/validity.ts';
 import { describeDistance, describeOpenings, type Halls } from '../halls/index.ts';
 import { BookingError, CHECK_IN_SCENE, parseCheckInScene, type Appointments } from './index.ts';
 
@@ -34,7 +37,14 @@ export class AppointmentChat {
     private readonly clock: Clock,
     private readonly publicUrl: string,
     private readonly tappable: boolean,
+    private readonly texts: Pick<Texts, 'nearest_title' | 'nearest_book_hint' | 'nearest_hint'>,
+    private readonly services: Service[] = [],
   ) {}
+
+  /** Whether a hall takes bookings for some live service item. */
+  private bookable(hallId: string, now: number): boolean {
+    return this.services.some((s) => s.appointment?.halls.includes(hallId) && isValidAt(s, now));
+  }
 
   private list(title: string, labels: string[], back = true): string {
     return numberedList(title, labels, { tappable: this.tappable, back });
@@ -90,7 +100,7 @@ export class AppointmentChat {
   async nearest(point: { latitude: number; longitude: number }): Promise<Answer> {
     if (!Number.isFinite(point.latitude) || !Number.isFinite(point.longitude)) return say('没能读到您的位置，请再发一次。', 'halls:nearest');
     const now = this.clock.now();
-    const lines = ['离您最近的办事大厅：'];
+    const lines = [this.texts.nearest_title];
     const near = this.halls.nearest(point, 3);
     for (const [i, { hall, meters }] of near.entries()) {
       const remaining = await this.appts.remainingToday(hall.id, now);
@@ -102,7 +112,9 @@ export class AppointmentChat {
         `<a href="${this.page(`/h5/halls/${hall.id}?lat=${point.latitude}&lng=${point.longitude}`)}">查看大厅和导航</a>`,
       );
     }
-    lines.push('', '回复「预约」可以约时间，到大厅少排队。');
+    // 预约 only where it can be done: elsewhere the word would go to search, or to staff.
+    const hint = near.some(({ hall }) => this.bookable(hall.id, now)) ? this.texts.nearest_book_hint : this.texts.nearest_hint;
+    if (hint) lines.push('', hint);
     return say(lines.join('\n'), 'halls:nearest');
   }
 

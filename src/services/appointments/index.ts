@@ -7,6 +7,7 @@ import type { Clock } from '../../platform/clock.ts';
 import { insertIgnoringDuplicate, isUniqueViolation, nextNumber } from '../../platform/db.ts';
 import type { JobQueue } from '../../platform/jobs.ts';
 import { withLock, type Kv } from '../../platform/kv/index.ts';
+import type { Wording } from '../../profile/texts.ts';
 import type { Logger } from '../../platform/log.ts';
 import { isValidIdCard } from '../../platform/idcard.ts';
 import type { Service } from '../../profile/catalogue.ts';
@@ -105,6 +106,8 @@ export interface AppointmentDeps {
   templates: Record<string, ProfileTemplate>;
   publicUrl: string;
   log: Logger;
+  /** The profile's words for 大厅, 预约 … in what is sent to citizens. */
+  wording?: Wording;
 }
 
 /**
@@ -612,6 +615,6 @@ export class Appointments {
     const fallback = t
       ? fillTemplate(t, { service: this.serviceName(b.serviceId), time: this.describeTime(b.startsAt, b.endsAt), hall: hall.name, code: b.code }, `${this.d.publicUrl}/h5/bookings`)
       : undefined;
-    await this.d.outbox.send({ openid: b.openid, messages: [{ type: 'text', content: text }], ...(fallback ? { fallback } : {}), ref: `booking:${b.id}` }, { uniqueKey, manager: tx });
+    await this.d.outbox.send({ openid: b.openid, messages: [{ type: 'text', content: (this.d.wording ?? String)(text) }], ...(fallback ? { fallback } : {}), ref: `booking:${b.id}` }, { uniqueKey, manager: tx });
   }
 }

@@ -37,6 +37,8 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     outbox: core.outbox,
     kv: core.kv,
     storage: core.storage,
+    wording: core.wording,
+    addressExample: profile.texts.address_example,
     supervisorOf: needs.supervisorOf,
     onEscalate: async (c, tx, supervisor) => {
       await core.audit.record(

@@ -98,7 +98,7 @@ export class CaseChat {
   }
 
   private current(c: CaseRow): string {
-    if (c.status === 'in_progress') return `${this.cases.stepName(c.serviceId, c.step)}中`;
+    if (c.status === 'in_progress') return this.cases.stepStatus(c.serviceId, c.step);
     return statusName(c.status);
   }
 

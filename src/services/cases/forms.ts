@@ -1,6 +1,7 @@
 import type { FormField } from '../../profile/application.ts';
 import { isValidIdCard } from '../../platform/idcard.ts';
 import { sniffMime } from '../../platform/storage.ts';
+import { textsSchema } from '../../profile/texts.ts';
 
 export interface Upload {
   fieldId: string;
@@ -31,13 +32,15 @@ export function cleanFileName(name: string): string {
   return chars.slice(0, 200).join('') || 'file';
 }
 
+const DEFAULT_ADDRESS_EXAMPLE = textsSchema.parse({}).address_example;
+
 const KIND_NAMES: Record<string, string> = { 'image/jpeg': 'JPG 图片', 'image/png': 'PNG 图片', 'application/pdf': 'PDF 文件' };
 
 /**
  * Check a submitted form against its definition. `kept` counts files already attached to the
  * draft or case for each file field, so a required file need not be sent twice.
  */
-export function checkForm(form: FormField[], input: Record<string, string>, uploads: Upload[], opts: { now: number; kept?: Record<string, number>; partial?: boolean }): Checked {
+export function checkForm(form: FormField[], input: Record<string, string>, uploads: Upload[], opts: { now: number; kept?: Record<string, number>; partial?: boolean; addressExample?: string }): Checked {
   const values: Record<string, FieldValue> = {};
   const files: Checked['files'] = {};
   const errors: Record<string, string> = {};
@@ -76,14 +79,14 @@ export function checkForm(form: FormField[], input: Record<string, string>, uplo
       errors[f.id] = `${f.label}里有不能识别的字符。`;
       continue;
     }
-    const problem = checkValue(f, raw, opts.now);
+    const problem = checkValue(f, raw, opts.now, opts.addressExample ?? DEFAULT_ADDRESS_EXAMPLE);
     if (problem) errors[f.id] = problem;
     else values[f.id] = f.type === 'number' ? Number(raw) : f.type === 'id_card' ? raw.toUpperCase() : raw;
   }
   return { values, files, errors };
 }
 
-function checkValue(f: Exclude<FormField, { type: 'file' }>, v: string, now: number): string | null {
+function checkValue(f: Exclude<FormField, { type: 'file' }>, v: string, now: number, addressExample: string): string | null {
   switch (f.type) {
     case 'text':
       return [...v].length > f.max ? `${f.label}最多 ${f.max} 个字。` : null;
@@ -110,6 +113,6 @@ function checkValue(f: Exclude<FormField, { type: 'file' }>, v: string, now: num
       if (!/^\d{17}[\dXx]$/.test(v)) return `${f.label}应是 18 位，最后一位可能是 X。`;
       return isValidIdCard(v.toUpperCase(), now) ? null : `${f.label}不正确（校验位不对），请核对后再填。`;
     case 'address':
-      return v.length < 5 || v.length > 100 || !/[\u4e00-\u9fa5]/.test(v) ? `${f.label}请写到门牌号，例如：示范区天山路 600 弄 2 号 301 室。` : null;
+      return v.length < 5 || v.length > 100 || !/[\u4e00-\u9fa5]/.test(v) ? `${f.label}请写到门牌号，${addressExample.replace(/[。.]$/, '')}。` : null;
   }
 }

@@ -7,10 +7,11 @@ import type { Clock } from '../../platform/clock.ts';
 import { insertIgnoringDuplicate, nextNumber } from '../../platform/db.ts';
 import type { JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
+import { stepStatus, type Wording } from '../../profile/texts.ts';
 import type { Logger } from '../../platform/log.ts';
-import { maskAddress, maskIdCard, maskName, maskPhone, maskText } from '../../platform/pii.ts';
+import { maskPersonal, maskText, type PersonalKind } from '../../platform/pii.ts';
 import type { FileStorage } from '../../platform/storage.ts';
-import type { Application, FormField } from '../../profile/application.ts';
+import { personalKind, type Application, type FormField } from '../../profile/application.ts';
 import type { Service } from '../../profile/catalogue.ts';
 import type { ProfileTemplate } from '../../profile/schema.ts';
 import { isValidAt } from '../../profile/validity.ts';
@@ -62,6 +63,10 @@ export interface CasesDeps {
    * audit entry): if it throws, nothing of the escalation is kept and the deadline job retries.
    */
   onEscalate?: (c: CaseRow, tx: EntityManager, supervisor: Supervisor | null) => Promise<void>;
+  /** The profile's words for 办件, 受理, 办结 … in what is pushed to citizens. */
+  wording?: Wording;
+  /** How an address field should be filled (the profile's texts.address_example). */
+  addressExample?: string;
 }
 
 export interface Supervisor {
@@ -107,6 +112,12 @@ export class Cases {
     return this.services.get(serviceId)?.application?.steps.find((s) => s.id === step)?.name ?? step;
   }
 
+  /** What the case is while at a step: 审核中, 报名成功, 煎药中 (see stepStatus). */
+  stepStatus(serviceId: string, step: string): string {
+    const s = this.services.get(serviceId)?.application?.steps.find((x) => x.id === step);
+    return s ? stepStatus(s) : step;
+  }
+
   // ---- drafts ------------------------------------------------------------------------------------
 
   async draft(openid: string, serviceId: string): Promise<{ values: Record<string, FieldValue>; attachments: AttachmentRow[] }> {
@@ -119,7 +130,7 @@ export class Cases {
   async saveDraft(openid: string, serviceId: string, input: Record<string, string>, uploads: Upload[]): Promise<Record<string, string>> {
     const s = this.require(serviceId);
     const existing = await this.draft(openid, serviceId);
-    const checked = checkForm(s.application.form, input, uploads, { now: this.d.clock.now(), kept: this.countKept(existing.attachments), partial: true });
+    const checked = checkForm(s.application.form, input, uploads, { now: this.d.clock.now(), ...(this.d.addressExample ? { addressExample: this.d.addressExample } : {}), kept: this.countKept(existing.attachments), partial: true });
     const values = { ...existing.values, ...checked.values };
     for (const f of s.application.form) if (f.type !== 'file' && (input[f.id] ?? '').trim() === '' && f.id in input) delete values[f.id];
     const stored = await this.storeFiles(openid, serviceId, checked.files);
@@ -191,7 +202,7 @@ export class Cases {
 
   private async submitLocked(s: ApplicableService, openid: string, serviceId: string, input: Record<string, string>, uploads: Upload[]): Promise<CaseRow> {
     const draft = await this.draft(openid, serviceId);
-    const checked = checkForm(s.application.form, input, uploads, { now: this.d.clock.now(), kept: this.countKept(draft.attachments) });
+    const checked = checkForm(s.application.form, input, uploads, { now: this.d.clock.now(), ...(this.d.addressExample ? { addressExample: this.d.addressExample } : {}), kept: this.countKept(draft.attachments) });
     if (Object.keys(checked.errors).length) throw new CaseError('invalid', '有几项需要改一下，请看标红的地方。', checked.errors);
     const stored = await this.storeFiles(openid, serviceId, checked.files);
     try {
@@ -395,7 +406,7 @@ export class Cases {
     if (c.status !== 'correction') throw new CaseError('wrong_state', '这个办件现在不需要补正。');
     const s = this.services.get(c.serviceId) as ApplicableService;
     const fileFields = s.application.form.filter((f): f is Extract<FormField, { type: 'file' }> => f.type === 'file').map((f) => ({ ...f, required: false }));
-    const checked = checkForm(fileFields, {}, uploads, { now: this.d.clock.now(), partial: true });
+    const checked = checkForm(fileFields, {}, uploads, { now: this.d.clock.now(), ...(this.d.addressExample ? { addressExample: this.d.addressExample } : {}), partial: true });
     if (Object.keys(checked.errors).length) throw new CaseError('invalid', '有文件需要换一下，请看标红的地方。', checked.errors);
     const note = (input.note ?? '').trim().slice(0, 500);
     if (Object.values(checked.files).flat().length === 0 && note.length === 0) throw new CaseError('invalid', '请上传补正的材料，或写一句说明。');
@@ -526,10 +537,18 @@ export class Cases {
       .filter((f) => f.type !== 'file' && values[f.id] !== undefined)
       .map((f) => {
         const v = String(values[f.id]);
-        const masked =
-          f.type === 'phone' ? maskPhone(v) : f.type === 'id_card' ? maskIdCard(v) : f.type === 'address' ? maskAddress(v) : /姓名/.test(f.label) ? maskName(v) : f.type === 'text' ? maskText(v) : v;
-        return { label: f.label, value: masked };
+        const kind = personalKind(f);
+        // A field of a personal kind is masked as that kind; a free-text field as text (it may hold anything).
+        return { label: f.label, value: kind ? maskPersonal(kind, v) : f.type === 'text' ? maskText(v) : v };
       });
+  }
+
+  /** The kinds of personal data the case's form holds (what a reveal shows, named in its audit entry). */
+  personalKinds(c: CaseRow): PersonalKind[] {
+    const s = this.services.get(c.serviceId) as ApplicableService | undefined;
+    const values = JSON.parse(c.formData) as Record<string, FieldValue>;
+    const kinds = (s?.application.form ?? []).filter((f) => values[f.id] !== undefined && values[f.id] !== '').map(personalKind);
+    return [...new Set(kinds.filter((k): k is PersonalKind => k !== null))];
   }
 
   /** The department's cases for the staff panel, most urgent first; `escalated`: only those under 督办. */
@@ -601,7 +620,7 @@ export class Cases {
     // The renewal reminder leads to applying again, as its text does; every other move to the case.
     const target = e.kind === 'renewal_reminded' ? this.applyPage(c.serviceId) : this.casePage(c);
     const fallback = t ? fillTemplate(t, { service: name, case_no: c.caseNo, step: stepWord, time: this.minute(this.d.clock.now()), note: e.note ?? '' }, target) : undefined;
-    return { openid: c.openid, messages: [{ type: 'text' as const, content: texts[e.kind] ?? '' }], ...(fallback ? { fallback } : {}), ref: `case:${c.id}` };
+    return { openid: c.openid, messages: [{ type: 'text' as const, content: (this.d.wording ?? String)(texts[e.kind] ?? '') }], ...(fallback ? { fallback } : {}), ref: `case:${c.id}` };
   }
 
   private day(t: number): string {

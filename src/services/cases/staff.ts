@@ -1,3 +1,4 @@
+import { PERSONAL_KIND_NAMES } from '../../platform/pii.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { CaseEventRow, CaseRow } from './entities.ts';
@@ -137,7 +138,7 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
     </div>
     <section><h2>申请内容</h2>
       <dl class="facts">${form.map((x) => html`<div><dt>${x.label}</dt><dd>${x.value}</dd></div>`)}</dl>
-      ${!revealed && can('unmask') ? html`<form method="post" action="/admin/cases/${c.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="显示完整内容（将记入审计日志）">显示完整</button></form>` : null}
+      ${!revealed && can('unmask') && cases.personalKinds(c).length ? html`<form method="post" action="/admin/cases/${c.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="显示完整内容（将记入审计日志）">显示完整</button></form>` : null}
       ${files.length ? html`<h3>附件</h3><ul>${files.map((x) => html`<li><a href="/admin/cases/${c.id}/files/${x.id}" target="_blank" rel="noopener">${x.fileName}</a> <span class="muted small">${x.mime} · ${Math.ceil(x.size / 1024)} KB · ${f.short(x.createdAt)}</span>${x.replacedAt ? html` <span class="pill">补正时已替换</span>` : null}</li>`)}</ul>` : null}
     </section>
     ${can('accept') || can('advance') || can('correct') || can('refuse') ? actions(pc, c, { can, nextName, last: completes }) : null}
@@ -165,7 +166,9 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
         await kit.checkedForm(ctx);
         const c = await load(ctx);
         if (!mayCase(kit.actor(ctx), 'unmask', c)) return kit.fail(ctx, 403, '您不能查看完整信息');
-        await kit.audit.record({ actor: kit.actor(ctx), action: 'unmask', target: `case:${c.id}`, department: c.department, detail: '申请内容', ip: ctx.ip });
+        // The entry names what was shown: the kinds of personal data the form holds.
+        const kinds = cases.personalKinds(c).map((k) => PERSONAL_KIND_NAMES[k]);
+        await kit.audit.record({ actor: kit.actor(ctx), action: 'unmask', target: `case:${c.id}`, department: c.department, detail: `申请内容${kinds.length ? `（${kinds.join('、')}）` : ''}`, ip: ctx.ip });
         await detail(ctx, c, true);
       }),
     );

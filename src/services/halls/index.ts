@@ -1,4 +1,4 @@
-import type { WorkingCalendar } from '../../platform/calendar.ts';
+import type { Interval, WeekHours, Weekday, WorkingCalendar } from '../../platform/calendar.ts';
 import type { Hall } from '../../profile/halls.ts';
 
 export interface Opening {
@@ -33,6 +33,38 @@ export function describeDistance(m: number): string {
   if (m < 1000) return `约 ${Math.max(10, Math.round(m / 10) * 10)} 米`;
   if (m < 10_000) return `${(m / 1000).toFixed(1)} 公里`;
   return `${Math.round(m / 1000)} 公里`;
+}
+
+const DAY_NAMES: [Weekday, string][] = [
+  ['mon', '周一'],
+  ['tue', '周二'],
+  ['wed', '周三'],
+  ['thu', '周四'],
+  ['fri', '周五'],
+  ['sat', '周六'],
+  ['sun', '周日'],
+];
+
+/**
+ * Opening hours in words: "周一至周五 9:00–17:00；周六 9:00–12:00；法定节假日休息，调休上班日照常开放",
+ * "全天 24 小时（节假日照常）", "每天 9:00–20:30（节假日照常）".
+ */
+export function describeWeekHours(hours: WeekHours): string {
+  const fmt = (iv: Interval[] | undefined) => (iv?.length ? iv.map(([a, b]) => `${a.replace(/^0(?=\d)/, '')}–${b.replace(/^0(?=\d)/, '')}`).join('、') : null);
+  if (hours.round_the_clock) return '全天 24 小时开放（节假日照常）';
+  const groups: { from: string; to: string; text: string | null }[] = [];
+  for (const [key, name] of DAY_NAMES) {
+    const text = fmt(key === 'sat' || key === 'sun' ? hours[key] : (hours[key] ?? hours.default));
+    const last = groups[groups.length - 1];
+    if (last && last.text === text) last.to = name;
+    else groups.push({ from: name, to: name, text });
+  }
+  const open = groups.filter((g) => g.text !== null);
+  const holidays = fmt(hours.holidays);
+  if (open.length === 1 && open[0]!.from === '周一' && open[0]!.to === '周日') return `每天 ${open[0]!.text}${holidays === open[0]!.text ? '（节假日照常）' : holidays ? `；法定节假日 ${holidays}` : '；法定节假日休息'}`;
+  const week = open.map((g) => `${g.from === g.to ? g.from : `${g.from}至${g.to}`} ${g.text}`);
+  week.push(holidays ? `法定节假日 ${holidays}` : `法定节假日休息${hours.default ? '，调休上班日照常开放' : ''}`);
+  return week.join('；');
 }
 
 /** "9:00–12:00、13:00–17:00" */
@@ -80,18 +112,15 @@ export class Halls {
     return h.closures.find((c) => c.from <= key && key <= c.until)?.reason ?? null;
   }
 
-  /** The hall's opening intervals on the day of `t` ([] when closed that day). */
+  /**
+   * The hall's opening intervals on the day of `t` ([] when closed that day): its own hours for
+   * that kind of day (weekends, holidays, particular dates, round the clock — see WeekHours), less
+   * its closures.
+   */
   openings(h: Hall, t: number): Opening[] {
     if (this.closure(h, t)) return [];
-    const kind = this.calendar.dayKind(t);
-    if (kind === 'holiday') return [];
     const p = this.calendar.localParts(t);
-    let intervals: [string, string][] | undefined;
-    if (kind === 'makeup_workday') intervals = h.hours.default;
-    else if (kind === 'weekend') intervals = h.hours[p.weekday];
-    else intervals = h.hours[p.weekday] ?? h.hours.default;
-    if (!intervals) return [];
-    return intervals.map(([a, b]) => {
+    return this.calendar.hoursOn(t, h.hours).map(([a, b]) => {
       const [ah, am] = a.split(':').map(Number) as [number, number];
       const [bh, bm] = b.split(':').map(Number) as [number, number];
       return { start: this.calendar.atLocal(p.year, p.month, p.day, ah, am), end: this.calendar.atLocal(p.year, p.month, p.day, bh, bm) };
@@ -101,8 +130,17 @@ export class Halls {
   status(h: Hall, now: number): HallStatus {
     const today = this.openings(h, now);
     const current = today.find((o) => o.start <= now && now < o.end);
-    const closedBecause = this.closure(h, now) ?? (this.calendar.dayKind(now) === 'holiday' ? '法定节假日' : null);
-    if (current) return { open: true, closesAt: current.end, nextOpen: null, closedBecause: null };
+    const closedBecause = this.closure(h, now) ?? (this.calendar.dayKind(now) === 'holiday' && today.length === 0 ? '法定节假日' : null);
+    if (current) {
+      // Open round the clock: it closes when the run of back-to-back openings ends, maybe days later.
+      let end = current.end;
+      for (let d = 1; d <= 14; d++) {
+        const next = this.openings(h, this.dayStart(now) + d * DAY + 12 * 3_600_000)[0];
+        if (!next || next.start !== end) break;
+        end = this.openings(h, next.start).find((o) => o.start === next.start)!.end;
+      }
+      return { open: true, closesAt: end, nextOpen: null, closedBecause: null };
+    }
     const laterToday = today.find((o) => o.start > now);
     if (laterToday) return { open: false, closesAt: null, nextOpen: laterToday.start, closedBecause };
     for (let d = 1; d <= 14; d++) {

@@ -1,32 +1,11 @@
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Hall } from '../../profile/halls.ts';
-import { describeDistance, type Halls } from './index.ts';
+import { describeDistance, describeWeekHours, type Halls } from './index.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 
-const DAYS: [keyof Hall['hours'], string][] = [
-  ['mon', '周一'],
-  ['tue', '周二'],
-  ['wed', '周三'],
-  ['thu', '周四'],
-  ['fri', '周五'],
-  ['sat', '周六'],
-  ['sun', '周日'],
-];
-
-/** "周一至周五 9:00–17:00；周六 9:00–12:00" */
+/** "周一至周五 9:00–17:00；周六 9:00–12:00；法定节假日休息…" */
 export function weeklyHours(h: Hall): string {
-  const fmt = (iv: [string, string][] | undefined) => (iv ? iv.map(([a, b]) => `${a.replace(/^0/, '')}–${b.replace(/^0/, '')}`).join('、') : '休息');
-  const groups: { from: string; to: string; text: string }[] = [];
-  for (const [key, name] of DAYS) {
-    const text = fmt(key === 'sat' || key === 'sun' ? h.hours[key] : (h.hours[key] ?? h.hours.default));
-    const last = groups[groups.length - 1];
-    if (last && last.text === text) last.to = name;
-    else groups.push({ from: name, to: name, text });
-  }
-  return groups
-    .filter((g) => g.text !== '休息')
-    .map((g) => `${g.from === g.to ? g.from : `${g.from}至${g.to}`} ${g.text}`)
-    .join('；');
+  return describeWeekHours(h.hours);
 }
 
 export interface HallLine {
@@ -67,7 +46,7 @@ export function hallBody(o: { hall: Hall; status: string; meters: number | null;
     <dt>地址</dt><dd>${h.address}</dd>
     ${h.transport ? html`<dt>交通</dt><dd>${h.transport}</dd>` : ''}
     <dt>电话</dt><dd><a href="tel:${h.phone.replace(/[^\d-]/g, '')}">${h.phone}</a></dd>
-    <dt>开放</dt><dd>${weeklyHours(h)}；法定节假日休息，调休上班日照常开放</dd>
+    <dt>开放</dt><dd>${weeklyHours(h)}</dd>
   </dl>
   ${o.closures.length ? html`<p class="wb-warn">${o.closures.join('；')}</p>` : ''}
 </section>
