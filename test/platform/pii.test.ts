@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { MASK_DEPTH_LIMIT, maskAddress, maskCard, maskDeep, maskIdCard, maskName, maskPhone, maskPlate, maskText } from '../../src/platform/pii.ts';
+import { MASK_DEPTH_LIMIT, maskAddress, maskCard, maskDeep, maskIdCard, maskName, maskPersonal, maskPhone, maskPlate, maskText, PERSONAL_KIND_NAMES, PERSONAL_KINDS } from '../../src/platform/pii.ts';
 
 const CORPUS = parseYaml(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'pii-corpus.yaml'), 'utf8')) as { masked: [string, string][]; ordinary: string[] };
 
@@ -670,6 +670,36 @@ describe('edges found by mutation testing', () => {
     for (const k of ['ipAddress', 'macAddr', 'mailAddress', 'localAddress', 'hostAddress', 'urlAddress', 'bindAddress', 'socketAddr', 'netAddress', 'peerAddress', 'remoteAddr', 'serverAddr']) {
       expect((maskDeep({ [k]: '北京市朝阳区某某小区' }) as Record<string, unknown>)[k], k).toBe('北京市朝阳区某某小区');
     }
+  });
+});
+
+describe('maskPersonal: a value of a kind a form field declares', () => {
+  it('masks each kind with its own rule', () => {
+    expect(maskPersonal('name', '欧阳娜娜')).toBe('欧***');
+    expect(maskPersonal('phone', '021-64321234')).toBe('021-****1234');
+    expect(maskPersonal('id_number', ID18)).toBe('1101************2X');
+    expect(maskPersonal('address', '长宁路1234弄5号')).toBe('长宁路****');
+  });
+
+  it('plates keep province, city and the last two, whatever separators were typed; short ones hide all', () => {
+    expect(maskPersonal('plate', '闽D12345')).toBe('闽D***45');
+    expect(maskPersonal('plate', ' 粤B·D 12345 ')).toBe('粤B****45');
+    expect(maskPersonal('plate', '沪A-1234学')).toBe('沪A***4学');
+    expect(maskPersonal('plate', '沪A12')).toBe('****');
+    expect(maskPersonal('plate', '沪A123')).toBe('沪A*23');
+    expect(maskPersonal('plate', '沪Ａ１２３４５')).toBe('沪A***45');
+  });
+
+  it('cards keep the first and last four digits in one run of stars; short numbers hide every digit', () => {
+    expect(maskPersonal('card', '6222021234567890123')).toBe('6222 *********** 0123');
+    expect(maskPersonal('card', '6222 0212 3456 7890')).toBe('6222 ******** 7890');
+    expect(maskPersonal('card', '６２２２０２１２３４５６'.slice(0, 9))).toBe('6222 * 2123');
+    expect(maskPersonal('card', '12345678')).toBe('********');
+    expect(maskPersonal('card', '１２３４-５６')).toBe('****-**');
+  });
+
+  it('names every kind for staff and the audit log', () => {
+    expect(PERSONAL_KINDS.map((k) => PERSONAL_KIND_NAMES[k])).toEqual(['姓名', '电话', '证件号码', '地址', '车牌', '卡号']);
   });
 });
 
