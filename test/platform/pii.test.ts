@@ -619,6 +619,12 @@ describe('edges found by mutation testing', () => {
     expect(maskAddress('幸福小区１２栋')).toBe('幸福小区****'); // full-width digits count as digits
   });
 
+  it('a run of 18 digits that is no ID number (no birth date in it) is still masked as one; 19 as a card', () => {
+    expect(maskText('账号622202123456789012')).toBe('账号6222************12');
+    expect(maskText('账号6222021234567890123')).toBe('账号6222***********0123');
+    expect(maskText('旧证110105491231002')).toBe('旧证1101*********02');
+  });
+
   it('maskPlate and maskCard at their edges', () => {
     expect(maskPlate('沪A · 12345')).toBe('沪A · ***45');
     expect(maskPlate('AB')).toBe('****');
