@@ -255,6 +255,10 @@ export class Inbox {
 
   /** Take a waiting conversation. */
   async claim(actor: Actor, id: number, o: CommandOptions = {}): Promise<void> {
+    // Someone else took it first (a race lost before or at the UPDATE, or a stale list): the same
+    // answer either way — it is taken, not forbidden.
+    const seen = await this.loadFor(actor, id, 'view');
+    if (seen.status === 'open' && seen.assigneeId !== null && seen.assigneeId !== staffId(actor)) throw new InboxError('conflict', '已被其他同事领取');
     const row = await this.loadFor(actor, id, 'claim');
     const me = staffId(actor);
     await this.change(row, { assigneeId: IsNull() }, { assigneeId: me }, '已被其他同事领取', { actor, action: 'claim', ip: o.ip });

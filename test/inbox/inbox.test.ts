@@ -56,8 +56,9 @@ for (const backend of DB_BACKENDS) {
       const { app, team, handoff } = await setup();
       const id = await handoff('o_claim');
       await app.inbox.claim(actorOf(team.handler), id, { ip: '10.0.0.9' });
-      await expect(app.inbox.claim(actorOf(team.handler2), id)).rejects.toMatchObject({ code: 'forbidden' });
-      // Two claims racing: exactly one wins.
+      // Taken already: refused as taken (a stale list), whether it was seen free or not.
+      await expect(app.inbox.claim(actorOf(team.handler2), id)).rejects.toMatchObject({ code: 'conflict', message: '已被其他同事领取' });
+      // Two claims racing: exactly one wins; the other is told it was taken, however the race ran.
       const id2 = await handoff('o_claim2');
       const results = await Promise.allSettled([app.inbox.claim(actorOf(team.handler), id2), app.inbox.claim(actorOf(team.handler2), id2)]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
