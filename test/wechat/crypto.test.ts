@@ -1,5 +1,5 @@
 import { createCipheriv } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { WeChatCrypto, WeChatCryptoError } from '../../src/wechat/crypto.ts';
 import { sha1Signature, signaturesEqual, verifyMessageSignature, verifyPlainSignature } from '../../src/wechat/signature.ts';
 import { parseWeChatXml, text } from '../../src/wechat/xml.ts';
@@ -113,7 +113,11 @@ describe('WXBizMsgCrypt', () => {
     }
     return 'no error';
   };
-  const c = new WeChatCrypto('tok', FIXED.aesKey, FIXED.appid);
+  // Made inside each test (not while the file is collected), so a fault in the constructor fails tests.
+  let c: WeChatCrypto;
+  beforeEach(() => {
+    c = new WeChatCrypto('tok', FIXED.aesKey, FIXED.appid);
+  });
 
   it('refuses bad Base64 and bad lengths with their reason', () => {
     expect(reason(() => c.decrypt('not base64!!'))).toBe('bad-base64');
