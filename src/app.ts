@@ -20,6 +20,11 @@ export interface AppParts {
   emulator: Emulator | null;
   /** Capabilities' own routes (the staff panel, citizen pages …). */
   routers?: Router[];
+  /**
+   * Headers for every response under a path (`/admin`, `/h5`): set before routing, so that a 404
+   * or a refusal carries them too; a route may still replace one (an image's own CSP).
+   */
+  pathHeaders?: { prefix: string; headers: Readonly<Record<string, string>> }[];
 }
 
 /** The Koa application: each capability mounts its routes here. */
@@ -33,10 +38,14 @@ export function buildApp(p: AppParts): Koa {
     try {
       await next();
     } catch (err) {
-      p.log.error({ err, path: ctx.path, method: ctx.method }, 'request failed');
-      ctx.status = (err as { status?: number }).status && (err as { expose?: boolean }).expose ? (err as { status: number }).status : 500;
+      const e = err as { status?: number; expose?: boolean; message?: string };
+      const clientError = typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true;
+      // A client's mistake (no boundary, too large, wrong type) is theirs: one line, no stack.
+      if (clientError) p.log.warn({ status: e.status, path: ctx.path, method: ctx.method, reason: e.message }, 'request refused');
+      else p.log.error({ err, path: ctx.path, method: ctx.method }, 'request failed');
+      ctx.status = clientError ? e.status! : 500;
       ctx.type = 'text/plain; charset=utf-8';
-      ctx.body = ctx.status === 500 ? '服务暂时不可用，请稍后再试' : (err as Error).message;
+      ctx.body = ctx.status === 500 ? '服务暂时不可用，请稍后再试' : (e.message ?? '请求不正确');
     }
   });
 
@@ -67,6 +76,13 @@ export function buildApp(p: AppParts): Koa {
   });
   // The callback is the hot path: mounted ahead of the router, on its exact path.
   app.use((ctx, next) => (ctx.path === '/wechat' ? callback(ctx, next) : next()));
+  const pathHeaders = p.pathHeaders ?? [];
+  if (pathHeaders.length) {
+    app.use(async (ctx, next) => {
+      for (const h of pathHeaders) if (ctx.path === h.prefix || ctx.path.startsWith(`${h.prefix}/`)) ctx.set(h.headers as Record<string, string>);
+      await next();
+    });
+  }
   app.use(router.routes()).use(router.allowedMethods());
   for (const r of p.routers ?? []) app.use(r.routes()).use(r.allowedMethods());
   if (p.emulator) {

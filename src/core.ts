@@ -21,6 +21,21 @@ import { loadProfile, type LoadedProfile } from './profile/load.ts';
 import { wording } from './profile/texts.ts';
 import { WeChatApi } from './wechat/api/index.ts';
 
+/**
+ * Where the server listens when HOST does not say. While the emulator is mounted, whoever reaches
+ * the server can act as any citizen (the phone page lists them, their inboxes and query codes, and
+ * opens their pages), so by default only this machine may: loopback. Without it, all interfaces.
+ */
+export function defaultHost(env: NodeJS.ProcessEnv, emulatorEnabled: boolean): string {
+  if (env.HOST) return env.HOST;
+  return emulatorEnabled ? '127.0.0.1' : '0.0.0.0';
+}
+
+/** Whether the server can be reached only from this machine when it listens on `host`. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 export interface CoreOptions {
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
@@ -29,6 +44,7 @@ export interface CoreOptions {
   profile?: LoadedProfile;
   /** 0 picks a free port. Default: PORT or 3000. */
   port?: number;
+  /** Default: HOST, else loopback while the emulator is on and all interfaces otherwise. */
   host?: string;
   /** PostgreSQL schema and Redis key prefix (tests isolate runs this way). */
   dbSchema?: string;
@@ -60,7 +76,7 @@ export function calendarWarnings(calendar: WorkingCalendar, now: number, file: s
  * address, and so the WeChat API's, depends on the port; it answers 503 until the app is attached),
  * the WeChat API client, jobs, the conversation log and outbox, staff accounts and the audit log.
  */
-export async function openCore(opts: CoreOptions = {}): Promise<Core & { server: Server; port: number }> {
+export async function openCore(opts: CoreOptions = {}): Promise<Core & { server: Server; port: number; host: string }> {
   const env = opts.env ?? process.env;
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger();
@@ -78,12 +94,15 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
     res.end('starting');
   });
   const port = opts.port ?? Number(env.PORT ?? 3000);
+  const host = opts.host ?? defaultHost(env, profile.emulator.enabled);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, opts.host ?? '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  const localUrl = `http://127.0.0.1:${actualPort}`;
+  // How this process reaches itself (the emulator's callbacks, tests): any address it listens on.
+  const self = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const localUrl = `http://${self}:${actualPort}`;
   const publicUrl = (env.PUBLIC_URL || `http://localhost:${actualPort}`).replace(/\/$/, '');
 
   const w = profile.wechat;
@@ -135,5 +154,6 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
     storage: new LocalDiskStorage(env.UPLOAD_DIR || (opts.uploadDir ?? join(process.cwd(), 'data', 'uploads'))),
     server,
     port: actualPort,
+    host,
   };
 }

@@ -1,4 +1,5 @@
 import { createLogger } from './platform/log.ts';
+import { isLoopback } from './core.ts';
 import { ProfileError } from './profile/load.ts';
 import { start } from './server.ts';
 
@@ -16,14 +17,25 @@ try {
     }
   }
   const phone = instance.emulator ? `${(process.env.PUBLIC_URL || `http://localhost:${instance.port}`).replace(/\/$/, '')}/emulator/phone` : null;
-  log.info({ port: instance.port, db: instance.db.options.type, kv: instance.kv.backend }, `${instance.profile.account.name} is listening`);
+  log.info({ host: instance.host, port: instance.port, db: instance.db.options.type, kv: instance.kv.backend }, `${instance.profile.account.name} is listening`);
+  // The emulator lets whoever reaches the server act as any citizen: say who can.
+  const reach = !instance.emulator
+    ? ''
+    : isLoopback(instance.host)
+      ? `  This machine only (${instance.host}): with the emulator on, whoever reaches the server can act as any\n` +
+        `  citizen. HOST=0.0.0.0 opens it to the network — do that only on a network you trust.\n`
+      : `  WARNING: the emulator is on and the server listens on ${instance.host} (HOST): anyone on the network\n` +
+        `  can act as any citizen and read their messages. Unset HOST to listen on this machine only.\n`;
+  if (instance.emulator && !isLoopback(instance.host)) log.warn({ host: instance.host }, 'the emulator is reachable from the network');
   process.stdout.write(
     `\n  微办 weiban — ${instance.profile.account.name}\n` +
       `  WeChat callback:  http://localhost:${instance.port}/wechat\n` +
       (phone ? `  Emulator phone:   ${phone}\n` : '') +
       `  Staff panel:      http://localhost:${instance.port}/admin\n` +
       firstAdmin +
-      `  Health:           http://localhost:${instance.port}/healthz\n\n`,
+      `  Health:           http://localhost:${instance.port}/healthz\n` +
+      (reach ? `\n${reach}` : '') +
+      '\n',
   );
   let stopping = false;
   const stop = async (signal: string) => {

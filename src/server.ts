@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Accounts } from './admin/accounts.ts';
 import type { Audit } from './admin/audit.ts';
 import type { ScryptCost } from './admin/passwords.ts';
-import { adminRoutes } from './admin/routes.ts';
+import { adminRoutes, PANEL_HEADERS } from './admin/routes.ts';
 import { alertsCapability } from './alerts/capability.ts';
 import type { Alerts } from './alerts/index.ts';
 import { AttemptThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
@@ -19,6 +19,7 @@ import type { Outbox } from './chat/outbox.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { openCore, type CoreOptions } from './core.ts';
 import { Emulator } from './emulator/index.ts';
+import { PAGE_HEADERS } from './h5/http.ts';
 import { citizenPages } from './h5/index.ts';
 import { inboxCapability } from './inbox/capability.ts';
 import type { Inbox } from './inbox/inbox.ts';
@@ -49,6 +50,8 @@ export interface StartOptions extends Omit<CoreOptions, 'passwordCost'> {
 export interface Instance {
   url: string;
   port: number;
+  /** The address the server listens on. */
+  host: string;
   profile: Profile;
   profileDir: string;
   clock: Clock;
@@ -149,7 +152,11 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     unreadAlerts: (staffId) => core.alerts.unread(staffId),
   });
   const routers = [citizenPages(core, capabilities), panel, ...capabilities.flatMap((c) => (c.routes ? [c.routes()] : []))];
-  const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers });
+  const pathHeaders = [
+    { prefix: '/admin', headers: PANEL_HEADERS },
+    { prefix: '/h5', headers: PAGE_HEADERS },
+  ];
+  const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers, pathHeaders });
   const { server } = core;
   server.removeAllListeners('request');
   server.on('request', app.callback());

@@ -46,6 +46,7 @@ export const AUDIT_ACTIONS = {
   'hall-no-show': '标记未到',
   'hall-no-show-undone': '撤销未到',
   'hall-served': '大厅办理完毕',
+  'hall-screen': '打开叫号屏签到码',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

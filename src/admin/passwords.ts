@@ -1,4 +1,7 @@
 import { randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SOURCE_DIR } from '../paths.ts';
 
 /**
  * Staff passwords, hashed with scrypt from node:crypto: memory-hard like argon2, and no native
@@ -78,14 +81,74 @@ export function dummyHash(cost = DEFAULT_COST): Promise<string> {
   return d;
 }
 
-/** What a new password must be: long enough, not only one kind of character, not the username. */
+/**
+ * The passwords an attacker tries first (src/admin/common-passwords.txt, made by
+ * scripts/gen-common-passwords.ts from a breach ranking), read once when first needed.
+ */
+let common: Set<string> | null = null;
+function commonPasswords(): Set<string> {
+  if (!common) {
+    const text = readFileSync(join(SOURCE_DIR, 'admin', 'common-passwords.txt'), 'utf8');
+    common = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')));
+  }
+  return common;
+}
+
+/** Runs an attacker walks through: the alphabet, keyboard rows and columns, digits — both ways. */
+const SEQUENCES = ['abcdefghijklmnopqrstuvwxyz', 'qwertyuiopasdfghjklzxcvbnm', '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p', '01234567890'].flatMap((s) => {
+  const long = s.repeat(3);
+  return [long, [...long].reverse().join('')];
+});
+/** Common look-alike substitutions, undone before comparing with the list (p@ssw0rd → password). */
+const LEET: Record<string, string> = { '@': 'a', '4': 'a', '0': 'o', '1': 'i', '!': 'i', '3': 'e', '$': 's', '5': 's', '7': 't' };
+
+/** The minimum length (ASVS 2.1.1), counted in characters after runs of spaces are made one. */
+export const MIN_PASSWORD_LENGTH = 12;
+
+/**
+ * What a new password must be, per OWASP ASVS 2.1: at least 12 characters and at most 128 (any
+ * characters, no rule about kinds of characters — 2.1.9); not one of the breached or common
+ * passwords, nor one of them dressed up (Password2026!, p@ssw0rd123, 1qaz2wsx3edc); not a run of
+ * the same few characters or of the keyboard; not containing the username. Returns what is wrong,
+ * for the person choosing it, or null.
+ */
 export function passwordProblem(password: string, username?: string): string | null {
-  if ([...password].length < 10) return '密码至少 10 位';
+  const length = [...password.replace(/ {2,}/g, ' ')].length;
+  if (length < MIN_PASSWORD_LENGTH) return `密码至少 ${MIN_PASSWORD_LENGTH} 位`;
   if ([...password].length > 128) return '密码最多 128 位';
-  const kinds = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((re) => re.test(password)).length;
-  if (kinds < 2) return '密码须包含字母、数字或符号中的至少两种';
-  if (username && password.toLowerCase().includes(username.toLowerCase())) return '密码不能包含用户名';
+  const p = password.normalize('NFKC').toLowerCase();
+  if (username && username.length >= 3 && p.includes(username.toLowerCase())) return '密码不能包含用户名';
+  const list = commonPasswords();
+  // The word inside: without the digits and symbols put around it, and with look-alikes undone.
+  const core = p.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+  const unleet = p.replace(/[@40135$7!]/g, (c) => LEET[c]!);
+  const unleetCore = unleet.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+  if ([p, unleet].some((x) => list.has(x)) || [core, unleetCore].some((x) => x.length >= 4 && list.has(x)) || mostlyCommon(p, list) || mostlyCommon(unleet, list)) {
+    return '这个密码太常见了（在泄露的密码中出现过，或只是在常见密码前后加了数字、符号），请换一个';
+  }
+  const compact = p.replace(/[\s\-_.]/g, '');
+  if (new Set(compact).size < 5 || SEQUENCES.some((s) => s.includes(compact)) || repeatsItself(compact)) {
+    return '这个密码太容易猜了（重复或连续的字符），请换一个';
+  }
   return null;
+}
+
+/** A common password of 6+ characters makes up two thirds of it or more (password-abc, xx-qwerty123). */
+function mostlyCommon(p: string, list: Set<string>): boolean {
+  const chars = [...p];
+  const need = Math.ceil((chars.length * 2) / 3);
+  for (let n = chars.length; n >= Math.max(6, need); n--) {
+    for (let i = 0; i + n <= chars.length; i++) if (list.has(chars.slice(i, i + n).join(''))) return true;
+  }
+  return false;
+}
+
+/** abcabcabcabc, 1234abcd1234abcd: a short piece written again and again. */
+function repeatsItself(s: string): boolean {
+  for (let n = 1; n <= s.length / 2; n++) {
+    if (s.length % n === 0 && s.slice(0, n).repeat(s.length / n) === s) return true;
+  }
+  return false;
 }
 
 /** A random password that passes `passwordProblem` (for new accounts and resets). */
@@ -94,6 +157,6 @@ export function generatePassword(): string {
   const alphabet = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
   for (;;) {
     const pw = Array.from({ length: 14 }, () => alphabet[randomInt(alphabet.length)]).join('');
-    if (/[0-9]/.test(pw) && /[a-zA-Z]/.test(pw)) return pw;
+    if (/[0-9]/.test(pw) && /[a-zA-Z]/.test(pw) && passwordProblem(pw) === null) return pw;
   }
 }

@@ -83,6 +83,15 @@ const ASSETS: Record<string, string> = { 'admin.css': 'text/css; charset=utf-8',
 /** The panel loads nothing from elsewhere and runs no inline script or style. */
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/** Every response under /admin carries these, a 404 included (the app sets them: see app.ts). */
+export const PANEL_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': CSP,
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
+
 /**
  * The staff panel's HTTP side: sign-in, sessions, CSRF, pages and live updates. Every decision
  * about who may do what is asked of src/policies; every change goes through a command (Inbox,
@@ -97,15 +106,8 @@ export function adminRoutes(d: AdminDeps): Router {
     return { now, at: (ms) => localTime(d.calendar, ms), short: (ms) => shortTime(d.calendar, ms, now), span };
   };
 
-  // ---- every /admin response -------------------------------------------------------------------
+  // ---- every /admin response (its headers: PANEL_HEADERS, set by the app) -------------------------
   r.use(async (ctx, next) => {
-    ctx.set({
-      'Content-Security-Policy': CSP,
-      'X-Frame-Options': 'DENY',
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
-    });
     try {
       await next();
     } catch (err) {
@@ -177,11 +179,11 @@ export function adminRoutes(d: AdminDeps): Router {
     }
     const staff = await d.accounts.authenticate(username, password);
     if (!staff) {
-      const { locked, audit } = await d.throttle.failed(gate.attempt);
+      const { locked, retryMs, audit } = await d.throttle.failed(gate.attempt);
       // Every password checked and wrong is a row; the lock it brings about is one more (once per lock).
       await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-failed', ip });
-      if (audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: '连续失败，已临时锁定', ip });
-      return showSignIn(ctx, { username, error: locked ? lockMessage(d.throttle.lockMs) : '用户名或密码不正确。', status: locked ? 429 : 401 });
+      if (audit) await d.audit.record({ actor: { kind: 'anonymous', username }, action: 'sign-in-locked', detail: `连续失败，已临时锁定 ${Math.ceil(retryMs / MINUTE)} 分钟`, ip });
+      return showSignIn(ctx, { username, error: locked ? lockMessage(retryMs) : '用户名或密码不正确。', status: locked ? 429 : 401 });
     }
     await d.throttle.succeeded(gate.attempt);
     // A fresh session id at every sign-in (no fixation); an old session in this browser ends.
@@ -206,7 +208,8 @@ export function adminRoutes(d: AdminDeps): Router {
       }
       return fail(ctx, 401, '登录已失效，请重新登录');
     }
-    await d.sessions.save(sessionId!, session); // the idle timeout starts again
+    // What its user did restarts the idle timeout; a live page refreshing itself does not.
+    if (!isBackground(ctx)) await d.sessions.touch(sessionId!, session);
     const state: State = { actor: actorOf(staff), staff, session, sessionId: sessionId! };
     ctx.state.admin = state;
     if (staff.mustChangePassword && !ctx.path.startsWith('/admin/account/password') && ctx.path !== '/admin/logout') {
@@ -299,10 +302,10 @@ export function adminRoutes(d: AdminDeps): Router {
         await d.passwordThrottle.succeeded(gate.attempt);
         return again(err.message);
       }
-      const { locked, audit } = await d.passwordThrottle.failed(gate.attempt);
+      const { locked, retryMs, audit } = await d.passwordThrottle.failed(gate.attempt);
       await d.audit.record({ actor: s.actor, action: 'password-change-failed', target, detail: '当前密码不正确', ip: ctx.ip });
       if (audit) await d.audit.record({ actor: s.actor, action: 'password-change-locked', target, detail: '连续输错当前密码，已暂停修改密码', ip: ctx.ip });
-      return locked ? again(passwordLockMessage(d.passwordThrottle.lockMs), 429) : again(err.message);
+      return locked ? again(passwordLockMessage(retryMs), 429) : again(err.message);
     }
     await d.passwordThrottle.succeeded(gate.attempt);
     await d.audit.record({ actor: s.actor, action: 'password-change', target: `staff:${s.staff.id}`, ip: ctx.ip });
@@ -623,6 +626,11 @@ export function adminRoutes(d: AdminDeps): Router {
   const kit: PanelKit = { signedIn, actor: (ctx) => st(ctx).actor, checkedForm, pageContext, send, fail, flash, fmt, audit: d.audit };
   for (const extend of d.extend ?? []) extend(r, kit);
   return r;
+}
+
+/** A request a page makes by itself (live updates), not one its user made. */
+function isBackground(ctx: Context): boolean {
+  return ctx.method === 'GET' && (ctx.path === '/admin/events' || ctx.path.endsWith('/fragment'));
 }
 
 function wantsJson(ctx: Context): boolean {

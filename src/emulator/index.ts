@@ -27,6 +27,11 @@ export interface EmulatorOptions {
   accountName?: string;
   /** The address citizens' phones use (H5 links, web authorisation); the phone's identity cookie is set there. */
   publicUrl?: string;
+  /**
+   * The account's web-authorisation domain (网页授权域名): WeChat sends codes only to a redirect_uri
+   * on it, and so does the emulator. Default: the host of `publicUrl`.
+   */
+  oauthDomain?: string;
 }
 
 const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
@@ -47,6 +52,11 @@ export class Emulator {
     this.platform = new EmulatedPlatform({ appid: o.account.appid, secret: o.secret, clock: o.clock, ...(o.templates ? { templates: o.templates } : {}) });
     this.wire = new CitizenWire(o.account, this.platform, o.clock);
     for (const c of o.citizens ?? []) this.platform.citizen(c.openid, c.nickname);
+  }
+
+  /** The account's web-authorisation domain: as configured, else where citizens' phones reach it. */
+  private oauthDomain(ctx: Context): string {
+    return this.o.oauthDomain ?? (this.o.publicUrl ? hostOf(this.o.publicUrl) : null) ?? ctx.host;
   }
 
   /** Act as a citizen (tests and the phone page). */
@@ -97,6 +107,14 @@ export class Emulator {
         ctx.status = 400;
         ctx.type = 'text/plain; charset=utf-8';
         ctx.body = '授权参数错误 (emulator: appid, response_type=code and an absolute redirect_uri are required)';
+        return;
+      }
+      // WeChat redirects only to the account's registered web-authorisation domain (10003 otherwise).
+      const domain = this.oauthDomain(ctx);
+      if (hostOf(redirect) !== domain) {
+        ctx.status = 400;
+        ctx.type = 'text/plain; charset=utf-8';
+        ctx.body = `redirect_uri 参数错误 (emulator: 10003, the redirect_uri must be on the account's web-authorisation domain ${domain})`;
         return;
       }
       if (scope !== 'snsapi_base' && scope !== 'snsapi_userinfo') {
@@ -170,26 +188,54 @@ export class Emulator {
       }
     });
 
-    // Open an H5 link as this citizen: WeChat's browser would know who they are.
+    // Open an H5 link as this citizen: WeChat's browser would know who they are. Only a page of
+    // this account, never another site (no open redirect from the origin the panel lives on).
     r.get('/phone/open', async (ctx) => {
       const { openid, url } = q(ctx);
-      const ours = (u: string) => u.startsWith('/') || sameOrigin(u, `${ctx.protocol}://${ctx.host}`) || (!!this.o.publicUrl && sameOrigin(u, this.o.publicUrl));
-      if (!openid || !/^[A-Za-z0-9_-]{6,64}$/.test(openid) || !url || !ours(url)) {
+      const here = `${ctx.protocol}://${ctx.host}`;
+      const target = url ? ourUrl(url, here, this.o.publicUrl) : null;
+      if (!openid || !/^[A-Za-z0-9_-]{6,64}$/.test(openid) || !target) {
         ctx.status = 400;
         ctx.body = 'openid and a URL of this account are required';
         return;
       }
       // The identity cookie must be set where the pages and web authorisation live.
-      if (this.o.publicUrl && !sameOrigin(this.o.publicUrl, `${ctx.protocol}://${ctx.host}`)) {
+      if (this.o.publicUrl && !sameOrigin(this.o.publicUrl, here)) {
         ctx.redirect(`${this.o.publicUrl.replace(/\/$/, '')}${ctx.path}?${ctx.querystring}`);
         return;
       }
       ctx.cookies.set('emu_openid', openid, { httpOnly: true, sameSite: 'lax', overwrite: true });
-      ctx.redirect(url);
+      ctx.redirect(target);
     });
 
     return r;
   }
+}
+
+/** The host (and port) of a URL, or null when it is not one. */
+function hostOf(u: string): string | null {
+  try {
+    return new URL(u).host;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `u` as a URL of this account — a path of ours (`/h5/…`, not `//host` nor `/\host`, which browsers
+ * read as another host) or an absolute URL on our own origin — or null. Tabs and line breaks are
+ * dropped first, as browsers drop them.
+ */
+export function ourUrl(u: string, here: string, publicUrl?: string): string | null {
+  const s = u.replace(/[\t\n\r]/g, '');
+  if (s.startsWith('/')) {
+    if (/^\/[\/\\]/.test(s)) return null;
+    const r = new URL(s, here);
+    // Resolved, /.//host has become //host: a path that starts so would leave again.
+    return sameOrigin(r.href, here) && !r.pathname.startsWith('//') ? r.pathname + r.search + r.hash : null;
+  }
+  if (!/^https?:\/\//i.test(s)) return null;
+  return sameOrigin(s, here) || (!!publicUrl && sameOrigin(s, publicUrl)) ? new URL(s).href : null;
 }
 
 function sameOrigin(a: string, b: string): boolean {

@@ -1,7 +1,20 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import type { Kv } from '../platform/kv/index.ts';
+
+/**
+ * Every response under /h5 carries these, a 404 included (the app sets them: see app.ts): no
+ * third-party resources, no inline script, no <base> to re-point relative links, framed only by
+ * ourselves (the emulator's phone); and never kept in a cache — pages show a citizen's bookings,
+ * drafts with their ID number, their cases (a shared phone's history must not replay them).
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+};
 
 /** A form post, url-encoded, at most 64 KiB. */
 export async function readForm(ctx: Context): Promise<URLSearchParams> {
@@ -40,19 +53,26 @@ export function csrfOk(ctx: Context, form: URLSearchParams): boolean {
 const SID_COOKIE = 'wb_sid';
 const SESSION_TTL = 7 * 24 * 3_600_000;
 
-/** Citizens' page sessions: a random id in an httpOnly cookie, the openid in the shared kv. */
+/**
+ * Citizens' page sessions: a random id in an httpOnly cookie, the openid in the shared kv under
+ * the id's hash — like staff sessions, a copy of the store (a Redis dump) holds no usable cookie.
+ */
 export class CitizenSessions {
   constructor(private readonly kv: Kv) {}
+
+  static key(sid: string): string {
+    return `h5:sid:${createHash('sha256').update(sid).digest('base64url')}`;
+  }
 
   async openid(ctx: Context): Promise<string | null> {
     const sid = ctx.cookies.get(SID_COOKIE);
     if (!sid || !/^[A-Za-z0-9_-]{32}$/.test(sid)) return null;
-    return this.kv.get(`h5:sid:${sid}`);
+    return this.kv.get(CitizenSessions.key(sid));
   }
 
   async start(ctx: Context, openid: string): Promise<void> {
     const sid = randomBytes(24).toString('base64url');
-    await this.kv.set(`h5:sid:${sid}`, openid, SESSION_TTL);
+    await this.kv.set(CitizenSessions.key(sid), openid, SESSION_TTL);
     ctx.cookies.set(SID_COOKIE, sid, { httpOnly: true, sameSite: 'lax', overwrite: true, path: '/', maxAge: SESSION_TTL });
   }
 }
@@ -91,7 +111,13 @@ export async function readMultipart(ctx: Context, limits: { maxFileBytes: number
       ctx.req.resume();
       reject(Object.assign(new Error(message), { status, expose: true }));
     };
-    const bb = busboy({ headers: ctx.req.headers, limits: { fileSize: limits.maxFileBytes, files: limits.maxFiles, fields: 60, fieldSize: 8 * 1024, parts: limits.maxFiles + 60 }, defParamCharset: 'utf8' });
+    let bb: ReturnType<typeof busboy>;
+    try {
+      bb = busboy({ headers: ctx.req.headers, limits: { fileSize: limits.maxFileBytes, files: limits.maxFiles, fields: 60, fieldSize: 8 * 1024, parts: limits.maxFiles + 60 }, defParamCharset: 'utf8' });
+    } catch {
+      // A multipart type without a boundary (or one busboy cannot read): the client's mistake.
+      return fail(400, '表单格式不对，请返回重新提交');
+    }
     bb.on('field', (name, value) => {
       if (typeof name === 'string' && name.length <= 40) fields[name] = value;
     });

@@ -48,13 +48,7 @@ export function citizenPages(core: Core, capabilities: Capability[]): Router {
     ctx.body = f.body;
   });
 
-  // Pages: no third-party resources, no inline script, framed only by ourselves (the emulator).
-  r.use('/h5', async (ctx, next) => {
-    ctx.set('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'self'; form-action 'self'");
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'same-origin');
-    await next();
-  });
+  // Pages' security headers (PAGE_HEADERS) are set by the app for every /h5 response, 404s included.
 
   r.get('/h5/auth', async (ctx) => {
     const { code, state, next } = ctx.query as Record<string, string | undefined>;

@@ -7,6 +7,27 @@ const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected a date 
 /** Opening hours by weekday; `default` covers working days not listed (and 调休 working weekends). */
 export const hallHoursSchema = weekHoursSchema(true);
 
+/**
+ * Checking in by scanning a code at the hall (签到取号). A scan counts only around the booked time,
+ * so a citizen scanning a photo of the code from home does not jump the queue; the code on the
+ * hall's screen (叫号屏) changes every few minutes, so only someone in front of it has the current
+ * one. A hall that shows it can refuse the printed, permanent code altogether.
+ */
+export const checkInSchema = z
+  .object({
+    /** How long before the booked time a scan checks in. */
+    early_minutes: z.number().int().min(0).max(240).default(60),
+    /** How long after the booked time a scan still checks in (later: the desk decides). */
+    late_minutes: z.number().int().min(0).max(240).default(30),
+    /** Whether the printed, permanent code checks in (false: only the code on the hall's screen). */
+    printed_code: z.boolean().default(true),
+    /** How often the code on the hall's screen changes; the one before stays good as long again. */
+    screen_code_minutes: z.number().int().min(1).max(60).default(5),
+  })
+  .strict();
+
+export type CheckInRule = z.infer<typeof checkInSchema>;
+
 export const hallSchema = z
   .object({
     id: idSchema,
@@ -20,6 +41,8 @@ export const hallSchema = z
     hours: hallHoursSchema,
     /** Days the hall is closed besides public holidays (maintenance, elections …). */
     closures: z.array(z.object({ from: day, until: day, reason: z.string().min(1).max(60) }).strict()).default([]),
+    /** Check-in by scanning (the window around the booked time, which codes count). */
+    check_in: checkInSchema.prefault({}),
     /** Counters: which service items each handles. */
     windows: z
       .array(z.object({ id: z.string().min(1).max(10), name: z.string().min(1).max(20), services: z.array(idSchema).min(1) }).strict())

@@ -186,6 +186,16 @@ export const profileSchema = z
         ctx.addIssue({ code: 'custom', path: ['wechat', field], message: 'expected an http(s) URL: "emulator" needs emulator.enabled: true' });
       }
     }
+    // A live profile never mounts the emulator: it would take messages signed with the live token
+    // from anyone and act as any real citizen (and the demo would make its administrator).
+    const live = (['api_base_url', 'oauth_base_url'] as const).find((field) => p.wechat[field] !== 'emulator');
+    if (p.emulator.enabled && live) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['emulator', 'enabled'],
+        message: `expected false with a live profile (wechat.${live} is ${p.wechat[live]}): the emulator would let anyone act as a real citizen; for the demo set both wechat.api_base_url and wechat.oauth_base_url to "emulator"`,
+      });
+    }
     checkReferences(p as Profile, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     checkStaffReferences(p, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   });

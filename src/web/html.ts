@@ -41,10 +41,12 @@ export function raw(s: string): SafeHtml {
 
 /**
  * A URL safe to put in href/src: http(s), root-relative, or weixin: links only. Anything else
- * (javascript:, data:, vbscript: …) becomes "#".
+ * (javascript:, data:, vbscript: …) becomes "#", and so does a root-relative URL that a browser
+ * reads as another host: `//host`, and `/\host`, since browsers take a backslash for a slash.
+ * Tabs and line breaks are dropped first, as a browser's URL parser drops them (`/\t/host`).
  */
 export function safeUrl(u: string): string {
-  const s = u.trim();
-  if (/^(https?:\/\/|\/(?!\/)|weixin:\/\/|#)/i.test(s)) return s;
+  const s = u.replace(/[\t\n\r]/g, '').trim();
+  if (/^(https?:\/\/|\/(?![\/\\])|weixin:\/\/|#)/i.test(s)) return s;
   return '#';
 }

@@ -124,13 +124,19 @@ describe('办件 in the staff panel', () => {
     expect((await (await signedIn(a, team.ssSupervisor)).page('/admin/cases?status=escalated')).html).not.toContain(c.caseNo); // another department's
   });
 
-  it('showing the form in full is an explicit, audited action', async () => {
+  it('showing the form and what the citizen wrote in full is an explicit, audited action', async () => {
     const { a, team, c } = await setup();
+    await a.cases.requestCorrection(c.id, 'staff:1', '合同缺少签字页，请补拍上传。');
+    await a.cases.correct('o_case_owner', c.id, { note: '已补，有问题打我爱人电话 19912345678，身份证 110105-19491231-002X' }, []);
     const h = await signedIn(a, team.handler);
-    await h.page(`/admin/cases/${c.id}`);
+    const page = (await h.page(`/admin/cases/${c.id}`)).html;
+    expect(page).toContain('已补，有问题打我爱人电话 199****5678，身份证 1101**-********-**2X');
+    expect(page).not.toContain('19912345678');
+    expect(page).toContain('合同缺少签字页，请补拍上传。'); // staff's own words are shown as written
     const res = await h.post(`/admin/cases/${c.id}/reveal`);
     const text = await res.text();
     expect(text).toContain('13812345678');
+    expect(text).toContain('有问题打我爱人电话 19912345678，身份证 110105-19491231-002X');
     expect(await a.db.getRepository(AuditEntity).countBy({ target: `case:${c.id}`, action: 'unmask' })).toBe(1);
   });
 

@@ -72,6 +72,46 @@ describe('大厅 in the staff panel', () => {
     expect((await a.db.getRepository(BookingEntity).findBy([{ id: early.id }, { id: tomorrow.id }])).map((b) => b.status)).toEqual(['booked', 'booked']);
   });
 
+  it('the desk shows a check-in code on the hall\'s screen that changes every few minutes, without a staff session on the display', async () => {
+    const { a, team } = await setup();
+    const duty = await signedIn(a, team.duty);
+    expect((await duty.page('/admin/halls/center')).html).toContain('在叫号屏上显示签到码');
+    const opened = await duty.post('/admin/halls/center/screen');
+    expect(opened.status).toBe(302);
+    const link = opened.headers.get('location')!;
+    expect(link).toMatch(/^\/hall-screen\/[A-Za-z0-9_-]{32}$/);
+    expect((await duty.post('/admin/halls/center/screen', {}, { csrf: null })).status).toBe(403);
+    // The display opens the link without any cookie.
+    const show = async () => {
+      const res = await fetch(`${a.url}${link}`);
+      return { res, html: await res.text() };
+    };
+    const first = await show();
+    expect(first.res.status).toBe(200);
+    expect(first.res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(first.res.headers.get('cache-control')).toBe('no-store');
+    expect(first.html).toMatch(/<svg[^>]*aria-label="签到二维码"/);
+    expect(first.html).toMatch(/<meta http-equiv="refresh" content="\d+">/);
+    const period = a.appointments.screenPeriod('center');
+    const onPlatform = () => a.emulator!.platform.liveQrCodes().filter((q) => q.scene.startsWith('checkin:center:'));
+    expect(onPlatform().map((q) => [q.scene, q.permanent])).toEqual([[period.scene, false]]);
+    await show(); // the same period: the same platform code
+    expect(onPlatform()).toHaveLength(1);
+    // Scanning the screen checks in; a photo of it taken ten minutes ago does not.
+    const scanned = (await a.emulator!.act('o_h1', { type: 'scan', scene: period.scene })).reply;
+    expect(scanned && scanned.type === 'text' ? scanned.content : '').toContain('排队号');
+    a.clock.advance(10 * 60_000);
+    await show();
+    expect(onPlatform().map((q) => q.scene)).toContain(a.appointments.screenPeriod('center').scene);
+    const stale = (await a.emulator!.act('o_h2', { type: 'scan', scene: period.scene })).reply;
+    expect(stale && stale.type === 'text' ? stale.content : '').toContain('这个签到码已经换了');
+    // Recorded; the link ends with the day, and a made-up one shows nothing.
+    expect((await a.audit.list({ action: 'hall-screen' })).map((r) => r.actor)).toEqual([team.duty.username]);
+    expect((await fetch(`${a.url}/hall-screen/${'x'.repeat(32)}`)).status).toBe(404);
+    a.clock.advance(16 * 3_600_000);
+    expect((await show()).res.status).toBe(404);
+  });
+
   it('a supervisor prints the hall\'s check-in code; scanning it checks the citizen in', async () => {
     const { a, team } = await setup();
     const sup = await signedIn(a, team.supervisor);

@@ -64,7 +64,7 @@ describe('signing in', () => {
     expect(wrong.headers.getSetCookie().some((x) => x.startsWith('weiban_staff='))).toBe(false);
   });
 
-  it('locks a username for 15 minutes after 5 failures, even for the right password, then lets it in', async () => {
+  it('locks an account from the address guessing it for 15 minutes after 5 failures, even for the right password, then lets it in', async () => {
     const { app, team } = await setup();
     const c = new StaffClient(app.url);
     const attempt = async (password: string) => {
@@ -86,6 +86,63 @@ describe('signing in', () => {
     const actions = (await app.audit.list({})).filter((a) => a.actor === team.handler.username).map((a) => a.action);
     // One 'sign-in-locked' row per lock: the attempts refused while locked are not each recorded.
     expect(actions.reverse()).toEqual(['sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-failed', 'sign-in-locked', 'sign-in']);
+  });
+
+  describe('an attacker cannot lock the real user out (lock-out per account and address, growing)', () => {
+    // Addresses are told apart through the one trusted proxy's X-Forwarded-For.
+    const behindProxy = async () => {
+      process.env.TRUST_PROXY = '1';
+      try {
+        return await setup();
+      } finally {
+        delete process.env.TRUST_PROXY;
+      }
+    };
+    const from = (app: TestApp, ip: string) => {
+      const c = new StaffClient(app.url);
+      return async (username: string, password: string) => {
+        await c.page('/admin/login');
+        return (await c.post('/admin/login', { username, password }, { headers: { 'x-forwarded-for': ip } })).status;
+      };
+    };
+
+    it('five wrong passwords from one address lock that address out of that account only; the real user elsewhere signs in', async () => {
+      const { app, team } = await behindProxy();
+      const admin = team.admin.username;
+      const attacker = from(app, '203.0.113.9');
+      for (let i = 0; i < 4; i++) expect(await attacker(admin, 'wrong-password-1')).toBe(401);
+      expect(await attacker(admin, 'wrong-password-1')).toBe(429);
+      expect(await attacker(admin, PASSWORD)).toBe(429); // even the right one, from there
+      expect(await from(app, '10.0.0.5')(admin, PASSWORD)).toBe(302); // the administrator at the office
+      expect(await attacker(team.handler.username, PASSWORD)).toBe(302); // another account from there
+    });
+
+    it('guessing one account from many addresses locks out the new ones, never the address its user signs in from', async () => {
+      const { app, team } = await behindProxy();
+      const admin = team.admin.username;
+      expect(await from(app, '10.0.0.5')(admin, PASSWORD)).toBe(302); // the usual address
+      for (let i = 0; i < 10; i++) expect(await from(app, `198.51.100.${i}`)(admin, 'wrong-password-1')).toBe(i < 9 ? 401 : 429);
+      expect(await from(app, '198.51.100.77')(admin, PASSWORD)).toBe(429); // a new address, while the account is being guessed
+      expect(await from(app, '10.0.0.5')(admin, PASSWORD)).toBe(302); // the real user, on their usual address
+      app.clock.advance(15 * MINUTE + 1000);
+      expect(await from(app, '198.51.100.77')(admin, PASSWORD)).toBe(302);
+    });
+
+    it('each lock of an address lasts twice the one before: 15 minutes, 30, an hour', async () => {
+      const { app, team } = await behindProxy();
+      const attempt = from(app, '203.0.113.9');
+      const user = team.handler.username;
+      for (const minutes of [15, 30, 60]) {
+        for (let i = 0; i < 4; i++) expect(await attempt(user, 'wrong-password-1')).toBe(401);
+        expect(await attempt(user, 'wrong-password-1')).toBe(429);
+        app.clock.advance(minutes * MINUTE - 1000);
+        expect(await attempt(user, PASSWORD)).toBe(429);
+        app.clock.advance(2000);
+      }
+      expect(await attempt(user, PASSWORD)).toBe(302);
+      const locks = await app.audit.list({ action: 'sign-in-locked' });
+      expect(locks.map((a) => a.detail).reverse()).toEqual(['连续失败，已临时锁定 15 分钟', '连续失败，已临时锁定 30 分钟', '连续失败，已临时锁定 60 分钟']);
+    });
   });
 
   it('attempts sent all at once are counted before the password is checked: no more are checked than the limit allows', async () => {
@@ -184,21 +241,40 @@ describe('sessions', () => {
     expect(location(res)).toMatch(/^\/admin\/login\?next=/);
   });
 
-  it('ends after two idle hours, and after twelve hours in any case', async () => {
+  it('ends after 30 idle minutes, and after twelve hours in any case', async () => {
     const { app, team } = await setup();
     const c = await signedIn(app, team.handler);
-    app.clock.advance(HOUR + 50 * MINUTE);
+    app.clock.advance(25 * MINUTE);
     expect((await c.get('/admin/inbox')).status).toBe(200);
-    app.clock.advance(HOUR + 50 * MINUTE);
-    expect((await c.get('/admin/inbox')).status).toBe(200); // each request restarts the idle time
-    app.clock.advance(2 * HOUR + 1000);
+    app.clock.advance(25 * MINUTE);
+    expect((await c.get('/admin/inbox')).status).toBe(200); // each thing its user does restarts the idle time
+    app.clock.advance(30 * MINUTE + 1000);
     expect((await c.get('/admin/inbox')).status).toBe(302);
     const d = await signedIn(app, team.handler);
-    for (let i = 0; i < 12; i++) {
-      app.clock.advance(HOUR);
-      if (i < 11) expect((await d.get('/admin/inbox')).status).toBe(200);
+    for (let i = 1; i <= 28; i++) {
+      app.clock.advance(25 * MINUTE);
+      expect((await d.get('/admin/inbox')).status, `after ${i * 25} minutes`).toBe(200);
     }
+    app.clock.advance(25 * MINUTE); // 12 h 5 min
     expect((await d.get('/admin/inbox')).status).toBe(302);
+  });
+
+  it('an open tab refreshing itself is not activity: 30 minutes without its user end the session', async () => {
+    const { app, team, handoff } = await setup();
+    const id = await handoff('o_idle_tab');
+    const c = await signedIn(app, team.handler);
+    expect((await c.get(`/admin/inbox/${id}`)).status).toBe(200);
+    // The page's live refresh, once a minute, for half an hour.
+    for (let minute = 1; minute < 30; minute++) {
+      app.clock.advance(MINUTE);
+      expect((await c.get('/admin/inbox/fragment?view=waiting')).status).toBe(200);
+      expect((await c.get(`/admin/inbox/${id}/fragment`)).status).toBe(200);
+    }
+    app.clock.advance(MINUTE);
+    const refresh = await c.get('/admin/inbox/fragment?view=waiting');
+    expect(refresh.status).toBe(401); // the page's script goes to the sign-in page
+    expect((await c.get(`/admin/inbox/${id}`)).status).toBe(302);
+    expect(location(await c.get(`/admin/inbox/${id}`))).toMatch(/^\/admin\/login\?next=/);
   });
 
   it('changing the password needs the current one and ends the other sessions; a reset forces a new one', async () => {
@@ -210,7 +286,7 @@ describe('sessions', () => {
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain('当前密码不正确');
     const weak = await laptop.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' });
-    expect(await weak.text()).toContain('密码至少 10 位');
+    expect(await weak.text()).toContain('密码至少 12 位');
     const ok = await laptop.post('/admin/account/password', { current: PASSWORD, next: 'A-new-password-7', repeat: 'A-new-password-7' });
     expect(ok.status).toBe(302);
     expect((await laptop.page('/admin/inbox')).html).toContain('密码已修改');
@@ -256,7 +332,7 @@ describe('sessions', () => {
     // The lock ends; a new password refused for itself does not count as a guess.
     app.clock.advance(16 * MINUTE);
     await c.page('/admin/account/password');
-    for (let i = 0; i < 6; i++) expect(await (await c.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' })).text()).toContain('密码至少 10 位');
+    for (let i = 0; i < 6; i++) expect(await (await c.post('/admin/account/password', { current: PASSWORD, next: 'short', repeat: 'short' })).text()).toContain('密码至少 12 位');
     expect((await attempt(PASSWORD)).status).toBe(302);
     // Signing in is a separate count: the account was never locked for it.
     expect((await new StaffClient(app.url).signIn(team.handler.username, 'A-new-password-7')).status).toBe(302);
@@ -593,6 +669,30 @@ for (const kv of KV_BACKENDS) {
       await c.post('/admin/logout');
       await until(() => events.some((e) => e.startsWith('event: signed-out')));
       ctl.abort();
+    });
+
+    it('a page\'s event stream keeps nothing alive: 30 idle minutes end it with signed-out', async () => {
+      const { app, team, handoff } = await setup({ kv: kv.name, admin: { pulseMs: 30 } });
+      const c = await signedIn(app, team.handler);
+      const ctl = new AbortController();
+      const res = await fetch(`${app.url}/admin/events?since=x`, { headers: { cookie: `weiban_staff=${c.cookies.get('weiban_staff')}` }, signal: ctl.signal });
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let text = '';
+      const until = async (needle: string) => {
+        while (!text.includes(needle)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += dec.decode(value);
+        }
+      };
+      await until('event: pulse');
+      await handoff('o_idle_stream'); // changes keep coming: they are not the user's doing
+      app.clock.advance(30 * MINUTE);
+      await until('event: signed-out');
+      expect(text).toContain('event: signed-out');
+      ctl.abort();
+      expect((await c.get('/admin/inbox')).status).toBe(302);
     });
   });
 }

@@ -42,7 +42,8 @@ describe('npm run staff', () => {
     expect(await cli(app, ['add', '--username', 'zz', '--name', 'y', '--role', 'handler', '--department', 'mars'])).toMatchObject({ code: 2, err: expect.stringContaining('unknown department "mars"') });
     expect(await cli(app, ['add', '--username', 'zz', '--name', 'y', '--role', 'handler'])).toMatchObject({ code: 2, err: '值班员、经办人和负责人须属于一个部门' });
     expect(await cli(app, ['add', '--username', 'admin', '--name', 'y', '--role', 'admin'])).toMatchObject({ code: 2, err: '用户名 admin 已被使用' });
-    expect(await cli(app, ['add', '--username', 'weak', '--name', 'y', '--role', 'admin', '--password-stdin'], 'short')).toMatchObject({ code: 2, err: '密码至少 10 位' });
+    expect(await cli(app, ['add', '--username', 'weak', '--name', 'y', '--role', 'admin', '--password-stdin'], 'short')).toMatchObject({ code: 2, err: '密码至少 12 位' });
+    expect(await cli(app, ['add', '--username', 'weak', '--name', 'y', '--role', 'admin', '--password-stdin'], 'Password2026!')).toMatchObject({ code: 2, err: expect.stringContaining('这个密码太常见了') });
     expect(await cli(app, ['add', '--bogus'])).toMatchObject({ code: 2 });
     const reset = await cli(app, ['reset-password', 'li.jingban']);
     expect(reset.out).toMatch(/^temporary password for li.jingban: [A-Za-z2-9]{14}/);

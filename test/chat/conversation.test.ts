@@ -144,6 +144,32 @@ describe('keyword rules', () => {
     expect(image).toMatchObject({ type: 'image', mediaId: 'MEDIA_QUEUE_QR' });
   });
 
+  it('a tap on an expired, not-yet-valid or other audience\'s item (a menu the phone still shows) is not answered', async () => {
+    const { a, follow } = await account({
+      profile: (p) =>
+        p.keywords.push(
+          { id: 'biz-only', match: 'exact', patterns: ['企业专窗'], click_keys: ['biz-desk'], audience: ['business'], reply: { text: '企业专窗在二楼。' } },
+          { id: 'old-rule', match: 'exact', patterns: ['疫苗预约'], click_keys: ['vaccine'], valid_until: '2026-06-30', reply: { text: '疫苗预约已结束。' } },
+        ),
+    });
+    await follow('o_stale_menu');
+    const click = async (key: string) => textOf((await a.emulator!.act('o_stale_menu', { type: 'click', key })).reply);
+    const nothing = '这个菜单暂时没有内容，您可以从下面选择：';
+    for (const key of ['notice-national-day-2026', 'notice-new-year-2027', 'business', 'biz-desk', 'vaccine']) {
+      const r = await click(key);
+      expect(r.startsWith(nothing), key).toBe(true);
+      for (const hidden of ['国庆假期', '元旦假期', '个体工商户营业执照', '企业专窗在二楼', '疫苗预约已结束']) expect(r, key).not.toContain(hidden);
+    }
+    // The same taps answer once they are valid and meant for the citizen.
+    expect(await click('notice-saturday-service')).toContain('每周六上午');
+    a.clock.set(cst(2026, 12, 20, 10));
+    expect(await click('notice-new-year-2027')).toContain('暂停对外服务');
+    await a.emulator!.act('o_stale_menu', { type: 'text', content: '切换身份' });
+    await a.emulator!.act('o_stale_menu', { type: 'text', content: '2' });
+    expect(await click('biz-desk')).toBe('企业专窗在二楼。');
+    expect(choices(await click('business'))).toContain('个体工商户营业执照');
+  });
+
   it('menu CLICK keys route through the same table', async () => {
     const { a, follow } = await account();
     await follow('o_click');
@@ -254,8 +280,13 @@ describe('handoff to staff', () => {
     await follow('o_q');
     const r = await say('o_q', '我家楼下的路灯坏了三天了');
     expect(r).toContain('这个问题我暂时答不上来，已经转给工作人员，明天（周二）10:00 前回复您');
-    await a.emulator!.act('o_q2', { type: 'subscribe' });
-    await say('o_q2', '我家楼下的路灯坏了三天了！');
+    // A second citizen follows in the same second and asks the same: their own welcome, their own
+    // conversation with staff (an event of another citizen in the same second is not a retry).
+    const welcome = await follow('o_q2');
+    expect(welcome).toContain(a.profile.account.name);
+    expect((await a.conversationLog.citizen('o_q2'))?.subscribed).toBe(true);
+    expect(await say('o_q2', '我家楼下的路灯坏了三天了！')).toContain('已经转给工作人员，明天（周二）10:00 前回复您');
+    expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_q2', status: 'open' })).toBe(1);
     expect(await a.handoffs.topUnanswered()).toEqual([{ question: '我家楼下的路灯坏了三天了', count: 2 }]);
   });
 
@@ -322,6 +353,28 @@ describe('the citizen is never stuck', () => {
     const tapped = textOf((await a.emulator!.act('o_busy', { type: 'click', key: 'guides' })).reply);
     expect(tapped).toBe(a.profile.handoff.texts.menu_while_human);
     expect(await say('o_busy', '1')).toBe(''); // a number is for staff now
+  });
+
+  it('while staff have it, a menu tap never starts a dialog whose numbers would then go to staff', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_busy_tap');
+    await say('o_busy_tap', '转人工');
+    const handoff = await a.db.getRepository(HandoffEntity).findOneByOrFail({ openid: 'o_busy_tap', status: 'open' });
+    await a.conversationLog.flush();
+    const before = (await a.db.getRepository(MessageEntity).find({ order: { id: 'DESC' }, take: 1 }))[0]!.id;
+    for (const key of ['book', 'progress', 'ask', 'my-bookings']) {
+      const r = textOf((await a.emulator!.act('o_busy_tap', { type: 'click', key })).reply);
+      expect(r, key).toBe(a.profile.handoff.texts.menu_while_human);
+      expect(r, key).not.toMatch(/回复 1/);
+      // The citizen's next "1" is a message to staff, not a choice in a dialog.
+      expect(await say('o_busy_tap', '1'), key).toBe('');
+    }
+    // Nothing the bot said since was a dialog's question or list: only the four notices.
+    await a.conversationLog.flush();
+    const said = (await a.db.getRepository(MessageEntity).find({ where: { openid: 'o_busy_tap', direction: 'out' }, order: { id: 'ASC' } })).filter((m) => m.id > before);
+    expect(said.map((m) => m.content)).toEqual(Array(4).fill(a.profile.handoff.texts.menu_while_human));
+    expect(await a.db.getRepository(MessageEntity).countBy({ openid: 'o_busy_tap', direction: 'in', content: '1' })).toBe(4);
+    expect((await a.db.getRepository(HandoffEntity).findOneByOrFail({ id: handoff.id })).status).toBe('open');
   });
 
   it('a staff conversation closed elsewhere is over, even if this session still remembers it', async () => {

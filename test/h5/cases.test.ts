@@ -148,9 +148,13 @@ describe('applying on the page', () => {
     const form = new FormData();
     form.set('_csrf', v.csrf(casePage.text));
     form.append('proof', new Blob([JPEG]), 'signature-page.jpg');
+    // What the citizen writes with it is free text: it may hold anything personal.
+    form.set('note', '房东电话 139 8765 4321，住长宁路1234弄5号601室，签字页已补');
     const done = await v.postMultipart(`/h5/cases/${c!.id}/correct`, form);
     expect(done.status).toBe(200);
     expect(done.text).toContain('补正材料已提交');
+    expect(done.text).toContain('房东电话 139 **** 4321，住长宁路****，签字页已补'); // masked on their own page too
+    expect(done.text).not.toContain('8765');
     expect((await a.db.getRepository(CaseEntity).findOneBy({ id: c!.id }))?.status).toBe('submitted');
 
     const other = new Visitor(`http://localhost:${a.port}`);
@@ -163,6 +167,11 @@ describe('applying on the page', () => {
     const family = await other.get(`/h5/progress?no=${c!.caseNo}&code=${c!.queryCode}`);
     expect(family.status).toBe(200);
     expect(family.text).not.toContain('王小明');
+    // The page needs no sign-in: what the citizen wrote is not on it at all, masked or not.
+    expect(family.text).toContain('已补正');
+    expect(family.text).not.toContain('房东电话');
+    expect(family.text).not.toContain('签字页已补');
+    expect(family.text).toContain('租房合同缺少签字页'); // what staff asked for is
     expect(openid).toBe('o_applicant_web');
   });
 });
@@ -234,6 +243,13 @@ describe('progress in the chat', () => {
     expect(withCode).toContain('当前：制卡中');
     expect(withCode).not.toContain('查看详情');
     expect(await say('o_stranger_x', '进度')).toContain('帮家人查询');
+    // A 补正 note is the citizen's free text: masked to them, not shown at all to a query-code holder.
+    await a.cases.requestCorrection(c.id, 'staff:1', '照片不清楚，请重新上传。');
+    await a.cases.correct('o_chat_applicant', c.id, { note: '重拍了，老人手机 137 1234 5678' }, []);
+    expect(await say('o_chat_applicant', `进度 ${c.caseNo}`)).toContain('已补正：重拍了，老人手机 137 **** 5678');
+    const family = await say('o_stranger_x', `进度 ${c.caseNo} ${c.queryCode}`);
+    expect(family).toContain('已补正');
+    expect(family).not.toContain('老人手机');
     expect(await say('o_stranger_x', '我想申请居住证')).toMatch(/<a href="http:\/\/localhost:\d+\/h5\/apply\/residence-permit">网上申请上海市居住证办理<\/a>/);
   });
 });

@@ -15,7 +15,7 @@ export class Visitor {
       this.jar.set(pair!.slice(0, i), pair!.slice(i + 1));
     }
   }
-  async get(path: string, follow = true): Promise<{ status: number; url: string; text: string; location: string | null }> {
+  async get(path: string, follow = true): Promise<{ status: number; url: string; text: string; location: string | null; headers: Headers }> {
     let url = path.startsWith('http') ? path : this.base + path;
     for (let i = 0; i < 6; i++) {
       const res = await fetch(url, { headers: { cookie: this.header() }, redirect: 'manual' });
@@ -25,7 +25,7 @@ export class Visitor {
         url = new URL(loc, url).toString();
         continue;
       }
-      return { status: res.status, url, text: await res.text(), location: loc };
+      return { status: res.status, url, text: await res.text(), location: loc, headers: res.headers };
     }
     throw new Error('too many redirects');
   }
@@ -39,8 +39,8 @@ export class Visitor {
     this.keep(res);
     return { status: res.status, text: await res.text(), location: res.headers.get('location') };
   }
-  async postMultipart(path: string, form: FormData): Promise<{ status: number; text: string; location: string | null }> {
-    const res = await fetch(this.base + path, { method: 'POST', headers: { cookie: this.header() }, body: form, redirect: 'manual' });
+  async postMultipart(path: string, form: FormData | string, contentType?: string): Promise<{ status: number; text: string; location: string | null }> {
+    const res = await fetch(this.base + path, { method: 'POST', headers: { cookie: this.header(), ...(contentType ? { 'content-type': contentType } : {}) }, body: form, redirect: 'manual' });
     this.keep(res);
     return { status: res.status, text: await res.text(), location: res.headers.get('location') };
   }

@@ -128,6 +128,48 @@ for (const backend of KV_BACKENDS) {
   });
 }
 
+describe('locks on the memory kv (the embedded default: one instance, many requests at once)', () => {
+  it('of many takers at once exactly one holds it, until it is released or its TTL ends', async () => {
+    const clock = new FakeClock();
+    const kv = new MemoryKv(clock);
+    const takers = await Promise.all(Array.from({ length: 50 }, () => tryLock(kv, 'exclusive', 10 * SECOND)));
+    const holders = takers.filter((l) => l !== null);
+    expect(holders).toHaveLength(1);
+    expect(await tryLock(kv, 'exclusive', 10 * SECOND)).toBeNull();
+    expect(await kv.compareAndDelete('lock:exclusive', 'not-the-token')).toBe(false);
+    expect(await tryLock(kv, 'exclusive', 10 * SECOND)).toBeNull(); // still held
+    expect(await holders[0]!.release()).toBe(true);
+    expect(await holders[0]!.release()).toBe(false); // once
+    const next = await tryLock(kv, 'exclusive', 10 * SECOND);
+    expect(next).not.toBeNull();
+    clock.advance(10 * SECOND - 1);
+    expect(await tryLock(kv, 'exclusive', 10 * SECOND)).toBeNull();
+    clock.advance(1); // its holder crashed: the TTL ends it
+    expect(await tryLock(kv, 'exclusive', 10 * SECOND)).not.toBeNull();
+    expect(await next!.release()).toBe(false);
+  });
+
+  it('withLock keeps critical sections apart and gives up after waitMs', async () => {
+    const kv = new MemoryKv(new FakeClock());
+    const order: string[] = [];
+    await Promise.all(
+      [1, 2, 3].map((n) =>
+        withLock(kv, 'section', { ttlMs: 10 * SECOND, waitMs: 5 * SECOND }, async () => {
+          order.push(`in${n}`);
+          await sleep(3);
+          order.push(`out${n}`);
+        }),
+      ),
+    );
+    // Never two inside at once: every "in" is followed by its own "out".
+    for (let i = 0; i < order.length; i += 2) expect(order[i + 1]).toBe(order[i]!.replace('in', 'out'));
+    const held = await tryLock(kv, 'section', 10 * SECOND);
+    await expect(withLock(kv, 'section', { ttlMs: 1000, waitMs: 40 }, async () => 'never')).rejects.toBeInstanceOf(LockTimeoutError);
+    await held!.release();
+    expect(await withLock(kv, 'section', { ttlMs: 1000 }, async () => 'free')).toBe('free');
+  });
+});
+
 describe('memory kv housekeeping', () => {
   it('sweeps expired keys so a stream of unique keys does not grow without bound', async () => {
     const clock = new FakeClock();

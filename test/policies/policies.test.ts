@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allowed, assignable, canSee, INBOX_ACTIONS, may, SYSTEM, views, type Actor, type ConversationScope, type InboxAction, type Role } from '../../src/policies/index.ts';
+import { allowed, assignable, CASE_ACTIONS, canSee, departmentsOf, ROLE_NAMES, VIEW_NAMES, isStaff, holdsConversations, INBOX_ACTIONS, may, mayCase, needsDepartment, oversees, PANEL_ACTIONS, SYSTEM, views, type Actor, type CaseAction, type CaseScope, type ConversationScope, type InboxAction, type Role } from '../../src/policies/index.ts';
 
 const staff = (id: number, role: Role, department: string | null): Extract<Actor, { kind: 'staff' }> => ({ kind: 'staff', id, username: `u${id}`, name: `n${id}`, role, department });
 const duty = staff(1, 'duty', 'a');
@@ -78,5 +78,88 @@ describe('views and pages by role', () => {
     }
     expect(allowed(admin, 'staff.manage')).toBe(true);
     expect(allowed(admin, 'audit.read')).toBe(true);
+  });
+});
+
+describe('who may do what to a case', () => {
+  const kase = (status: CaseScope['status'], department: string | null = 'a'): CaseScope => ({ department, status });
+  const caseActions = (a: Extract<Actor, { kind: 'staff' }>, c: CaseScope) => CASE_ACTIONS.filter((x) => mayCase(a, x, c));
+
+  it('the duty officer reads a case (to answer the citizen) but never moves it: no 受理, 补正, next step or 不予受理', () => {
+    for (const status of ['submitted', 'in_progress', 'correction', 'completed', 'refused'] as const) {
+      expect(caseActions(duty, kase(status)), status).toEqual(['view', 'unmask', 'files']);
+    }
+    expect(mayCase(duty, 'refuse', kase('submitted'))).toBe(false);
+    expect(mayCase(duty, 'refuse', kase('in_progress'))).toBe(false);
+  });
+
+  it('handlers, supervisors and administrators move it, each move only from the states it belongs to', () => {
+    const table: [CaseScope['status'], CaseAction[]][] = [
+      ['submitted', ['view', 'unmask', 'files', 'accept', 'correct', 'refuse']],
+      ['in_progress', ['view', 'unmask', 'files', 'correct', 'advance', 'refuse']],
+      // Waiting for the citizen: nothing to accept or advance, and no second 补正; 不予受理 stays open.
+      ['correction', ['view', 'unmask', 'files', 'refuse']],
+      ['completed', ['view', 'unmask', 'files']],
+      ['refused', ['view', 'unmask', 'files']],
+    ];
+    for (const a of [handler, supervisor, admin]) {
+      for (const [status, expected] of table) expect(caseActions(a, kase(status)), `${a.role} ${status}`).toEqual(expected);
+    }
+  });
+
+  it('outside the department a case does not exist, whatever the role; an administrator sees every department', () => {
+    for (const status of ['submitted', 'in_progress'] as const) {
+      expect(caseActions(elsewhere, kase(status))).toEqual([]);
+      expect(caseActions(staff(8, 'duty', 'b'), kase(status))).toEqual([]);
+      expect(caseActions(staff(9, 'handler', null), kase(status))).toEqual([]);
+    }
+    expect(caseActions(admin, kase('submitted', 'z'))).toEqual(['view', 'unmask', 'files', 'accept', 'correct', 'refuse']);
+  });
+});
+
+describe('roles', () => {
+  it('who oversees, who holds conversations, who needs a department, whose departments', () => {
+    expect([duty, handler, supervisor, admin].map(oversees)).toEqual([false, false, true, true]);
+    expect((['duty', 'handler', 'supervisor', 'admin'] as const).map(holdsConversations)).toEqual([true, true, true, false]);
+    expect((['duty', 'handler', 'supervisor', 'admin'] as const).map(needsDepartment)).toEqual([true, true, true, false]);
+    expect(departmentsOf(handler)).toEqual(['a']);
+    expect(departmentsOf(admin)).toBeNull();
+    expect(departmentsOf(staff(7, 'handler', null))).toEqual([]);
+  });
+
+  it('every panel action, by role', () => {
+    const table: [Extract<Actor, { kind: 'staff' }>, string[]][] = [
+      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls']],
+      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls']],
+      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode']],
+      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode']],
+    ];
+    for (const [a, expected] of table) expect(PANEL_ACTIONS.filter((x) => allowed(a, x)), a.role).toEqual(expected);
+  });
+});
+
+describe('the edges of the rules', () => {
+  it('nobody without a department is assigned anything, and nothing without a department is assigned', () => {
+    expect(assignable({ role: 'handler', department: null, active: true }, conv({ department: null }))).toBe(false);
+    expect(assignable({ role: 'duty', department: 'a', active: true }, conv())).toBe(true);
+    expect(assignable({ role: 'supervisor', department: 'a', active: true }, conv({ department: null }))).toBe(false);
+  });
+
+  it('the system sees everything and only escalates open, not yet escalated conversations', () => {
+    expect(isStaff(SYSTEM)).toBe(false);
+    expect(isStaff(duty)).toBe(true);
+    expect(canSee(SYSTEM, conv({ department: 'z' }))).toBe(true);
+    expect(INBOX_ACTIONS.filter((x) => may(SYSTEM, x, conv({ department: null })))).toEqual(['escalate']);
+  });
+
+  it('a handler without a department sees no conversation, whoever holds it', () => {
+    const nowhere = staff(10, 'handler', null);
+    expect(canSee(nowhere, conv({ department: null }))).toBe(false);
+    expect(allowedActions(nowhere, conv({ department: null, assigneeId: 10 }))).toEqual([]);
+  });
+
+  it('what staff read: the names of the roles and of the inbox tabs', () => {
+    expect(ROLE_NAMES).toEqual({ duty: '值班员', handler: '经办人', supervisor: '负责人', admin: '管理员' });
+    expect(VIEW_NAMES).toEqual({ waiting: '待领取', mine: '我的', department: '本部门', escalated: '督办', all: '全部' });
   });
 });

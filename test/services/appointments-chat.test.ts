@@ -159,4 +159,18 @@ describe('halls in the chat', () => {
     // the codes exist on the platform from the start (the phone can scan them)
     expect(a.emulator!.platform.liveQrCodes().map((q) => q.scene)).toContain('checkin:center');
   });
+
+  it('scanning the printed code from home hours before the booked time says when to come, and takes no number', async () => {
+    const { a } = await citizen('o_home_scan');
+    await a.appointments.book({ openid: 'o_home_scan', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 16, 30), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 11, 34));
+    const r = textOf((await a.emulator!.act('o_home_scan', { type: 'scan', scene: 'checkin:center' })).reply);
+    expect(r).toBe('示范区行政服务中心欢迎您！您预约的是今天 16:30，请在 15:30 以后到了大厅再扫码签到。');
+    a.clock.set(cst(2026, 11, 24, 16, 5));
+    const screen = a.appointments.screenPeriod('center');
+    const at = textOf((await a.emulator!.act('o_home_scan', { type: 'scan', scene: screen.scene })).reply);
+    expect(at).toContain('您的排队号：001 号');
+    const junk = textOf((await a.emulator!.act('o_home_scan', { type: 'scan', scene: 'checkin:center:zz:zz' })).reply);
+    expect(junk).toContain('这个二维码不是本大厅的签到码');
+  });
 });

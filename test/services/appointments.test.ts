@@ -15,15 +15,17 @@ const hm = (a: TestApp, t: number) => {
   return `${String(Math.floor(p.minutes / 60)).padStart(2, '0')}:${String(p.minutes % 60).padStart(2, '0')}`;
 };
 
-async function refused(p: Promise<unknown>): Promise<string> {
+/** How a command ended: 'accepted', or the refusal's code (with its message when asked). */
+async function refused(p: Promise<unknown>, withMessage = false): Promise<string> {
   try {
     await p;
   } catch (err) {
-    if (err instanceof BookingError) return err.code;
+    if (err instanceof BookingError) return withMessage ? `${err.code}: ${err.message}` : err.code;
     throw err;
   }
   return 'accepted';
 }
+const message = (p: Promise<unknown>) => refused(p, true);
 
 describe('slots follow the hall, the calendar and the closures', () => {
   it('an ordinary weekday: the hall\'s hours in slots, capacity from its windows', async () => {
@@ -57,6 +59,16 @@ describe('slots follow the hall, the calendar and the closures', () => {
     expect(sat.slots.map((s) => hm(a, s.start))).toEqual(['09:00', '09:30', '10:00', '10:30', '11:00', '11:30']); // the center's Saturday morning
     const satX = (await a.appointments.days('residence-permit', 'xinhua')).find((d) => d.label === '11月28日 周六')!;
     expect(satX.open).toBe(false);
+  });
+
+  it('booking a public holiday is refused as closed, directly by the command; the 调休 Saturday is bookable', async () => {
+    const a = await app();
+    a.clock.set(cst(2026, 9, 30, 10));
+    const book = (openid: string, start: number) => a.appointments.book({ openid, serviceId: 'residence-permit', hallId: 'xinhua', start, channel: 'h5', notify: false });
+    for (const d of [1, 2, 5, 7]) expect(await refused(book(`o_hol${d}`, cst(2026, 10, d, 10))), `10月${d}日`).toBe('closed');
+    expect(await refused(book('o_tiaoxiu', cst(2026, 10, 10, 10)))).toBe('accepted');
+    expect(await refused(book('o_sunday', cst(2026, 10, 11, 10)))).toBe('closed');
+    expect(await a.db.getRepository(BookingEntity).count()).toBe(1);
   });
 
   it('a hall\'s own closure is respected and explained', async () => {
@@ -175,6 +187,65 @@ describe('at the hall', () => {
     await a.appointments.markServed(first.booking.id);
     expect((await a.appointments.checkIn('o_q2', 'center')).ahead).toBe(0);
     expect((await a.appointments.today('center')).map((b) => b.status)).toEqual(['served', 'checked_in']);
+  });
+});
+
+describe('check-in by scanning counts only around the booked time, and the screen\'s code only while current', () => {
+
+
+  it('a citizen booked at 16:30 who scans the printed code from home at 11:34 is told when to come; at 15:35 at the hall gets a number', async () => {
+    const a = await app();
+    await a.appointments.book({ openid: 'o_home', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 16, 30), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 11, 34));
+    expect(await message(a.appointments.checkIn('o_home', 'center'))).toBe('too_early: 您预约的是今天 16:30，请在 15:30 以后到了大厅再扫码签到。');
+    a.clock.set(cst(2026, 11, 24, 15, 29));
+    expect(await refused(a.appointments.checkIn('o_home', 'center'))).toBe('too_early');
+    a.clock.set(cst(2026, 11, 24, 15, 30));
+    expect((await a.appointments.checkIn('o_home', 'center')).queueNo).toBe(1);
+    expect((await a.db.getRepository(BookingEntity).findOneByOrFail({ openid: 'o_home' })).status).toBe('checked_in');
+  });
+
+  it('past the booked time plus the late minutes, the desk decides; once checked in, scanning again gives the same number', async () => {
+    const a = await app();
+    await a.appointments.book({ openid: 'o_late', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+    await a.appointments.book({ openid: 'o_ontime', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 10, 30));
+    expect((await a.appointments.checkIn('o_ontime', 'center')).queueNo).toBe(1); // 30 minutes late: still in
+    a.clock.set(cst(2026, 11, 24, 10, 31));
+    expect(await message(a.appointments.checkIn('o_late', 'center'))).toBe('check_in_closed: 您预约的 10:00 已经过了签到时间（预约时间后 30 分钟内），请到服务台找工作人员。');
+    expect((await a.appointments.checkIn('o_ontime', 'center')).queueNo).toBe(1);
+    // The desk can still check the late one in (they are standing there).
+    const late = await a.db.getRepository(BookingEntity).findOneByOrFail({ openid: 'o_late' });
+    expect((await a.appointments.markArrived(late.id)).queueNo).toBe(2);
+  });
+
+  it('the window comes from the profile', async () => {
+    const a = await app({ profile: (p) => (p.halls.find((h: { id: string }) => h.id === 'center').check_in = { early_minutes: 15, late_minutes: 5 }) });
+    await a.appointments.book({ openid: 'o_w', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 14), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 13, 44));
+    expect(await message(a.appointments.checkIn('o_w', 'center'))).toBe('too_early: 您预约的是今天 14:00，请在 13:45 以后到了大厅再扫码签到。');
+    a.clock.set(cst(2026, 11, 24, 14, 6));
+    expect(await refused(a.appointments.checkIn('o_w', 'center'))).toBe('check_in_closed');
+    a.clock.set(cst(2026, 11, 24, 14, 5));
+    expect((await a.appointments.checkIn('o_w', 'center')).queueNo).toBe(1);
+  });
+
+  it('the screen\'s code counts while it is shown and for one period after; a hall may refuse the printed code', async () => {
+    const a = await app({ profile: (p) => (p.halls.find((h: { id: string }) => h.id === 'center').check_in = { printed_code: false, screen_code_minutes: 5 }) });
+    for (const [who, hh, mm] of [['o_s1', 10, 0], ['o_s2', 10, 0], ['o_s3', 10, 30]] as const) {
+      await a.appointments.book({ openid: who, serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, hh, mm), channel: 'h5', notify: false });
+    }
+    a.clock.set(cst(2026, 11, 24, 9, 40));
+    expect(await message(a.appointments.checkIn('o_s1', 'center'))).toBe('screen_code_only: 请扫大厅叫号屏上的签到码签到（每几分钟换一次）。');
+    const shown = a.appointments.screenPeriod('center');
+    expect(shown.scene).toBe(`checkin:center:${shown.period.toString(36)}`);
+    expect(shown.changesAt - a.clock.now()).toBeLessThanOrEqual(5 * 60_000);
+    expect((await a.appointments.checkIn('o_s1', 'center', { kind: 'screen', period: shown.period })).queueNo).toBe(1);
+    a.clock.set(shown.changesAt + 1000); // the screen moved on a moment ago: the code just shown still counts
+    expect((await a.appointments.checkIn('o_s2', 'center', { kind: 'screen', period: shown.period })).queueNo).toBe(2);
+    a.clock.set(shown.changesAt + 5 * 60_000 + 1000); // two periods later: a photo of it no longer counts
+    expect(await message(a.appointments.checkIn('o_s3', 'center', { kind: 'screen', period: shown.period }))).toBe('code_expired: 这个签到码已经换了，请扫叫号屏上现在的签到码。');
+    expect(await refused(a.appointments.checkIn('o_s3', 'center', { kind: 'screen', period: shown.period + 5 }))).toBe('code_expired'); // nor one not shown yet
   });
 });
 

@@ -113,6 +113,18 @@ for (const db of DB_BACKENDS) {
       expect((await a.cases.draft('o_applicant', 'residence-permit')).attachments).toEqual([]);
     });
 
+    it('keeps no bidi controls or invisible characters in an uploaded file\'s name (‮gpj.exe would show as exe.jpg)', async () => {
+      const a = await app();
+      const bad = await caught(a.cases.submit('o_applicant', 'residence-permit', form(), [{ fieldId: 'photo', fileName: '证件照\u202Egpj.exe', data: EXE_AS_JPG }, files()[1]!]));
+      expect(bad.fields?.photo).toBe('本人近期证件照「证件照gpj.exe」不是JPG 图片或PNG 图片，请换一个文件。');
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), [
+        { fieldId: 'photo', fileName: '\u200F证件\u2066照\u2069\u200B.jpg\u0000', data: JPEG },
+        { fieldId: 'proof', fileName: '..\\..\\合同/第一页\u202Dfdp.pdf', data: PDF },
+      ]);
+      const names = (await a.cases.attachments(c.id)).map((x) => x.fileName).sort();
+      expect(names).toEqual(['.._.._合同_第一页fdp.pdf', '证件照.jpg']);
+    });
+
     it('two submits at once (a double tap) make one case with its files; the other is refused and says why', async () => {
       const a = await app();
       await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);

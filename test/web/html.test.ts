@@ -14,7 +14,15 @@ describe('auto-escaping templates', () => {
     expect(html`${raw('<br>')}`.value).toBe('<br>');
   });
   it('lets only harmless URLs into links', () => {
-    for (const bad of ['javascript:alert(1)', ' JavaScript:alert(1)', 'data:text/html,x', 'vbscript:x', '//evil.example/x']) expect(safeUrl(bad)).toBe('#');
+    for (const bad of ['javascript:alert(1)', ' JavaScript:alert(1)', 'data:text/html,x', 'vbscript:x', '//evil.example/x', '/\\evil.example/x', '/\t/evil.example', '\n//evil.example', 'java\tscript:alert(1)']) {
+      expect(safeUrl(bad), JSON.stringify(bad)).toBe('#');
+    }
     for (const ok of ['https://example.org/a', '/h5/guide/x', 'weixin://bizmsgmenu?x=1', '#top']) expect(safeUrl(ok)).toBe(ok);
+  });
+  it('keeps every root-relative URL it lets through on this host, as a browser resolves it', () => {
+    for (const u of ['/\\evil.example', '/\t/evil.example', '/ /evil.example', '/h5/guide/x', '/%2F/evil.example', '/.//evil.example']) {
+      const out = safeUrl(u);
+      if (out !== '#') expect(new URL(out, 'https://account.example').host, JSON.stringify(u)).toBe('account.example');
+    }
   });
 });

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { createCipheriv } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { WeChatCrypto, WeChatCryptoError } from '../../src/wechat/crypto.ts';
 import { sha1Signature, signaturesEqual, verifyMessageSignature, verifyPlainSignature } from '../../src/wechat/signature.ts';
 import { parseWeChatXml, text } from '../../src/wechat/xml.ts';
@@ -85,27 +86,91 @@ describe('WXBizMsgCrypt', () => {
     expect(() => receiver.decrypt(enc)).toThrowError(expect.objectContaining({ reason: 'bad-appid' }));
   });
 
-  it('refuses bad Base64, bad lengths and bad padding with a reason', () => {
-    const c = new WeChatCrypto('tok', FIXED.aesKey, FIXED.appid);
-    const reason = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        expect(e).toBeInstanceOf(WeChatCryptoError);
-        return (e as WeChatCryptoError).reason;
-      }
-      return 'no error';
-    };
+  /** AES-256-CBC over exactly these bytes (already padded or not), with the account's key and IV, as a sender could. */
+  const raw = (plain: Buffer, aesKey = FIXED.aesKey) => {
+    const key = Buffer.from(aesKey + '=', 'base64');
+    const cipher = createCipheriv('aes-256-cbc', key, key.subarray(0, 16));
+    cipher.setAutoPadding(false);
+    return Buffer.concat([cipher.update(plain), cipher.final()]).toString('base64');
+  };
+  /** 16 random bytes | length | message | appid — the plaintext before padding. */
+  const body = (message: string, appid = FIXED.appid, declared?: number) => {
+    const m = Buffer.from(message);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(declared ?? m.length);
+    return Buffer.concat([Buffer.alloc(16, 0x61), len, m, Buffer.from(appid)]);
+  };
+  const padTo32 = (b: Buffer, byte?: number) => {
+    const n = 32 - (b.length % 32);
+    return Buffer.concat([b, Buffer.alloc(n, byte ?? n)]);
+  };
+  const reason = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      expect(e).toBeInstanceOf(WeChatCryptoError);
+      return (e as WeChatCryptoError).reason;
+    }
+    return 'no error';
+  };
+  // Made inside each test (not while the file is collected), so a fault in the constructor fails tests.
+  let c: WeChatCrypto;
+  beforeEach(() => {
+    c = new WeChatCrypto('tok', FIXED.aesKey, FIXED.appid);
+  });
+
+  it('refuses bad Base64 and bad lengths with their reason', () => {
     expect(reason(() => c.decrypt('not base64!!'))).toBe('bad-base64');
     expect(reason(() => c.decrypt(''))).toBe('bad-base64');
     expect(reason(() => c.decrypt('abc'))).toBe('bad-base64');
+    expect(reason(() => c.decrypt('QUJD=A=='))).toBe('bad-base64');
     expect(reason(() => c.decrypt(Buffer.alloc(15).toString('base64')))).toBe('bad-length');
-    // A valid block sequence whose padding byte is out of range: flip the last ciphertext byte.
-    const enc = Buffer.from(c.encrypt('hello'), 'base64');
-    enc.writeUInt8(enc.readUInt8(enc.length - 1) ^ 0xff, enc.length - 1);
-    expect(['bad-padding', 'bad-message', 'bad-appid']).toContain(reason(() => c.decrypt(enc.toString('base64'))));
-    // Random blocks: almost surely bad padding
-    expect(['bad-padding', 'bad-message', 'bad-appid']).toContain(reason(() => c.decrypt(Buffer.alloc(64, 7).toString('base64'))));
+    expect(reason(() => c.decrypt(Buffer.alloc(40).toString('base64')))).toBe('bad-length');
+  });
+
+  it('takes PKCS#7 padding of 1 to 32 bytes, to a 32-byte block', () => {
+    // appid is 18 bytes: a body of L bytes holds a message of L - 38. 63 pads with one 0x01; 64 with a
+    // whole block of 32 × 0x20; 38 (an empty message) with 26.
+    for (const total of [63, 64, 38, 70]) {
+      const message = 'x'.repeat(total - 38);
+      const padded = padTo32(body(message));
+      expect(padded.length % 32).toBe(0);
+      expect(c.decrypt(raw(padded)), String(total)).toBe(message);
+    }
+    // Padding to a 16-byte AES boundary (40 + 8 × 0x08) is read as written, as WeChat's own code does.
+    expect(c.decrypt(raw(Buffer.concat([body('xx'), Buffer.alloc(8, 8)])))).toBe('xx');
+  });
+
+  it('refuses padding above 32 even when every padding byte agrees, a padding byte of 0, and padding whose bytes differ', () => {
+    const b = body('hello');
+    for (const pad of [33, 48, 64, 255]) {
+      let k = pad;
+      while ((b.length + k) % 16 !== 0) k++;
+      expect(reason(() => c.decrypt(raw(Buffer.concat([b, Buffer.alloc(k, pad)])))), `pad ${pad}`).toBe('bad-padding');
+    }
+    expect(reason(() => c.decrypt(raw(padTo32(b, 0))))).toBe('bad-padding');
+    // The last byte says n, but the one before it is n - 1.
+    const uneven = padTo32(b);
+    const n = uneven[uneven.length - 1]!;
+    expect(n).toBeGreaterThan(2);
+    uneven[uneven.length - 2] = n - 1;
+    expect(reason(() => c.decrypt(raw(uneven)))).toBe('bad-padding');
+    // Only the first padding byte is wrong.
+    const first = padTo32(b);
+    first[first.length - n] = 0x20;
+    expect(reason(() => c.decrypt(raw(first)))).toBe('bad-padding');
+    // A padding longer than everything decrypted.
+    expect(reason(() => c.decrypt(raw(Buffer.alloc(16, 17))))).toBe('bad-padding');
+    expect(c.decrypt(raw(Buffer.concat([body('ok'), Buffer.alloc(32 - ((40) % 32), 32 - (40 % 32))])))).toBe('ok');
+  });
+
+  it('refuses a decrypted message too short to hold its header, or whose length runs past the data', () => {
+    expect(reason(() => c.decrypt(raw(padTo32(Buffer.alloc(19, 0x61)))))).toBe('bad-message');
+    expect(reason(() => c.decrypt(raw(padTo32(body('hello', FIXED.appid, 1000)))))).toBe('bad-message');
+    expect(reason(() => c.decrypt(raw(padTo32(body('hello', '', 5 + FIXED.appid.length + 1)))))).toBe('bad-message');
+    // Exactly 20 bytes and a zero length: an empty message for no appid — the appid check refuses it.
+    expect(reason(() => c.decrypt(raw(padTo32(body('', '')))))).toBe('bad-appid');
+    expect(reason(() => c.decrypt(raw(padTo32(body('hello', `${FIXED.appid}x`)))))).toBe('bad-appid');
   });
 
   it('refuses a malformed EncodingAESKey', () => {

@@ -149,18 +149,39 @@ describe('inbound messages', () => {
 });
 
 describe('de-duplication keys', () => {
-  it('messages: MsgId with FromUserName (same MsgId from two citizens are two messages)', async () => {
-    const a = await parseWeChatXml(msg('text', '<Content>a</Content>'));
-    const b = await parseWeChatXml(msg('text', '<Content>a</Content>').replace('o_citizen', 'o_other'));
-    expect(dedupKey(toMessage(a), a)).not.toBe(dedupKey(toMessage(b), b));
-    expect(dedupKey(toMessage(a), a)).toBe('m:o_citizen:1234567890123456');
+  const key = (xml: string) => {
+    const raw = parseWeChatXml(xml);
+    return dedupKey(toMessage(raw), raw);
+  };
+  const from = (xml: string, openid: string) => xml.replace('o_citizen', openid);
+  const at = (xml: string, seconds: number) => xml.replace('1348831860', String(seconds));
+
+  it('messages: MsgId with FromUserName (same MsgId from two citizens are two messages); a retry is the same', () => {
+    const a = msg('text', '<Content>a</Content>');
+    expect(key(a)).toBe('m:o_citizen:1234567890123456');
+    expect(key(from(a, 'o_other'))).toBe('m:o_other:1234567890123456');
+    expect(key(a.replace('1234567890123456', '1234567890123457'))).toBe('m:o_citizen:1234567890123457');
+    // A retry of the same message, re-parsed, has the same key — whatever else it carries.
+    expect(key(msg('text', '<Content>a</Content>'))).toBe(key(a));
   });
 
-  it('events: FromUserName + CreateTime + Event + EventKey (two clicks in one second differ)', async () => {
-    const a = await parseWeChatXml(ev('CLICK', '<EventKey>A</EventKey>'));
-    const b = await parseWeChatXml(ev('CLICK', '<EventKey>B</EventKey>'));
-    expect(dedupKey(toMessage(a), a)).not.toBe(dedupKey(toMessage(b), b));
-    expect(dedupKey(toMessage(a), a)).toBe(dedupKey(toMessage(a), a));
+  it('events: FromUserName + CreateTime + Event + EventKey', () => {
+    const click = ev('CLICK', '<EventKey>A</EventKey>');
+    expect(key(click)).toBe('e:o_citizen:1348831860:CLICK:A');
+    // Two citizens tapping the same menu in the same second: two taps (the second must not get the first's stored reply).
+    expect(key(from(click, 'o_other'))).toBe('e:o_other:1348831860:CLICK:A');
+    // Two taps of one citizen in one second on different items differ; the same tap a second later differs.
+    expect(key(ev('CLICK', '<EventKey>B</EventKey>'))).toBe('e:o_citizen:1348831860:CLICK:B');
+    expect(key(at(click, 1348831861))).toBe('e:o_citizen:1348831861:CLICK:A');
+    expect(key(ev('VIEW', '<EventKey>A</EventKey>'))).toBe('e:o_citizen:1348831860:VIEW:A');
+    // A retry of the same event has the same key.
+    expect(key(ev('CLICK', '<EventKey>A</EventKey>'))).toBe(key(click));
+  });
+
+  it('events without a key, and platform events carrying their own MsgID', () => {
+    expect(key(ev('subscribe'))).toBe('e:o_citizen:1348831860:subscribe:');
+    expect(key(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163836</MsgID><Status>success</Status>'))).toBe('e:o_citizen:1348831860:TEMPLATESENDJOBFINISH::200163836');
+    expect(key(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163837</MsgID><Status>success</Status>'))).toBe('e:o_citizen:1348831860:TEMPLATESENDJOBFINISH::200163837');
   });
 });
 
@@ -170,6 +191,20 @@ describe('safe XML parsing', () => {
     expect(() => parseWeChatXml(xxe)).toThrow(XmlError);
     const lol = '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><xml><a>&lol2;</a></xml>';
     expect(() => parseWeChatXml(lol)).toThrow(/DOCTYPE/);
+  });
+
+  it('refuses a DOCTYPE for what it is, in any case and wherever the prologue puts it, even one declaring nothing', async () => {
+    const refusal = /^DOCTYPE and entity declarations are not accepted$/;
+    for (const doc of [
+      '<!DOCTYPE xml><xml><Content>a</Content></xml>',
+      '<?xml version="1.0"?>\n<!doctype xml>\n<xml><Content>a</Content></xml>',
+      '\uFEFF<!DOCTYPE xml SYSTEM "http://evil.example/x.dtd"><xml></xml>',
+      '<!ENTITY x "y"><xml></xml>',
+    ]) {
+      expect(() => parseWeChatXml(doc), doc).toThrow(refusal);
+    }
+    expect(() => parseWeChatXml('<?pi x?><xml></xml>')).toThrow(/^expected an <xml> document$/);
+    expect(() => parseWeChatXml('<!-- c --><xml></xml>')).toThrow(/^expected an <xml> document$/);
   });
 
   it('refuses undeclared entities and malformed documents', async () => {

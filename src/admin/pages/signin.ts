@@ -31,7 +31,7 @@ export function passwordPage(c: PageContext, o: { error?: string; forced?: boole
       <label>当前密码<input name="current" type="password" autocomplete="current-password" required maxlength="128"></label>
       <label>新密码<input name="next" type="password" autocomplete="new-password" required minlength="10" maxlength="128"></label>
       <label>再输一次新密码<input name="repeat" type="password" autocomplete="new-password" required minlength="10" maxlength="128"></label>
-      <p class="muted small">至少 10 位，包含字母、数字或符号中的至少两种，不含用户名。修改后，其他设备上的登录将失效。</p>
+      <p class="muted small">至少 12 位（一句好记的话就很好），不能是常见或容易猜的密码（如 Password2026!、1qaz2wsx3edc），不含用户名。修改后，其他设备上的登录将失效。</p>
       <button type="submit" class="primary">保存新密码</button>
     </form>`,
   });

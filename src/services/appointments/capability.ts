@@ -3,6 +3,7 @@ import type { Capability, Core } from '../../capability.ts';
 import { AppointmentChat } from './chat.ts';
 import { BookingError, Appointments, checkInScene } from './index.ts';
 import { bookBody, bookingCard } from './pages.ts';
+import { HallScreens } from './screen.ts';
 import { hallSection } from './staff.ts';
 import { csrfOk, readForm } from '../../h5/http.ts';
 import { intParam } from '../../h5/kit.ts';
@@ -41,6 +42,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
     log: core.log.child({ component: 'appointments' }),
     wording: core.wording,
   });
+  const screens = new HallScreens({ kv: core.kv, api: core.api, halls, appointments, clock: core.clock, accountName: profile.account.name });
   const chat = new AppointmentChat(appointments, halls, core.calendar, core.clock, core.publicUrl, profile.conversation.tappable_numbers, profile.texts, profile.services);
   const services = new Map(profile.services.map((s) => [s.id, s]));
   const live = (s: Service | undefined): s is Service => !!s && isValidAt(s, core.clock.now());
@@ -54,7 +56,8 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
       early: chat.earlyRoutes(),
       extra: chat.extraRoutes(),
     },
-    panel: hallSection({ halls, appointments, api: core.api }),
+    panel: hallSection({ halls, appointments, api: core.api, screens }),
+    routes: () => screens.routes(),
     nav: [{ section: 'halls', label: '大厅', href: '/admin/halls', visible: (a) => allowed(a, 'halls') }],
     pages(r, kit) {
       r.get('/h5/halls', async (ctx) => {

@@ -8,7 +8,7 @@ import type { Hall } from '../../profile/halls.ts';
 import type { Texts } from '../../profile/texts.ts';
 import { isValidAt } from '../../profile/validity.ts';
 import { describeDistance, describeOpenings, type Halls } from '../halls/index.ts';
-import { BookingError, CHECK_IN_SCENE, type Appointments } from './index.ts';
+import { BookingError, CHECK_IN_SCENE, parseCheckInScene, type Appointments } from './index.ts';
 
 const say = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
 const HINT = '没有这个选项，请回复列表里的数字：';
@@ -56,14 +56,14 @@ export class AppointmentChat {
 
   // ---- routes ----------------------------------------------------------------------------------
 
-  /** Scanning a hall's check-in code (on follow or while following). */
+  /** Scanning a hall's check-in code, printed or on its screen (on follow or while following). */
   earlyRoutes(): ChatRoute[] {
     const scene = (t: Turn) => (t.msg.kind === 'scan' || t.msg.kind === 'subscribe' ? ((t.msg as { scene?: string }).scene ?? '') : '');
     return [
       {
         name: 'scan a hall\'s check-in code (取号)',
         when: (_m, t) => scene(t).startsWith(CHECK_IN_SCENE),
-        handle: async (_m, t) => this.checkIn(t, scene(t).slice(CHECK_IN_SCENE.length)),
+        handle: async (_m, t) => this.checkIn(t, scene(t)),
       },
     ];
   }
@@ -79,11 +79,13 @@ export class AppointmentChat {
     ];
   }
 
-  private async checkIn(t: Turn, hallId: string): Promise<Answer> {
-    const hall = this.halls.get(hallId);
-    if (!hall) return say('这个二维码不是本大厅的签到码，请到服务台咨询。', 'checkin:unknown');
+  private async checkIn(t: Turn, scene: string): Promise<Answer> {
+    const parsed = parseCheckInScene(scene);
+    const hall = parsed ? this.halls.get(parsed.hallId) : undefined;
+    if (!parsed || !hall) return say('这个二维码不是本大厅的签到码，请到服务台咨询。', 'checkin:unknown');
+    const hallId = hall.id;
     try {
-      const r = await this.appts.checkIn(t.openid, hallId);
+      const r = await this.appts.checkIn(t.openid, hallId, parsed.code);
       const no = String(r.queueNo).padStart(3, '0');
       return say(
         [`签到成功，欢迎来到${hall.name}！`, `您的排队号：${no} 号`, `前面还有 ${r.ahead} 位，请留意叫号屏。`, `办理事项：${this.appts.serviceName(r.booking.serviceId)}（预约码 ${r.booking.code}）`].join('\n'),

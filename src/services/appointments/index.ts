@@ -38,7 +38,10 @@ export type BookingFailure =
   | 'not_found'
   | 'not_active'
   | 'cancel_too_late'
-  | 'no_booking_today';
+  | 'no_booking_today'
+  | 'check_in_closed'
+  | 'code_expired'
+  | 'screen_code_only';
 
 /** A refusal with a plain Chinese explanation for the citizen; nothing was changed. */
 export class BookingError extends Error {
@@ -78,6 +81,18 @@ export type Contact = Partial<Record<'name' | 'phone' | 'id_card', string>>;
 /** The scene of a hall's check-in code (printed from the staff panel; the chat answers its scan). */
 export const CHECK_IN_SCENE = 'checkin:';
 export const checkInScene = (hallId: string) => `${CHECK_IN_SCENE}${hallId}`;
+/** The scene of the code a hall's screen shows during one period: `checkin:<hall>:<period, base 36>`. */
+export const screenCheckInScene = (hallId: string, period: number) => `${CHECK_IN_SCENE}${hallId}:${period.toString(36)}`;
+
+/** Which code was scanned: the printed, permanent one, or the screen's of a period. */
+export type CheckInCode = { kind: 'printed' } | { kind: 'screen'; period: number };
+
+/** A check-in scene's hall and code; null when the scene is not a check-in code. */
+export function parseCheckInScene(scene: string): { hallId: string; code: CheckInCode } | null {
+  const m = /^checkin:([a-z0-9][a-z0-9-]{0,47})(?::([0-9a-z]{1,12}))?$/.exec(scene);
+  if (!m) return null;
+  return { hallId: m[1]!, code: m[2] === undefined ? { kind: 'printed' } : { kind: 'screen', period: parseInt(m[2], 36) } };
+}
 
 export interface AppointmentDeps {
   ds: DataSource;
@@ -415,23 +430,48 @@ export class Appointments {
   // ---- at the hall ---------------------------------------------------------------------------
 
   /**
-   * 取号: the citizen scans the hall's code on the day; their booking there is checked in and
-   * gets the next queue number. Says how many checked-in people are ahead.
+   * 取号: the citizen scans a code at the hall; their booking there is checked in and gets the next
+   * queue number. Says how many checked-in people are ahead. A scan counts only within the hall's
+   * window around the booked time (a photo of the code scanned from home hours before does not
+   * jump the queue), and a screen's code only while it is current; scanning again once checked in
+   * gives the same number.
    */
-  async checkIn(openid: string, hallId: string): Promise<{ booking: BookingRow; queueNo: number; ahead: number }> {
+  async checkIn(openid: string, hallId: string, code: CheckInCode = { kind: 'printed' }): Promise<{ booking: BookingRow; queueNo: number; ahead: number }> {
     try {
-      return await this.checkInOnce(openid, hallId);
+      return await this.checkInOnce(openid, hallId, code);
     } catch (err) {
       // Two scans at once: the other one checked the booking in (and this one's number was rolled
       // back); this one now finds it checked in and answers with the same number.
-      if (err instanceof BookingError && err.code === 'not_active') return this.checkInOnce(openid, hallId);
+      if (err instanceof BookingError && err.code === 'not_active') return this.checkInOnce(openid, hallId, code);
       throw err;
     }
   }
 
-  private async checkInOnce(openid: string, hallId: string): Promise<{ booking: BookingRow; queueNo: number; ahead: number }> {
+  /** The screen's code period that `now` falls in, and when the next begins. */
+  screenPeriod(hallId: string, now = this.d.clock.now()): { period: number; scene: string; changesAt: number; lifetimeSeconds: number } {
+    const hall = this.d.halls.get(hallId);
+    if (!hall) throw new BookingError('no_such_hall', '没有这个大厅。');
+    const span = hall.check_in.screen_code_minutes * MINUTE;
+    const period = Math.floor(now / span);
+    // The code lives on the platform until the one after it has taken over.
+    return { period, scene: screenCheckInScene(hallId, period), changesAt: (period + 1) * span, lifetimeSeconds: (2 * span) / 1000 };
+  }
+
+  private checkCode(hallId: string, code: CheckInCode, now: number): void {
+    const hall = this.d.halls.get(hallId)!;
+    if (code.kind === 'printed') {
+      if (!hall.check_in.printed_code) throw new BookingError('screen_code_only', '请扫大厅叫号屏上的签到码签到（每几分钟换一次）。');
+      return;
+    }
+    const current = this.screenPeriod(hallId, now).period;
+    if (code.period !== current && code.period !== current - 1) throw new BookingError('code_expired', '这个签到码已经换了，请扫叫号屏上现在的签到码。');
+  }
+
+  private async checkInOnce(openid: string, hallId: string, code: CheckInCode): Promise<{ booking: BookingRow; queueNo: number; ahead: number }> {
     const now = this.d.clock.now();
     const day = this.d.halls.dayStart(now);
+    const rule = this.d.halls.get(hallId)?.check_in;
+    if (!rule) throw new BookingError('no_such_hall', '没有这个大厅。');
     return this.d.ds.transaction(async (tx) => {
       const repo = tx.getRepository(BookingEntity);
       const todays = await repo
@@ -446,8 +486,21 @@ export class Appointments {
         .orderBy('k.starts_at', 'ASC')
         .getMany();
       const already = todays.find((k) => k.status === 'checked_in');
-      const booking = already ?? todays.find((k) => k.status === 'booked');
-      if (!booking) throw new BookingError('no_booking_today', '您今天在这个大厅没有预约。可以到服务台现场取号，或回复「预约」约个时间。');
+      let booking = already;
+      if (!booking) {
+        const waiting = todays.filter((k) => k.status === 'booked');
+        if (!waiting.length) throw new BookingError('no_booking_today', '您今天在这个大厅没有预约。可以到服务台现场取号，或回复「预约」约个时间。');
+        this.checkCode(hallId, code, now);
+        booking = waiting.find((k) => now >= k.startsAt - rule.early_minutes * MINUTE && now <= k.startsAt + rule.late_minutes * MINUTE);
+        if (!booking) {
+          const next = waiting.find((k) => now < k.startsAt);
+          if (next) {
+            throw new BookingError('too_early', `您预约的是今天 ${this.timeOfDay(next.startsAt)}，请在 ${this.timeOfDay(next.startsAt - rule.early_minutes * MINUTE)} 以后到了大厅再扫码签到。`);
+          }
+          const last = waiting[waiting.length - 1]!;
+          throw new BookingError('check_in_closed', `您预约的 ${this.timeOfDay(last.startsAt)} 已经过了签到时间（预约时间后 ${rule.late_minutes} 分钟内），请到服务台找工作人员。`);
+        }
+      }
       const queueNo = already?.queueNo ?? (await this.arrive(tx, booking, now));
       const ahead = await repo
         .createQueryBuilder('k')

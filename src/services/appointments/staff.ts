@@ -12,6 +12,7 @@ import { intOf } from '../../admin/body.ts';
 import { csrfField, page } from '../../admin/pages/layout.ts';
 import { allowed } from '../../policies/index.ts';
 import type { PanelKit } from '../../admin/routes.ts';
+import type { HallScreens } from './screen.ts';
 
 const STATUS: Record<BookingStatus, string> = {
   booked: '待到场',
@@ -28,7 +29,7 @@ const STATUS: Record<BookingStatus, string> = {
  * the hall's check-in code to print and put on the desk. Every mark goes through the appointment
  * commands the chat and pages use, and into the audit log.
  */
-export function hallSection(d: { halls: Halls; appointments: Appointments; api: WeChatApi }) {
+export function hallSection(d: { halls: Halls; appointments: Appointments; api: WeChatApi; screens: HallScreens }) {
   return (r: Router, kit: PanelKit) => {
     const hallOf = (ctx: Context): Hall | null => d.halls.get(String(ctx.params.hall ?? '')) ?? null;
     const permitted = (ctx: Context, action: 'halls' | 'halls.qrcode') => {
@@ -78,7 +79,9 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
       const body = html`<div class="halls">
   <section class="list card">
     <div class="conv-head"><h1>${h.name} · 今天的预约</h1>
-      <p class="muted">${h.address} · ${h.phone}${allowed(kit.actor(ctx), 'halls.qrcode') ? html` · <a href="/admin/halls/${h.id}/qrcode">签到二维码</a>` : null}</p></div>
+      <p class="muted">${h.address} · ${h.phone}${allowed(kit.actor(ctx), 'halls.qrcode') ? html` · <a href="/admin/halls/${h.id}/qrcode">签到二维码</a>` : null}</p>
+      <form method="post" action="/admin/halls/${h.id}/screen" class="inline" target="_blank">${csrfField(pc)}<button type="submit" class="small">在叫号屏上显示签到码</button></form>
+      <p class="muted small">扫码签到只在预约时间前 ${h.check_in.early_minutes} 分钟到后 ${h.check_in.late_minutes} 分钟内有效${h.check_in.printed_code ? '' : '；只认叫号屏上的签到码'}。</p></div>
     ${today.length === 0
       ? html`<p class="empty">今天这里没有预约。</p>`
       : html`<table class="items"><thead><tr><th>时间</th><th>预约码</th><th>事项</th><th>联系人</th><th>状态</th><th>排队号</th><th></th></tr></thead><tbody>${today.map(
@@ -123,6 +126,19 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
         ctx.redirect(`/admin/halls/${h.id}`);
       });
     }
+
+    // The hall's screen shows a code that changes every few minutes: only someone in front of it can
+    // scan the current one. The screen needs no staff session (nobody stays signed in on a display
+    // in a public hall): it gets a link of its own, good for the day.
+    r.post('/halls/:hall/screen', kit.signedIn, async (ctx) => {
+      await kit.checkedForm(ctx);
+      if (!permitted(ctx, 'halls')) return;
+      const h = hallOf(ctx);
+      if (!h) return kit.fail(ctx, 404, '没有这个大厅');
+      const token = await d.screens.open(h.id);
+      await kit.audit.record({ actor: kit.actor(ctx), action: 'hall-screen', target: `hall:${h.id}`, department: null, detail: h.name, ip: ctx.ip });
+      ctx.redirect(`/hall-screen/${token}`);
+    });
 
     r.get('/halls/:hall/qrcode', kit.signedIn, async (ctx) => {
       if (!permitted(ctx, 'halls.qrcode')) return;

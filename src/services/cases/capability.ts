@@ -172,7 +172,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     ${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
     ${caseCard(cases, s, c, kit.onDay, false)}
     ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors, files) : ''}
-    <section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, events, kit.when)}</section>
+    <section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, events, kit.when, { to: 'citizen' })}</section>
     <section class="wb-section"><h2>申请内容</h2><div class="wb-card"><dl class="wb-kv">${cases.maskedForm(c).map((x) => html`<dt>${x.label}</dt><dd>${x.value}</dd>`)}</dl>
       ${files.length ? html`<p class="wb-muted">附件：${files.map((f, i) => html`${i ? '、' : ''}<a href="/h5/files/${f.id}">${f.fileName}</a>`)}</p>` : ''}
       <p class="wb-muted">查询码 ${c.queryCode}（家人帮您查询进度时使用）</p></div></section>`;
@@ -222,7 +222,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
           return kit.render(ctx, '查询办理进度', html`<p class="wb-error" role="alert">${err.message}申请人本人可以在公众号里发送「进度」，或打开「我的办件」查看。</p>`, { status: 429 });
         }
         if (!c) return kit.render(ctx, '查询办理进度', html`<p class="wb-error" role="alert">没有查到：请核对办件编号和查询码。</p>${form}`, { status: 404 });
-        kit.render(ctx, '办理进度', html`${caseCard(cases, cases.service(c.serviceId), c, kit.onDay, false)}<section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, await cases.timeline(c.id), kit.when)}</section>`);
+        kit.render(ctx, '办理进度', html`${caseCard(cases, cases.service(c.serviceId), c, kit.onDay, false)}<section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, await cases.timeline(c.id), kit.when, { to: 'public' })}</section>`);
       });
 
       r.get('/h5/files/:id', async (ctx) => {

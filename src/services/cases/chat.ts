@@ -120,7 +120,8 @@ export class CaseChat {
     lines.push('');
     for (const e of events.slice(-5).reverse()) {
       const what = e.kind === 'advanced' ? `进入「${this.cases.stepName(c.serviceId, e.step ?? '')}」` : EVENT[e.kind] ?? e.kind;
-      lines.push(`${this.when(e.createdAt)} ${what}${e.note && e.kind !== 'correction_requested' ? `：${e.note}` : ''}`);
+      const note = e.kind === 'correction_requested' ? null : this.cases.noteShown(e, own ? 'citizen' : 'public');
+      lines.push(`${this.when(e.createdAt)} ${what}${note ? `：${note}` : ''}`);
     }
     if (own) lines.push('', `<a href="${this.publicUrl}/h5/cases/${c.id}">查看详情${c.status === 'correction' ? '、补充材料' : ''}</a>`);
     return lines.join('\n');

@@ -20,6 +20,18 @@ export interface Checked {
   errors: Record<string, string>;
 }
 
+/**
+ * Characters a file name may not keep: controls, and the invisible ones that change how the rest
+ * reads — bidi overrides and isolates (‮gpj.exe shows as exe.jpg), marks, zero-width characters.
+ */
+const UNSAFE_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/** A citizen's file name as it may be stored and shown: no path, nothing invisible, at most 200 characters. */
+export function cleanFileName(name: string): string {
+  const chars = Array.from(name.normalize('NFC').replace(UNSAFE_IN_NAME, '').replace(/[\\/]/g, '_').trim());
+  return chars.slice(0, 200).join('') || 'file';
+}
+
 const DEFAULT_ADDRESS_EXAMPLE = textsSchema.parse({}).address_example;
 
 const KIND_NAMES: Record<string, string> = { 'image/jpeg': 'JPG 图片', 'image/png': 'PNG 图片', 'application/pdf': 'PDF 文件' };
@@ -34,7 +46,7 @@ export function checkForm(form: FormField[], input: Record<string, string>, uplo
   const errors: Record<string, string> = {};
   for (const f of form) {
     if (f.type === 'file') {
-      const mine = uploads.filter((u) => u.fieldId === f.id && u.data.length > 0);
+      const mine = uploads.filter((u) => u.fieldId === f.id && u.data.length > 0).map((u) => ({ ...u, fileName: cleanFileName(u.fileName) }));
       const kept = opts.kept?.[f.id] ?? 0;
       if (mine.length + kept > f.max_files) {
         errors[f.id] = `${f.label}最多传 ${f.max_files} 个文件。${kept ? '已上传的可以先点「删除」，再传新的。' : ''}`;

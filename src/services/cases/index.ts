@@ -9,14 +9,14 @@ import type { JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 import { stepStatus, type Wording } from '../../profile/texts.ts';
 import type { Logger } from '../../platform/log.ts';
-import { maskPersonal, type PersonalKind } from '../../platform/pii.ts';
+import { maskPersonal, maskText, type PersonalKind } from '../../platform/pii.ts';
 import type { FileStorage } from '../../platform/storage.ts';
 import { personalKind, type Application, type FormField } from '../../profile/application.ts';
 import type { Service } from '../../profile/catalogue.ts';
 import type { ProfileTemplate } from '../../profile/schema.ts';
 import { isValidAt } from '../../profile/validity.ts';
 import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, DraftEntity, type AttachmentRow, type CaseEventKind, type CaseEventRow, type CaseRow } from './entities.ts';
-import { checkForm, type FieldValue, type Upload } from './forms.ts';
+import { checkForm, cleanFileName, type FieldValue, type Upload } from './forms.ts';
 
 const DAY = 86_400_000;
 /** Wrong tries at a case number and query code a caller (an openid, an IP) has per window. */
@@ -261,7 +261,7 @@ export class Cases {
             openid,
             serviceId,
             fieldId,
-            fileName: upload.fileName.replace(/[\\/\u0000-\u001f]/g, '_').slice(0, 200) || 'file',
+            fileName: cleanFileName(upload.fileName),
             mime,
             size: upload.data.length,
             sha256: createHash('sha256').update(upload.data).digest('hex'),
@@ -509,6 +509,19 @@ export class Cases {
     return Number.isSafeInteger(caseId) ? this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId }) : null;
   }
 
+  /**
+   * A timeline note as it may be shown. What the citizen wrote (a 补正 note) is free text that may
+   * hold anything personal: masked wherever it is shown, in full only to staff after an audited
+   * 显示完整, and never to someone who holds only the number and the query code (the public
+   * progress page, 进度 asked for someone else). What staff wrote for the citizen is shown as written.
+   */
+  noteShown(e: CaseEventRow, to: 'public' | 'citizen' | 'staff', revealed = false): string | null {
+    if (!e.note) return null;
+    if (e.actor !== 'citizen') return e.note;
+    if (to === 'public') return null;
+    return to === 'staff' && revealed ? e.note : maskText(e.note);
+  }
+
   /** The form in full (staff, after an audited 显示完整). */
   plainForm(c: CaseRow): { label: string; value: string }[] {
     const s = this.services.get(c.serviceId) as ApplicableService | undefined;
@@ -525,7 +538,8 @@ export class Cases {
       .map((f) => {
         const v = String(values[f.id]);
         const kind = personalKind(f);
-        return { label: f.label, value: kind ? maskPersonal(kind, v) : v };
+        // A field of a personal kind is masked as that kind; a free-text field as text (it may hold anything).
+        return { label: f.label, value: kind ? maskPersonal(kind, v) : f.type === 'text' ? maskText(v) : v };
       });
   }
 

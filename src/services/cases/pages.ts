@@ -88,14 +88,16 @@ const EVENT_TEXT: Record<CaseEventRow['kind'], string> = {
   renewal_reminded: '到期提醒',
 };
 
-export function timelineHtml(cases: Cases, c: CaseRow, events: CaseEventRow[], describe: (t: number) => string, opts: { forStaff?: boolean } = {}): SafeHtml {
-  const shown = events.filter((e) => opts.forStaff || e.kind !== 'escalated');
+/** The case's moves, newest first; `to` says whose page it is (a citizen's own, or anyone's with the query code). */
+export function timelineHtml(cases: Cases, c: CaseRow, events: CaseEventRow[], describe: (t: number) => string, opts: { to: 'public' | 'citizen' }): SafeHtml {
+  const shown = events.filter((e) => e.kind !== 'escalated');
+  const note = (e: CaseEventRow) => cases.noteShown(e, opts.to);
   return html`<ol class="wb-timeline">${shown
     .slice()
     .reverse()
     .map(
       (e) => html`<li><p><strong>${EVENT_TEXT[e.kind]}</strong>${e.kind === 'advanced' || e.kind === 'accepted' ? html` · ${cases.stepName(c.serviceId, e.step ?? '')}` : ''}</p>
-      <p class="wb-muted">${describe(e.createdAt)}${opts.forStaff ? html` · ${e.actor}` : ''}</p>${e.note ? html`<p>${e.note}</p>` : ''}</li>`,
+      <p class="wb-muted">${describe(e.createdAt)}</p>${note(e) ? html`<p>${note(e)}</p>` : ''}</li>`,
     )}</ol>`;
 }
 

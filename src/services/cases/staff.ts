@@ -147,7 +147,7 @@ export function caseSection(cases: Cases, departmentName: (id: string | null) =>
     <section class="card timeline"><h2>办理经过</h2><ol>${events
       .slice()
       .reverse()
-      .map((e) => html`<li><b>${EVENTS[e.kind]}</b>${e.kind === 'advanced' || e.kind === 'accepted' ? html` → ${cases.stepName(c.serviceId, e.step ?? '')}` : null} · ${e.actor === 'citizen' ? '市民' : e.actor === 'system' ? '系统' : e.actor.replace(/^staff:/, '')}<div class="muted small">${f.short(e.createdAt)}${e.pushedAt ? ' · 已通知市民' : ''}</div>${e.note ? html`<div class="detail">${e.note}</div>` : null}</li>`)}</ol></section>
+      .map((e) => html`<li><b>${EVENTS[e.kind]}</b>${e.kind === 'advanced' || e.kind === 'accepted' ? html` → ${cases.stepName(c.serviceId, e.step ?? '')}` : null} · ${e.actor === 'citizen' ? '市民' : e.actor === 'system' ? '系统' : e.actor.replace(/^staff:/, '')}<div class="muted small">${f.short(e.createdAt)}${e.pushedAt ? ' · 已通知市民' : ''}</div>${cases.noteShown(e, 'staff', revealed) ? html`<div class="detail">${cases.noteShown(e, 'staff', revealed)}</div>` : null}</li>`)}</ol></section>
   </aside>
 </div>`;
       kit.send(ctx, page(pc, { title: `办件 ${c.caseNo}`, section: 'cases', body }));
