@@ -308,6 +308,9 @@ export function maskPlate(s: string): string {
   const v = toHalfWidth(s.trim());
   if (v === '') return '';
   if (PLATE_FULL.test(v)) return maskPlateSeg(v);
+  // Separators typed inside a plate (粤B·D 12345, 沪A-1234学) are not part of it.
+  const bare = v.replace(/[\s·•.-]+/g, '');
+  if (PLATE_FULL.test(bare)) return maskPlateSeg(bare);
   const chars = Array.from(v.replace(/\s+/g, ''));
   return chars.length <= 2 ? '****' : chars[0] + '*'.repeat(chars.length - 2) + chars[chars.length - 1];
 }
@@ -588,8 +591,8 @@ export type PersonalKind = (typeof PERSONAL_KINDS)[number];
 export const PERSONAL_KIND_NAMES: Record<PersonalKind, string> = { name: '姓名', phone: '电话', id_number: '证件号码', address: '地址', plate: '车牌', card: '卡号' };
 
 /**
- * A value of a known kind, masked: 张** · 138****5678 · 3101**********1234 · 长宁路**** ·
- * 闽D***45 (province, city and the last two stay) · 6222 **** **** 0123 (first and last four stay).
+ * A value of a known kind, masked by the masker of that kind (maskName, maskPhone, maskIdCard,
+ * maskAddress, maskPlate, maskCard): one way of masking each kind, wherever it is shown.
  */
 export function maskPersonal(kind: PersonalKind, s: string): string {
   switch (kind) {
@@ -601,14 +604,9 @@ export function maskPersonal(kind: PersonalKind, s: string): string {
       return maskIdCard(s);
     case 'address':
       return maskAddress(s);
-    case 'plate': {
-      const chars = Array.from(toHalfWidth(s.trim()).replace(/[\s·•.-]+/g, ''));
-      return chars.length <= 4 ? '*'.repeat(chars.length) : chars.slice(0, 2).join('') + '*'.repeat(chars.length - 4) + chars.slice(-2).join('');
-    }
-    case 'card': {
-      const digits = toHalfWidth(s).replace(/\D/g, '');
-      if (digits.length < 9) return s.replace(/[0-9０-９]/g, '*');
-      return `${digits.slice(0, 4)} ${'*'.repeat(digits.length - 8)} ${digits.slice(-4)}`;
-    }
+    case 'plate':
+      return maskPlate(s);
+    case 'card':
+      return maskCard(s);
   }
 }

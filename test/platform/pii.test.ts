@@ -687,21 +687,18 @@ describe('maskPersonal: a value of a kind a form field declares', () => {
     expect(maskPersonal('address', '长宁路1234弄5号')).toBe('长宁路****');
   });
 
-  it('plates keep province, city and the last two, whatever separators were typed; short ones hide all', () => {
+  it('a plate or a card of a form field is masked as plates and cards are everywhere (maskPlate, maskCard)', () => {
     expect(maskPersonal('plate', '闽D12345')).toBe('闽D***45');
-    expect(maskPersonal('plate', ' 粤B·D 12345 ')).toBe('粤B****45');
-    expect(maskPersonal('plate', '沪A-1234学')).toBe('沪A***4学');
-    expect(maskPersonal('plate', '沪A12')).toBe('****');
-    expect(maskPersonal('plate', '沪A123')).toBe('沪A*23');
+    expect(maskPersonal('plate', ' 粤B·D 12345 ')).toBe('粤B****45'); // separators typed inside it are not part of it
+    expect(maskPersonal('plate', '沪A-1234学')).toBe('沪A-***4学');
     expect(maskPersonal('plate', '沪Ａ１２３４５')).toBe('沪A***45');
-  });
-
-  it('cards keep the first and last four digits in one run of stars; short numbers hide every digit', () => {
-    expect(maskPersonal('card', '6222021234567890123')).toBe('6222 *********** 0123');
-    expect(maskPersonal('card', '6222 0212 3456 7890')).toBe('6222 ******** 7890');
-    expect(maskPersonal('card', '６２２２０２１２３４５６'.slice(0, 9))).toBe('6222 * 2123');
-    expect(maskPersonal('card', '12345678')).toBe('********');
+    expect(maskPersonal('plate', '沪A123')).toBe('沪***3'); // not a plate's shape: first and last only
+    for (const v of ['闽D12345', ' 粤B·D 12345 ', '沪A-1234学', '沪A12']) expect(maskPersonal('plate', v)).toBe(maskPlate(v));
+    expect(maskPersonal('card', '6222021234567890123')).toBe('6222***********0123');
+    expect(maskPersonal('card', '6222 0212 3456 7890')).toBe('6222 **** **** 7890');
+    expect(maskPersonal('card', '６２２２０２１２３')).toBe('*********'); // too short for a card: every digit hidden
     expect(maskPersonal('card', '１２３４-５６')).toBe('****-**');
+    for (const v of ['6222021234567890123', '12345678']) expect(maskPersonal('card', v)).toBe(maskCard(v));
   });
 
   it('names every kind for staff and the audit log', () => {

@@ -276,7 +276,7 @@ describe('personal data in forms follows the field\'s declared kind', () => {
     expect(a.cases.maskedForm(c)).toEqual([
       { label: '收货人', value: '欧***' },
       { label: '车牌号码', value: '闽D***45' },
-      { label: '社保卡号', value: '6222 *********** 0123' },
+      { label: '社保卡号', value: '6222***********0123' },
       { label: '姓名拼音备注', value: 'OUYANG NANA' },
     ]);
     expect(a.cases.personalKinds(c)).toEqual(['name', 'plate', 'card']);
