@@ -36,6 +36,10 @@ import type { Appointments } from './services/appointments/index.ts';
 import { casesCapability } from './services/cases/capability.ts';
 import type { Cases } from './services/cases/index.ts';
 import { catalogueCapability } from './services/catalogue/capability.ts';
+import { ratingsCapability } from './services/ratings/capability.ts';
+import type { Ratings } from './services/ratings/index.ts';
+import { ticketsCapability } from './services/tickets/capability.ts';
+import type { Tickets } from './services/tickets/index.ts';
 import type { Halls } from './services/halls/index.ts';
 import type { WeChatApi } from './wechat/api/index.ts';
 
@@ -68,6 +72,9 @@ export interface Instance {
   halls: Halls;
   appointments: Appointments;
   cases: Cases;
+  /** Complaints, help, suggestions, the mailbox (null when the profile has no tickets section). */
+  tickets: Tickets | null;
+  ratings: Ratings;
   accounts: Accounts;
   audit: Audit;
   alerts: Alerts;
@@ -93,7 +100,10 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases];
+  const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
+  const ratings = ratingsCapability(core, { departmentName });
+  const tickets = ticketsCapability(core, { ratings: ratings.ratings, departmentName });
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -182,6 +192,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     halls: appointments.halls,
     appointments: appointments.appointments,
     cases: cases.cases,
+    tickets: tickets.tickets,
+    ratings: ratings.ratings,
     inbox: inbox.inbox,
     reader: inbox.reader,
     stats: inbox.stats,

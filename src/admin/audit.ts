@@ -47,6 +47,14 @@ export const AUDIT_ACTIONS = {
   'hall-no-show-undone': '撤销未到',
   'hall-served': '大厅办理完毕',
   'hall-screen': '打开叫号屏签到码',
+  'ticket-move': '办理工单',
+  'ticket-photo': '查看工单照片',
+  'ticket-export': '导出工单',
+  'rating-reveal': '查看评价人',
+  'rectification-submit': '提交整改',
+  'rectification-review': '审核整改',
+  'open311-key-issue': '发放 Open311 密钥',
+  'open311-key-revoke': '吊销 Open311 密钥',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 
