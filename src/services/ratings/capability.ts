@@ -22,7 +22,7 @@ const SUBJECT: Record<string, string> = { ticket: '工单', case: '办件', book
  * rater is told. Who rated is hidden; a supervisor may reveal it, and the reveal is audited.
  */
 export function ratingsCapability(core: Core, needs: { departmentName(id: string | null): string }): RatingsCapability {
-  const ratings = new Ratings({ ds: core.db, clock: core.clock, calendar: core.calendar, outbox: core.outbox, alerts: core.alerts, rectificationDays: core.profile.tickets?.rectification_working_days ?? 5, publicUrl: core.publicUrl });
+  const ratings = new Ratings({ ds: core.db, clock: core.clock, calendar: core.calendar, outbox: core.outbox, alerts: core.alerts, rectificationDays: core.profile.tickets?.rectification_working_days ?? 5, publicUrl: core.publicUrl, template: core.profile.templates.ticket_progress ?? core.profile.templates.case_progress });
   return {
     name: 'ratings',
     ratings,

@@ -6,6 +6,8 @@ import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { insertIgnoringDuplicate } from '../../platform/db.ts';
 import type { CustomMessage } from '../../wechat/api/index.ts';
+import { fillTemplate } from '../../chat/templates.ts';
+import type { ProfileTemplate } from '../../profile/schema.ts';
 import { RatingEntity, RectificationEntity, type RatingRow, type RatingSubject, type RectificationRow, type RectificationStatus } from './entities.ts';
 
 export const LEVEL_NAMES: Record<number, string> = { 5: '非常满意', 4: '满意', 3: '基本满意', 2: '不满意', 1: '非常不满意' };
@@ -43,6 +45,8 @@ export interface RatingsDeps {
   /** Working days a department has to rectify (整改). */
   rectificationDays: number;
   publicUrl: string;
+  /** The progress template (ticket_progress, else case_progress): the 反馈 past the 48-hour window. */
+  template?: ProfileTemplate | undefined;
 }
 
 /** Satisfaction over a period: what the operations dashboard reads. */
@@ -179,7 +183,10 @@ export class Ratings {
       if (res.affected !== 1) throw new RatingError('conflict', '整改刚被其他同事改动，请刷新后再试。');
       if (approve) {
         const rating = await tx.getRepository(RatingEntity).findOneByOrFail({ id: r.ratingId });
-        await this.d.outbox.send({ openid: rating.openid, messages: [{ type: 'text', content: `您对${label}的评价我们收到了，整改情况如下：\n${r.report ?? ''}\n感谢您的监督。` }], ref: `rectification:${id}` }, { uniqueKey: `rectification:${id}:told`, manager: tx });
+        const p = this.d.calendar.localParts(now);
+        const time = `${p.year}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')} ${String(Math.floor(p.minutes / 60)).padStart(2, '0')}:${String(p.minutes % 60).padStart(2, '0')}`;
+        const fallback = this.d.template ? fillTemplate(this.d.template, { service: label, case_no: rating.subjectId, ticket_no: rating.subjectId, step: '整改反馈', time, note: r.report ?? '' }) : undefined;
+        await this.d.outbox.send({ openid: rating.openid, messages: [{ type: 'text', content: `您对${label}的评价我们收到了，整改情况如下：\n${r.report ?? ''}\n感谢您的监督。` }], ...(fallback ? { fallback } : {}), ref: `rectification:${id}` }, { uniqueKey: `rectification:${id}:told`, manager: tx });
       }
       return { ...r, status, reviewedBy: staffId, reviewedAt: now, reviewNote: text || null };
     });

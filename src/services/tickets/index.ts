@@ -7,7 +7,7 @@ import { sniffImage } from '../../inbox/images.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { nextNumber } from '../../platform/db.ts';
-import type { JobQueue } from '../../platform/jobs.ts';
+import { PermanentJobError, type JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
 import { maskText } from '../../platform/pii.ts';
@@ -312,12 +312,12 @@ export class Tickets {
   }
 
   /** 受理. */
-  accept(id: number, actor: string, note?: string | null): Promise<TicketRow> {
+  async accept(id: number, actor: string, note?: string | null): Promise<TicketRow> {
     return this.move(id, ['submitted'], actor, async () => ({ set: { status: 'accepted' }, event: 'accepted', note: note?.trim() || null }));
   }
 
   /** 不予受理, with the reason the citizen is told. */
-  reject(id: number, actor: string, reason: string): Promise<TicketRow> {
+  async reject(id: number, actor: string, reason: string): Promise<TicketRow> {
     const why = Tickets.note(reason, '不予受理的理由', 4);
     return this.move(id, ['submitted'], actor, async (_t, tx) => {
       await this.cancelOverdue(tx, id);
@@ -326,7 +326,7 @@ export class Tickets {
   }
 
   /** 派单 to a department, with others helping (协办). */
-  dispatch(id: number, actor: string, department: string, co: string[] = [], note?: string | null): Promise<TicketRow> {
+  async dispatch(id: number, actor: string, department: string, co: string[] = [], note?: string | null): Promise<TicketRow> {
     const known = (d: string) => this.d.departments.includes(d);
     if (!known(department)) throw new TicketError('invalid', '请选择承办部门。', { department: '请选择承办部门' });
     const helpers = [...new Set(co.filter((d) => d && d !== department))];
@@ -340,24 +340,24 @@ export class Tickets {
   }
 
   /** 退单: the department sends it back to the dispatcher, saying why. */
-  giveBack(id: number, actor: string, reason: string): Promise<TicketRow> {
+  async giveBack(id: number, actor: string, reason: string): Promise<TicketRow> {
     const why = Tickets.note(reason, '退单理由', 4);
     return this.move(id, ['dispatched'], actor, async (t) => ({ set: { status: 'accepted', coDepartments: '[]' }, event: 'returned', note: why, department: t.department }));
   }
 
   /** 办理: the department has started on it. */
-  startHandling(id: number, actor: string, note?: string | null): Promise<TicketRow> {
+  async startHandling(id: number, actor: string, note?: string | null): Promise<TicketRow> {
     return this.move(id, ['dispatched'], actor, async () => ({ set: { status: 'handling' }, event: 'handling', note: note?.trim() || null }));
   }
 
   /** 答复: the answer, pushed to the reporter (and everyone whose report was merged into this one). */
-  answer(id: number, actor: string, text: string): Promise<TicketRow> {
+  async answer(id: number, actor: string, text: string): Promise<TicketRow> {
     const a = Tickets.note(text, '答复内容', 4);
     return this.move(id, ['dispatched', 'handling', 'replied'], actor, async (_t, _tx, now) => ({ set: { status: 'replied', answer: a, answeredAt: now }, event: 'answered', note: a }));
   }
 
   /** 延期 asked by the department: the dispatcher or a supervisor approves it. */
-  requestExtension(id: number, actor: string, days: number, reason: string): Promise<TicketRow> {
+  async requestExtension(id: number, actor: string, days: number, reason: string): Promise<TicketRow> {
     if (!Number.isInteger(days) || days < 1 || days > 30) throw new TicketError('invalid', '延期天数应为 1 到 30 个工作日。', { days: '1 到 30 个工作日' });
     const why = Tickets.note(reason, '延期理由', 4);
     return this.d.ds.transaction(async (tx) => {
@@ -375,7 +375,7 @@ export class Tickets {
   }
 
   /** Approve or refuse the pending 延期; approved moves the due time by its working days (and the 督办 check with it). */
-  decideExtension(id: number, actor: string, approve: boolean, note?: string | null): Promise<TicketRow> {
+  async decideExtension(id: number, actor: string, approve: boolean, note?: string | null): Promise<TicketRow> {
     return this.d.ds.transaction(async (tx) => {
       const t = await this.open(tx, id);
       const asked = await this.pendingExtension(tx, id);
@@ -404,7 +404,7 @@ export class Tickets {
   }
 
   /** 办结 (after an answer): the reporter is asked whether the problem is solved (回访). */
-  complete(id: number, actor: string, note?: string | null): Promise<TicketRow> {
+  async complete(id: number, actor: string, note?: string | null): Promise<TicketRow> {
     return this.d.ds.transaction(async (tx) => {
       const t = await this.open(tx, id);
       if (t.status !== 'replied') throw new TicketError('wrong_state', '请先答复市民，再办结。');
@@ -580,8 +580,17 @@ export class Tickets {
     return [...new Set([t.openid, ...merged.map((m) => m.openid)].filter((o): o is string => !!o))];
   }
 
-  /** Tell every move not yet told, oldest first, under a per-ticket lock: in order, each once. */
+  /**
+   * Tell every move not yet told, oldest first, under a per-ticket lock: in order, each once. The
+   * reports merged into this one are told first (their 合并 notice comes before this one's news).
+   */
   private async pushPending(ticketId: number): Promise<void> {
+    const merged = await this.d.ds.getRepository(TicketEntity).find({ where: { mergedInto: ticketId }, select: { id: true } });
+    for (const m of merged) if ((await this.d.ds.getRepository(TicketEventEntity).countBy({ ticketId: m.id, pushedAt: IsNull() })) > 0) await this.pushOwn(m.id);
+    await this.pushOwn(ticketId);
+  }
+
+  private async pushOwn(ticketId: number): Promise<void> {
     const lock = await tryLock(this.d.kv, `ticket-push:${ticketId}`, 60_000);
     if (!lock) throw new Error('another instance is pushing this ticket; retry');
     try {
@@ -592,7 +601,14 @@ export class Tickets {
       for (const e of pending) {
         if (PUSH_KINDS.has(e.kind)) {
           for (const openid of e.kind === 'filed' || e.kind === 'merged' ? (t.openid ? [t.openid] : []) : to) {
-            await this.d.outbox.deliverNow(this.pushFor(t, e, openid), `ticket-event:${e.id}:${createHash('sha256').update(openid).digest('hex').slice(0, 12)}`);
+            try {
+              await this.d.outbox.deliverNow(this.pushFor(t, e, openid), `ticket-event:${e.id}:${createHash('sha256').update(openid).digest('hex').slice(0, 12)}`);
+            } catch (err) {
+              // One that can never go (unfollowed; the window closed before a second message) must
+              // not hold back the moves after it: it stays in the log as not delivered.
+              if (!(err instanceof PermanentJobError)) throw err;
+              this.d.log.warn({ ticket: t.id, event: e.id, reason: err.message }, 'a ticket push could not be delivered');
+            }
           }
         }
         await this.d.ds.getRepository(TicketEventEntity).update({ id: e.id }, { pushedAt: this.d.clock.now() });
