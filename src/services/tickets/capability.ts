@@ -157,7 +157,7 @@ ${t.status === 'completed' ? html`<section class="wb-section"><h2>问题解决�
 ${t.status === 'closed' && !rating ? html`<section class="wb-section"><h2>评价（自愿）</h2><form method="post" action="/h5/tickets/${t.id}/rate" class="wb-rate">${csrfField(ctx)}${[5, 4, 3, 2, 1].map((l) => html`<button class="weui-btn weui-btn_default" name="level" value="${l}">${LEVEL_NAMES[l]}</button>`)}</form></section>` : ''}
 ${rating ? html`<p class="wb-muted wb-pad">您的评价：${LEVEL_NAMES[rating.level]}。感谢！</p>` : ''}
 <section class="wb-section"><h2>办理经过</h2>${ticketTimeline(tickets, events, kit.when, 'citizen')}</section>
-<section class="wb-section"><h2>反映内容</h2><div class="wb-card"><p>${tickets.masked(t.description)}</p>${t.address ? html`<p class="wb-muted">地点：${t.address}</p>` : ''}
+<section class="wb-section"><h2>反映内容</h2><div class="wb-card"><p>${tickets.masked(t.description, t)}</p>${t.address ? html`<p class="wb-muted">地点：${t.address}</p>` : ''}
 ${photos.filter((p) => p.source === 'upload').map((p) => html`<img class="wb-photo" src="/h5/tickets/${t.id}/photos/${p.id}" alt="现场照片">`)}
 ${photos.some((p) => p.source === 'wechat') ? html`<p class="wb-muted">在对话里发送的照片 ${photos.filter((p) => p.source === 'wechat').length} 张</p>` : ''}
 <p class="wb-muted">查询码 ${t.queryCode}（家人帮您查询进度时使用）</p></div></section>`;

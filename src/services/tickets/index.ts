@@ -10,7 +10,7 @@ import { nextNumber } from '../../platform/db.ts';
 import { PermanentJobError, type JobQueue } from '../../platform/jobs.ts';
 import { tryLock, type Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
-import { maskText } from '../../platform/pii.ts';
+import { maskName, maskText } from '../../platform/pii.ts';
 import type { FileStorage } from '../../platform/storage.ts';
 import type { ProfileTemplate } from '../../profile/schema.ts';
 import type { Wording } from '../../profile/texts.ts';
@@ -561,9 +561,16 @@ export class Tickets {
     }
   }
 
-  /** What the reporter wrote, as anyone but an audited reveal sees it. */
-  masked(s: string | null): string {
-    return s ? maskText(s) : '';
+  /**
+   * Text about a ticket as anyone but an audited reveal sees it: the reporter's own name (which
+   * pattern matching cannot know) masked wherever it appears, then every phone, ID number, address
+   * and the like.
+   */
+  masked(s: string | null, t?: Pick<TicketRow, 'contactName'>): string {
+    if (!s) return '';
+    const name = t?.contactName?.trim();
+    const named = name && [...name].length >= 2 ? s.split(name).join(maskName(name)) : s;
+    return maskText(named);
   }
 
   // ---- timeline, pushes, deadlines -------------------------------------------------------------

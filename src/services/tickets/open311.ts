@@ -5,7 +5,6 @@ import { IsNull, type DataSource } from 'typeorm';
 import type { Core } from '../../capability.ts';
 import { readForm } from '../../h5/http.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { maskText } from '../../platform/pii.ts';
 import { ApiKeyEntity, TicketEntity, type ApiKeyRow, type TicketRow, type TicketStatus } from './entities.ts';
 import { MAX_DESCRIPTION, STATUS_NAMES, TicketError, type Tickets } from './index.ts';
 
@@ -145,16 +144,16 @@ export function open311Routes(core: Core, tickets: Tickets): Router {
   const request = (t: TicketRow): Record<string, Value> => ({
     service_request_id: t.ticketNo,
     status: CLOSED.includes(t.status) ? 'closed' : 'open',
-    status_notes: t.answer ? maskText(t.answer) : STATUS_NAMES[t.status],
+    status_notes: t.answer ? tickets.masked(t.answer, t) : STATUS_NAMES[t.status],
     service_name: tickets.categoryName(t.category),
     service_code: t.category,
-    description: maskText(t.description),
+    description: tickets.masked(t.description, t),
     agency_responsible: tickets.departmentName(t.department),
     service_notice: null,
     requested_datetime: w3c(t.filedAt),
     updated_datetime: w3c(t.updatedAt),
     expected_datetime: CLOSED.includes(t.status) ? null : w3c(t.dueAt),
-    address: t.address ? maskText(t.address) : null,
+    address: t.address ? tickets.masked(t.address, t) : null,
     address_id: null,
     zipcode: null,
     lat: round(t.lat),

@@ -109,8 +109,8 @@ export function letterList(tickets: Tickets, rows: TicketRow[], onDay: (t: numbe
     (t) => html`<article class="wb-card wb-letter">
   <h3>${tickets.mailboxName(t.mailbox)} · ${tickets.categoryName(t.category)}</h3>
   <p class="wb-muted">来信 ${onDay(t.filedAt)} · ${tickets.departmentName(t.department)}答复 ${onDay(t.answeredAt!)}（用时 ${workingDays(t.filedAt, t.answeredAt!)} 个工作日）</p>
-  <p><b>来信：</b>${maskText(t.description)}</p>
-  <p><b>答复：</b>${maskText(t.answer ?? '')}</p>
+  <p><b>来信：</b>${tickets.masked(t.description, t)}</p>
+  <p><b>答复：</b>${tickets.masked(t.answer, t)}</p>
 </article>`,
   )}`;
 }

@@ -71,8 +71,8 @@ function exportRow(tickets: Tickets, t: TicketRow, at: (ms: number) => string): 
     at(t.dueAt),
     t.answeredAt ? at(t.answeredAt) : '',
     t.escalatedAt ? '是' : '',
-    maskText(t.description),
-    t.address ? maskText(t.address) : '',
+    tickets.masked(t.description, t),
+    t.address ? tickets.masked(t.address, t) : '',
     t.phone ? maskPhone(t.phone) : '',
   ];
 }
@@ -140,7 +140,7 @@ export function ticketSection(tickets: Tickets, ratings: Ratings, core: Core) {
     : html`<table class="items"><thead><tr><th>状态</th><th>工单</th><th>承办部门</th><th>提交</th><th>办理时限</th></tr></thead><tbody>${rows.map(
         (t) => html`<tr class="${t.escalatedAt && OPEN.has(t.status) ? 'esc' : ''}">
       <td class="st"><span class="pill">${STATUS_NAMES[t.status]}</span>${t.urgent ? html`<span class="pill pill-overdue">紧急</span>` : null}${t.escalatedAt && OPEN.has(t.status) ? html`<span class="pill pill-esc">督办</span>` : null}</td>
-      <td class="q"><a href="/admin/tickets/${t.id}"><span class="num">${t.ticketNo}</span> ${tickets.mailboxName(t.mailbox) ?? tickets.categoryName(t.category)} · ${tickets.kindName(t.kind)}</a><div class="last">${[...maskText(t.description)].slice(0, 60).join('')}</div></td>
+      <td class="q"><a href="/admin/tickets/${t.id}"><span class="num">${t.ticketNo}</span> ${tickets.mailboxName(t.mailbox) ?? tickets.categoryName(t.category)} · ${tickets.kindName(t.kind)}</a><div class="last">${[...tickets.masked(t.description, t)].slice(0, 60).join('')}</div></td>
       <td>${tickets.departmentName(t.department)}</td>
       <td>${f.short(t.filedAt)}</td>
       <td>${dueCell(t, f)}</td>
@@ -194,7 +194,7 @@ export function ticketSection(tickets: Tickets, ratings: Ratings, core: Core) {
       const pending = await tickets.pendingExtension(core.db, t.id);
       const rating = await ratings.ratingOf('ticket', String(t.id));
       const co = tickets.coDepartments(t);
-      const shown = (s: string | null) => (s ? (revealed ? s : maskText(s)) : null);
+      const shown = (s: string | null) => (s ? (revealed ? s : tickets.masked(s, t)) : null);
       const body = html`<div class="conv">
   <div class="conv-main card">
     <div class="conv-head">
@@ -205,7 +205,7 @@ export function ticketSection(tickets: Tickets, ratings: Ratings, core: Core) {
         <div><dt>提交</dt><dd>${f.at(t.filedAt)}</dd></div>
         <div><dt>办理时限</dt><dd>${dueCell(t, f)} <span class="muted">（${tickets.kindName(t.kind)} ${tickets.kinds.get(t.kind)?.due_working_days ?? '?'} 个工作日）</span></dd></div>
         <div><dt>位置</dt><dd>${t.lat !== null && t.lng !== null ? html`${t.lat.toFixed(5)}, ${t.lng.toFixed(5)}${t.area ? html` · ${tickets.settings.areas.find((x) => x.id === t.area)?.name ?? t.area}` : null} <a href="https://uri.amap.com/marker?position=${t.lng},${t.lat}" target="_blank" rel="noopener noreferrer">在地图上看</a>` : html`<span class="muted">未提供</span>`}${t.address ? html`<div>${shown(t.address)}</div>` : null}</dd></div>
-        <div><dt>联系人</dt><dd>${t.anonymous && !t.phone ? html`<span class="muted">匿名</span>` : html`${t.contactName ? (revealed ? t.contactName : maskText(t.contactName)) : ''} ${t.phone ? (revealed ? t.phone : maskPhone(t.phone)) : ''}`}${t.mailbox ? html` · ${t.publish ? '同意公开' : '不公开'}` : null}</dd></div>
+        <div><dt>联系人</dt><dd>${t.anonymous && !t.phone ? html`<span class="muted">匿名</span>` : html`${t.contactName ? (revealed ? t.contactName : tickets.masked(t.contactName, t)) : ''} ${t.phone ? (revealed ? t.phone : maskPhone(t.phone)) : ''}`}${t.mailbox ? html` · ${t.publish ? '同意公开' : '不公开'}` : null}</dd></div>
         ${rating ? html`<div><dt>评价</dt><dd>${LEVEL_NAMES[rating.level]}${rating.level <= 2 ? html` · <a href="/admin/rectifications">差评整改</a>` : null}</dd></div>` : null}
       </dl>
     </div>
