@@ -538,7 +538,8 @@ export class Tickets {
     if (filter.statuses?.length) qb.andWhere('t.status IN (:...st)', { st: filter.statuses });
     if (filter.escalated) qb.andWhere('t.escalated_at IS NOT NULL');
     if (filter.urgent) qb.andWhere('t.urgent = :u', { u: true });
-    qb.orderBy('t.due_at', 'ASC').addOrderBy('t.id', 'ASC').take(filter.limit ?? 500);
+    // Urgent first, then soonest due.
+    qb.orderBy('t.urgent', 'DESC').addOrderBy('t.due_at', 'ASC').addOrderBy('t.id', 'ASC').take(filter.limit ?? 500);
     return qb.getMany();
   }
 

@@ -59,7 +59,7 @@ ${o.message ? html`<p class="wb-error" role="alert">${o.message}</p>` : ''}
   <div class="wb-field${o.errors.location ? ' has-error' : ''}"><label>位置</label>
     <input type="hidden" name="lat" value="${v.lat ?? ''}" data-pin-lat><input type="hidden" name="lng" value="${v.lng ?? ''}" data-pin-lng>
     <button type="button" class="weui-btn weui-btn_default weui-btn_mini" data-pin-locate>定位到我现在的位置</button>
-    <div class="wb-pin" data-pin hidden><div class="wb-pin-grid"></div><span class="wb-pin-mark" aria-hidden="true">📍</span></div>
+    <div class="wb-pin" data-pin hidden role="application" aria-label="拖动图钉到问题所在的地方"><span class="wb-pin-here" aria-hidden="true"></span><span class="wb-pin-mark" aria-hidden="true"></span></div>
     <p class="wb-muted wb-pin-tip" data-pin-tip>${v.lat ? `已选位置：${v.lat}, ${v.lng}` : '定位后可以拖动图钉，放到问题所在的地方。'}</p>
     <input name="address" type="text" maxlength="200" placeholder="或者写下地点，如：天山路 600 弄门口" value="${v.address ?? ''}" aria-label="地点">
     ${fieldError(o.errors, 'location')}</div>

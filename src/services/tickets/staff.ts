@@ -130,12 +130,13 @@ export function ticketSection(tickets: Tickets, ratings: Ratings, core: Core) {
       const q = (o: { view?: string; dept?: string | null }) => `/admin/tickets?view=${o.view ?? view}${(o.dept === undefined ? dept : o.dept) ? `&dept=${o.dept === undefined ? dept : o.dept}` : ''}`;
       const body = html`<div class="inbox">
   <nav class="tabs" aria-label="工单分类">${(Object.keys(VIEWS) as View[]).map((k) => html`<a href="${q({ view: k })}" class="${k === view ? 'on' : ''}">${VIEWS[k].label}</a>`)}</nav>
-  <div class="toolbar">
+  <section class="list card">
+  <div class="toolbar ticket-toolbar">
     ${all ? html`<form method="get" action="/admin/tickets" class="inline"><input type="hidden" name="view" value="${view}"><label>部门 <select name="dept"><option value="">全部部门</option>${core.profile.departments.map((d) => html`<option value="${d.id}" ${dept === d.id ? 'selected' : ''}>${d.name}</option>`)}</select></label> <button type="submit">筛选</button></form>` : null}
     <a href="/admin/tickets/export.csv?view=${view}${dept ? `&dept=${dept}` : ''}">导出 CSV</a> · <a href="/admin/tickets/export.xlsx?view=${view}${dept ? `&dept=${dept}` : ''}">导出 Excel</a>
     · <a href="/admin/rectifications">差评整改</a>${mayManageApiKeys(a) ? html` · <a href="/admin/open311-keys">Open311 密钥</a>` : null}
   </div>
-  <section class="list card">${rows.length === 0
+  ${rows.length === 0
     ? html`<p class="empty">这里没有工单。</p>`
     : html`<table class="items"><thead><tr><th>状态</th><th>工单</th><th>承办部门</th><th>提交</th><th>办理时限</th></tr></thead><tbody>${rows.map(
         (t) => html`<tr class="${t.escalatedAt && OPEN.has(t.status) ? 'esc' : ''}">
@@ -211,7 +212,7 @@ export function ticketSection(tickets: Tickets, ratings: Ratings, core: Core) {
     </div>
     <section><h2>反映内容</h2><p class="prewrap">${shown(t.description)}</p>
       ${!revealed && can('unmask') ? html`<form method="post" action="/admin/tickets/${t.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="显示完整内容（将记入审计日志）">显示完整</button></form>` : null}
-      ${photos.length ? html`<h3>照片</h3><div class="photos">${photos.map((p) => (p.source === 'upload' ? html`<a href="/admin/tickets/${t.id}/photos/${p.id}" target="_blank" rel="noopener"><img src="/admin/tickets/${t.id}/photos/${p.id}" alt="现场照片" class="thumb"></a>` : html`<a href="${p.url ?? '#'}" target="_blank" rel="noopener noreferrer">对话中的照片</a>`))}</div>` : null}
+      ${photos.length ? html`<h3>照片</h3><div class="ticket-photos">${photos.map((p) => (p.source === 'upload' ? html`<a href="/admin/tickets/${t.id}/photos/${p.id}" target="_blank" rel="noopener"><img src="/admin/tickets/${t.id}/photos/${p.id}" alt="现场照片" class="ticket-photo"></a>` : html`<a href="${p.url ?? '#'}" target="_blank" rel="noopener noreferrer">对话中的照片</a>`))}</div>` : null}
       ${t.answer ? html`<h3>答复</h3><p class="prewrap">${t.answer}</p>` : null}
     </section>
     ${dups.length ? html`<section><h2>可能是同一问题（${dups.length}）</h2><ul>${dups.map((d) => html`<li><a href="/admin/tickets/${d.id}">${d.ticketNo}</a> ${f.short(d.filedAt)} · ${[...maskText(d.description)].slice(0, 40).join('')} <form method="post" action="/admin/tickets/${t.id}/merge" class="inline">${csrfField(pc)}<input type="hidden" name="into" value="${d.id}"><button type="submit" class="small">把本单合并到 ${d.ticketNo}</button></form></li>`)}</ul></section>` : null}
