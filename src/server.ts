@@ -97,12 +97,21 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
 
   // ---- capabilities, in the order their chat routes are tried -----------------------------------
   let engine: ChatEngine | null = null; // a closed conversation goes back to the bot
-  const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
+  let ratings: ReturnType<typeof ratingsCapability> | null = null; // built after the inbox, which hands it conversations' ratings
+  const inbox = await inboxCapability(core, {
+    handBack: (openid) => engine!.staffClosed(openid),
+    onRated: async (r, tx) => void (await ratings!.ratings.record(tx, { subject: 'conversation', subjectId: String(r.handoffId), department: r.department, staffId: r.staffId, openid: r.openid, level: r.level }, `咨询会话 #${r.handoffId}`)),
+  });
   const appointments = appointmentsCapability(core);
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
   const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
-  const ratings = ratingsCapability(core, { departmentName });
+  ratings = ratingsCapability(core, { departmentName });
   const tickets = ticketsCapability(core, { ratings: ratings.ratings, departmentName });
+  // A finished case can be rated with the same five levels (rt-case-<id>-<level>); a 差评 opens its rectification.
+  ratings.ratings.register('case', async (id) => {
+    const c = await cases.cases.get(Number(id));
+    return c ? { openid: c.openid, department: c.department, finished: c.status === 'completed', label: `办件 ${c.caseNo}` } : null;
+  });
   const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets];
 
   // ---- the conversation -------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import { TicketError, type TicketInput, type Tickets } from '../../src/services/
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { EXE_AS_JPG, JPEG, PNG } from '../helpers/files.ts';
-import { makeTeam, PASSWORD } from '../admin/client.ts';
+import { makeTeam, openHandoff, PASSWORD, signedIn } from '../admin/client.ts';
+import { AuditEntity } from '../../src/admin/audit.ts';
 
 const startApp = appsClosedAfterEach();
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
@@ -313,5 +314,32 @@ describe('好差评: rating → rectification → 反馈', () => {
     const s = await a.ratings.satisfaction({ department: 'xinhua-street' });
     expect(s).toMatchObject({ count: 1, poor: 1, average: 2, goodRate: 0 });
     expect(await a.db.getRepository(RatingEntity).count()).toBe(1);
+  });
+
+  it('a staff conversation\'s rating lands on the same service: a 差评 opens its rectification, and the rater stays hidden from the staff rated', async () => {
+    const { a, say } = await app();
+    const team = await makeTeam(a);
+    const id = await openHandoff(a, 'o_chat_rater');
+    const actor = { kind: 'staff' as const, id: team.handler.id, username: team.handler.username, name: team.handler.name, role: team.handler.role, department: team.handler.department };
+    await a.inbox.reply(actor, id, { kind: 'text', text: '您好，已经帮您查过了，材料齐全就可以办。' });
+    await a.inbox.close(actor, id);
+    await a.jobs.runDue();
+    expect(await say('o_chat_rater', '非常不满意', `rate-${id}-1`)).toContain('我们会认真改进');
+    const r = await a.ratings.ratingOf('conversation', String(id));
+    expect(r).toMatchObject({ level: 1, department: 'service-centre', staffId: team.handler.id, openid: 'o_chat_rater' });
+    const rect = await a.db.getRepository(RectificationEntity).findOneByOrFail({ ratingId: r!.id });
+    expect(rect.status).toBe('open');
+    const h = await signedIn(a, team.handler);
+    const page = await h.page(`/admin/rectifications/${rect.id}`);
+    expect(page.status).toBe(200);
+    expect(page.html).not.toContain('o_chat_rater');
+    expect(page.html).not.toContain('显示评价人');
+    const sup = await signedIn(a, team.supervisor);
+    const before = await sup.page(`/admin/rectifications/${rect.id}`);
+    expect(before.html).toContain('显示评价人');
+    const shown = await sup.post(`/admin/rectifications/${rect.id}/reveal`);
+    expect(await shown.text()).toContain('o_chat_rater');
+    expect(await a.db.getRepository(AuditEntity).countBy({ action: 'rating-reveal', target: `rating:${r!.id}` })).toBe(1);
+    expect((await a.ratings.satisfaction({ subject: 'conversation' })).count).toBe(1);
   });
 });

@@ -113,6 +113,19 @@ export class Ratings {
     await this.d.alerts.raise({ kind: 'poor-rating', department: r.department, to: 'supervisors', title: `差评待整改：${label}（${LEVEL_NAMES[r.level]}）`, link: `/admin/rectifications/${id}`, urgent: false }, tx);
   }
 
+  /**
+   * Keep a rating another capability has already checked and stored in its own transaction (a
+   * staff conversation's, asked by the inbox): once per thing; a 差评 opens the rectification.
+   */
+  async record(tx: EntityManager, r: Omit<RatingRow, 'id' | 'createdAt' | 'comment'>, label: string): Promise<RatingRow | null> {
+    const now = this.d.clock.now();
+    const id = await insertIgnoringDuplicate(tx, RatingEntity, { ...r, comment: null, createdAt: now });
+    if (id === null) return null;
+    const row: RatingRow = { ...r, id, comment: null, createdAt: now };
+    if (r.level <= 2) await this.openRectification(tx, row, label);
+    return row;
+  }
+
   /** The chat route for the rating question's answers (runs early, wherever the citizen is). */
   route(): ChatRoute {
     return {
