@@ -129,10 +129,10 @@ describe('roles', () => {
 
   it('every panel action, by role', () => {
     const table: [Extract<Actor, { kind: 'staff' }>, string[]][] = [
-      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls']],
-      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls']],
-      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode']],
-      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode']],
+      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets']],
+      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets']],
+      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets']],
+      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets']],
     ];
     for (const [a, expected] of table) expect(PANEL_ACTIONS.filter((x) => allowed(a, x)), a.role).toEqual(expected);
   });
