@@ -120,6 +120,62 @@ describe('随手拍 and the leader mailbox pages', () => {
   });
 });
 
+describe('the reporter\'s progress page, 回访 and 评价 on the page; a family member with the query code', () => {
+  it('shows the answer and the citizen-facing moves; 没有解决 reopens; 已解决 then offers the five levels, once', async () => {
+    const a = await startApp();
+    const t = a.tickets!;
+    const row = await t.file({ channel: 'snap', openid: 'o_page', category: 'noise', description: '对面 KTV 每晚唱到两点，电话 13700001111', lat: 31.2135, lng: 121.4019 });
+    await t.accept(row.id, 'staff:desk');
+    await t.dispatch(row.id, 'staff:desk', 'urban-management');
+    await t.giveBack(row.id, 'staff:cg', '属于公安噪声管理范围');
+    await t.dispatch(row.id, 'staff:desk', 'urban-management');
+    await t.answer(row.id, 'staff:cg', '已联合派出所上门，约定晚十点后关窗降低音量。');
+    await t.complete(row.id, 'staff:cg');
+    const v = citizen(a, 'o_page');
+    let page = await v.get(`/h5/tickets/${row.id}`);
+    expect(page.text).toContain('已联合派出所上门');
+    expect(page.text).toContain('问题解决了吗？');
+    expect(page.text).not.toContain('退单'); // the desk's business
+    expect(page.text).toContain('137****1111');
+    let res = await v.post(`/h5/tickets/${row.id}/visit`, { _csrf: v.csrf(page.text), solved: '0' });
+    expect(res.text).toContain('已重新交给部门办理');
+    expect((await t.get(row.id))?.status).toBe('dispatched');
+    await t.answer(row.id, 'staff:cg', '已要求 KTV 加装隔音门，复查无扰民。');
+    await t.complete(row.id, 'staff:cg');
+    page = await v.get(`/h5/tickets/${row.id}`);
+    res = await v.post(`/h5/tickets/${row.id}/visit`, { _csrf: v.csrf(page.text), solved: '1' });
+    expect(res.text).toContain('评价（自愿）');
+    res = await v.post(`/h5/tickets/${row.id}/rate`, { _csrf: v.csrf(res.text), level: '5' });
+    expect(res.text).toContain('感谢您的评价');
+    expect(res.text).not.toContain('评价（自愿）');
+    res = await v.post(`/h5/tickets/${row.id}/rate`, { _csrf: v.csrf(res.text), level: '1' });
+    expect((await a.ratings.ratingOf('ticket', String(row.id)))?.level).toBe(5);
+    // A family member: number and code, no sign-in; nothing personal, no note the citizen wrote.
+    const family = new Visitor(`http://localhost:${a.port}`);
+    const wrong = await family.get(`/h5/ticket-progress?no=${row.ticketNo}&code=ZZZZZZ`);
+    expect(wrong.status).toBe(404);
+    const right = await family.get(`/h5/ticket-progress?no=${row.ticketNo}&code=${row.queryCode}`);
+    expect(right.status).toBe(200);
+    expect(right.text).toContain('已结案');
+    expect(right.text).not.toContain('13700001111');
+    expect(right.text).not.toContain('KTV 每晚唱到两点');
+  });
+
+  it('an upload far over the limit is refused whole, before anything is stored', async () => {
+    const a = await startApp();
+    const v = citizen(a, 'o_bigfiles');
+    const page = await v.get('/h5/snap');
+    const form = new FormData();
+    form.set('_csrf', v.csrf(page.text));
+    form.set('category', 'road');
+    form.set('description', '路灯坏了一整排，晚上黑乎乎的');
+    for (let i = 0; i < 6; i++) form.append('photos', new Blob([JPEG, Buffer.alloc(4 * 1024 * 1024)], { type: 'image/jpeg' }), `p${i}.jpg`);
+    const res = await v.postMultipart('/h5/snap', form);
+    expect(res.status).toBe(413);
+    expect(await a.db.getRepository(TicketEntity).count()).toBe(0);
+  });
+});
+
 describe('工单 in the staff panel', () => {
   it('a department sees only its own and helped tickets; another department gets 404; the desk dispatches; moves are audited', async () => {
     const a = await startApp();
