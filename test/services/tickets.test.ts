@@ -1,4 +1,6 @@
 import { readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { listedLabels } from '../../src/chat/format.ts';
 import { describe, expect, it } from 'vitest';
 import { AlertEntity } from '../../src/alerts/index.ts';
 import type { PhoneReply } from '../../src/emulator/citizen.ts';
@@ -341,5 +343,28 @@ describe('好差评: rating → rectification → 反馈', () => {
     expect(await shown.text()).toContain('o_chat_rater');
     expect(await a.db.getRepository(AuditEntity).countBy({ action: 'rating-reveal', target: `rating:${r!.id}` })).toBe(1);
     expect((await a.ratings.satisfaction({ subject: 'conversation' })).count).toBe(1);
+  });
+
+});
+
+describe('tickets in another department\'s profile', () => {
+  it('the traffic police take a broken signal in chat from the navigation, with its location, and route it to the command centre', async () => {
+    const a = await startApp({ profileFile: join(import.meta.dirname, '..', '..', 'profiles', 'xiamen-traffic', 'profile.yaml') });
+    const say = async (content: string) => {
+      const r = await a.emulator!.act('o_driver', { type: 'text', content });
+      return r.reply?.type === 'text' ? r.reply.content : '';
+    };
+    await a.emulator!.act('o_driver', { type: 'subscribe' });
+    // As a driver would: the home list, then 帮助与反馈, then 投诉举报 — by the numbers shown.
+    const pick = (list: string, label: string) => String(listedLabels(list).findIndex((l) => l.startsWith(label)) + 1);
+    const home = await say('00');
+    const feedback = await say(pick(home, '帮助与反馈'));
+    expect(await say(pick(feedback, '投诉举报'))).toContain('说完后回复「好了」');
+    await say('湖滨南路和湖滨东路路口的红绿灯不亮了，车都挤在一起');
+    await a.emulator!.act('o_driver', { type: 'location', latitude: 24.4796, longitude: 118.1139, label: '湖滨南路口' });
+    await say('好了');
+    expect(await say('1')).toContain('查询码');
+    const t = await a.db.getRepository(TicketEntity).findOneByOrFail({ openid: 'o_driver' });
+    expect(t).toMatchObject({ category: 'signal', kind: 'help', department: 'command-centre' });
   });
 });
