@@ -285,6 +285,10 @@ describe('Open311 GeoReport v2', () => {
     for (const leak of ['13812345678', '张建国', 'zhang@example.com', '211 号']) expect(all).not.toContain(leak);
     expect(JSON.parse(all)).toHaveLength(1);
     expect(await (await fetch(`${a.url}/open311/v2/requests.json?status=closed`)).json()).toEqual([]);
+    // service_request_id overrides every other filter; XML lists are <service_requests><request>.
+    const byId = await parseStringPromise(await (await fetch(`${a.url}/open311/v2/requests.xml?service_request_id=${t.ticketNo},GD20990101-0009&status=closed&service_code=noise`)).text());
+    expect(byId.service_requests.request.map((r: { service_request_id: string[] }) => r.service_request_id[0])).toEqual([t.ticketNo]);
+    expect(byId.service_requests.request[0].address_id).toEqual(['']);
     expect((await fetch(`${a.url}/open311/v2/requests.json?status=maybe`)).status).toBe(400);
     expect((await fetch(`${a.url}/open311/v2/requests/GD20990101-0001.xml`)).status).toBe(404);
     expect((await fetch(`${a.url}/open311/v2/tokens/abc.json`)).status).toBe(404);
@@ -300,5 +304,10 @@ describe('Open311 GeoReport v2', () => {
     const id = /\/admin\/open311-keys\/(\d+)\/revoke/.exec(keys.html)![1]!;
     expect((await admin.post(`/admin/open311-keys/${id}/revoke`)).status).toBe(302);
     expect((await post311(a, { ...base, api_key: key })).status).toBe(403);
+    // With no dates, the last 90 days: a request filed 100 days ago is left out unless asked for.
+    a.clock.advance(100 * 86_400_000);
+    expect(await (await fetch(`${a.url}/open311/v2/requests.json`)).json()).toEqual([]);
+    expect(await (await fetch(`${a.url}/open311/v2/requests.json?start_date=2026-11-01T00:00:00%2B08:00`)).json()).toHaveLength(1);
+    expect((await fetch(`${a.url}/open311/v2/requests.json?start_date=yesterday`)).status).toBe(400);
   });
 });

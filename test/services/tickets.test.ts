@@ -90,6 +90,7 @@ for (const db of DB_BACKENDS) {
       await say('o_cancel', '好了');
       expect(await say('o_cancel', '0')).toContain('已取消');
       expect(await a.db.getRepository(TicketEntity).count()).toBe(0);
+      expect(await say('o_cancel', '我上次反映的问题，我的投诉进度怎么样了')).toContain('/h5/tickets');
     });
 
     it('an urgent keyword files an urgent ticket and alerts the department supervisor at once (panel and bound WeChat)', async () => {
@@ -208,9 +209,15 @@ describe('tickets: clocks, duplicates, bad input', () => {
     const boss = (await a.accounts.create({ username: 'cg.zhuren', name: '城管主任', role: 'supervisor', department: 'urban-management', password: PASSWORD, mustChangePassword: false })).account!;
     const late = await t.file(report({ kind: 'consult', category: 'noise', description: '工地晚上十点以后还在打桩，能不能管一管', lat: 31.2135, lng: 121.4019 }));
     const extended = await t.file(report({ kind: 'consult', category: 'noise', description: '另一处工地夜间施工，吵得孩子睡不着', lat: 31.2136, lng: 121.4019 }));
+    const deskDuty = (await a.accounts.create({ username: 'desk.duty', name: '值班员', role: 'duty', department: 'hotline', password: PASSWORD, mustChangePassword: false })).account!;
+    const deskBoss = (await a.accounts.create({ username: 'desk.boss', name: '热线办主任', role: 'supervisor', department: 'hotline', password: PASSWORD, mustChangePassword: false })).account!;
     await t.accept(extended.id, 'staff:hotline');
+    await t.dispatch(extended.id, 'staff:hotline', 'xinhua-street');
+    await t.giveBack(extended.id, 'staff:jd', '工地不在本街道范围');
+    expect((await a.db.getRepository(AlertEntity).findBy({ kind: 'ticket-returned' })).map((x) => [x.staffId, x.link])).toEqual([[deskDuty.id, `/admin/tickets/${extended.id}`]]);
     await t.dispatch(extended.id, 'staff:hotline', 'urban-management');
     await t.requestExtension(extended.id, 'staff:cg', 3, '需要会同住建部门核查夜间施工许可');
+    expect((await a.db.getRepository(AlertEntity).findBy({ kind: 'ticket-extension' })).map((x) => x.staffId)).toEqual([deskBoss.id]);
     expect((await caught(t.requestExtension(extended.id, 'staff:cg', 3, '再申请一次看看'))).code).toBe('conflict');
     const moved = await t.decideExtension(extended.id, 'staff:hotline-boss', true);
     expect(moved.dueAt).toBe(cst(2026, 11, 30, 17, 30));

@@ -342,7 +342,11 @@ export class Tickets {
   /** 退单: the department sends it back to the dispatcher, saying why. */
   async giveBack(id: number, actor: string, reason: string): Promise<TicketRow> {
     const why = Tickets.note(reason, '退单理由', 4);
-    return this.move(id, ['dispatched'], actor, async (t) => ({ set: { status: 'accepted', coDepartments: '[]' }, event: 'returned', note: why, department: t.department }));
+    return this.move(id, ['dispatched'], actor, async (t, tx) => {
+      // The dispatch desk hears at once that it has a ticket to send elsewhere.
+      await this.d.alerts.raise({ kind: 'ticket-returned', department: this.d.settings.dispatch_department, to: 'duty', title: `退单：工单 ${t.ticketNo}（${this.departmentName(t.department)}）`, link: `/admin/tickets/${t.id}` }, tx);
+      return { set: { status: 'accepted', coDepartments: '[]' }, event: 'returned', note: why, department: t.department };
+    });
   }
 
   /** 办理: the department has started on it. */
@@ -364,6 +368,7 @@ export class Tickets {
       const t = await this.open(tx, id);
       if (await this.pendingExtension(tx, id)) throw new TicketError('conflict', '已经有一个延期申请在等待审批。');
       await this.event(tx, t, 'extension_requested', actor, why, null, days);
+      await this.d.alerts.raise({ kind: 'ticket-extension', department: this.d.settings.dispatch_department, to: 'supervisors', title: `延期申请：工单 ${t.ticketNo} 申请延期 ${days} 个工作日`, link: `/admin/tickets/${t.id}` }, tx);
       return t;
     });
   }
