@@ -103,9 +103,10 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     onRated: async (r, tx) => void (await ratings!.ratings.record(tx, { subject: 'conversation', subjectId: String(r.handoffId), department: r.department, staffId: r.staffId, openid: r.openid, level: r.level }, `咨询会话 #${r.handoffId}`)),
   });
   const appointments = appointmentsCapability(core);
-  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
+
   const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
   ratings = ratingsCapability(core, { departmentName });
+  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName, ratings: ratings.ratings });
   const tickets = ticketsCapability(core, { ratings: ratings.ratings, departmentName });
   // A finished case can be rated with the same five levels (rt-case-<id>-<level>); a 差评 opens its rectification.
   ratings.ratings.register('case', async (id) => {

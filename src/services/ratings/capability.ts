@@ -6,7 +6,9 @@ import { csrfField, page } from '../../admin/pages/layout.ts';
 import type { PanelKit } from '../../admin/routes.ts';
 import { departmentsOf, mayRectification } from '../../policies/index.ts';
 import { html } from '../../web/html.ts';
-import type { RectificationStatus } from './entities.ts';
+import type { RatingSubject, RectificationStatus } from './entities.ts';
+import { csrfOk, readForm } from '../../h5/http.ts';
+import { message } from '../../h5/layout.ts';
 import { LEVEL_NAMES, RatingError, Ratings } from './index.ts';
 
 export interface RatingsCapability extends Capability {
@@ -27,6 +29,24 @@ export function ratingsCapability(core: Core, needs: { departmentName(id: string
     name: 'ratings',
     ratings,
     chat: { early: [ratings.route()] },
+    pages(r, kit) {
+      /** A rating given on a page (ratingForm): the citizen's own finished case or ticket, once. */
+      r.post('/h5/rate', async (ctx) => {
+        const openid = await kit.openid(ctx);
+        const form = await readForm(ctx);
+        const back = /^\/h5\/(cases|tickets)\/\d{1,12}$/.test(form.get('back') ?? '') ? form.get('back')! : '/h5/cases';
+        if (!openid) return kit.expired(ctx, '身份信息已过期，请重新打开页面再评价。', { href: back, label: '重新打开' }, 401);
+        if (!csrfOk(ctx, form)) return kit.expired(ctx, '为了您的安全，请刷新页面后再评价。', { href: back, label: '刷新' });
+        const subject = form.get('subject') as RatingSubject;
+        try {
+          const { said } = await ratings.rate(subject, form.get('id') ?? '', openid, Number(form.get('level')));
+          kit.render(ctx, '评价', message('success', said, '', html`<a class="weui-btn weui-btn_default" href="${back}">返回</a>`));
+        } catch (err) {
+          if (!(err instanceof RatingError)) throw err;
+          kit.render(ctx, '评价', message('warn', err.message, '', html`<a class="weui-btn weui-btn_default" href="${back}">返回</a>`), { status: err.code === 'not_found' ? 404 : 400 });
+        }
+      });
+    },
     panel(r: Router, kit: PanelKit) {
       const load = async (ctx: Context) => {
         const id = intOf(ctx.params.id);
