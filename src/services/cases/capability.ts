@@ -62,7 +62,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     templates: profile.templates,
     publicUrl: core.publicUrl,
     log: core.log.child({ component: 'cases' }),
-    ...(needs.ratings ? { ratingMenu: (c: CaseRow) => needs.ratings!.menu('case', c.id, `您的「${profile.services.find((x) => x.id === c.serviceId)?.name ?? '办件'}」已办结。请为这次办理打个分（自愿评价）：`) } : {}),
+    ...(needs.ratings ? { ratingMenu: (c: CaseRow) => needs.ratings!.menu('case', c.id, core.wording(`您的「${profile.services.find((x) => x.id === c.serviceId)?.name ?? '办件'}」已办结。请为这次办理打个分（自愿评价）：`)) } : {}),
   });
   const chat = new CaseChat(cases, core.calendar, core.publicUrl, profile.conversation.tappable_numbers);
 

@@ -69,7 +69,7 @@ export const RectificationEntity = new EntitySchema<RectificationRow>({
   tableName: 'rectifications',
   columns: {
     id: { type: 'integer', primary: true, generated: 'increment' },
-    ratingId: { name: 'rating_id', type: 'integer', unique: true },
+    ratingId: { name: 'rating_id', type: 'integer' },
     department: { type: 'varchar', length: 48, nullable: true },
     status: { type: 'varchar', length: 12 },
     dueAt: t('due_at'),
@@ -82,5 +82,8 @@ export const RectificationEntity = new EntitySchema<RectificationRow>({
     toldAt: t('told_at', true),
     createdAt: t('created_at'),
   },
-  indices: [{ name: 'ix_rectifications_department_status', columns: ['department', 'status'] }],
+  indices: [
+    { name: 'ux_rectifications_rating', columns: ['ratingId'], unique: true },
+    { name: 'ix_rectifications_department_status', columns: ['department', 'status'] },
+  ],
 });

@@ -46,7 +46,7 @@ export function ticketsCapability(core: Core, needs: { ratings: Ratings; departm
     departments: core.profile.departments.map((d) => d.id),
     departmentName: needs.departmentName,
     wording: core.wording,
-    ratingMenu: (t) => ratings.menu('ticket', t.id, `请您为${needs.departmentName(t.department)}的办理打个分（自愿评价）：`),
+    ratingMenu: (t) => ratings.menu('ticket', t.id, core.wording(`请您为${needs.departmentName(t.department)}的办理打个分（自愿评价）：`)),
   });
   ratings.register('ticket', async (id) => {
     const t = await tickets.get(Number(id));
