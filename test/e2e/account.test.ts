@@ -57,8 +57,8 @@ for (const { db, kv } of combos) {
       }
       const rows = (await a.conversationLog.history('o_retry')).filter((m) => m.content === '一次就好' || m.msgKey?.includes('8800000000000001'));
       expect(rows.map((m) => [m.direction, m.msgKey])).toEqual([
-        ['in', 'm:o_retry:8800000000000001'],
-        ['out', 'r:m:o_retry:8800000000000001'],
+        ['in', 'm:8800000000000001:o_retry'],
+        ['out', 'r:m:8800000000000001:o_retry'],
       ]);
     });
 
