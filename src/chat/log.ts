@@ -170,6 +170,19 @@ const CITIZEN_COLUMNS: [keyof CitizenRow, string][] = [
   ['updatedAt', 'updated_at'],
 ];
 const BATCH_ROWS = 200;
+/** PostgreSQL types of the citizen columns (values inside VALUES of a SELECT need them spelt out). */
+const CITIZEN_TYPES: Record<string, string> = {
+  openid: 'varchar',
+  subscribed: 'boolean',
+  subscribed_at: 'bigint',
+  unsubscribed_at: 'bigint',
+  scene: 'varchar',
+  first_seen_at: 'bigint',
+  last_interaction_at: 'bigint',
+  last_interaction_kind: 'varchar',
+  last_message_at: 'bigint',
+  updated_at: 'bigint',
+};
 const FRESH: Recorded = { fresh: true };
 
 /**
@@ -265,7 +278,7 @@ export class ConversationLog {
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
-    const { inserted, replies } = await this.ds.transaction((tx) => this.write(tx, batch));
+    const { inserted, replies } = this.postgres ? await this.writeOneStatement(batch) : await this.ds.transaction((tx) => this.write(tx, batch));
     for (const p of batch) {
       const key = p.message.msgKey;
       if (key === null || inserted.has(key)) p.resolve(FRESH);
@@ -320,6 +333,60 @@ export class ConversationLog {
         `INSERT INTO citizens (${g.cols.map(([, c]) => c).join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (openid) DO ${g.sets.length ? `UPDATE SET ${g.sets.join(', ')}` : 'NOTHING'}`,
         values,
       );
+    }
+    return { inserted, replies };
+  }
+
+  /**
+   * PostgreSQL: the whole batch in one statement (messages, then the citizens of the messages it
+   * stored, as data-modifying CTEs), atomic on its own — one round trip instead of BEGIN, two
+   * INSERTs and COMMIT.
+   */
+  private async writeOneStatement(batch: Pending[]): Promise<{ inserted: Set<string>; replies: Map<string, StoredReply> }> {
+    const params: unknown[] = [];
+    const p = (v: unknown) => (params.push(v === undefined ? null : v), `$${params.length}`);
+    const rows = batch.map((x) => `(${MESSAGE_COLUMNS.map(([k]) => p(x.message[k])).join(', ')})`);
+    const ctes = [`ins AS (INSERT INTO messages (${MESSAGE_COLUMNS.map(([, c]) => c).join(', ')}) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING msg_key)`];
+    // Citizens merged per citizen in arrival order, each applied only if one of its messages was stored now.
+    const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow>; keys: string[] }>();
+    for (const x of batch) {
+      if (!x.citizen || !x.message.msgKey) continue;
+      const seen = merged.get(x.citizen.openid);
+      if (!seen) merged.set(x.citizen.openid, { change: { ...x.citizen }, update: new Set(Object.keys(x.citizen) as (keyof CitizenRow)[]), keys: [x.message.msgKey] });
+      else {
+        const { firstSeenAt: _keepFirst, ...later } = x.citizen;
+        Object.assign(seen.change, later);
+        for (const k of Object.keys(later) as (keyof CitizenRow)[]) seen.update.add(k);
+        seen.keys.push(x.message.msgKey);
+      }
+    }
+    const groups = new Map<string, { cols: [keyof CitizenRow, string][]; sets: string[]; rows: { row: Record<string, unknown>; keys: string[] }[] }>();
+    for (const { change, update, keys } of merged.values()) {
+      const row = { subscribed: false, ...change } as Record<string, unknown>;
+      const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
+      const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
+      const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
+      const g = groups.get(key) ?? { cols, sets, rows: [] };
+      g.rows.push({ row, keys });
+      groups.set(key, g);
+    }
+    let i = 0;
+    for (const g of groups.values()) {
+      const tuples = g.rows.map(({ row, keys }) => `(${g.cols.map(([k, c]) => `${p(row[k])}::${CITIZEN_TYPES[c]}`).join(', ')}, ${p(keys)}::text[])`);
+      const names = g.cols.map(([, c]) => c).join(', ');
+      ctes.push(
+        `c${i++} AS (INSERT INTO citizens (${names}) SELECT ${names} FROM (VALUES ${tuples.join(', ')}) AS v(${names}, msg_keys) ` +
+          `WHERE EXISTS (SELECT 1 FROM ins WHERE ins.msg_key = ANY(v.msg_keys)) ON CONFLICT (openid) DO ${g.sets.length ? `UPDATE SET ${g.sets.join(', ')}` : 'NOTHING'})`,
+      );
+    }
+    const returned = (await this.ds.query(`WITH ${ctes.join(', ')} SELECT msg_key FROM ins`, params)) as { msg_key: string | null }[];
+    const inserted = new Set(returned.map((r) => r.msg_key).filter((k): k is string => k !== null));
+    const replies = new Map<string, StoredReply>();
+    const again = batch.filter((x) => x.message.direction === 'in' && x.message.msgKey !== null && !inserted.has(x.message.msgKey)).map((x) => replyKey(x.message.msgKey!));
+    if (again.length) {
+      // Stored before (retries only): their replies, once stored, never change.
+      const rs = (await this.ds.query(`SELECT msg_key, kind, content, payload FROM messages WHERE msg_key = ANY($1::text[])`, [again])) as (StoredReply & { msg_key: string })[];
+      for (const r of rs) replies.set(r.msg_key, { kind: r.kind, content: r.content, payload: r.payload });
     }
     return { inserted, replies };
   }

@@ -60,5 +60,30 @@ for (const db of DB_BACKENDS) {
       expect(await count(app, `SELECT count(*) AS n FROM citizens WHERE openid IN ('o_batch_1', 'o_batch_2', 'o_batch_3')`)).toBe(3);
       expect(describeInbound(rows[0]![0])).toBe('麻烦帮我看看我的预约还在不在');
     });
+
+    it('one batch: a follow and a first message of one citizen merge; a retry beside them brings its stored reply and changes nothing', async () => {
+      const app = await start({ db: db.name });
+      const log = app.conversationLog;
+      const parse = (xml: string): [InboundMessage, string] => {
+        const x = parseWeChatXml(xml);
+        const m = toMessage(x);
+        return [m, dedupKey(m, x)];
+      };
+      const wire = app.emulator!.wire;
+      const now = () => Math.floor(app.clock.now() / 1000);
+      // An earlier message of another citizen, answered and stored.
+      const [old, oldKey] = parse(text(app, 'o_batch_old', '上午有人吗', '5000'));
+      expect(await log.recordInbound(old, oldKey)).toEqual({ fresh: true });
+      await log.recordOutbound({ openid: 'o_batch_old', kind: 'text', content: '工作日上午 9 点到 12 点都有人。', channel: 'passive', msgKey: `r:${oldKey}` });
+      const oldCitizen = await log.citizen('o_batch_old');
+      app.clock.advance(60_000);
+      const [follow, followKey] = parse(wire.buildXml('o_batch_new', { type: 'subscribe', scene: 'hall-xinhua' }, now(), '0'));
+      const [first, firstKey] = parse(text(app, 'o_batch_new', '您好，刚关注，想问问老年卡怎么办', '5001'));
+      // Enqueued in one turn: one batch.
+      const results = await Promise.all([log.recordInbound(follow, followKey), log.recordInbound(first, firstKey), log.recordInbound(old, oldKey)]);
+      expect(results).toEqual([{ fresh: true }, { fresh: true }, { fresh: false, reply: { kind: 'text', content: '工作日上午 9 点到 12 点都有人。', payload: null } }]);
+      expect(await log.citizen('o_batch_new')).toMatchObject({ subscribed: true, scene: 'hall-xinhua', lastInteractionKind: 'message', lastMessageAt: app.clock.now() });
+      expect(await log.citizen('o_batch_old')).toEqual(oldCitizen); // the retry is not a new interaction
+    });
   });
 }
