@@ -70,7 +70,7 @@ class NaiveScan {
         if (top.length > limit) top.pop();
       }
     }
-    return top.map(({ i, s }) => ({ ref: this.docs[i]!.ref, kind: this.docs[i]!.kind, title: this.docs[i]!.title, score: s }));
+    return top.map(({ i, s }) => ({ ref: this.docs[i]!.ref, kind: this.docs[i]!.kind, title: this.docs[i]!.title, score: s, coverage: 1 }));
   }
 }
 

@@ -36,13 +36,22 @@
  * reuses the index's buffers and allocates about 2 KB.
  */
 import type { Faq, Service } from '../profile/catalogue.ts';
+import type { NavNode } from '../profile/conversation.ts';
+import type { Hall } from '../profile/halls.ts';
+import type { Profile } from '../profile/schema.ts';
 import { parseChinaTime, type Validity } from '../profile/validity.ts';
+import { describeWeekHours } from '../services/halls/index.ts';
+import type { Lexicon } from './lexicon.ts';
+import { QueryReader } from './understand.ts';
 import { EXTRA, PRIMARY } from './pinyin-data.ts';
 
+/** What a document is: a service item, an FAQ answer, a page of the navigation or menu (a policy, a notice, a list), a hall. */
+export type DocKind = 'service' | 'faq' | 'page' | 'hall';
+
 export interface SearchDoc extends Validity {
-  /** `service:<id>` or `faq:<id>`. */
+  /** `service:<id>`, `faq:<id>`, `nav:<id>`, `menu:<key>` or `hall:<id>`. */
   ref: string;
-  kind: 'service' | 'faq';
+  kind: DocKind;
   title: string;
   keywords: string[];
   synonyms: string[];
@@ -54,9 +63,11 @@ export interface SearchDoc extends Validity {
 
 export interface SearchHit {
   ref: string;
-  kind: 'service' | 'faq';
+  kind: DocKind;
   title: string;
   score: number;
+  /** Share of the query (weighted by rarity) this document answers, 0–1. */
+  coverage: number;
 }
 
 export interface SearchOptions {
@@ -446,7 +457,7 @@ export class SearchIndex {
   private generation = 0;
   private touched = new Int32Array(0);
 
-  constructor(docs: SearchDoc[], opts: { synonyms: string[][] }) {
+  constructor(docs: SearchDoc[], opts: { synonyms: string[][]; stopwords?: readonly string[]; light?: readonly string[] }) {
     loadPinyin();
     this.docs = docs;
     const N = docs.length;
@@ -461,8 +472,8 @@ export class SearchIndex {
     // The dictionary: stop words first (they win over the same text as a catalogue word), then
     // the synonym groups, then each document's keywords, synonyms and title.
     this.groups = opts.synonyms.map((g) => g.map(normalize));
-    for (const w of STOPWORDS) this.addWord(w, true);
-    for (const w of LIGHT_WORDS) {
+    for (const w of [...STOPWORDS, ...(opts.stopwords ?? [])]) this.addWord(normalize(w), true);
+    for (const w of [...LIGHT_WORDS, ...(opts.light ?? []).map(normalize)]) {
       const word = this.addWord(w, false);
       if (word) word.light = true;
     }
@@ -645,22 +656,53 @@ export class SearchIndex {
 
     // Coverage: how much of the query each candidate answers.
     const hits: SearchHit[] = [];
-    const ranked: { d: number; s: number }[] = [];
+    const ranked: { d: number; s: number; cov: number }[] = [];
     for (let k = 0; k < cand.length; k++) {
       const d = cand[k]!;
       const cov = this.coverage(q, d);
       if (cov < MIN_COVERAGE) continue;
-      ranked.push({ d, s: candScore[k]! * (0.5 + 0.5 * cov) });
+      ranked.push({ d, s: candScore[k]! * (0.5 + 0.5 * cov), cov });
     }
     if (!ranked.length) return [];
     ranked.sort((a, b) => b.s - a.s);
     const top = ranked[0]!.s;
-    for (const { d, s } of ranked) {
+    for (const { d, s, cov } of ranked) {
       if (hits.length >= limit || s < top * MIN_SHARE_OF_TOP) break;
       const doc = this.docs[d]!;
-      hits.push({ ref: doc.ref, kind: doc.kind, title: doc.title, score: Math.round(s * 1000) / 1000 });
+      hits.push({ ref: doc.ref, kind: doc.kind, title: doc.title, score: Math.round(s * 1000) / 1000, coverage: Math.round(cov * 1000) / 1000 });
     }
     return hits;
+  }
+
+  /** A dictionary word of the catalogue (keyword, synonym, item name), not a function word. */
+  isWord(text: string): boolean {
+    const w = this.vocabByText.get(normalize(text));
+    return !!w && !w.stop && !w.light;
+  }
+
+  /** Whether the catalogue uses this text: a dictionary word, one of its Han bigrams, or (one character) that character. */
+  uses(text: string): boolean {
+    const t = normalize(text);
+    if (this.vocabByText.has(t)) return true;
+    let prev = -1;
+    let han = 0;
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      if (!isHan(c)) {
+        prev = -1;
+        continue;
+      }
+      han++;
+      const h = c - HAN_A_START;
+      if (prev >= 0 && this.bigram.has((prev << 15) | h)) return true;
+      prev = h;
+    }
+    return han === 1 && prev >= 0 && this.unigram.has(prev);
+  }
+
+  /** The catalogue's own words (for a segmenter's dictionary). */
+  dictionaryWords(): string[] {
+    return [...this.vocabByText.values()].filter((w) => !w.stop).map((w) => w.text);
   }
 
   // ─────────────────────────── dictionary ───────────────────────────
@@ -1199,3 +1241,128 @@ export function docsFromCatalogue(services: readonly Service[], faq: readonly Fa
     ),
   ];
 }
+
+// ─────────────────────── everything a citizen can be shown ───────────────────────
+
+/** The parts of a profile search reads (so that tests and the bench can build one from files). */
+export interface SearchableProfile {
+  services: readonly Service[];
+  faq: readonly Faq[];
+  navigation?: readonly NavNode[];
+  menu?: { buttons: readonly MenuButton[] } | undefined;
+  halls?: readonly Hall[];
+}
+
+type MenuButton = NonNullable<Profile['menu']>['buttons'][number];
+
+/**
+ * Search documents for everything a citizen can be shown: service items and FAQ answers; the
+ * navigation's own pages — policies, notices, links — within their validity window and audience
+ * (a child inherits its parents' windows and audience); menu buttons by their names (办事指南);
+ * halls with their address, phone and opening hours. Navigation entries that only open an item
+ * or an FAQ are that item's document already.
+ */
+export function docsFromProfile(p: SearchableProfile): SearchDoc[] {
+  const docs = docsFromCatalogue(p.services, p.faq);
+  const nodes = new Map<string, NavNode>();
+  const walk = (list: readonly NavNode[], inherited: { audience: string[]; valid_from?: string; valid_until?: string }) => {
+    for (const n of list) {
+      nodes.set(n.id, n);
+      const from = [inherited.valid_from, n.valid_from].filter((x): x is string => !!x).sort().pop();
+      const until = [inherited.valid_until, n.valid_until].filter((x): x is string => !!x).sort()[0];
+      const here = { audience: n.audience.length ? n.audience : inherited.audience, ...(from ? { valid_from: from } : {}), ...(until ? { valid_until: until } : {}) };
+      if (n.children) walk(n.children, here);
+      const r = n.reply;
+      if (!r) continue;
+      const body = r.text ?? (r.link ? [r.link.title, r.link.description ?? ''].join('\n') : r.news ? [r.news.title, r.news.description ?? ''].join('\n') : null);
+      if (body === null) continue;
+      docs.push({ ref: `nav:${n.id}`, kind: 'page', title: n.title, keywords: [], synonyms: [], body, ...here });
+    }
+  };
+  walk(p.navigation ?? [], { audience: [] });
+  for (const b of p.menu?.buttons ?? []) {
+    for (const leaf of 'sub_button' in b ? b.sub_button : [b]) {
+      if (leaf.type !== 'click') continue;
+      const node = nodes.get(leaf.key);
+      docs.push({
+        ref: `menu:${leaf.key}`,
+        kind: 'page',
+        title: leaf.name,
+        keywords: [leaf.name],
+        synonyms: node && node.title !== leaf.name ? [node.title] : [],
+        body: '',
+        audience: node?.audience ?? [],
+        ...(node?.valid_from ? { valid_from: node.valid_from } : {}),
+        ...(node?.valid_until ? { valid_until: node.valid_until } : {}),
+      });
+    }
+  }
+  for (const h of p.halls ?? []) {
+    docs.push({
+      ref: `hall:${h.id}`,
+      kind: 'hall',
+      title: h.name,
+      keywords: [h.name, h.name.replace(/(街道)?社区事务受理服务中心$/, ''), h.address],
+      synonyms: [],
+      body: [`地址：${h.address}`, h.phone ? `电话：${h.phone}` : '', h.transport ? `交通：${h.transport}` : '', `开放时间：${describeWeekHours(h.hours)}`].filter(Boolean).join('\n'),
+      audience: [],
+    });
+  }
+  return docs;
+}
+
+/** Words that ask what to bring: a question naming an item is answered by the item's guide first. */
+const MATERIALS = /材料|资料|带啥|带什么|带些什么|带哪些|要带|准备什么|准备啥|证件/;
+
+/**
+ * Search as the chat uses it: the citizen's message read by the {@link QueryReader} (English,
+ * traditional characters, dialect, fillers, a long story's asking clause), searched over
+ * everything they can be shown, with the evidence gate's verdict: `answer` (one hit that covers
+ * what they asked and stands clear of the next), `list` (several candidates), or nothing.
+ */
+export class CitizenSearch {
+  readonly index: SearchIndex;
+  readonly reader: QueryReader;
+
+  constructor(p: SearchableProfile & { synonyms: string[][] }, lexicon: Lexicon) {
+    this.index = new SearchIndex(docsFromProfile(p), {
+      synonyms: p.synonyms,
+      stopwords: lexicon.fillers,
+      light: lexicon.people,
+    });
+    this.reader = new QueryReader(lexicon, this.index, this.index.dictionaryWords());
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  search(query: string, opts: SearchOptions): SearchHit[] {
+    if (typeof query !== 'string') return [];
+    const read = this.reader.read(query.slice(0, MAX_QUERY_CHARS * 2));
+    if (!read.text) return [];
+    let hits = this.index.search(read.text, opts);
+    if (hits.length && MATERIALS.test(read.text) && hits[0]!.kind !== 'service') {
+      // "办居住证要带啥材料": the item's guide lists its materials; a generic FAQ does not.
+      const item = this.index.search(read.text.replace(new RegExp(MATERIALS.source, 'g'), ''), { ...opts, limit: 1 })[0];
+      if (item?.kind === 'service') hits = [item, ...hits.filter((h) => h.ref !== item.ref)].slice(0, opts.limit ?? DEFAULT_LIMIT);
+    }
+    return hits;
+  }
+
+  /**
+   * The evidence gate: answer at once when the first hit covers what was asked and stands clear
+   * of the second; else the list (or, with no hits, nothing).
+   */
+  verdict(hits: SearchHit[]): 'answer' | 'list' | 'none' {
+    if (!hits.length) return 'none';
+    const [a, b] = hits;
+    if (a!.coverage >= ANSWER_COVERAGE && (!b || b.score < a!.score * ANSWER_CLEAR)) return 'answer';
+    return 'list';
+  }
+}
+
+/** An answer at once needs this much of the query covered… */
+const ANSWER_COVERAGE = 0.85;
+/** …and the second hit below this share of the first's score. */
+const ANSWER_CLEAR = 0.7;
