@@ -116,7 +116,7 @@ const C_BODY_ONLY = 0.5;
 /** Query positions weigh their IDF, but a topic word used everywhere (身份证) at least this share of the maximum. */
 const POS_FLOOR = 0.3;
 /** A hit must cover at least this share of the query (weighted by rarity)… */
-const MIN_COVERAGE = 0.63;
+const MIN_COVERAGE = 0.66;
 /** …and score at least this (BM25F units), and at least this share of the best hit's score. */
 const MIN_SCORE = 1.2;
 const MIN_SHARE_OF_TOP = 0.3;
@@ -125,8 +125,8 @@ const AUDIENCE_BOOST = 1.15;
 /** The query, function words aside, is exactly one of the document's keywords, synonyms or name. */
 const EXACT_BOOST = 1.25;
 /** A question ("…吗", "怎么…", "多久") leans to FAQ answers, a bare name ("公司注销") to service items. */
-const FORM_BOOST = 1.08;
-const QUESTION = /[?吗呢啥哪几]|什么|多少|多久|能不能|可不可以|可以|是否|要不要|有没有/;
+const FORM_BOOST = 1.15;
+const QUESTION = /[?吗呢啥哪几怎咋]|什么|多少|多久|如何|能不能|可不可以|可以|是否|要不要|有没有/;
 
 // ───────────────────────── words that carry no topic ─────────────────────────
 
@@ -163,7 +163,7 @@ const LIGHT_WORDS = `
 `
   .split(/\s+/)
   .filter(Boolean);
-const LIGHT = 0.25;
+const LIGHT = 0.1;
 
 // ─────────────────────────────── pinyin ───────────────────────────────
 
@@ -1312,7 +1312,7 @@ export function docsFromProfile(p: SearchableProfile): SearchDoc[] {
 }
 
 /** Words that ask what to bring: a question naming an item is answered by the item's guide first. */
-const MATERIALS = /材料|资料|带啥|带什么|带些什么|带哪些|要带|准备什么|准备啥|证件/;
+const MATERIALS = /(要|需要)?(带|准备)(些|点)?(啥|什么|哪些)(东西|材料|资料|证件)?|材料|资料|证件/;
 
 /**
  * Search as the chat uses it: the citizen's message read by the {@link QueryReader} (English,
@@ -1341,13 +1341,12 @@ export class CitizenSearch {
     if (typeof query !== 'string') return [];
     const read = this.reader.read(query.slice(0, MAX_QUERY_CHARS * 2));
     if (!read.text) return [];
-    let hits = this.index.search(read.text, opts);
-    if (hits.length && MATERIALS.test(read.text) && hits[0]!.kind !== 'service') {
+    if (MATERIALS.test(read.text)) {
       // "办居住证要带啥材料": the item's guide lists its materials; a generic FAQ does not.
-      const item = this.index.search(read.text.replace(new RegExp(MATERIALS.source, 'g'), ''), { ...opts, limit: 1 })[0];
-      if (item?.kind === 'service') hits = [item, ...hits.filter((h) => h.ref !== item.ref)].slice(0, opts.limit ?? DEFAULT_LIMIT);
+      const item = this.index.search(read.text.replace(new RegExp(MATERIALS.source, 'g'), ' '), opts);
+      if (item[0]?.kind === 'service') return item;
     }
-    return hits;
+    return this.index.search(read.text, opts);
   }
 
   /**

@@ -104,6 +104,11 @@ const NOUN_TAGS = new Set(['n', 'nr', 'nrt', 'nrfg', 'ns', 'nt', 'nz', 'ng', 'vn
 const ASKS = /[?？吗么呢啥哪几]|什么|多少|多久|多长|怎么|怎样|如何|能不能|可不可以|可以|是否|要不要|有没有|行不行|咋|在哪/;
 const CLAUSE_BREAK = /[，。！？；：、,.!?;:\n…~～]+/;
 const LONG = 14;
+/**
+ * What a thing the catalogue does not have is searched as: letters that are neither pinyin (no
+ * vowel) nor initials (longer than any), so the search weighs it as a word it never saw.
+ */
+export const OPAQUE = 'qxqxqxqxqx';
 
 let jiebaShared: { jieba: Jieba; words: Set<string> } | null = null;
 
@@ -206,8 +211,10 @@ export class QueryReader {
         if (this.vocab.isWord(word) && !this.people.has(word)) topics.push(word);
         continue;
       }
-      // A word the catalogue never uses: a thing stays (the gate must see it), anything else goes.
-      if (NOUN_TAGS.has(tag)) out.push(word);
+      // A word the catalogue never uses: a thing stays, as one opaque unit the catalogue does not
+      // have (the gate must see a question about something else), never matched by sound (垃圾 is
+      // a word, not a typo of some catalogue word); anything else goes.
+      if (NOUN_TAGS.has(tag)) out.push(` ${OPAQUE} `);
     }
     return { text: out.join('').replace(/\s+/g, ' ').trim(), topics };
   }
