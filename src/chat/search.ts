@@ -399,9 +399,16 @@ interface QueryTerms {
   weight: Float64Array;
   /** how much of its span a match covers */
   credit: Float64Array;
-  /** the query positions [start, end) the term stands for */
+  /**
+   * Where in the query each term stands, one span per occurrence (a term met twice, like 分 in
+   * "…分类…怎么分", covers its two places, not everything between them): the term's slot, the
+   * positions [start, end) and how much of them a match covers.
+   */
+  spans: number;
+  spanSlot: Int32Array;
   start: Int32Array;
   end: Int32Array;
+  spanCredit: Float64Array;
   /** per query unit: its weight by rarity; 0 for dropped (stop) units */
   posWeight: Float64Array;
   /** number of query units */
@@ -1014,8 +1021,11 @@ export class SearchIndex {
     term: new Int32Array(512),
     weight: new Float64Array(512),
     credit: new Float64Array(512),
-    start: new Int32Array(512),
-    end: new Int32Array(512),
+    spans: 0,
+    spanSlot: new Int32Array(1024),
+    start: new Int32Array(1024),
+    end: new Int32Array(1024),
+    spanCredit: new Float64Array(1024),
     /** content positions: weight by rarity; 0 for dropped (stop) units */
     posWeight: new Float64Array(MAX_QUERY_CHARS + 1),
     n: 0,
@@ -1025,27 +1035,30 @@ export class SearchIndex {
   private addQ(term: number, weight: number, credit: number, start: number, end: number): void {
     if (term < 0) return;
     const q = this.q;
-    const at = q.index.get(term);
-    if (at !== undefined) {
-      if (weight > q.weight[at]!) q.weight[at] = weight;
-      if (credit > q.credit[at]!) q.credit[at] = credit;
-      if (start < q.start[at]!) q.start[at] = start;
-      if (end > q.end[at]!) q.end[at] = end;
-      return;
+    let k = q.index.get(term);
+    if (k !== undefined) {
+      if (weight > q.weight[k]!) q.weight[k] = weight;
+      if (credit > q.credit[k]!) q.credit[k] = credit;
+    } else {
+      if (q.count === q.term.length) return;
+      k = q.count++;
+      q.index.set(term, k);
+      q.term[k] = term;
+      q.weight[k] = weight;
+      q.credit[k] = credit;
     }
-    if (q.count === q.term.length) return;
-    const k = q.count++;
-    q.index.set(term, k);
-    q.term[k] = term;
-    q.weight[k] = weight;
-    q.credit[k] = credit;
-    q.start[k] = start;
-    q.end[k] = end;
+    if (q.spans === q.spanSlot.length) return;
+    const sp = q.spans++;
+    q.spanSlot[sp] = k;
+    q.start[sp] = start;
+    q.end[sp] = end;
+    q.spanCredit[sp] = credit;
   }
 
   private queryTerms(u: Units): QueryTerms {
     const q = this.q;
     q.count = 0;
+    q.spans = 0;
     q.index.clear();
     q.n = u.n;
     const n = u.n;
@@ -1164,10 +1177,14 @@ export class SearchIndex {
   private nextBuf = new Uint8Array(0);
   private stopishBuf = new Uint8Array(0);
   private covered = new Float64Array(MAX_QUERY_CHARS + 1);
+  /** per query term: -1 not in the document, 0 in its body only, 1 in a short field */
+  private strongOf = new Int8Array(512);
   /** Share of the query (by position weight) that document `d` answers. */
   private coverage(q: QueryTerms, d: number): number {
     const cov = this.covered;
     cov.fill(0, 0, q.n);
+    if (this.strongOf.length < q.count) this.strongOf = new Int8Array(q.term.length);
+    const strong = this.strongOf;
     for (let k = 0; k < q.count; k++) {
       const t = q.term[k]!;
       const ds = this.postDocs;
@@ -1185,9 +1202,13 @@ export class SearchIndex {
         if (v < d) lo = mid + 1;
         else hi = mid - 1;
       }
-      if (at < 0) continue;
-      const c = q.credit[k]! * (this.postStrong[at] ? 1 : C_BODY_ONLY);
-      for (let p = q.start[k]!; p < q.end[k]!; p++) if (c > cov[p]!) cov[p] = c;
+      strong[k] = at < 0 ? -1 : this.postStrong[at]!;
+    }
+    for (let sp = 0; sp < q.spans; sp++) {
+      const st = strong[q.spanSlot[sp]!]!;
+      if (st < 0) continue;
+      const c = q.spanCredit[sp]! * (st ? 1 : C_BODY_ONLY);
+      for (let p = q.start[sp]!; p < q.end[sp]!; p++) if (c > cov[p]!) cov[p] = c;
     }
     let got = 0;
     let total = 0;

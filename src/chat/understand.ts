@@ -214,7 +214,12 @@ export class QueryReader {
       // A word the catalogue never uses: a thing stays, as one opaque unit the catalogue does not
       // have (the gate must see a question about something else), never matched by sound (垃圾 is
       // a word, not a typo of some catalogue word); anything else goes.
-      if (NOUN_TAGS.has(tag)) out.push(` ${OPAQUE} `);
+      // A word whose characters the catalogue mostly uses may be a typo of one of its words
+      // (身分证): it stays as typed, for the search to read by sound.
+      if (!NOUN_TAGS.has(tag)) continue;
+      const chars = [...word];
+      const unused = chars.filter((ch) => !this.vocab.uses(ch)).length;
+      out.push(unused * 2 >= chars.length ? ` ${OPAQUE} ` : word);
     }
     return { text: out.join('').replace(/\s+/g, ' ').trim(), topics };
   }
