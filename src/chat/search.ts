@@ -668,7 +668,7 @@ export class SearchIndex {
       const d = cand[k]!;
       const cov = this.coverage(q, d);
       if (cov < MIN_COVERAGE) continue;
-      ranked.push({ d, s: candScore[k]! * (0.5 + 0.5 * cov), cov });
+      ranked.push({ d, s: candScore[k]! * cov * cov, cov });
     }
     if (!ranked.length) return [];
     ranked.sort((a, b) => b.s - a.s);

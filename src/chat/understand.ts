@@ -206,7 +206,13 @@ export class QueryReader {
         out.push(word);
         continue;
       }
-      if (this.people.has(word) || this.vocab.uses(word)) {
+      if (this.people.has(word)) {
+        // Set apart: its characters must not join the next word's in the search's own cuts
+        // (我们家|里|老头子 would leave 里 weighing as much as 敬老卡).
+        out.push(` ${word} `);
+        continue;
+      }
+      if (this.vocab.uses(word)) {
         out.push(word);
         if (this.vocab.isWord(word) && !this.people.has(word)) topics.push(word);
         continue;
