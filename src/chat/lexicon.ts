@@ -68,6 +68,11 @@ export function parseLexicon(text: string, file = 'lexicon.yaml'): Lexicon {
       file,
       r.error.issues.map((i) => {
         const at = i.path.map(String).join('.');
+        if (i.code === 'invalid_key') {
+          // A wrong word on the left of "word: standard word".
+          const inner = (i as { issues?: { message: string }[] }).issues?.map((x) => x.message).join('; ') ?? i.message;
+          return `${at}: ${inner} (got ${JSON.stringify(i.path[i.path.length - 1])})`;
+        }
         const got = i.path.reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), raw);
         return `${at || '(top)'}: ${i.message}${got !== undefined && typeof got !== 'object' ? ` (got ${JSON.stringify(got)})` : ''}`;
       }),

@@ -1385,4 +1385,4 @@ export class CitizenSearch {
 /** An answer at once needs this much of the query covered… */
 const ANSWER_COVERAGE = 0.85;
 /** …and the second hit below this share of the first's score. */
-const ANSWER_CLEAR = 0.7;
+const ANSWER_CLEAR = 0.6;
