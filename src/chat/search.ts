@@ -125,7 +125,9 @@ const AUDIENCE_BOOST = 1.15;
 /** The query, function words aside, is exactly one of the document's keywords, synonyms or name. */
 const EXACT_BOOST = 1.25;
 /** A question ("…吗", "怎么…", "多久") leans to FAQ answers, a bare name ("公司注销") to service items. */
-const FORM_BOOST = 1.15;
+const FORM_BOOST = 1.35;
+/** Asking how to get something done, and nothing more specific. */
+const HOW = /怎么办理?|怎么弄|怎么搞|怎么整|咋办|咋整|咋弄|咋搞|如何办理?|怎样办理?/g;
 const QUESTION = /[?吗呢啥哪几怎咋]|什么|多少|多久|如何|能不能|可不可以|可以|是否|要不要|有没有/;
 
 // ───────────────────────── words that carry no topic ─────────────────────────
@@ -606,7 +608,8 @@ export class SearchIndex {
     const q = this.queryTerms(u);
     if (!q.count) return [];
     const exact = this.phrases.get(this.signature(u));
-    const question = QUESTION.test(text);
+    // "怎么办 / 咋整" alone asks for the procedure: the item's guide, not an FAQ about one detail.
+    const question = QUESTION.test(text.replace(HOW, ''));
 
     // Accumulate.
     const gen = ++this.generation;
@@ -1297,7 +1300,9 @@ export function docsFromProfile(p: SearchableProfile): SearchDoc[] {
       if (!r) continue;
       const body = r.text ?? (r.link ? [r.link.title, r.link.description ?? ''].join('\n') : r.news ? [r.news.title, r.news.description ?? ''].join('\n') : null);
       if (body === null) continue;
-      docs.push({ ref: `nav:${n.id}`, kind: 'page', title: n.title, keywords: [], synonyms: [], body, ...here });
+      // A page has no keywords: its first sentence says what it is about, and counts as much as its title.
+      const lead = body.split(/[。！？\n]/)[0]!.slice(0, 60);
+      docs.push({ ref: `nav:${n.id}`, kind: 'page', title: n.title, keywords: [], synonyms: lead ? [lead] : [], body, ...here });
     }
   };
   walk(p.navigation ?? [], { audience: [] });
@@ -1364,8 +1369,9 @@ export class CitizenSearch {
     if (!read.text) return [];
     if (MATERIALS.test(read.text)) {
       // "办居住证要带啥材料": the item's guide lists its materials; a generic FAQ does not.
-      const item = this.index.search(read.text.replace(new RegExp(MATERIALS.source, 'g'), ' '), opts);
-      if (item[0]?.kind === 'service') return item;
+      const found = this.index.search(read.text.replace(new RegExp(MATERIALS.source, 'g'), ' '), opts);
+      const item = found.find((h) => h.kind === 'service');
+      if (item) return [item, ...found.filter((h) => h !== item)];
     }
     return this.index.search(read.text, opts);
   }
