@@ -214,7 +214,8 @@ export class QueryReader {
       }
       if (this.vocab.uses(word)) {
         out.push(word);
-        if (this.vocab.isWord(word) && !this.people.has(word)) topics.push(word);
+        // A topic names a thing: not a catalogue keyword that is itself a question (要带什么).
+        if (this.vocab.isWord(word) && !ASKS.test(word)) topics.push(word);
         continue;
       }
       // A word the catalogue never uses: a thing stays, as one opaque unit the catalogue does not
