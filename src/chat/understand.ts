@@ -99,7 +99,7 @@ export function simplify(s: string): string {
 // ─────────────────────────────── the reader ───────────────────────────────
 
 /** jieba's tags for words that name a thing (nouns, names, places, organisations, idioms used as nouns). */
-const NOUN_TAGS = new Set(['n', 'nr', 'nrt', 'nrfg', 'ns', 'nt', 'nz', 'ng', 'vn', 'an', 'l', 'i', 'j', 's']);
+const NOUN_TAGS = new Set(['a', 'n', 'nr', 'nrt', 'nrfg', 'ns', 'nt', 'nz', 'ng', 'vn', 'an', 'l', 'i', 'j', 's']);
 /** A clause that asks. */
 const ASKS = /[?？吗么呢啥哪几]|什么|多少|多久|多长|怎么|怎样|如何|能不能|可不可以|可以|是否|要不要|有没有|行不行|咋|在哪/;
 const CLAUSE_BREAK = /[，。！？；：、,.!?;:\n…~～]+/;
@@ -162,8 +162,11 @@ export class QueryReader {
     s = simplify(s);
     const clauses = s.split(CLAUSE_BREAK).filter((c) => c.trim());
     const han = (s.match(/\p{Script=Han}/gu) ?? []).length;
-    const read = clauses.map((c) => this.readClause(c));
-    if (clauses.length < 2 || han < LONG) return { text: read.map((r) => r.text).join('，'), clause: false };
+    const short = clauses.length < 2 || han < LONG;
+    // In a short message every word is part of the question: one the catalogue never uses (好吃,
+    // 装修) says it is about something else. In a long one, only the asking clause's are.
+    const read = clauses.map((c, i) => this.readClause(c, short || (i === clauses.length - 1 && ASKS.test(c))));
+    if (short) return { text: read.map((r) => r.text).join('，'), clause: false };
     // A story before the question: the last clause that asks, with the topic words before it
     // when it names no topic itself.
     let ask = -1;
@@ -187,7 +190,7 @@ export class QueryReader {
   }
 
   /** One clause: its words read, and the catalogue words among them (its topics). */
-  private readClause(c: string): { text: string; topics: string[] } {
+  private readClause(c: string, asking: boolean): { text: string; topics: string[] } {
     const tagged = this.jieba.tag(c, false);
     const out: string[] = [];
     const topics: string[] = [];
@@ -223,7 +226,7 @@ export class QueryReader {
       // a word, not a typo of some catalogue word); anything else goes.
       // A word whose characters the catalogue mostly uses may be a typo of one of its words
       // (身分证): it stays as typed, for the search to read by sound.
-      if (!NOUN_TAGS.has(tag)) continue;
+      if (!NOUN_TAGS.has(tag) && !(asking && [...word].length >= 2)) continue;
       const chars = [...word];
       const unused = chars.filter((ch) => !this.vocab.uses(ch)).length;
       out.push(unused * 2 >= chars.length ? ` ${OPAQUE} ` : word);
