@@ -73,11 +73,12 @@ ${rows.length === 0 ? html`<p class="empty">没有整改事项。</p>` : html`<t
         const pc = await kit.pageContext(ctx);
         const f = kit.fmt();
         const { r, rating } = x;
+        const named = (await ratings.label(rating.subject, rating.subjectId)) ?? `${SUBJECT[rating.subject]} #${rating.subjectId}`;
         const link = rating.subject === 'ticket' ? `/admin/tickets/${rating.subjectId}` : rating.subject === 'case' ? `/admin/cases/${rating.subjectId}` : rating.subject === 'conversation' ? `/admin/inbox/${rating.subjectId}` : null;
         const body = html`<div class="card"><h1>差评整改</h1>
 <dl class="facts">
   <div><dt>评价</dt><dd>${LEVEL_NAMES[rating.level]} · ${f.at(rating.createdAt)}</dd></div>
-  <div><dt>评价对象</dt><dd>${SUBJECT[rating.subject]} ${link ? html`<a href="${link}">${rating.subjectId}</a>` : rating.subjectId}</dd></div>
+  <div><dt>评价对象</dt><dd>${link ? html`<a href="${link}">${named}</a>` : named}</dd></div>
   <div><dt>评价人</dt><dd>${rater ?? html`<span class="muted">不显示</span>`}${!rater && mayRectification(a, 'reveal_rater', r) ? html` <form method="post" action="/admin/rectifications/${r.id}/reveal" class="inline">${csrfField(pc)}<button class="link small" type="submit" title="将记入审计日志">显示评价人</button></form>` : null}</dd></div>
   <div><dt>部门</dt><dd>${needs.departmentName(r.department)}</dd></div>
   <div><dt>状态</dt><dd>${STATUS[r.status]}</dd></div>
@@ -111,7 +112,7 @@ ${r.status === 'submitted' && mayRectification(a, 'review', r) ? html`<form meth
           const a = kit.actor(ctx);
           if (!mayRectification(a, action, x.r)) return kit.fail(ctx, 403, '您不能这样操作这条整改');
           try {
-            await run(x.r.id, a.id, form, `${SUBJECT[x.rating.subject]}的办理`);
+            await run(x.r.id, a.id, form, `${(await ratings.label(x.rating.subject, x.rating.subjectId)) ?? SUBJECT[x.rating.subject]}的办理`);
             await kit.audit.record({ actor: a, action: action === 'submit' ? 'rectification-submit' : 'rectification-review', target: `rectification:${x.r.id}`, department: x.r.department, detail: action === 'review' ? (form.approve === '1' ? '通过' : '退回') : null, ip: ctx.ip });
             await kit.flash(ctx, 'ok', done);
           } catch (err) {

@@ -78,6 +78,11 @@ export class Ratings {
     this.subjects.set(subject, find);
   }
 
+  /** How a rated thing is named to staff and to the rater (工单 GD…, 办件 WB…), where its capability says. */
+  async label(subject: RatingSubject, id: string): Promise<string | null> {
+    return (await this.subjects.get(subject)?.(id))?.label ?? null;
+  }
+
   /** The five-level question as tappable choices (best first). */
   menu(subject: RatingSubject, id: string | number, head = '请您为这次办理打个分（自愿评价）：'): CustomMessage {
     return { type: 'msgmenu', headContent: head, list: [5, 4, 3, 2, 1].map((l) => ({ id: `rt-${subject}-${id}-${l}`, content: LEVEL_NAMES[l]! })), tailContent: '不评价也没关系。' };
