@@ -33,6 +33,7 @@ import type { Logger } from './platform/log.ts';
 import type { Profile } from './profile/schema.ts';
 import { appointmentsCapability } from './services/appointments/capability.ts';
 import type { Appointments } from './services/appointments/index.ts';
+import { bindingsCapability } from './services/bindings/capability.ts';
 import { casesCapability } from './services/cases/capability.ts';
 import type { Cases } from './services/cases/index.ts';
 import { catalogueCapability } from './services/catalogue/capability.ts';
@@ -93,7 +94,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases];
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, bindingsCapability(core)];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));

@@ -5,6 +5,7 @@ import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 import { textsSchema } from './texts.ts';
+import { bindingsSchema, checkBindings } from './bindings.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
@@ -178,6 +179,8 @@ export const profileSchema = z
     inbox: inboxSchema.prefault(DEFAULT_INBOX),
     /** weiban's own sentences and words, where the department needs others (see texts.ts). */
     texts: textsSchema.prefault({}),
+    /** Account binding (读者证, 机动车 …), departments' systems and the events they push (see bindings.ts). */
+    bindings: bindingsSchema.prefault({}),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -198,6 +201,7 @@ export const profileSchema = z
     }
     checkReferences(p as Profile, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     checkStaffReferences(p, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+    checkBindings(p.bindings, { templates: p.templates, departments: p.departments.map((d) => d.id), emulator: p.emulator.enabled }, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   });
 
 type Report = (path: (string | number)[], message: string) => void;

@@ -1,0 +1,63 @@
+import type Router from '@koa/router';
+import type { PanelKit } from '../../admin/routes.ts';
+import { page } from '../../admin/pages/layout.ts';
+import type { Core } from '../../capability.ts';
+import { mayBindings } from '../../policies/index.ts';
+import { html } from '../../web/html.ts';
+import { BindingEntity } from './entities.ts';
+import type { Events } from './events.ts';
+import type { Bindings } from './index.ts';
+
+const EVENT_STATUS: Record<string, [string, string]> = {
+  queued: ['待发送', 'pill-near'],
+  sent: ['已推送', 'pill-closed'],
+  no_binding: ['无人绑定', 'pill-muted'],
+  opted_out: ['已退订', 'pill-muted'],
+  failed: ['失败', 'pill-overdue'],
+};
+
+/** The staff's view: bindings by kind (masked), and what the departments' systems sent. */
+export function bindingsPanel(r: Router, kit: PanelKit, d: { core: Core; bindings: Bindings; events: Events }): void {
+  const { core, bindings, events } = d;
+
+  r.get('/bindings', kit.signedIn, async (ctx) => {
+    const me = kit.actor(ctx);
+    const kinds = bindings.kinds.filter((k) => mayBindings(me, 'view', k.department ?? null));
+    if (!kinds.length) return kit.fail(ctx, 404, '没有可查看的绑定');
+    const repo = core.db.getRepository(BindingEntity);
+    const f = kit.fmt();
+    const counts = await Promise.all(kinds.map((k) => repo.count({ where: { kind: k.id, status: 'bound' } })));
+    const recent = await repo.find({ where: kinds.map((k) => ({ kind: k.id })), order: { boundAt: 'DESC', id: 'DESC' }, take: 50 });
+    const kindName = (id: string) => bindings.kind(id)?.name ?? id;
+    const shownKinds = new Set(kinds.map((k) => k.id));
+    const evs = (await events.recent(100)).filter((e) => {
+      const ek = events.kind(e.kind);
+      return ek && shownKinds.has(ek.binding);
+    });
+    const pc = await kit.pageContext(ctx);
+    const body = html`
+<h1>绑定与推送</h1>
+<section class="card"><h2>已绑定</h2>
+<table class="list"><thead><tr><th scope="col">类型</th><th scope="col">核验方式</th><th scope="col">在绑数</th><th scope="col">每人上限</th></tr></thead><tbody>
+${kinds.map((k, i) => html`<tr><td>${k.name}</td><td>${k.verify.by === 'records' ? '导入的记录' : '部门系统实时核验'}</td><td>${counts[i]}</td><td>${k.max_per_citizen}</td></tr>`)}
+</tbody></table></section>
+<section class="card"><h2>最近的绑定</h2>
+${recent.length
+  ? html`<table class="list"><thead><tr><th scope="col">时间</th><th scope="col">类型</th><th scope="col">号码（已脱敏）</th><th scope="col">状态</th></tr></thead><tbody>
+${recent.map((b) => html`<tr><td>${f.short(b.boundAt)}</td><td>${kindName(b.kind)}</td><td><code>${b.display}</code></td><td>${b.status === 'bound' ? html`<span class="pill pill-closed">在绑</span>` : html`<span class="pill pill-muted">已解绑 ${f.short(b.unboundAt ?? 0)}</span>`}</td></tr>`)}
+</tbody></table>`
+  : html`<p class="muted">还没有人绑定。</p>`}</section>
+<section class="card"><h2>部门系统推来的事件</h2>
+<p class="muted">部门系统用 <code>POST /api/events</code>（签名见 README）推送；同一幂等键只处理一次，夜间免打扰时段的推送顺延到早上。</p>
+${evs.length
+  ? html`<table class="list"><thead><tr><th scope="col">收到</th><th scope="col">系统</th><th scope="col">事件</th><th scope="col">对象（已脱敏）</th><th scope="col">内容</th><th scope="col">状态</th><th scope="col">发送时间</th></tr></thead><tbody>
+${evs.map((e) => {
+  const [label, cls] = EVENT_STATUS[e.status] ?? [e.status, 'pill-muted'];
+  const values = Object.entries(events.shownValues(e)).map(([k, v]) => `${k}=${v}`).join(' · ');
+  return html`<tr><td>${f.short(e.receivedAt)}</td><td>${events.system(e.system)?.name ?? e.system}</td><td>${events.kind(e.kind)?.name ?? e.kind}</td><td><code>${e.targetDisplay}</code></td><td class="small">${values}${e.detail ? html`<br><span class="muted">${e.detail}</span>` : ''}</td><td><span class="pill ${cls}">${label}</span></td><td>${e.sentAt ? f.short(e.sentAt) : e.sendAt ? html`预计 ${f.short(e.sendAt)}` : '—'}</td></tr>`;
+})}
+</tbody></table>`
+  : html`<p class="muted">还没有收到事件。</p>`}</section>`;
+    kit.send(ctx, page(pc, { title: '绑定与推送', section: 'bindings', body }));
+  });
+}
