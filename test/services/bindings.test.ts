@@ -429,3 +429,112 @@ describe('verification by the department system (signed call, timeout, retry, ci
     }
   });
 });
+
+describe('Xiamen traffic: vehicles and fines', () => {
+  const XM = { system: 'tms', key: XM_KEY };
+  const fine = (idem: string, plate: string, fen: unknown = 20000) =>
+    JSON.stringify({ kind: 'violation_fine', idempotency_key: idem, target: plate, values: { violation_no: '3502001234567890', place: '厦门大桥往本岛方向', happened: '2026-11-22 08:41', fine_fen: fen } });
+
+  async function driver(a: TestApp, openid: string) {
+    const v = await reader(a, openid);
+    const page = await v.get('/h5/bindings/new/vehicle');
+    return { v, bound: await v.post('/h5/bindings/new/vehicle', { _csrf: v.csrf(page.text), plate: '闽d·12345', engine_last6: 'a1b2c3', consent: '1' }) };
+  }
+
+  it('binds a plate typed in lower case with a separator, and pushes a fine with its amount (no pay link until pay is on)', async () => {
+    const a = await startApp({ profileFile: TRAFFIC });
+    const { bound } = await driver(a, 'o_taxi_driver_wang');
+    expect(bound.text).toContain('绑定成功');
+    expect(bound.text).toContain('闽D***45');
+    const r = await signed(a, '/api/events', fine('VIO-1', '闽D12345'), XM);
+    expect(r.status).toBe(202);
+    await a.jobs.runDue();
+    const [msg] = templates(a, 'o_taxi_driver_wang');
+    expect(msg!.message).toMatchObject({ title: '交通违法缴款通知', data: { thing1: '闽D***45', thing2: '厦门大桥往本岛方向', amount4: '200.00元', character_string5: '3502001234567890' } });
+    expect(String(msg!.message.url)).toMatch(/\/h5\/notices\/\d+$/);
+    // A fine in the wrong unit or shape is refused.
+    for (const bad of ['200元', -5, 0, 1.5]) {
+      const res = await signed(a, '/api/events', fine(`VIO-BAD-${String(bad)}`, '闽D12345', bad), { ...XM, ts: Math.floor(a.clock.now() / 1000) + Math.floor(Math.random() * 200) });
+      expect(res.status, String(bad)).toBe(422);
+    }
+    // A fine cannot be switched off.
+    const page = await (await driver(a, 'o_other_driver')).v.get(new URL(String(msg!.message.url)).pathname);
+    expect(page.status).toBe(404);
+  });
+
+  it('a system may post only its own kinds', async () => {
+    const a = await startApp({ profileFile: TRAFFIC });
+    const r = await signed(a, '/api/events', fine('VIO-9', '闽D12345'), { system: 'tms', key: LIB_KEY });
+    expect(r.status).toBe(401);
+  });
+});
+
+describe('the fine joined to payment through the narrow BillIssuer door', () => {
+  it('an event with a fine asks for one bill in its transaction, links the push to pay, and tells the department when paid, retrying until acknowledged', async () => {
+    const { Bindings } = await import('../../src/services/bindings/index.ts');
+    const { Events } = await import('../../src/services/bindings/events.ts');
+    const { JobQueue } = await import('../../src/platform/jobs.ts');
+    const { DeptEventEntity } = await import('../../src/services/bindings/entities.ts');
+    const received: { body: string; ok: boolean }[] = [];
+    let answer = 500;
+    const dept = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push({ body, ok: signatureMatches(XM_KEY, String(req.headers['x-weiban-timestamp']), body, String(req.headers['x-weiban-signature'])) });
+        res.statusCode = answer;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => dept.listen(0, '127.0.0.1', () => r()));
+    const callback = `http://127.0.0.1:${(dept.address() as AddressInfo).port}/paid`;
+    try {
+      const a = await startApp({ profileFile: TRAFFIC, profile: (p) => void (p.bindings.systems[0].callback_url = callback) });
+      const v = await reader(a, 'o_fined_driver');
+      const page = await v.get('/h5/bindings/new/vehicle');
+      await v.post('/h5/bindings/new/vehicle', { _csrf: v.csrf(page.text), plate: '闽DD66881', engine_last6: '880217', consent: '1' });
+
+      // What pay's bills command will be; here a stand-in that records what it was asked.
+      const bills: { openid: string; title: string; amountFen: number; reference: string; inTransaction: boolean }[] = [];
+      const issuer = {
+        async issueBill(input: { openid: string; title: string; amountFen: number; reference: string }, manager?: unknown) {
+          bills.push({ openid: input.openid, title: input.title, amountFen: input.amountFen, reference: input.reference, inTransaction: !!manager });
+          return { billId: `B${bills.length}`, payUrl: `/h5/pay/B${bills.length}` };
+        },
+      };
+      const log = createLogger({ level: 'silent' });
+      const jobs = new JobQueue(a.db, a.clock, log);
+      const config = a.profile.bindings;
+      const bindings = new Bindings({ db: a.db, kv: a.kv, clock: a.clock, log, config, verifiers: new Map() });
+      const events = new Events({ db: a.db, clock: a.clock, calendar: a.calendar, jobs, api: a.api, conversationLog: a.conversationLog, log, config, templates: a.profile.templates, bindings, publicUrl: 'https://gov.example', secrets: new Map([['tms', XM_KEY]]), bills: issuer });
+
+      const body = { kind: 'violation_fine', idempotency_key: 'VIO-PAY-1', target: '闽DD66881', values: { violation_no: '3502009876543210', place: '湖滨南路与金榜路口', happened: '2026-11-21 17:05', fine_fen: '10000' } };
+      const res = await events.accept('tms', body);
+      expect(res.status).toBe('queued');
+      expect(await events.accept('tms', body)).toMatchObject({ status: 'duplicate' });
+      expect(bills).toEqual([{ openid: 'o_fined_driver', title: '闽D****81 交通违法罚款', amountFen: 10000, reference: '3502009876543210', inTransaction: true }]);
+      await jobs.runDue();
+      const [msg] = templates(a, 'o_fined_driver');
+      expect(msg!.message.url).toBe('https://gov.example/h5/pay/B1'); // one tap from the message to the pay page
+      expect(msg!.message.data).toMatchObject({ amount4: '100.00元' });
+
+      // Paid (pay calls this): the department hears it, signed, until it answers 2xx.
+      await events.settled(res.id, 'B1');
+      await events.settled(res.id, 'B1'); // a repeated payment notification: one callback job
+      await jobs.runDue();
+      expect(received).toHaveLength(1);
+      answer = 200;
+      a.clock.advance(15_000);
+      await jobs.runDue();
+      expect(received).toHaveLength(2);
+      expect(received.every((r) => r.ok)).toBe(true);
+      expect(JSON.parse(received[1]!.body)).toMatchObject({ type: 'bill.paid', idempotency_key: 'VIO-PAY-1', reference: '3502009876543210', bill_id: 'B1', amount_fen: 10000 });
+      const row = await a.db.getRepository(DeptEventEntity).findOneByOrFail({ id: res.id });
+      expect(row.detail).toBe('paid, department notified (bill B1)');
+      a.clock.advance(3_600_000);
+      expect(await jobs.runDue()).toBe(0);
+    } finally {
+      await new Promise<void>((r) => dept.close(() => r()));
+    }
+  });
+});
