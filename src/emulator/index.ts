@@ -64,6 +64,16 @@ export class Emulator {
     return this.wire.act(openid, action);
   }
 
+  /**
+   * Post the TEMPLATESENDJOBFINISH events WeChat sends after template messages (success, or
+   * failed:user block for a citizen who refuses them), for every template sent since the last call.
+   */
+  async reportDeliveries(): Promise<number> {
+    const reports = this.platform.takeDeliveryReports();
+    for (const r of reports) await this.wire.act(r.openid, { type: 'template_send_finish', msgId: r.msgid, status: r.status });
+    return reports.length;
+  }
+
   routes(): Router {
     const r = new Router({ prefix: this.prefix });
     const p = this.platform;

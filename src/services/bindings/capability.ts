@@ -114,9 +114,16 @@ export function bindingsCapability(core: Core, opts: { bills?: BillIssuer } = {}
     },
     async started() {
       // Demo records (emulator only, checked by the profile schema): the demo binds out of the box.
-      for (const k of config.kinds) {
+      for (const [i, k] of config.kinds.entries()) {
         if (!k.demo_records) continue;
-        const { rows } = parseRows(readFileSync(join(core.profileDir, k.demo_records), 'utf8'), 'csv');
+        const file = join(core.profileDir, k.demo_records);
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch {
+          throw new Error(`profile: bindings.kinds[${i}].demo_records (kind "${k.id}"): expected a CSV file at ${file} (a header line naming the fields, then one record a line)`);
+        }
+        const { rows } = parseRows(text, 'csv');
         const res = await bindings.importRecords('demo', k.id, rows);
         log.info({ kind: k.id, imported: res.imported }, 'demo binding records loaded');
       }
