@@ -9,6 +9,7 @@ import { parseProfile } from '../../src/profile/load.ts';
 import { systemSecrets } from '../../src/services/bindings/capability.ts';
 import { signBody, signatureMatches } from '../../src/services/bindings/verify.ts';
 import { appsClosedAfterEach, demoProfileRaw, type TestApp } from '../helpers/app.ts';
+import { PG_URL, REDIS_URL } from '../helpers/backends.ts';
 import { Visitor } from '../helpers/visitor.ts';
 
 const PROFILES = join(import.meta.dirname, '..', '..', 'profiles');
@@ -536,5 +537,30 @@ describe('the fine joined to payment through the narrow BillIssuer door', () => 
     } finally {
       await new Promise<void>((r) => dept.close(() => r()));
     }
+  });
+});
+
+describe.each([
+  { db: 'postgres' as const, kv: 'redis' as const, ok: !!PG_URL && !!REDIS_URL, label: PG_URL && REDIS_URL ? 'postgres + redis' : 'postgres + redis (SKIPPED: DATABASE_URL or REDIS_URL is not set)' },
+])('on $label', ({ db, kv, ok }) => {
+  it.skipIf(!ok)('binds, locks guesses, takes an event once, pushes it, imports records and unbinds', async () => {
+    const a = await startApp({ profileFile: LIBRARY, db, kv });
+    const v = await reader(a, 'o_pg_reader');
+    expect((await bindCard(v, '3100012345', '000000')).text).toContain('还可以再试 4 次');
+    expect((await bindCard(v, '3100012345', '246810')).text).toContain('绑定成功');
+    const other = await reader(a, 'o_pg_other');
+    expect((await bindCard(other, '3100012345', '246810')).status).toBe(409);
+    const body = loanDue('PG-1', '3100012345');
+    expect((await signed(a, '/api/events', body)).status).toBe(202);
+    expect((await signed(a, '/api/events', body)).status).toBe(409);
+    expect((await signed(a, '/api/events', body, { ts: Math.floor(a.clock.now() / 1000) + 1 })).body.status).toBe('duplicate');
+    await a.jobs.runDue();
+    expect(templates(a, 'o_pg_reader')).toHaveLength(1);
+    const csv = ['card_no,password', '3100099001,654321', '3100099001,111111'].join('\n');
+    expect((await signed(a, '/api/records?kind=reader_card', csv, { type: 'text/csv', ts: Math.floor(a.clock.now() / 1000) + 2 })).body.imported).toBe(2);
+    const mine = await v.get('/h5/bindings');
+    const id = /action="\/h5\/bindings\/(\d+)\/unbind"/.exec(mine.text)![1]!;
+    expect((await v.post(`/h5/bindings/${id}/unbind`, { _csrf: v.csrf(mine.text) })).text).toContain('已解除绑定');
+    expect((await bindCard(other, '3100012345', '246810')).text).toContain('绑定成功');
   });
 });

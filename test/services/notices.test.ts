@@ -3,6 +3,7 @@ import { CitizenEntity } from '../../src/chat/log.ts';
 import { NoticeEntity, NoticeRecipientEntity } from '../../src/services/notices/index.ts';
 import { makeTeam, signedIn } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
+import { PG_URL } from '../helpers/backends.ts';
 
 const startApp = appsClosedAfterEach();
 
@@ -107,5 +108,21 @@ describe('mass notices (群发通知)', () => {
     const n = await a.db.getRepository(NoticeEntity).findOneByOrFail({ id });
     expect(n).toMatchObject({ status: 'paused', sent: 12, failed: 0, total: 30 });
     expect(await a.db.getRepository(NoticeRecipientEntity).countBy({ noticeId: id, status: 'pending' })).toBe(18);
+  });
+});
+
+describe.skipIf(!PG_URL)(`notices on postgres${PG_URL ? '' : ' (SKIPPED: DATABASE_URL is not set to a postgres:// URL)'}`, () => {
+  it('sends a notice to every follower, once each, and counts the delivery reports', async () => {
+    const a = await startApp({ db: 'postgres' });
+    const ids = await followers(a, 40, 'o_pg_follower_');
+    const { res, sup } = await compose(a, GOOD);
+    const id = Number(/\/admin\/notices\/(\d+)/.exec(res.headers.get('location')!)![1]);
+    await sup.page(`/admin/notices/${id}`);
+    await sup.post(`/admin/notices/${id}/send`);
+    await a.jobs.runDue();
+    expect(await a.db.getRepository(NoticeEntity).findOneByOrFail({ id })).toMatchObject({ status: 'done', sent: 40 });
+    for (const o of ids) expect(templatesTo(a, o)).toHaveLength(1);
+    await a.emulator!.reportDeliveries();
+    expect((await a.db.getRepository(NoticeEntity).findOneByOrFail({ id })).delivered).toBe(40);
   });
 });
