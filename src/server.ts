@@ -129,6 +129,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
         accountName: profile.account.name,
         publicUrl: core.publicUrl,
         templates: Object.values(profile.templates).map((t) => ({ id: t.id, title: t.title, fields: Object.keys(t.fields), labels: t.labels })),
+        reportDeliveries: opts.runJobs !== false,
       })
     : null;
 

@@ -23,8 +23,8 @@ export function bindingPages(r: Router, kit: PageKit, d: { bindings: Bindings; e
 <section class="wb-section"><h2>已绑定</h2>
 ${mine.length
   ? mine.map(
-      (b) => html`<article class="wb-card" id="b${b.id}">
-  <h3>${kindName(b.kind)} <span class="wb-code">${b.display}</span></h3>
+      (b) => html`<article class="wb-card wb-binding" id="b${b.id}">
+  <h3>${kindName(b.kind)} <span class="wb-masked">${b.display}</span></h3>
   <p class="wb-muted">${kit.onDay(b.boundAt)} 绑定</p>
   <form method="post" action="/h5/bindings/${b.id}/unbind" class="wb-inline-form">${csrfField(ctx)}<button type="submit" class="weui-btn weui-btn_default weui-btn_mini">解除绑定</button></form>
 </article>`,
@@ -50,7 +50,7 @@ ${pushKinds.map(
     kit.render(ctx, '我的绑定', await listBody(ctx, openid));
   });
 
-  const form = (ctx: Context, kind: BindingKind, o: { values?: Record<string, string>; error?: BindingError | null }): SafeHtml => html`
+  const form = (ctx: Context, kind: BindingKind, o: { values?: Record<string, string>; error?: BindingError | null; consent?: boolean }): SafeHtml => html`
 <form method="post" action="/h5/bindings/new/${kind.id}" class="wb-section" novalidate>
   ${csrfField(ctx)}
   ${o.error ? html`<p class="wb-error" role="alert">${o.error.message}</p>` : ''}
@@ -59,7 +59,7 @@ ${pushKinds.map(
     <input id="f-${f.id}" name="${f.id}" type="${f.secret ? 'password' : f.input === 'number' ? 'text' : f.input}" ${f.input === 'number' ? html`inputmode="numeric"` : ''} autocomplete="off" placeholder="${f.hint}" value="${f.secret ? '' : (o.values?.[f.id] ?? '')}" ${o.error?.field === f.id ? html`aria-invalid="true"` : ''} required></div>`,
   )}
   <div class="wb-card wb-consent"><p>${kind.consent}</p>
-  <label><input type="checkbox" name="consent" value="1" required> 我已阅读并同意</label></div>
+  <label><input type="checkbox" name="consent" value="1" ${o.consent ? html`checked` : ''} required> 我已阅读并同意</label></div>
   <div class="wb-actions"><button type="submit" class="weui-btn weui-btn_primary">确认绑定</button></div>
 </form>`;
 
@@ -88,7 +88,7 @@ ${pushKinds.map(
     } catch (err) {
       if (!(err instanceof BindingError)) throw err;
       const status = err.code === 'locked' ? 429 : err.code === 'unavailable' ? 503 : err.code === 'taken' ? 409 : 422;
-      kit.render(ctx, `绑定${kind.name}`, form(ctx, kind, { values: input, error: err }), { back: '/h5/bindings', status });
+      kit.render(ctx, `绑定${kind.name}`, form(ctx, kind, { values: input, error: err, consent: f.get('consent') === '1' }), { back: '/h5/bindings', status });
     }
   });
 
@@ -133,12 +133,11 @@ ${pushKinds.map(
       kind?.name ?? '提醒',
       html`<article class="wb-card">
   <h3>${kind?.name ?? ''} <span class="wb-status">${STATUS_TEXT[e.status] ?? e.status}</span></h3>
-  <p>${bindings.kind(kind?.binding ?? '')?.name ?? ''} <span class="wb-code">${e.targetDisplay}</span></p>
-  ${tpl ? html`<ul class="wb-list">${Object.entries(events.labelled(e)).map(([k, v]) => html`<li><span class="wb-muted">${k}</span> ${v}</li>`)}</ul>` : ''}
+  ${tpl ? html`<ul class="wb-kvlist">${Object.entries(events.labelled(e)).map(([k, v]) => html`<li><span>${k}</span><span class="wb-masked">${v}</span></li>`)}</ul>` : ''}
   <p class="wb-muted">${kit.when(e.receivedAt)} 收到</p>
 </article>
 ${kind?.can_opt_out
-  ? html`<form method="post" action="/h5/pushes" class="wb-section">${csrfField(ctx)}<input type="hidden" name="kind" value="${e.kind}"><input type="hidden" name="off" value="${off ? '0' : '1'}"><input type="hidden" name="back" value="/h5/notices/${e.id}">
+  ? html`<form method="post" action="/h5/pushes" class="wb-card">${csrfField(ctx)}<input type="hidden" name="kind" value="${e.kind}"><input type="hidden" name="off" value="${off ? '0' : '1'}"><input type="hidden" name="back" value="/h5/notices/${e.id}">
   <p class="wb-muted">${off ? '您已关闭这类提醒。' : '不想再收到这类提醒？'}</p>
   <button type="submit" class="weui-btn weui-btn_default">${off ? '重新接收这类提醒' : '退订这类提醒'}</button></form>`
   : ''}`,

@@ -16,6 +16,22 @@ const EVENT_STATUS: Record<string, [string, string]> = {
   failed: ['失败', 'pill-overdue'],
 };
 
+/** What an event's detail (recorded in English for the API and the log) says, in the panel's words. */
+function detailText(d: string | null): string {
+  if (!d) return '';
+  const m = /^bill (\S+)$/.exec(d);
+  if (m) return `已生成缴费单 ${m[1]}`;
+  if (d.startsWith('bill waiting')) return '待生成缴费单（缴费功能尚未开通）';
+  const paid = /^paid, department notified \(bill (\S+)\)$/.exec(d);
+  if (paid) return `已缴费，已通知部门系统（缴费单 ${paid[1]}）`;
+  if (d.startsWith('nobody has bound')) return '没有市民绑定这个号码，未推送';
+  if (d.startsWith('unbound before')) return '发送前市民已解绑，未推送';
+  if (d.startsWith('the citizen switched')) return '市民已退订这类提醒';
+  if (d.startsWith('WeChat refused')) return `微信拒发（${d.replace(/^WeChat refused: /, '')}）`;
+  if (d.startsWith('kind no longer')) return '配置里已没有这类事件';
+  return d;
+}
+
 /** The staff's view: bindings by kind (masked), and what the departments' systems sent. */
 export function bindingsPanel(r: Router, kit: PanelKit, d: { core: Core; bindings: Bindings; events: Events }): void {
   const { core, bindings, events } = d;
@@ -53,8 +69,8 @@ ${evs.length
   ? html`<table class="list"><thead><tr><th scope="col">收到</th><th scope="col">系统</th><th scope="col">事件</th><th scope="col">对象（已脱敏）</th><th scope="col">内容</th><th scope="col">状态</th><th scope="col">发送时间</th></tr></thead><tbody>
 ${evs.map((e) => {
   const [label, cls] = EVENT_STATUS[e.status] ?? [e.status, 'pill-muted'];
-  const values = Object.entries(events.shownValues(e)).map(([k, v]) => `${k}=${v}`).join(' · ');
-  return html`<tr><td>${f.short(e.receivedAt)}</td><td>${events.system(e.system)?.name ?? e.system}</td><td>${events.kind(e.kind)?.name ?? e.kind}</td><td><code>${e.targetDisplay}</code></td><td class="small">${values}${e.detail ? html`<br><span class="muted">${e.detail}</span>` : ''}</td><td><span class="pill ${cls}">${label}</span></td><td>${e.sentAt ? f.short(e.sentAt) : e.sendAt ? html`预计 ${f.short(e.sendAt)}` : '—'}</td></tr>`;
+  const values = Object.entries(events.labelled({ ...e, payload: JSON.stringify(events.shownValues(e)) })).map(([k, v]) => `${k}：${v}`).join(' · ');
+  return html`<tr><td>${f.short(e.receivedAt)}</td><td>${events.system(e.system)?.name ?? e.system}</td><td>${events.kind(e.kind)?.name ?? e.kind}</td><td><code>${e.targetDisplay}</code></td><td class="small">${values}${e.detail ? html`<br><span class="muted">${detailText(e.detail)}</span>` : ''}</td><td><span class="pill ${cls}">${label}</span></td><td>${e.sentAt ? f.short(e.sentAt) : e.sendAt ? html`预计 ${f.short(e.sendAt)}` : '—'}</td></tr>`;
 })}
 </tbody></table>`
   : html`<p class="muted">还没有收到事件。</p>`}</section>`;

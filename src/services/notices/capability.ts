@@ -59,7 +59,7 @@ export function noticesCapability(core: Core, opts: { batchSize?: number; batchI
         const body = html`
 <h1>新建群发通知</h1>
 ${o.error ? html`<p class="flash flash-error" role="alert">${o.error}</p>` : null}
-<form method="get" action="/admin/notices/new" class="card inline">
+<form method="get" action="/admin/notices/new" class="card">
   <label>模板 <select name="template">${templates().map(([p, tt]) => html`<option value="${p}" ${p === purpose ? html`selected` : null}>${tt.title}</option>`)}</select></label>
   <button type="submit">换模板</button>
 </form>
