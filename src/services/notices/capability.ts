@@ -23,7 +23,14 @@ export interface NoticesCapability extends Capability {
  * delivery report WeChat sends back (TEMPLATESENDJOBFINISH).
  */
 export function noticesCapability(core: Core, opts: { batchSize?: number; batchIntervalMs?: number } = {}): NoticesCapability {
-  const notices = new Notices({ db: core.db, clock: core.clock, jobs: core.jobs, api: core.api, log: core.log.child({ component: 'notices' }), profile: core.profile, publicUrl: core.publicUrl, ...opts });
+  // NOTICES_PER_SECOND: the sending rate (default 100 a second, in batches of up to 100).
+  const rateText = core.env.NOTICES_PER_SECOND;
+  if (rateText !== undefined && rateText !== '' && !/^[1-9]\d{0,4}$/.test(rateText)) throw new Error(`NOTICES_PER_SECOND: expected a whole number from 1 to 99999 (messages a second); got "${rateText}"`);
+  const rate = rateText ? Number(rateText) : 100;
+  const batchSize = opts.batchSize ?? Math.min(500, rate);
+  const notices = new Notices({
+    batchSize,
+    batchIntervalMs: opts.batchIntervalMs ?? Math.round((batchSize / rate) * 1000), db: core.db, clock: core.clock, jobs: core.jobs, api: core.api, log: core.log.child({ component: 'notices' }), profile: core.profile, publicUrl: core.publicUrl });
   const templates = () => Object.entries(core.profile.templates).filter(([purpose]) => purpose !== 'staff_alert');
 
   return {
