@@ -7,6 +7,8 @@ import Koa from 'koa';
 import { Emulator } from '../src/emulator/index.ts';
 import { systemClock } from '../src/platform/clock.ts';
 import { createLogger } from '../src/platform/log.ts';
+import { PROJECT_ROOT } from '../src/paths.ts';
+import { loadProfile } from '../src/profile/load.ts';
 
 const N = Number(process.env.FANOUT_RECIPIENTS ?? 100_000);
 const RATE = process.env.NOTICES_PER_SECOND ?? '2000';
@@ -26,9 +28,11 @@ function peakRss(pid: number): number {
  * half-way and started again (the job is taken over when its lease ends).
  */
 export async function benchFanout(): Promise<void> {
+  // The demo's own credentials: weiban (in its process) asks this emulator for its access token with them.
+  const { profile } = loadProfile(join(PROJECT_ROOT, 'config', 'profile.yaml'), {});
   const emulator = new Emulator({
-    account: { callbackUrl: 'http://127.0.0.1:9/wechat', originalId: 'gh_bench', appid: 'wx0000000000000bench', token: 'benchtoken', encoding: 'plain' },
-    secret: 'bench-secret-0000',
+    account: { callbackUrl: 'http://127.0.0.1:9/wechat', originalId: profile.wechat.original_id, appid: profile.wechat.appid, token: profile.wechat.token, encoding: 'plain' },
+    secret: profile.wechat.appsecret,
     clock: systemClock,
     log: createLogger({ level: 'silent' }),
     templates: [{ id: 'TPL_DEMO_BOOKING_REMINDER', title: '预约办事提醒', fields: ['thing1', 'time2', 'thing3', 'character_string4'] }],
@@ -58,8 +62,15 @@ export async function benchFanout(): Promise<void> {
   const t0 = performance.now();
   let child = await spawn(N);
   let rss = 0;
+  const stalled = () => {
+    throw new Error(`fanout: nothing sent for 30 s (sent ${sent()}; platform errors: ${emulator.platform.calls.filter((c) => c.errcode !== 0).slice(-3).map((c) => `${c.path} ${c.errcode}`).join(', ') || 'none'})`);
+  };
+  let last = -1;
+  let since = performance.now();
   while (sent() < N / 2) {
     rss = Math.max(rss, peakRss(child.pid!));
+    if (sent() !== last) [last, since] = [sent(), performance.now()];
+    else if (performance.now() - since > 30_000) stalled();
     await new Promise((r) => setTimeout(r, 100));
   }
   rss = Math.max(rss, peakRss(child.pid!));
@@ -68,22 +79,25 @@ export async function benchFanout(): Promise<void> {
   const tKill = performance.now();
   await new Promise((r) => setTimeout(r, 200));
   child = await spawn(0);
-  const tRestart = performance.now();
+  let tResumed = 0;
   let unique = 0;
   for (;;) {
+    if (!tResumed && sent() > killedAt) tResumed = performance.now();
     rss = Math.max(rss, peakRss(child.pid!));
     unique = ids.reduce((n, id) => n + (emulator.platform.inbox(id).some((i) => i.channel === 'template') ? 1 : 0), 0);
     if (unique === N) break;
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, tResumed ? 1000 : 100));
   }
   const t1 = performance.now();
   const delivered = ids.reduce((n, id) => n + emulator.platform.inbox(id).filter((i) => i.channel === 'template').length, 0);
   const accepted = sent();
   child.kill('SIGTERM');
   server.close();
-  const sendingSeconds = (tKill - t0 + (t1 - tRestart) - 120_000) / 1000; // minus the 2-minute lease a dead run holds the job for
-  console.log('| recipients | killed after | sends accepted by the platform | in citizens\' WeChat | duplicates | time (s, lease wait excluded) | messages/s | weiban peak RSS (MB) |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  console.log(`| ${N} | ${killedAt} | ${accepted} | ${delivered} | ${delivered - N} | ${sendingSeconds.toFixed(1)} | ${(N / sendingSeconds).toFixed(0)} | ${rss.toFixed(0)} |`);
+  // The stall: from the kill until sending resumes (a restart, and the lease of a batch the dead run held, up to 2 minutes).
+  const stall = ((tResumed || t1) - tKill) / 1000;
+  const sendingSeconds = (t1 - t0) / 1000 - stall;
+  console.log('| recipients | killed after | sends accepted by the platform | in citizens\' WeChat | duplicates | sending time (s) | messages/s | stall after the kill (s) | weiban peak RSS (MB) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log(`| ${N} | ${killedAt} | ${accepted} | ${delivered} | ${delivered - N} | ${sendingSeconds.toFixed(1)} | ${(N / sendingSeconds).toFixed(0)} | ${stall.toFixed(1)} | ${rss.toFixed(0)} |`);
   console.log(`\nA send repeated after the kill carries the same client_msg_id and is dropped by the platform (accepted − delivered = ${accepted - delivered}).`);
 }
