@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = {
   'password-change-locked': '修改密码锁定',
   'wechat-bind': '绑定微信（接收提醒）',
   'wechat-unbind': '解绑微信',
+  'binding-unbind': '解除市民的绑定',
   'notice-send': '群发通知',
   'notice-pause': '暂停群发',
   'notice-resume': '继续群发',

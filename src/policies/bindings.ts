@@ -1,6 +1,6 @@
 import { canSee, oversees, type StaffActor } from './roles.ts';
 
-export const BINDING_ACTIONS = ['view', 'events', 'notices.compose', 'notices.send'] as const;
+export const BINDING_ACTIONS = ['view', 'events', 'unbind', 'notices.compose', 'notices.send'] as const;
 export type BindingAction = (typeof BINDING_ACTIONS)[number];
 
 /**
@@ -11,6 +11,8 @@ export type BindingAction = (typeof BINDING_ACTIONS)[number];
 const RULES: Record<BindingAction, (a: StaffActor) => boolean> = {
   view: () => true,
   events: () => true,
+  // At the counter, for a citizen whose card someone else bound (they show their ID): not the duty officer's alone.
+  unbind: (a) => a.role !== 'duty',
   'notices.compose': (a) => oversees(a),
   'notices.send': (a) => oversees(a),
 };

@@ -564,3 +564,42 @@ describe.each([
     expect((await bindCard(other, '3100012345', '246810')).text).toContain('绑定成功');
   });
 });
+
+describe('staff and subscription messages', () => {
+  it('a social-security handler unbinds a card at the counter (audited); another department does not see it; the citizen may bind again', async () => {
+    const { makeTeam, signedIn } = await import('../admin/client.ts');
+    const a = await startApp();
+    const v = await reader(a, 'o_ss_citizen');
+    const page = await v.get('/h5/bindings/new/sscard');
+    const bound = await v.post('/h5/bindings/new/sscard', { _csrf: v.csrf(page.text), ss_no: '31010719800918381x', name: '李建国', consent: '1' });
+    expect(bound.text).toContain('绑定成功');
+    const team = await makeTeam(a);
+    const duty = await signedIn(a, team.duty);
+    const other = await duty.page('/admin/bindings');
+    expect(other.status).toBe(404); // a department without binding kinds sees none
+    const ss = await signedIn(a, team.ssHandler);
+    const list = await ss.page('/admin/bindings');
+    expect(list.html).toContain('3101************1X');
+    expect(list.html).not.toContain('31010719800918381X');
+    const id = /action="\/admin\/bindings\/(\d+)\/unbind"/.exec(list.html)![1]!;
+    expect((await duty.post(`/admin/bindings/${id}/unbind`)).status).toBe(404);
+    const res = await ss.post(`/admin/bindings/${id}/unbind`);
+    expect(res.status).toBe(302);
+    expect(await a.audit.list({ action: 'binding-unbind' })).toEqual([expect.objectContaining({ actor: team.ssHandler.username, target: `binding:${id}`, detail: '社保卡 3101************1X' })]);
+    expect((await v.get('/h5/bindings')).text).toContain('还没有绑定');
+    const again = await v.get('/h5/bindings/new/sscard');
+    expect((await v.post('/h5/bindings/new/sscard', { _csrf: v.csrf(again.text), ss_no: '31010719800918381X', name: '李建国', consent: '1' })).text).toContain('绑定成功');
+  });
+
+  it('an event kind sent as a subscription message (bizsend) reaches the citizen as one', async () => {
+    const a = await startApp({ profileFile: LIBRARY, profile: (p) => void (p.bindings.events[1].channel = 'subscribe') });
+    const v = await reader(a, 'o_sub_reader');
+    await bindCard(v, '3100012345', '246810');
+    const body = JSON.stringify({ kind: 'hold_ready', idempotency_key: 'HOLD-1', target: '3100012345', values: { title: '人类群星闪耀时', branch: '东馆 2 楼预约取书架', keep_until: '2026-11-30' } });
+    expect((await signed(a, '/api/events', body)).status).toBe(202);
+    await a.jobs.runDue();
+    const got = a.emulator!.platform.inbox('o_sub_reader').filter((i) => i.channel === 'subscribe');
+    expect(got).toHaveLength(1);
+    expect(got[0]!.message).toMatchObject({ title: '预约图书到馆通知', data: { thing1: '人类群星闪耀时', thing2: '东馆 2 楼预约取书架', time3: '2026-11-30' } });
+  });
+});

@@ -204,14 +204,15 @@ export class Bindings {
     return ok;
   }
 
-  async unbind(openid: string, bindingId: number): Promise<BindingRow | null> {
+  /** Unbind: by the citizen (their own binding), or by staff at the counter (`openid` null; audited by the caller). */
+  async unbind(openid: string | null, bindingId: number): Promise<BindingRow | null> {
     const repo = this.d.db.getRepository(BindingEntity);
-    const b = await repo.findOne({ where: { id: bindingId, openid, status: 'bound' } });
+    const b = await repo.findOne({ where: { id: bindingId, status: 'bound', ...(openid === null ? {} : { openid }) } });
     if (!b) return null;
     const now = this.d.clock.now();
     const res = await repo.update({ id: b.id, status: 'bound' }, { status: 'unbound', unboundAt: now, activeKey: null });
     if (!res.affected) return null;
-    this.d.log.info({ kind: b.kind, binding: b.id, event: 'unbound' }, 'unbound');
+    this.d.log.info({ kind: b.kind, binding: b.id, event: 'unbound', by: openid === null ? 'staff' : 'citizen' }, 'unbound');
     return { ...b, status: 'unbound', unboundAt: now, activeKey: null };
   }
 

@@ -3,6 +3,8 @@ import type { PanelKit } from '../../admin/routes.ts';
 import { page } from '../../admin/pages/layout.ts';
 import type { Core } from '../../capability.ts';
 import { mayBindings } from '../../policies/index.ts';
+import { intOf } from '../../admin/body.ts';
+import { csrfField } from '../../admin/pages/layout.ts';
 import { html } from '../../web/html.ts';
 import { BindingEntity } from './entities.ts';
 import type { Events } from './events.ts';
@@ -59,8 +61,9 @@ ${kinds.map((k, i) => html`<tr><td>${k.name}</td><td>${k.verify.by === 'records'
 </tbody></table></section>
 <section class="card"><h2>最近的绑定</h2>
 ${recent.length
-  ? html`<table class="list"><thead><tr><th scope="col">时间</th><th scope="col">类型</th><th scope="col">号码（已脱敏）</th><th scope="col">状态</th></tr></thead><tbody>
-${recent.map((b) => html`<tr><td>${f.short(b.boundAt)}</td><td>${kindName(b.kind)}</td><td><code>${b.display}</code></td><td>${b.status === 'bound' ? html`<span class="pill pill-closed">在绑</span>` : html`<span class="pill pill-muted">已解绑 ${f.short(b.unboundAt ?? 0)}</span>`}</td></tr>`)}
+  ? html`<p class="muted">市民说卡或车被别人绑定时，核验其证件后可以在这里解绑（记入审计日志）。</p>
+<table class="list"><thead><tr><th scope="col">时间</th><th scope="col">类型</th><th scope="col">号码（已脱敏）</th><th scope="col">状态</th><th scope="col"></th></tr></thead><tbody>
+${recent.map((b) => html`<tr><td>${f.short(b.boundAt)}</td><td>${kindName(b.kind)}</td><td><code>${b.display}</code></td><td>${b.status === 'bound' ? html`<span class="pill pill-closed">在绑</span>` : html`<span class="pill pill-muted">已解绑 ${f.short(b.unboundAt ?? 0)}</span>`}</td><td>${b.status === 'bound' && mayBindings(me, 'unbind', bindings.kind(b.kind)?.department ?? null) ? html`<form method="post" action="/admin/bindings/${b.id}/unbind" class="inline">${csrfField(pc)}<button type="submit">解绑</button></form>` : null}</td></tr>`)}
 </tbody></table>`
   : html`<p class="muted">还没有人绑定。</p>`}</section>
 <section class="card"><h2>部门系统推来的事件</h2>
@@ -75,5 +78,19 @@ ${evs.map((e) => {
 </tbody></table>`
   : html`<p class="muted">还没有收到事件。</p>`}</section>`;
     kit.send(ctx, page(pc, { title: '绑定与推送', section: 'bindings', body }));
+  });
+
+  r.post('/bindings/:id/unbind', kit.signedIn, async (ctx) => {
+    await kit.checkedForm(ctx);
+    const me = kit.actor(ctx);
+    const id = intOf(ctx.params.id ?? null);
+    const row = id === null ? null : await core.db.getRepository(BindingEntity).findOneBy({ id, status: 'bound' });
+    const kind = row ? bindings.kind(row.kind) : undefined;
+    if (!row || !kind || !mayBindings(me, 'view', kind.department ?? null)) return kit.fail(ctx, 404, '没有这个绑定');
+    if (!mayBindings(me, 'unbind', kind.department ?? null)) return kit.fail(ctx, 403, '值班员不能解绑，请找经办人或负责人');
+    const done = await bindings.unbind(null, row.id);
+    if (done) await kit.audit.record({ actor: me, action: 'binding-unbind', target: `binding:${row.id}`, department: kind.department ?? null, detail: `${kind.name} ${row.display}`, ip: ctx.ip });
+    await kit.flash(ctx, done ? 'ok' : 'error', done ? `已解绑 ${kind.name} ${row.display}` : '这个绑定已经解除了');
+    ctx.redirect('/admin/bindings');
   });
 }

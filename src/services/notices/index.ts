@@ -130,7 +130,7 @@ export class Notices {
       { id: 'all', label: '全部关注者' },
       ...(p.audiences?.options ?? []).map((a) => ({ id: `audience:${a.id}`, label: `人群：${a.name}` })),
       ...p.bindings.kinds.map((k) => ({ id: `binding:${k.id}`, label: `已绑定${k.name}的市民` })),
-      ...p.services.filter((s) => s.application || s.appointment).map((s) => ({ id: `service:${s.id}`, label: `办过「${s.name}」的市民` })),
+      ...p.services.filter((s) => s.application).map((s) => ({ id: `service:${s.id}`, label: `申请过「${s.name}」的市民` })),
     ];
   }
 
