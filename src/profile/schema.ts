@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { faqSchema, FUNCTIONS, functionSchema, serviceSchema, synonymsSchema } from './catalogue.ts';
 import { hallSchema } from './halls.ts';
+import { intentsSchema } from '../chat/intent.ts';
 import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
@@ -181,6 +182,8 @@ export const profileSchema = z
     texts: textsSchema.prefault({}),
     /** Account binding (读者证, 机动车 …), departments' systems and the events they push (see bindings.ts). */
     bindings: bindingsSchema.prefault({}),
+    /** What citizens want done (book an item …) and the words they say it with (see chat/intent.ts). */
+    intents: intentsSchema.prefault({}),
   })
   .strict()
   .superRefine((p, ctx) => {
