@@ -56,7 +56,7 @@ export interface Core {
 /** A capability's part in the conversation. */
 export interface ChatParts {
   dialogs?: Partial<Record<DialogName, Dialog>>;
-  /** Routes right after the silent events (a rating answer, a check-in scan). */
+  /** Routes tried first, even for events that expect no answer (a rating answer, a check-in scan, a delivery report). */
   early?: ChatRoute[];
   /** Routes after menu clicks and numbers, before keyword rules and search (a location, 预约, 进度). */
   extra?: ChatRoute[];

@@ -10,6 +10,8 @@ import { AlertEntity } from './alerts/index.ts';
 import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
 import { RatingEntity, RectificationEntity } from './services/ratings/entities.ts';
 import { ApiKeyEntity, TicketCounterEntity, TicketEntity, TicketEventEntity, TicketPhotoEntity } from './services/tickets/entities.ts';
+import { bindingEntities } from './services/bindings/entities.ts';
+import { NoticeEntity, NoticeRecipientEntity } from './services/notices/index.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
 export const entities: EntitySchema<any>[] = [
@@ -38,4 +40,7 @@ export const entities: EntitySchema<any>[] = [
   ApiKeyEntity,
   RatingEntity,
   RectificationEntity,
+  ...bindingEntities,
+  NoticeEntity,
+  NoticeRecipientEntity,
 ];

@@ -34,6 +34,7 @@ import type { Logger } from './platform/log.ts';
 import type { Profile } from './profile/schema.ts';
 import { appointmentsCapability } from './services/appointments/capability.ts';
 import type { Appointments } from './services/appointments/index.ts';
+import { bindingsCapability } from './services/bindings/capability.ts';
 import { casesCapability } from './services/cases/capability.ts';
 import type { Cases } from './services/cases/index.ts';
 import { catalogueCapability } from './services/catalogue/capability.ts';
@@ -41,6 +42,7 @@ import { ratingsCapability } from './services/ratings/capability.ts';
 import type { Ratings } from './services/ratings/index.ts';
 import { ticketsCapability } from './services/tickets/capability.ts';
 import type { Tickets } from './services/tickets/index.ts';
+import { noticesCapability } from './services/notices/capability.ts';
 import type { Halls } from './services/halls/index.ts';
 import type { WeChatApi } from './wechat/api/index.ts';
 
@@ -114,7 +116,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     const c = await cases.cases.get(Number(id));
     return c ? { openid: c.openid, department: c.department, finished: c.status === 'completed', label: `办件 ${c.caseNo}` } : null;
   });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets];
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets, bindingsCapability(core), noticesCapability(core)];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -148,6 +150,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
         accountName: profile.account.name,
         publicUrl: core.publicUrl,
         templates: Object.values(profile.templates).map((t) => ({ id: t.id, title: t.title, fields: Object.keys(t.fields), labels: t.labels })),
+        reportDeliveries: opts.runJobs !== false,
       })
     : null;
 

@@ -149,8 +149,9 @@ export class ChatEngine {
       handle: async (_m, t) => handle(t),
     });
     return [
-      r('events that expect no answer', (m) => SILENT_KINDS.has(m.kind), async () => none('silent')),
+      // Capabilities' early routes come first: a silent event may still be theirs (a delivery report).
       ...(this.d.earlyRoutes ?? []),
+      r('events that expect no answer', (m) => SILENT_KINDS.has(m.kind), async () => none('silent')),
       r('follow (welcome, or a scene code\'s greeting)', (m) => m.kind === 'subscribe', (t) => this.onFollow(t)),
       r('scan a scene code while following', (m) => m.kind === 'scan', (t) => this.onScene(t, (t.msg as { scene: string }).scene, false)),
       // Also when staff closed it first: the citizen is doing what they were told, not asking anew.

@@ -33,7 +33,9 @@ export type CitizenAction =
   | { type: 'location_report'; latitude: number; longitude: number }
   | { type: 'location_select'; key: string; latitude: number; longitude: number; label?: string; poiname?: string }
   | { type: 'scancode_push' | 'scancode_waitmsg'; key: string; result: string }
-  | { type: 'pic_sysphoto' | 'pic_photo_or_album' | 'pic_weixin'; key: string; count?: number };
+  | { type: 'pic_sysphoto' | 'pic_photo_or_album' | 'pic_weixin'; key: string; count?: number }
+  /** Not the citizen's doing: the platform's report of a template message's delivery, posted from their openid. */
+  | { type: 'template_send_finish'; msgId: number; status: string };
 
 const key = z.string().min(1).max(128);
 const coord = (max: number) => z.number().finite().min(-max).max(max);
@@ -138,6 +140,8 @@ export class CitizenWire {
       case 'pic_photo_or_album':
       case 'pic_weixin':
         return ev(action.type, `<EventKey>${cdata(action.key)}</EventKey><SendPicsInfo><Count>${n(action.count, 1)}</Count><PicList><item><PicMd5Sum>${cdata('d41d8cd98f00b204e9800998ecf8427e')}</PicMd5Sum></item></PicList></SendPicsInfo>`);
+      case 'template_send_finish':
+        return ev('TEMPLATESENDJOBFINISH', `<MsgID>${action.msgId}</MsgID><Status>${cdata(action.status)}</Status>`);
     }
   }
 

@@ -32,6 +32,11 @@ export interface EmulatorOptions {
    * on it, and so does the emulator. Default: the host of `publicUrl`.
    */
   oauthDomain?: string;
+  /**
+   * Post TEMPLATESENDJOBFINISH by itself a moment after template messages, as WeChat does (the demo);
+   * tests leave it off and call `reportDeliveries()` when they want the reports.
+   */
+  reportDeliveries?: boolean;
 }
 
 const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
@@ -46,6 +51,7 @@ export class Emulator {
   readonly prefix: string;
   /** Changes when the emulator restarts, so an open phone page knows to reload its inbox. */
   readonly boot = randomUUID();
+  private reporting = false;
 
   constructor(private readonly o: EmulatorOptions) {
     this.prefix = o.prefix ?? '/emulator';
@@ -62,6 +68,16 @@ export class Emulator {
   /** Act as a citizen (tests and the phone page). */
   act(openid: string, action: CitizenAction) {
     return this.wire.act(openid, action);
+  }
+
+  /**
+   * Post the TEMPLATESENDJOBFINISH events WeChat sends after template messages (success, or
+   * failed:user block for a citizen who refuses them), for every template sent since the last call.
+   */
+  async reportDeliveries(): Promise<number> {
+    const reports = this.platform.takeDeliveryReports();
+    for (const r of reports) await this.wire.act(r.openid, { type: 'template_send_finish', msgId: r.msgid, status: r.status });
+    return reports.length;
   }
 
   routes(): Router {
@@ -90,7 +106,17 @@ export class Emulator {
     api('get', '/cgi-bin/token', (ctx) => stripOk(p.token(q(ctx))), { auth: false });
     api('post', '/cgi-bin/stable_token', (_ctx, b) => stripOk(p.stableToken(b ?? {})), { auth: false });
     api('post', '/cgi-bin/message/custom/send', (_ctx, b) => p.customSend(b ?? {}));
-    api('post', '/cgi-bin/message/template/send', (_ctx, b) => p.templateSend(b ?? {}));
+    api('post', '/cgi-bin/message/template/send', (_ctx, b) => {
+      const res = p.templateSend(b ?? {});
+      if (this.o.reportDeliveries && !this.reporting) {
+        this.reporting = true;
+        setTimeout(() => {
+          this.reporting = false;
+          this.reportDeliveries().catch((err: unknown) => this.o.log.warn({ err }, 'delivery reports not posted'));
+        }, 1000).unref();
+      }
+      return res;
+    });
     api('post', '/cgi-bin/message/subscribe/bizsend', (_ctx, b) => p.subscribeSend(b ?? {}));
     api('post', '/cgi-bin/menu/create', (_ctx, b) => p.menuCreate(b ?? {}));
     api('get', '/cgi-bin/menu/get', () => p.menuGet());

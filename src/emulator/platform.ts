@@ -45,6 +45,8 @@ export interface Citizen {
    * does not shorten the window a message opened.
    */
   windows: Partial<Record<WindowKind, { openedAt: number; used: number }>>;
+  /** Refuses the account's template messages (拒收): they are accepted, then reported as failed:user block. */
+  blocked?: boolean;
 }
 
 /** `citizen` is what the citizen did; the rest is what reached them, and how. */
@@ -105,6 +107,11 @@ export class EmulatedPlatform {
   private readonly citizens = new Map<string, Citizen>();
   private readonly inboxes = new Map<string, InboxItem[]>();
   private readonly templateSent = new Map<string, { msgid: number; at: number }>();
+  /** Template messages sent and not yet reported by TEMPLATESENDJOBFINISH. */
+  private deliveryReports: { openid: string; msgid: number; status: string }[] = [];
+  /** Template messages sent per China-time day (the default quota is 100,000 a day: 45009 beyond). */
+  private templateDay = { day: '', count: 0 };
+  templateDailyQuota = 100_000;
   private readonly templates = new Map<string, EmulatedTemplate>();
   private readonly qrcodes = new Map<string, QrRecord>();
   private nextInboxId = 1;
@@ -318,10 +325,22 @@ export class EmulatedPlatform {
       const prev = this.templateSent.get(`${openid}:${clientMsgId}`);
       if (prev && now - prev.at < 10 * MINUTE) return { msgid: prev.msgid };
     }
+    const day = new Date(now + 8 * 3_600_000).toISOString().slice(0, 10);
+    if (this.templateDay.day !== day) this.templateDay = { day, count: 0 };
+    if (this.templateDay.count >= this.templateDailyQuota) throw new PlatformError(45009, 'reach max api daily quota limit');
+    this.templateDay.count++;
     const msgid = this.nextInboxId;
+    this.deliveryReports.push({ openid, msgid, status: c.blocked ? 'failed:user block' : 'success' });
     this.deliver(openid, 'template', { type: 'template', templateId: tpl.id, title: tpl.title, data, labels: tpl.labels ?? {}, url: body.url ?? '' });
     if (clientMsgId) this.templateSent.set(`${openid}:${clientMsgId}`, { msgid, at: now });
     return { msgid };
+  }
+
+  /** Take the delivery results WeChat reports by TEMPLATESENDJOBFINISH (the emulator posts them on request). */
+  takeDeliveryReports(): { openid: string; msgid: number; status: string }[] {
+    const out = this.deliveryReports;
+    this.deliveryReports = [];
+    return out;
   }
 
   subscribeSend(body: Record<string, any>): void {

@@ -8,3 +8,4 @@ export * from './inbox.ts';
 export * from './panel.ts';
 export * from './cases.ts';
 export * from './tickets.ts';
+export * from './bindings.ts';

@@ -7,6 +7,7 @@ import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 import { textsSchema } from './texts.ts';
 import { checkTicketReferences, ticketsSchema } from './tickets.ts';
+import { bindingsSchema, checkBindings } from './bindings.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
@@ -180,6 +181,8 @@ export const profileSchema = z
     inbox: inboxSchema.prefault(DEFAULT_INBOX),
     /** weiban's own sentences and words, where the department needs others (see texts.ts). */
     texts: textsSchema.prefault({}),
+    /** Account binding (读者证, 机动车 …), departments' systems and the events they push (see bindings.ts). */
+    bindings: bindingsSchema.prefault({}),
     /** What citizens want done (book an item …) and the words they say it with (see chat/intent.ts). */
     intents: intentsSchema.prefault({}),
     /** Complaints, help, suggestions and the leader mailbox (the 12345 loop); without it none is offered. */
@@ -205,6 +208,7 @@ export const profileSchema = z
     checkReferences(p as Profile, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     checkStaffReferences(p, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     if (p.tickets) checkTicketReferences(p.tickets, new Set(p.departments.map((d) => d.id)), (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+    checkBindings(p.bindings, { templates: p.templates, departments: p.departments.map((d) => d.id), emulator: p.emulator.enabled }, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   });
 
 type Report = (path: (string | number)[], message: string) => void;

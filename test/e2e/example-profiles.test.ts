@@ -144,13 +144,14 @@ describe('example profiles', () => {
     noDemo(wang.seen() + du.seen() + html, [/办事大厅/]);
   });
 
-  it('Shanghai Library: opening hours every day, a visit booked, an event sign-up 确认 and 完成 (not 受理, 办结), binding said plainly to be not yet there', async () => {
+  it('Shanghai Library: opening hours every day, a visit booked, an event sign-up 确认 and 完成 (not 受理, 办结), a reader card bound on its page and a loan_due push', async () => {
     const a = await startApp({ profileFile: join(PROFILES, 'shanghai-library', 'profile.yaml') });
     a.clock.set(cst(2026, 11, 28, 10)); // a Saturday: the library is open
     const zhou = citizen(a, 'o_lib_reader_zhou');
     await zhou.act({ type: 'subscribe' });
     expect(await zhou.say('开馆时间')).toContain('东馆每天 9:00–20:30');
-    expect(await zhou.say('绑定读者证')).toContain('暂时还不能办理');
+    expect(await zhou.say('绑定读者证')).toContain('/h5/bindings/new/reader_card');
+    expect(await zhou.say('借阅提醒')).toContain('回复「绑定读者证」');
     // book a visit, in chat, by numbers
     // 预约 + what: booking that item at once (its only hall), not the list of everything bookable
     let r = await zhou.say('预约入馆');

@@ -30,7 +30,7 @@ function profileFile(mutate: (p: Record<string, any>) => void): string {
   raw.menu.sync_on_start = false;
   mutate(raw);
   const dir = mkdtempSync(join(tmpdir(), 'weiban-profile-'));
-  for (const f of ['calendar.yaml']) writeFileSync(join(dir, f), readConfig(f));
+  for (const f of ['calendar.yaml', 'sscards.csv']) writeFileSync(join(dir, f), readConfig(f));
   const file = join(dir, 'profile.yaml');
   writeFileSync(file, stringify(raw));
   return file;
