@@ -17,6 +17,8 @@ export interface Session {
   } | null;
   /** An open staff conversation (handoff id): the bot does not talk over the human. */
   human: number | null;
+  /** When the citizen was last told their messages reach staff (acknowledgements are spaced out). */
+  humanAck?: number | null;
 }
 
 export type SessionList =

@@ -57,7 +57,7 @@ export function inboxList(m: ListModel, f: Fmt): SafeHtml {
     <tbody>
     ${m.items.map(
       (it) => html`<tr class="u-${it.urgency}${it.h.escalatedAt !== null && it.h.status === 'open' ? ' esc' : ''}" data-id="${it.h.id}">
-        <td class="st">${it.h.urgent && it.h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(it.urgency, it.h.dueAt, f)}${it.h.escalatedAt !== null && it.h.status === 'open' ? html`<span class="pill pill-esc" title="${it.escalatedTo ? `督办人：${it.escalatedTo.name}` : '督办'}">督办</span>` : null}${it.deliveryFailed ? html`<span class="pill pill-failed">发送失败</span>` : null}</td>
+        <td class="st">${it.h.urgent && it.h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(it.urgency, it.h.dueAt, f)}${it.h.escalatedAt !== null && it.h.status === 'open' ? html`<span class="pill pill-esc" title="${it.escalatedTo ? `督办人：${it.escalatedTo.name}` : '督办'}">督办</span>` : null}${it.deliveryFailed ? html`<span class="pill pill-failed">发送失败</span>` : null}${it.h.citizenLeftAt !== null && it.h.status === 'open' ? html`<span class="pill pill-left" title="市民已回到自动服务，问题仍待答复">市民已离开</span>` : null}</td>
         <td class="q">
           <a href="/admin/inbox/${it.h.id}">${it.waitingForUs ? html`<i class="dot" title="市民有新消息"></i>` : null}<span class="num">#${it.h.id}</span> ${cut(maskText(it.h.question), 60)}</a>
           ${it.lastIn ? html`<div class="last">最新：${cut(maskText(it.lastIn.content), 40)} · ${f.short(it.lastIn.at)}</div>` : null}
@@ -197,6 +197,7 @@ export function conversationParts(c: PageContext, model: ConversationModel): { m
         <div><dt>应首次答复</dt><dd>${h.dueAt !== null ? f.at(h.dueAt) : '—'}${category ? html` <span class="muted">（${dueRuleWords(category)}）</span>` : null}</dd></div>
         <div><dt>首次答复</dt><dd>${h.firstRepliedAt !== null ? html`${f.at(h.firstRepliedAt)}${h.dueAt !== null && h.firstRepliedAt > h.dueAt ? html` <span class="pill pill-overdue">超时答复</span>` : null}` : '尚未答复'}</dd></div>
         <div><dt>办理人</dt><dd>${conv.assignee ? html`${conv.assignee.name} <span class="muted">（${ROLE_NAMES[conv.assignee.role]}）</span>` : '待领取'}</dd></div>
+        ${h.citizenLeftAt !== null && h.status === 'open' ? html`<div><dt>市民</dt><dd><span class="pill pill-left">已离开</span> ${f.at(h.citizenLeftAt)} 回到自动服务，问题仍待答复；答复照常发给市民</dd></div>` : null}
         ${h.status === 'closed' ? null : html`<div><dt>客服窗口</dt><dd>${model.windowLeft !== null ? html`还剩 ${f.span(model.windowLeft)}，回复以客服消息送达` : html`<span class="warn-text">已关闭</span>，回复将以模板消息送达，附回复页链接`}</dd></div>`}
         ${h.status === 'closed' ? html`<div><dt>办结</dt><dd>${h.closedAt !== null ? f.at(h.closedAt) : ''}${h.closedBy === 'citizen' ? '（市民结束了人工服务）' : ''}</dd></div>` : null}
         ${h.rating !== null ? html`<div><dt>评价</dt><dd class="rating r${h.rating}">${'★'.repeat(h.rating)}${'☆'.repeat(5 - h.rating)} ${model.ratingLabel(h.rating)}</dd></div>` : null}
