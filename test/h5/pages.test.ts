@@ -95,6 +95,30 @@ describe('booking pages: the citizen through web authorisation', () => {
     expect(cancelled.text).toContain('已取消预约');
   });
 
+  it('after booking, the page tells the truth about the account\'s messages: a non-follower is invited to follow, a follower is told they are sent', async () => {
+    const { a, visitor } = await setup();
+    const book = async (openid: string, day: number) => {
+      const v = visitor(openid);
+      const page = await v.get(`/h5/book/residence-permit?hall=center&day=${cst(2026, 11, day)}`);
+      const posted = await v.post('/h5/book/residence-permit', { _csrf: v.csrf(page.text), hall: 'center', start: String(cst(2026, 11, day, 10)) });
+      return (await v.get(posted.location!)).text;
+    };
+    // Opened the page from a friend's share, never followed: WeChat refuses to message them (43004).
+    const stranger = await book('o_shared_link', 25);
+    await a.jobs.runDue();
+    expect(a.emulator!.platform.inbox('o_shared_link')).toHaveLength(0);
+    expect(stranger).not.toContain('已经发到公众号消息里');
+    expect(stranger).not.toContain('也会发到');
+    expect(stranger).toContain(`您还没有关注公众号「${a.profile.account.name}」`);
+    expect(stranger).toContain('关注');
+    // A follower: the details are sent, and the page says so.
+    await a.emulator!.act('o_follower', { type: 'subscribe' });
+    const follower = await book('o_follower', 26);
+    await a.jobs.runDue();
+    expect(a.emulator!.platform.inbox('o_follower').length).toBeGreaterThan(0);
+    expect(follower).toContain(`也会发到公众号「${a.profile.account.name}」的消息里`);
+  });
+
   it('refuses a form without its CSRF token, malformed fields and forged ids, changing nothing', async () => {
     const { a, visitor } = await setup();
     const v = visitor('o_forms');

@@ -181,7 +181,13 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         if (!b) return kit.notFound(ctx, '这条预约');
         const card = bookingCard(ctx, appointments, b, halls.get(b.hallId), core.clock.now());
         const done = ctx.query.done === '1';
-        kit.render(ctx, done ? '预约成功' : '预约详情', done ? html`${message('success', '预约成功', '详情也已经发到公众号消息里，到大厅后扫码签到取号。', html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${card}` : card, { back: '/h5/bookings' });
+        const note = done ? await kit.messagesNote(openid, '预约详情和前一天的提醒') : null;
+        kit.render(
+          ctx,
+          done ? '预约成功' : '预约详情',
+          note ? html`${message('success', '预约成功', html`${note.text}到大厅后扫码签到取号；随时可以在「我的预约」查看。`, html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${card}` : card,
+          { back: '/h5/bookings' },
+        );
       });
 
       r.post('/h5/bookings/:id/cancel', async (ctx) => {

@@ -166,8 +166,9 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
         const s = cases.service(c.serviceId);
         const events = await cases.timeline(c.id);
         const files = await cases.attachments(c.id, { current: true });
+        const note = ctx.query.submitted === '1' ? await kit.messagesNote(openid, '办理进展') : null;
         const body = html`
-    ${ctx.query.submitted === '1' ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。办理进展会发到公众号消息里。`, html``) : ''}
+    ${note ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。${note.text}`, html``) : ''}
     ${o.note ? html`<p class="wb-card wb-ok" role="status">${o.note}</p>` : ''}
     ${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
     ${caseCard(cases, s, c, kit.onDay, false)}
