@@ -485,6 +485,8 @@ export class ChatEngine {
     }
     const row = await this.d.handoffs.open({ openid: t.openid, reason, question, audience: t.session.audience, route: o.route });
     this.withStaff(t, row.id);
+    // Asked for by a tap, a number or the bare words 转人工: the next words are the question.
+    if (reason === 'requested' && (t.text === null || t.msg.kind === 'click' || this.handoffWords.has(t.text) || asChoice(t.text) !== null)) t.session.humanAsked = question;
     const template = o.route?.queued ?? o.queued ?? (reason === 'unanswered' ? h.texts.queued_unanswered : h.texts.queued);
     return own(template.replaceAll('{when}', promiseWords(this.d.calendar, t.v.now, row.promisedAt)), `handoff:${reason}${row.urgent ? ':urgent' : ''}`);
   }
@@ -492,6 +494,7 @@ export class ChatEngine {
   private withStaff(t: Turn, id: number): void {
     t.session.human = id;
     t.session.humanAck = null; // the citizen's next message is acknowledged
+    t.session.humanAsked = null;
     t.session.list = null;
     t.session.dialog = null;
   }
@@ -547,6 +550,10 @@ export class ChatEngine {
       return notice(h.texts.menu_while_human, 'with-staff:menu');
     }
     if (t.text !== null && this.handoffWords.has(t.text)) return notice(h.texts.already_waiting, 'handoff:waiting');
+    if (t.session.humanAsked && t.said !== null && asChoice(t.text!) === null) {
+      await this.d.handoffs.adoptQuestion(t.session.human!, t.session.humanAsked, t.said);
+      t.session.humanAsked = null;
+    }
     const ack = await this.ackIfDue(t);
     const withAck = (a: Answer): Answer => {
       if (!ack || a.reply?.type !== 'text') return a;
@@ -587,6 +594,7 @@ export class ChatEngine {
     const how = await this.d.handoffs.leave(t.session.human);
     t.session.human = null;
     t.session.humanAck = null;
+    t.session.humanAsked = null;
     if (how === 'kept') return { ...this.home(t, this.p.handoff.texts.left_waiting), ref: 'handoff:left-waiting' };
     return { ...this.home(t, this.p.handoff.texts.left), ref: 'handoff:left' };
   }

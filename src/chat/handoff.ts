@@ -228,6 +228,14 @@ export class Handoffs {
     return res.affected === 1;
   }
 
+  /**
+   * A handoff asked for by a menu tap or the bare words 转人工 has no question yet: the citizen's
+   * first words after it become its question (what staff read as its title).
+   */
+  async adoptQuestion(id: number, from: string, question: string): Promise<void> {
+    await this.ds.getRepository(HandoffEntity).update({ id, status: 'open', question: from }, { question: question.slice(0, 2000), updatedAt: this.clock.now() });
+  }
+
   async get(id: number): Promise<HandoffRow | null> {
     return this.ds.getRepository(HandoffEntity).findOne({ where: { id } });
   }

@@ -19,6 +19,8 @@ export interface Session {
   human: number | null;
   /** When the citizen was last told their messages reach staff (acknowledgements are spaced out). */
   humanAck?: number | null;
+  /** The handoff's question as asked for (a menu entry's name, 转人工): the citizen's next words replace it. */
+  humanAsked?: string | null;
 }
 
 export type SessionList =

@@ -252,7 +252,8 @@ describe('handoff to staff', () => {
     expect(await say('o_human', '几点下班')).toContain('9:00–17:00'); // keywords still answered (profile)
     expect(await say('o_human', '转人工')).toBe(a.profile.handoff.texts.already_waiting); // typed as the menu's tap
     const open = await a.db.getRepository(HandoffEntity).find({ where: { openid: 'o_human' } });
-    expect(open).toMatchObject([{ status: 'open', reason: 'requested', question: '转人工' }]);
+    // Asked for with the bare words 转人工: the citizen's first words after it are the question staff read.
+    expect(open).toMatchObject([{ status: 'open', reason: 'requested', question: '我家老头子上个月走了，他的事情要去哪里办' }]);
     // Staff answer, then the citizen ends it: closed by the citizen.
     const { account: zhou } = await a.accounts.create({ username: 'zhou.zhiban', name: '周值班', role: 'duty', department: 'service-centre', password: 'a-long-enough-password-1', mustChangePassword: false });
     await a.inbox.reply(actorOf(zhou), open[0]!.id, { kind: 'text', text: '您好，请带上死亡证明到街道办理。' });

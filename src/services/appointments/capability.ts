@@ -3,6 +3,7 @@ import type { Capability, Core } from '../../capability.ts';
 import { AppointmentChat } from './chat.ts';
 import { BookingError, Appointments, checkInScene } from './index.ts';
 import { bookBody, bookingCard } from './pages.ts';
+import { BookingEntity, type BookingRow } from './entities.ts';
 import { HallScreens } from './screen.ts';
 import { hallSection } from './staff.ts';
 import { csrfOk, readForm } from '../../h5/http.ts';
@@ -205,6 +206,26 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         }
       });
     },
+    async citizen(openid) {
+      const rows = await core.db.getRepository(BookingEntity).find({ where: { openid }, order: { startsAt: 'DESC' }, take: 5 });
+      let name: string | null = null;
+      let phone: string | null = null;
+      for (const b of rows) {
+        const c = b.contact ? (JSON.parse(b.contact) as Record<string, string>) : {};
+        name ??= c.name || null;
+        phone ??= c.phone || null;
+      }
+      return {
+        name,
+        phone,
+        items: rows.map((b) => {
+          const p = core.calendar.localParts(b.startsAt);
+          const when = `${p.month}月${p.day}日 ${Math.floor(p.minutes / 60)}:${String(p.minutes % 60).padStart(2, '0')}`;
+          const ticket = b.queueNo !== null ? `，${b.queueNo} 号` : '';
+          return { kind: '预约', label: `${services.get(b.serviceId)?.name ?? b.serviceId} · ${halls.get(b.hallId)?.name ?? b.hallId} ${when}（${BOOKING_STATUS[b.status]}${ticket}）`, href: `/admin/halls/${b.hallId}`, at: b.startsAt };
+        }),
+      };
+    },
     async started() {
       // In the demo, each hall's check-in code exists from the start so the phone page can scan it.
       if (!profile.emulator.enabled) return;
@@ -212,6 +233,8 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
     },
   };
 }
+
+const BOOKING_STATUS: Record<BookingRow['status'], string> = { booked: '已预约', checked_in: '已签到', served: '已办理', no_show: '未到', cancelled: '已取消' };
 
 /** `?lat=…&lng=…` as a point, when both are there and make sense. */
 function hereFrom(q: Record<string, unknown>): Here {
