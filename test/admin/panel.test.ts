@@ -475,7 +475,7 @@ describe('the panel end to end over HTTP', () => {
     expect(after.html).toContain('已送达');
     expect(after.html).toContain('客服消息');
     const phone = app.emulator!.platform.inbox('o_e2e').filter((i) => i.channel === 'custom');
-    expect(phone.map((i) => i.message)).toEqual([{ type: 'text', content: '您好，已通知街道维修，预计明天修好。' }]);
+    expect(phone.map((i) => i.message)).toEqual([{ type: 'text', content: '您好，已通知街道维修，预计明天修好。\n——行政服务中心' }]);
     await c.post(`/admin/inbox/${id}/classify`, { category: 'complex' });
     expect((await c.page(`/admin/inbox/${id}`)).html).toContain('已分类为「复杂事项」');
     expect((await c.post(`/admin/inbox/${id}/close`)).status).toBe(302);

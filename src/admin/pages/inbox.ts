@@ -304,7 +304,7 @@ function composer(c: PageContext, model: ConversationModel): SafeHtml {
       <label><input type="radio" name="kind" value="link"> 链接</label>
       <label><input type="radio" name="kind" value="image"> 图片</label>
     </div>
-    <textarea name="text" rows="4" maxlength="2000" placeholder="输入回复，市民会在微信里收到（链接、图片可附说明）"></textarea>
+    <textarea name="text" rows="3" maxlength="2000" placeholder="输入回复，市民会在微信里收到（链接、图片可附说明）"></textarea>
     <div class="kind-link" data-kind="link">
       <input name="link_url" type="url" maxlength="1000" placeholder="https://…">
       <input name="link_title" maxlength="64" placeholder="链接标题，例如：办事指南">
