@@ -488,6 +488,42 @@ describe('the panel end to end over HTTP', () => {
     expect(audit).toEqual(['close', 'classify', 'reply', 'claim', 'view']); // one view per visit (ten minutes), not per refresh
   });
 
+  it('the conversation page reads as words: who the citizen is, their matters, what answered, colleagues by name', async () => {
+    const { app, team } = await setup();
+    const o = 'o_staff_view_wang';
+    const act = (a: Parameters<NonNullable<TestApp['emulator']>['act']>[1]) => app.emulator!.act(o, a);
+    await act({ type: 'subscribe' });
+    // The citizen booked a marriage registration, giving a name and phone, then taps 人工客服 and asks.
+    const day = (await app.appointments.days('marriage-registration', 'center')).find((d) => d.free > 0)!;
+    const slot = day.slots.find((x) => x.bookable)!;
+    await app.appointments.book({ openid: o, serviceId: 'marriage-registration', hallId: 'center', start: slot.start, contact: { name: '王秀英', phone: '13912345678' }, channel: 'h5', notify: false });
+    await act({ type: 'text', content: '几点下班' });
+    await act({ type: 'click', key: 'human' });
+    app.clock.advance(MINUTE);
+    await act({ type: 'text', content: '我们老两口结婚证丢了，补办要带户口本吗' });
+    await act({ type: 'click', key: 'progress' });
+    const id = (await app.handoffs.openFor(o))!.id;
+    await app.inbox.claim(actorOf(team.duty), id);
+    const c = await signedIn(app, team.duty);
+    const page = (await c.page(`/admin/inbox/${id}`)).html;
+    const text = page.replace(/<[^>]+>/g, ' ');
+    expect(text).toContain('王*'); // a name the citizen gave, masked
+    expect(text).toContain('139****5678');
+    expect(text).not.toContain('o_staff');
+    expect(page).toContain('href="/admin/halls/center"'); // their booking
+    expect(text).toContain('结婚登记');
+    // The question is the citizen's, not the menu's.
+    expect(/<h1>[\s\S]*?<\/h1>/.exec(page)![0]).toContain('我们老两口结婚证丢了');
+    // Words, not codes: what answered and which button was tapped.
+    expect(text).not.toMatch(/handoff:|rule:|with-staff:|\[菜单\] (human|progress)| via /);
+    expect(text).toContain('[菜单] 人工客服');
+    expect(text).toContain('转人工');
+    expect(text).toContain('关键词回复');
+    // The record names colleagues, not usernames.
+    expect(text).toContain(team.duty.name);
+    expect(text).not.toContain(team.duty.username);
+  });
+
   it('a conflicting action is a notice, not an error page; the conversation page tells why', async () => {
     const { app, team, handoff } = await setup();
     const id = await handoff('o_conflict');
