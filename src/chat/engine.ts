@@ -427,6 +427,11 @@ export class ChatEngine {
       choices = this.navigation.choices([], t.v) ?? [];
     }
     if (c.kind === 'back') {
+      // Reading a guide chosen from this list: back is the list itself, one level up from the guide.
+      if (list.kind === 'nav' && list.leaf && path.length > 0) {
+        const here = this.navigation.find(path[path.length - 1]!)!;
+        return this.openNode(t, here.node, here.path);
+      }
       if (path.length <= 1) return this.home(t, '');
       const parent = this.navigation.find(path[path.length - 2]!)!;
       return this.openNode(t, parent.node, parent.path);
@@ -437,6 +442,7 @@ export class ChatEngine {
       const title = path.length ? this.navigation.find(path[path.length - 1]!)!.node.title : this.p.conversation.home_title;
       return text(this.list(title, choices.map((x) => x.title), path.length > 0, this.p.conversation.out_of_range_hint), 'out-of-range');
     }
+    if (!node.children) t.session.list = { kind: 'nav', path, leaf: true };
     return this.openNode(t, node, [...path, node.id]);
   }
 

@@ -75,8 +75,10 @@ describe('numeric navigation', () => {
     const leaf = await say('o_nav', ' 1 ');
     expect(leaf).toContain('【社会保障卡');
     expect(leaf).toContain('需要带：');
+    // 0 under a guide is the list the guide was chosen from: one level up, not two.
     const back = await say('o_nav', '0');
-    expect(choices(back)).toContain('户籍和证件');
+    expect(choices(back)[0]).toBe('社保卡申领、补换');
+    expect(choices(await say('o_nav', '0'))).toContain('户籍和证件');
     expect(choices(await say('o_nav', '0'))[0]).toMatch(/办事指南/); // back at home
     await say('o_nav', '1');
     for (const home of ['00', '首页', '菜单', '００']) {
