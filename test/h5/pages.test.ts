@@ -48,7 +48,8 @@ describe('guides and halls: open to anyone', () => {
     expect(hall.text).toContain('data-open-location');
     expect(hall.text).toMatch(/data-jssdk="\{&quot;appId&quot;:&quot;wx/);
     expect(hall.text).toContain('周一至周五 9:00–17:00；周六 9:00–12:00');
-    expect(hall.text).toContain('2026-12-05 系统升级');
+    expect(hall.text).toContain('12月5日（周六）系统升级'); // as citizens read a date
+    expect(hall.text).not.toContain('2026-12-05');
   });
 
   it('sends safe headers: no third-party resources, framed only by us', async () => {

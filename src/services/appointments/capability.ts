@@ -92,7 +92,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         if (!hall) return kit.notFound(ctx, '这个大厅');
         const now = core.clock.now();
         const handled = [...new Set(hall.windows.flatMap((w) => w.services))].map((id) => services.get(id)).filter(live);
-        const closures = hall.closures.filter((c) => c.until >= halls.dayKey(now)).map((c) => `${c.from === c.until ? c.from : `${c.from} 至 ${c.until}`} ${c.reason}`);
+        const closures = hall.closures.filter((c) => c.until >= halls.dayKey(now)).map((c) => `${c.from === c.until ? dayWords(c.from) : `${dayWords(c.from)}至${dayWords(c.until)}`}${c.reason}`);
         const here = hereFrom(ctx.query);
         const meters = here ? (halls.nearest(here, halls.list.length).find((x) => x.hall.id === hall.id)?.meters ?? null) : null;
         const jssdk = await kit.jsSdkFor(ctx);
@@ -235,6 +235,16 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
 }
 
 const BOOKING_STATUS: Record<BookingRow['status'], string> = { booked: '已预约', checked_in: '已签到', served: '已办理', no_show: '未到', cancelled: '已取消' };
+
+const WEEK = ['周日', '周一', '周二', '周三', '周四', '周五', '周六'];
+
+/** A day as citizens read it: 2026-12-05 → 12月5日（周六）. */
+export function dayWords(key: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(key);
+  if (!m) return key;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return `${Number(m[2])}月${Number(m[3])}日（${WEEK[d.getUTCDay()]}）`;
+}
 
 /** `?lat=…&lng=…` as a point, when both are there and make sense. */
 function hereFrom(q: Record<string, unknown>): Here {
