@@ -123,17 +123,18 @@ describe.skipIf(!HAVE_CHROMIUM)(`accessibility of every page${SKIP_REASON}`, { t
           const el = n.parentElement;
           if (!el || !n.textContent.trim()) continue;
           const cs = getComputedStyle(el);
-          if (cs.display === 'none' || cs.visibility === 'hidden' || el.closest('.wb-sr,[hidden]')) continue;
+          if (cs.display === 'none' || cs.visibility === 'hidden' || el.closest('.wb-sr,.wb-default-submit,[hidden]')) continue;
           const r = el.getBoundingClientRect();
           if (r.width <= 1 || r.height <= 1) continue;
           if (parseFloat(cs.fontSize) < 18) out.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + cs.fontSize + ' «' + n.textContent.trim().slice(0, 20) + '»');
         }
         for (const el of document.querySelectorAll('a, button, input:not([type=hidden]), select, textarea, label.wb-slot')) {
           const r = el.getBoundingClientRect();
-          if (r.width === 0 || r.height === 0 || el.closest('p, li, dd, .weui-msg__desc, .wb-muted, .wb-warn') && el.tagName === 'A' && !el.className) continue;
+          // (Links inside a sentence are text, not targets; the visually hidden default button of a form is never tapped.)
+          if (r.width <= 1 || r.height <= 1 || el.closest('p, li, dd, .weui-msg__desc, .wb-muted, .wb-warn') && el.tagName === 'A' && !el.className) continue;
           if (r.height < 44 && el.type !== 'radio' && el.type !== 'checkbox') out.push('target ' + el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(r.height) + 'px «' + (el.textContent || el.value || '').trim().slice(0, 20) + '»');
         }
-        const sw = document.querySelector('header .wb-care-btn');
+        const sw = document.querySelector('header .wb-care-btn, header .care-form button');
         if (!sw) out.push('no 长者模式 switch in the header');
         return out;
       })()`)) as string[];

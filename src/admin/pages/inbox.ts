@@ -225,7 +225,7 @@ export function conversationParts(c: PageContext, model: ConversationModel): { m
         ${h.rating !== null ? html`<div><dt>评价</dt><dd class="rating r${h.rating}">${'★'.repeat(h.rating)}${'☆'.repeat(5 - h.rating)} ${model.ratingLabel(h.rating)}</dd></div>` : null}
       </dl>
     </div>
-    <ol class="history">${items}</ol>
+    <ol class="history" tabindex="0" aria-label="对话记录">${items}</ol>
     ${conv.replies.length ? deliveries(c, conv.replies, h.id, conv.can.retry_delivery, f) : null}`;
   const side = html`${actions(c, model)}
     <section class="card timeline">
