@@ -80,4 +80,17 @@ export interface Capability {
   routes?(): Router;
   /** Once the instance serves requests: work that needs the running platform (QR codes …). */
   started?(): Promise<void>;
+  /** What staff answering a citizen may know of them from this capability (a name they gave, their matters). */
+  citizen?(openid: string): Promise<CitizenFacts>;
+}
+
+/**
+ * What a capability knows of a citizen, for the staff view of their conversation: a name and a
+ * phone the citizen gave (as given: whoever shows them masks them), and their matters here.
+ */
+export interface CitizenFacts {
+  name?: string | null;
+  phone?: string | null;
+  /** Newest first: 预约 · 居住证 11月25日 10:00 (已预约), with where staff open it. */
+  items: { kind: string; label: string; href: string; at: number }[];
 }

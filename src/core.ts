@@ -1,3 +1,4 @@
+import { weekdayMismatches } from './profile/facts.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -85,6 +86,8 @@ export async function openCore(opts: CoreOptions = {}): Promise<Core & { server:
 
   const calendar = new WorkingCalendar({ data: loadCalendarData(join(loaded.dir, profile.calendar)), hours: profile.service_hours });
   for (const w of calendarWarnings(calendar, clock.now(), join(loaded.dir, profile.calendar))) log.warn({ year: w.year }, w.message);
+  // A citizen acts on a date the account names: its weekday must be the date's.
+  for (const m of weekdayMismatches(profile)) log.warn({ path: m.path, date: m.date }, `${m.path}: "${m.said}" — ${m.date} is a ${m.actual}, not what the text says; correct the text`);
 
   const db = await openDatabase({ target: parseDatabaseUrl(env.DATABASE_URL), entities, migrations, ...(opts.dbSchema ? { schema: opts.dbSchema } : {}) });
   const kv = await openKv({ ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}), clock, ...(opts.dbSchema ? { prefix: `weiban:${opts.dbSchema}:` } : {}) });

@@ -8,7 +8,7 @@ import { alertsCapability } from './alerts/capability.ts';
 import type { Alerts } from './alerts/index.ts';
 import { AttemptThrottle, StaffSessions, type SessionOptions, type ThrottleOptions } from './admin/sessions.ts';
 import { buildApp } from './app.ts';
-import type { Capability } from './capability.ts';
+import type { Capability, CitizenFacts } from './capability.ts';
 import { askDialog } from './chat/dialogs/ask.ts';
 import { ChatEngine } from './chat/engine.ts';
 import type { Handoffs } from './chat/handoff.ts';
@@ -174,6 +174,15 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     extend: capabilities.flatMap((c) => (c.panel ? [c.panel.bind(c)] : [])),
     nav: capabilities.flatMap((c) => c.nav ?? []),
     unreadAlerts: (staffId) => core.alerts.unread(staffId),
+    citizenFacts: async (openid) => {
+      const all = await Promise.all(capabilities.map((c) => c.citizen?.(openid) ?? Promise.resolve(null)));
+      const facts = all.filter((f): f is CitizenFacts => f !== null);
+      return {
+        name: facts.find((f) => f.name)?.name ?? null,
+        phone: facts.find((f) => f.phone)?.phone ?? null,
+        items: facts.flatMap((f) => f.items).sort((a, b) => b.at - a.at),
+      };
+    },
   });
   const routers = [citizenPages(core, capabilities), panel, ...capabilities.flatMap((c) => (c.routes ? [c.routes()] : []))];
   const pathHeaders = [

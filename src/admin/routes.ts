@@ -19,6 +19,8 @@ import { fromDataUrl } from '../inbox/images.ts';
 import { InboxError, type Inbox, type ReplyInput } from '../inbox/inbox.ts';
 import type { InboxReader } from '../inbox/queries.ts';
 import type { Stats } from '../inbox/stats.ts';
+import type { CitizenFacts } from '../capability.ts';
+import { refWords, type RefNames } from '../inbox/refs.ts';
 import { actorOf, AccountError, type Accounts, type StaffInfo } from './accounts.ts';
 import { AUDIT_ACTIONS, type Audit, type AuditAction } from './audit.ts';
 import { intOf, readForm } from './body.ts';
@@ -55,6 +57,8 @@ export interface AdminDeps {
   nav?: PanelNav[];
   /** Unread staff alerts (the 提醒 badge). */
   unreadAlerts?(staffId: number): Promise<number>;
+  /** What the capabilities know of a citizen (a name they gave, their bookings and cases). */
+  citizenFacts?(openid: string): Promise<CitizenFacts>;
 }
 
 /** What a section of the panel needs to be part of it: the same sign-in, CSRF, pages and notices. */
@@ -101,6 +105,11 @@ export function adminRoutes(d: AdminDeps): Router {
   const r = new Router({ prefix: '/admin' });
   const accountName = d.profile.account.name;
   const departmentName = (id: string | null) => d.inbox.departmentName(id);
+  const services = new Map(d.profile.services.map((x) => [x.id, x.name]));
+  const faqs = new Map(d.profile.faq.map((x) => [x.id, x.question]));
+  const buttons = new Map<string, string>();
+  for (const b of d.profile.menu?.buttons ?? []) for (const leaf of 'sub_button' in b ? b.sub_button : [b]) if ('key' in leaf && leaf.key) buttons.set(leaf.key, leaf.name);
+  const refNames: RefNames = { service: (id) => services.get(id), faq: (id) => faqs.get(id), button: (key) => buttons.get(key) };
   const fmt = (): Fmt => {
     const now = d.clock.now();
     return { now, at: (ms) => localTime(d.calendar, ms), short: (ms) => shortTime(d.calendar, ms, now), span };
@@ -360,11 +369,19 @@ export function adminRoutes(d: AdminDeps): Router {
     const actor = st(ctx).actor;
     const h = await d.inbox.load(actor, id);
     await viewed(ctx, h);
-    const [conv, timeline, citizen] = await Promise.all([
+    const [conv, timeline, citizen, facts] = await Promise.all([
       d.reader.conversation(actor, h),
       d.audit.list({ target: `handoff:${h.id}`, limit: 60 }),
       d.conversationLog.citizen(h.openid),
+      d.citizenFacts ? d.citizenFacts(h.openid) : Promise.resolve<CitizenFacts>({ items: [] }),
     ]);
+    // The audit log names staff by username: staff read their colleagues' names.
+    const usernames = [...new Set(timeline.map((e) => e.actor).filter((u) => u !== 'system' && u !== 'citizen'))];
+    const people = new Map<string, string>();
+    for (const u of usernames) {
+      const s = await d.accounts.byUsername(u);
+      if (s) people.set(u, s.name);
+    }
     const now = d.clock.now();
     const windowLeft = citizen?.subscribed ? serviceWindowLeft(citizen, now) : null;
     const dept = h.department ? d.inbox.departments.get(h.department) : undefined;
@@ -383,6 +400,10 @@ export function adminRoutes(d: AdminDeps): Router {
       canned: dept?.canned_replies ?? [],
       nonce: randomBytes(12).toString('base64url'),
       fmt: fmt(),
+      citizen: facts,
+      staffName: (username) => people.get(username) ?? username,
+      refWords: (ref) => refWords(ref, refNames),
+      buttonName: (key) => refNames.button(key),
     };
   };
 

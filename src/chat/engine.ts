@@ -121,11 +121,14 @@ export class ChatEngine {
   private readonly faqs: Map<string, Faq>;
   private readonly router: Router<Turn, Answer>;
   private readonly p: Profile;
+  /** Words that ask for a human (转人工 …), normalised. */
+  private readonly handoffWords: Set<string>;
   private readonly intents: IntentReader;
   private readonly halls: Halls;
 
   constructor(private readonly d: EngineDeps) {
     this.p = d.profile;
+    this.handoffWords = new Set(d.profile.handoff.keywords.map((w) => normalizeInput(w)));
     this.navigation = new Navigation(d.profile.navigation);
     this.rules = new KeywordRules(d.profile.keywords, d.profile.synonyms);
     this.services = new Map(d.profile.services.map((s) => [s.id, s]));
@@ -140,7 +143,7 @@ export class ChatEngine {
   private routes(): ChatRoute[] {
     const h = this.p.handoff;
     const words = (list: string[]) => new Set(list.map((w) => normalizeInput(w)));
-    const handoffWords = words(h.keywords);
+    const handoffWords = this.handoffWords;
     const leaveWords = words(h.leave_keywords);
     const switchWords = words(this.p.audiences?.switch_keywords ?? []);
     const r = (name: string, when: ChatRoute['when'], handle: (t: Turn) => Promise<Answer>): ChatRoute => ({
@@ -433,6 +436,11 @@ export class ChatEngine {
       choices = this.navigation.choices([], t.v) ?? [];
     }
     if (c.kind === 'back') {
+      // Reading a guide chosen from this list: back is the list itself, one level up from the guide.
+      if (list.kind === 'nav' && list.leaf && path.length > 0) {
+        const here = this.navigation.find(path[path.length - 1]!)!;
+        return this.openNode(t, here.node, here.path);
+      }
       if (path.length <= 1) return this.home(t, '');
       const parent = this.navigation.find(path[path.length - 2]!)!;
       return this.openNode(t, parent.node, parent.path);
@@ -443,6 +451,7 @@ export class ChatEngine {
       const title = path.length ? this.navigation.find(path[path.length - 1]!)!.node.title : this.p.conversation.home_title;
       return text(this.list(title, choices.map((x) => x.title), path.length > 0, this.p.conversation.out_of_range_hint), 'out-of-range');
     }
+    if (!node.children) t.session.list = { kind: 'nav', path, leaf: true };
     return this.openNode(t, node, [...path, node.id]);
   }
 
@@ -558,13 +567,54 @@ export class ChatEngine {
    */
   async handoff(t: Turn, reason: 'requested' | 'unanswered' | 'dialog', question: string, o: HandoffOptions = {}): Promise<Answer> {
     const h = this.p.handoff;
-    if (t.session.human !== null) return text(h.texts.already_waiting, 'handoff:waiting');
+    if (t.session.human !== null) {
+      t.session.humanAck = t.v.now;
+      return text(h.texts.already_waiting, 'handoff:waiting');
+    }
+    // 转人工 again after 结束人工, while the earlier question still waits unanswered: it is theirs
+    // again (a new question of its own, or a form's, opens its own conversation).
+    if (reason === 'requested' && !o.route && !o.queued) {
+      const waiting = await this.d.handoffs.openFor(t.openid);
+      if (waiting && waiting.citizenLeftAt !== null && (await this.d.handoffs.resume(waiting.id))) {
+        this.withStaff(t, waiting.id);
+        return text(h.texts.resumed, 'handoff:resumed');
+      }
+    }
     const row = await this.d.handoffs.open({ openid: t.openid, reason, question, audience: t.session.audience, route: o.route });
-    t.session.human = row.id;
-    t.session.list = null;
-    t.session.dialog = null;
+    this.withStaff(t, row.id);
+    // Asked for by a tap, a number or the bare words 转人工: the next words are the question.
+    if (reason === 'requested' && (t.text === null || t.msg.kind === 'click' || this.handoffWords.has(t.text) || asChoice(t.text) !== null)) t.session.humanAsked = question;
     const template = o.route?.queued ?? o.queued ?? (reason === 'unanswered' ? h.texts.queued_unanswered : h.texts.queued);
     return own(template.replaceAll('{when}', promiseWords(this.d.calendar, t.v.now, row.promisedAt)), `handoff:${reason}${row.urgent ? ':urgent' : ''}`);
+  }
+
+  private withStaff(t: Turn, id: number): void {
+    t.session.human = id;
+    t.session.humanAck = null; // the citizen's next message is acknowledged
+    t.session.humanAsked = null;
+    t.session.list = null;
+    t.session.dialog = null;
+  }
+
+  /** What search found, as lines that answer without a number (links to guides, an FAQ's answer in short). */
+  private hitLines(hits: SearchHit[]): string[] {
+    const short = (s: string) => (s.length > 80 ? `${s.slice(0, 80)}…` : s);
+    return hits
+      .map((hit) => {
+        const at = hit.ref.indexOf(':');
+        const kind = hit.ref.slice(0, at);
+        const id = hit.ref.slice(at + 1);
+        if (kind === 'service') return linkLine(this.url(`/h5/guide/${id}`), this.services.get(id)?.name ?? id);
+        if (kind === 'hall') return linkLine(this.url(`/h5/halls/${id}`), this.titleOf(hit.ref));
+        if (kind === 'nav') {
+          // A page of the navigation (a notice, a policy): its words when it has them.
+          const reply = this.navigation.find(id)?.node.reply;
+          return reply?.text !== undefined ? `· ${this.titleOf(hit.ref)}：${short(reply.text.replace(/<[^>]+>/g, ''))}` : '';
+        }
+        const f = kind === 'faq' ? this.faqs.get(id) : undefined;
+        return f ? `· ${f.question}：${short(f.answer)}` : '';
+      })
+      .filter(Boolean);
   }
 
   /**
@@ -578,43 +628,80 @@ export class ChatEngine {
     // To the duty officers (the inbox's default department), whatever guide the citizen read last.
     const queued = await this.handoff(t, 'requested', t.said!, { queued: texts.queued_duty, route: { department: this.p.inbox.default_department } });
     if (queued.reply?.type !== 'text' || hits.length === 0) return queued;
-    const lines = hits.map((hit) => {
-      const [kind, id] = hit.ref.split(':') as ['service' | 'faq', string];
-      if (kind === 'service') return linkLine(this.url(`/h5/guide/${id}`), this.services.get(id)?.name ?? id);
-      const f = this.faqs.get(id);
-      return f ? `· ${f.question}：${f.answer.length > 80 ? `${f.answer.slice(0, 80)}…` : f.answer}` : '';
-    });
-    return { ...queued, reply: { type: 'text', content: [queued.reply.content, '', texts.duty_suggestions, ...lines.filter(Boolean)].join('\n') } };
+    return { ...queued, reply: { type: 'text', content: [queued.reply.content, '', texts.duty_suggestions, ...this.hitLines(hits)].join('\n') } };
   }
 
   /**
-   * Staff have the conversation: the bot does not talk over them. If the profile allows, keyword
-   * rules and menu taps whose answer is information (text, news, image, link, a guide, an FAQ)
-   * are still answered; anything that would start a list or a dialog is not, since its numbers
-   * would go to staff. A menu tap is never met with silence.
+   * Staff have the conversation: the bot does not talk over them, and is never silent either.
+   * Keyword rules and menu taps whose answer is information (text, news, image, link, a guide, an
+   * FAQ) are answered if the profile allows; anything that would start a list or a dialog is not,
+   * since its numbers would go to staff. 转人工 typed or tapped says the question is waiting. A
+   * question search can answer gets what it found, as links (no numbers). And the citizen is told
+   * their messages reach staff: at the first message after the handoff, then at most once every
+   * `ack_every_minutes`, so a citizen who writes and writes is not answered each time.
    */
   private async whileHuman(t: Turn): Promise<Answer> {
-    const allowed = this.p.handoff.keywords_while_human;
+    const h = this.p.handoff;
+    const allowed = h.keywords_while_human;
+    const notice = (content: string, ref: string): Answer => {
+      t.session.humanAck = t.v.now;
+      return text(content, ref);
+    };
     if (t.msg.kind === 'click') {
       const key = (t.msg as { key: string }).key;
       const target = this.clickTarget(key, t.v);
       const spec = target?.reply;
-      if (spec?.handoff) return text(this.p.handoff.texts.already_waiting, 'handoff:waiting');
+      if (spec?.handoff) return notice(h.texts.already_waiting, 'handoff:waiting');
       if (allowed && spec && informational(spec)) return this.answer(t, spec, target!.ref);
-      return text(this.p.handoff.texts.menu_while_human, 'with-staff:menu');
+      return notice(h.texts.menu_while_human, 'with-staff:menu');
     }
-    if (allowed && t.text !== null) {
+    if (t.text !== null && this.handoffWords.has(t.text)) return notice(h.texts.already_waiting, 'handoff:waiting');
+    if (t.session.humanAsked && t.said !== null && asChoice(t.text!) === null) {
+      await this.d.handoffs.adoptQuestion(t.session.human!, t.session.humanAsked, t.said);
+      t.session.humanAsked = null;
+    }
+    const ack = await this.ackIfDue(t);
+    const withAck = (a: Answer): Answer => {
+      if (!ack || a.reply?.type !== 'text') return a;
+      t.session.humanAck = t.v.now;
+      return { ...a, reply: { type: 'text', content: `${a.reply.content}\n\n${ack}` } };
+    };
+    if (t.text !== null) {
       const rule = this.rules.match(t.text, t.v);
-      if (rule && informational(rule.reply)) return this.answer(t, rule.reply, `rule:${rule.id}`);
+      if (rule && allowed && informational(rule.reply)) return withAck(await this.answer(t, rule.reply, `rule:${rule.id}`));
+      // Words that are no rule's (a rule's would start a list) and no number (a number is for staff).
+      const hits = !rule && asChoice(t.text) === null ? (this.d.search?.search(t.text, { now: t.v.now, audience: t.session.audience, limit: 3 }) ?? []) : [];
+      const lines = this.hitLines(hits);
+      if (lines.length) {
+        if (ack) t.session.humanAck = t.v.now;
+        return text([...(ack ? [ack, ''] : []), h.texts.found_while_waiting, ...lines].join('\n'), 'with-staff:found');
+      }
     }
-    return none('with-staff');
+    return ack ? notice(ack, 'with-staff:received') : none('with-staff');
   }
 
+  /** The acknowledgement due now (see whileHuman), or null when one was given recently. */
+  private async ackIfDue(t: Turn): Promise<string | null> {
+    const h = this.p.handoff;
+    const last = t.session.humanAck ?? null;
+    if (last !== null && t.v.now - last < h.ack_every_minutes * 60_000) return null;
+    const row = t.session.human !== null ? await this.d.handoffs.get(t.session.human) : null;
+    if (!row || row.firstRepliedAt !== null || row.promisedAt <= t.v.now) return h.texts.received_later;
+    return h.texts.received.replaceAll('{when}', promiseWords(this.d.calendar, t.v.now, row.promisedAt));
+  }
+
+  /**
+   * 结束人工: an answered conversation is closed; a question nobody has answered yet stays in the
+   * queue for staff (marked that the citizen left), and the citizen is told so.
+   */
   private async leaveHuman(t: Turn): Promise<Answer> {
     // Nothing open (staff closed it already, or there never was one): nothing to end, no new question.
     if (t.session.human === null) return { ...this.home(t, '好的。'), ref: 'handoff:none' };
-    await this.d.handoffs.close(t.session.human, 'citizen');
+    const how = await this.d.handoffs.leave(t.session.human);
     t.session.human = null;
+    t.session.humanAck = null;
+    t.session.humanAsked = null;
+    if (how === 'kept') return { ...this.home(t, this.p.handoff.texts.left_waiting), ref: 'handoff:left-waiting' };
     return { ...this.home(t, this.p.handoff.texts.left), ref: 'handoff:left' };
   }
 

@@ -1,4 +1,4 @@
-import { EntitySchema, type DataSource, type EntityManager } from 'typeorm';
+import { EntitySchema, IsNull, type DataSource, type EntityManager } from 'typeorm';
 import type { WorkingCalendar } from '../platform/calendar.ts';
 import type { Clock } from '../platform/clock.ts';
 import { epochMs } from '../platform/db.ts';
@@ -19,6 +19,11 @@ export interface HandoffRow {
   createdAt: number;
   closedAt: number | null;
   closedBy: 'citizen' | 'staff' | null;
+  /**
+   * When the citizen went back to the bot (结束人工) before anyone answered: the question stays in
+   * the queue, open, for staff to answer; the bot talks to the citizen meanwhile.
+   */
+  citizenLeftAt: number | null;
   // The staff side (src/inbox): who has it, what kind of request it is, and its clock.
   /** The department whose staff handle it. */
   department: string | null;
@@ -53,6 +58,7 @@ export const HandoffEntity = new EntitySchema<HandoffRow>({
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
     closedAt: { name: 'closed_at', type: 'bigint', nullable: true, transformer: epochMs },
     closedBy: { name: 'closed_by', type: 'varchar', length: 16, nullable: true },
+    citizenLeftAt: { name: 'citizen_left_at', type: 'bigint', nullable: true, transformer: epochMs },
     department: { type: 'varchar', length: 48, nullable: true },
     category: { type: 'varchar', length: 48, nullable: true },
     assigneeId: { name: 'assignee_id', type: 'integer', nullable: true },
@@ -157,6 +163,7 @@ export class Handoffs {
       createdAt: now,
       closedAt: null,
       closedBy: null,
+      citizenLeftAt: null,
       assigneeId: null,
       firstRepliedAt: null,
       escalatedAt: null,
@@ -183,7 +190,7 @@ export class Handoffs {
     const p = this.ds.options.type === 'postgres' ? ['$1', '$1'] : ['?', '?'];
     const params = this.ds.options.type === 'postgres' ? [openid] : [openid, openid];
     const rows = (await this.ds.query(
-      `SELECT (SELECT audience FROM citizens WHERE openid = ${p[0]}) AS audience, (SELECT MAX(id) FROM handoffs WHERE openid = ${p[1]} AND status = 'open') AS human`,
+      `SELECT (SELECT audience FROM citizens WHERE openid = ${p[0]}) AS audience, (SELECT MAX(id) FROM handoffs WHERE openid = ${p[1]} AND status = 'open' AND citizen_left_at IS NULL) AS human`,
       params,
     )) as { audience: string | null; human: number | string | null }[];
     const row = rows[0];
@@ -196,6 +203,41 @@ export class Handoffs {
 
   async isOpen(id: number): Promise<boolean> {
     return this.ds.getRepository(HandoffEntity).exists({ where: { id, status: 'open' } });
+  }
+
+  /**
+   * The citizen goes back to the bot. A question staff have answered is closed (by the citizen);
+   * one nobody has answered yet stays open in the queue, marked that the citizen left, so it is
+   * still answered (and still counts when overdue). Returns which of the two happened.
+   */
+  async leave(id: number): Promise<'closed' | 'kept' | 'none'> {
+    const row = await this.ds.getRepository(HandoffEntity).findOne({ where: { id, status: 'open' } });
+    if (!row) return 'none';
+    if (row.firstRepliedAt !== null) return (await this.close(id, 'citizen')) ? 'closed' : 'none';
+    const now = this.clock.now();
+    const res = await this.ds.getRepository(HandoffEntity).update({ id, status: 'open', firstRepliedAt: IsNull() }, { citizenLeftAt: now, updatedAt: now });
+    if (res.affected === 1) return 'kept';
+    // Staff answered in the same moment: the answered conversation is closed as before.
+    return (await this.close(id, 'citizen')) ? 'closed' : 'none';
+  }
+
+  /** The citizen asks for a human again while their earlier question still waits: it is theirs again. */
+  async resume(id: number): Promise<boolean> {
+    const now = this.clock.now();
+    const res = await this.ds.getRepository(HandoffEntity).update({ id, status: 'open' }, { citizenLeftAt: null, updatedAt: now });
+    return res.affected === 1;
+  }
+
+  /**
+   * A handoff asked for by a menu tap or the bare words 转人工 has no question yet: the citizen's
+   * first words after it become its question (what staff read as its title).
+   */
+  async adoptQuestion(id: number, from: string, question: string): Promise<void> {
+    await this.ds.getRepository(HandoffEntity).update({ id, status: 'open', question: from }, { question: question.slice(0, 2000), updatedAt: this.clock.now() });
+  }
+
+  async get(id: number): Promise<HandoffRow | null> {
+    return this.ds.getRepository(HandoffEntity).findOne({ where: { id } });
   }
 
   async close(id: number, by: 'citizen' | 'staff'): Promise<boolean> {

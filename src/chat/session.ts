@@ -17,10 +17,17 @@ export interface Session {
   } | null;
   /** An open staff conversation (handoff id): the bot does not talk over the human. */
   human: number | null;
+  /** When the citizen was last told their messages reach staff (acknowledgements are spaced out). */
+  humanAck?: number | null;
+  /** Where the citizen last said they are (a sent location): halls are offered nearest first. */
+  here?: { latitude: number; longitude: number } | null;
+  /** The handoff's question as asked for (a menu entry's name, 转人工): the citizen's next words replace it. */
+  humanAsked?: string | null;
 }
 
 export type SessionList =
-  | { kind: 'nav'; path: string[] }
+  /** `leaf`: the citizen reads an answer chosen from this list (0 shows the list again). */
+  | { kind: 'nav'; path: string[]; leaf?: boolean }
   | { kind: 'hits'; refs: string[] }
   | { kind: 'audiences' }
   /** Follow-ups offered under an answer: `book:<service id>` … */

@@ -29,6 +29,12 @@ export interface PageKit {
   openid(ctx: Context): Promise<string | null>;
   /** wx.config for this page (locate the citizen, open the map, pay); pages work without it. */
   jsSdkFor(ctx: Context): Promise<string | undefined>;
+  /**
+   * What reaches the citizen in the account's messages, said truthfully: to a follower that it is
+   * sent there; to someone who does not follow the account (WeChat refuses to message them,
+   * 43004) that it cannot be, with an invitation to follow. `what` names it: 预约详情, 办理进展.
+   */
+  messagesNote(openid: string, what: string): Promise<{ follows: boolean; text: string }>;
   /** "12月5日 14:30" and "2026年12月5日", China time. */
   when(t: number): string;
   onDay(t: number): string;
@@ -65,6 +71,13 @@ export function pageKit(core: Core, sessions: CitizenSessions): PageKit {
         core.log.warn({ err }, 'JS-SDK signature unavailable; the page works without it');
         return undefined;
       }
+    },
+    async messagesNote(openid, what) {
+      const follows = (await core.conversationLog.citizen(openid))?.subscribed === true;
+      const name = core.profile.account.name;
+      return follows
+        ? { follows, text: `${what}也会发到公众号「${name}」的消息里。` }
+        : { follows, text: `您还没有关注公众号「${name}」，${what}暂时没法发给您。关注后就能在微信里收到提醒：在微信里搜索「${name}」，或扫描大厅里的二维码关注。` };
     },
     when(t) {
       const p = local(t);

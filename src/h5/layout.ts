@@ -36,25 +36,32 @@ export function page(ctx: Context, o: PageOptions): string {
 <link rel="stylesheet" href="/static/weui.min.css">
 <link rel="stylesheet" href="/static/h5.css">
 </head>
-<body${data}>
+<body${data}${o.care ? html` data-weui-mode="care"` : ''}>
 <header class="wb-head">
   ${o.back ? html`<a class="wb-back" href="${o.back}">‹ 返回</a>` : ''}
   <h1 class="wb-title">${o.title}</h1>
+  ${careSwitch(csrf, here, o.care, 'head')}
 </header>
 <main class="wb-main">${o.body}</main>
 <footer class="wb-foot">
-  <form method="post" action="/h5/care" class="wb-care">
-    <input type="hidden" name="_csrf" value="${csrf}">
-    <input type="hidden" name="next" value="${here}">
-    <input type="hidden" name="on" value="${o.care ? '0' : '1'}">
-    <button type="submit" class="wb-care-btn" aria-pressed="${o.care ? 'true' : 'false'}">${o.care ? '切换到标准模式' : '长者模式（大字）'}</button>
-  </form>
+  ${careSwitch(csrf, here, o.care, 'foot')}
   <p class="wb-links"><a href="/h5/guides">办事指南</a> · <a href="/h5/halls">附近大厅</a> · <a href="/h5/bookings">我的预约</a></p>
 </footer>
 <script src="/static/jweixin.js"></script>
 <script src="/static/h5.js"></script>
 </body>
 </html>`.value;
+}
+
+/** The 长者模式 switch: at the top of every page (where an older citizen looks first) and at its foot. */
+function careSwitch(csrf: string, here: string, care: boolean, where: 'head' | 'foot'): SafeHtml {
+  const label = where === 'head' ? (care ? '标准模式' : '大字') : care ? '切换到标准模式' : '长者模式（大字）';
+  return html`<form method="post" action="/h5/care" class="wb-care">
+    <input type="hidden" name="_csrf" value="${csrf}">
+    <input type="hidden" name="next" value="${here}">
+    <input type="hidden" name="on" value="${care ? '0' : '1'}">
+    <button type="submit" class="wb-care-btn" aria-pressed="${care ? 'true' : 'false'}">${label}</button>
+  </form>`;
 }
 
 /** A message page (success, failure): WeUI's weui-msg. */

@@ -8,6 +8,8 @@ import { maskText } from '../platform/pii.ts';
 import { html, safeUrl, type SafeHtml } from '../web/html.ts';
 import { InboxImageEntity, StaffReplyEntity } from './entities.ts';
 import { localTime } from './format.ts';
+import { csrfToken } from '../h5/http.ts';
+import { careMode } from '../h5/layout.ts';
 
 /**
  * The citizen's answer page (/h5/answer/<token>): what a template message past the 48-hour window
@@ -17,6 +19,10 @@ import { localTime } from './format.ts';
  */
 
 export interface AnswerView {
+  /** 长者模式 (the citizen's choice, as on every citizen page), with its switch. */
+  care?: boolean;
+  csrf?: string;
+  here?: string;
   accountName: string;
   department: string;
   question: string;
@@ -32,7 +38,7 @@ export interface AnswerView {
 /** The page itself: small and self-contained (its own styles), so it can move into the shared citizen layout. */
 export function renderAnswerPage(v: AnswerView): SafeHtml {
   return html`<!doctype html>
-<html lang="zh-CN">
+<html lang="zh-CN" class="${v.care ? 'care' : ''}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
@@ -42,25 +48,33 @@ export function renderAnswerPage(v: AnswerView): SafeHtml {
   body { margin: 0; background: #f2f2f2; color: #191919; font: 17px/1.6 -apple-system, "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; }
   header { background: #fff; padding: 18px 16px 12px; border-bottom: 1px solid #e5e5e5; }
   header h1 { margin: 0; font-size: 20px; }
-  header p { margin: 4px 0 0; color: #7f7f7f; font-size: 14px; }
+  header p { margin: 4px 0 0; color: #595959; font-size: 14px; }
   section { background: #fff; margin: 10px 0; padding: 14px 16px; }
-  h2 { margin: 0 0 8px; font-size: 15px; color: #7f7f7f; font-weight: normal; }
+  h2 { margin: 0 0 8px; font-size: 15px; color: #595959; font-weight: normal; }
   .q { white-space: pre-wrap; word-break: break-word; }
   .reply { border-left: 3px solid #07c160; padding: 2px 0 2px 12px; margin: 0 0 16px; }
   .reply:last-child { margin-bottom: 0; }
-  .reply time { display: block; color: #7f7f7f; font-size: 13px; }
+  .reply time { display: block; color: #595959; font-size: 13px; }
   .reply p { margin: 4px 0; white-space: pre-wrap; word-break: break-word; }
   .reply img { max-width: 100%; border-radius: 4px; margin-top: 6px; }
-  .reply a { color: #576b95; word-break: break-all; }
-  footer { color: #7f7f7f; font-size: 13px; text-align: center; padding: 8px 16px 32px; }
+  .reply a { color: #3e5080; word-break: break-all; text-decoration: underline; }
+  footer { color: #595959; font-size: 13px; text-align: center; padding: 8px 16px 32px; }
+  .care-form { margin: 8px 0 0; }
+  .care-form button { min-height: 44px; padding: 0 14px; border: 1px solid #067a3e; border-radius: 22px; background: #fff; color: #067a3e; font: inherit; font-size: 15px; }
+  html.care body { font-size: 20px; color: #000; }
+  html.care header h1 { font-size: 24px; }
+  html.care header p, html.care h2, html.care .reply time, html.care footer { font-size: 18px; color: #222; }
+  html.care .care-form button { font-size: 18px; min-height: 48px; border-width: 2px; }
+  html.care .rate button { min-height: 52px; font-size: 20px; }
   .rate form { display: flex; flex-direction: column; gap: 8px; margin: 8px 0 0; }
   .rate button { font: inherit; padding: 10px; border-radius: 8px; border: 1px solid #d9d9d9; background: #fff; color: #191919; }
   .rate button:active { background: #f0f0f0; }
-  .rate .done { color: #07c160; }
+  .rate .done { color: #067a3e; }
 </style>
 </head>
 <body>
-<header><h1>工作人员回复</h1><p>${v.department} · ${v.accountName}</p></header>
+<header><h1>工作人员回复</h1><p>${v.department} · ${v.accountName}</p>
+<form method="post" action="/h5/care" class="care-form"><input type="hidden" name="_csrf" value="${v.csrf}"><input type="hidden" name="next" value="${v.here}"><input type="hidden" name="on" value="${v.care ? '0' : '1'}"><button type="submit" aria-pressed="${v.care ? 'true' : 'false'}">${v.care ? '切换到标准模式' : '长者模式（大字）'}</button></form></header>
 <section><h2>您的问题（${v.askedAt}）</h2><div class="q">${v.question}</div></section>
 <section>
   <h2>回复</h2>
@@ -118,6 +132,9 @@ export function answerRoutes(d: {
     const given = handoff.rating === null ? null : (levels.find((l) => l.level === handoff.rating)?.label ?? `${handoff.rating} 星`);
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = renderAnswerPage({
+      care: careMode(ctx),
+      csrf: csrfToken(ctx),
+      here: ctx.originalUrl,
       accountName: d.accountName,
       department: d.departmentName(handoff.department),
       question: maskText(handoff.question),

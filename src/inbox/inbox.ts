@@ -374,7 +374,7 @@ export class Inbox {
         if (same) return same;
         throw new InboxError('conflict', '回复没有保存，请再试一次');
       }
-      const messages = this.messagesFor(r, answerUrl, imageId === null ? null : `${answerUrl}/images/${imageId}`);
+      const messages = this.messagesFor(r, answerUrl, imageId === null ? null : `${answerUrl}/images/${imageId}`, this.signature(row.department));
       const jobId = await this.d.outbox.send({ openid: row.openid, messages, ...(fallback ? { fallback } : {}), ref: `handoff:${row.id}` }, { uniqueKey: `inbox.reply:${replyId}`, manager: tx });
       await tx.getRepository(StaffReplyEntity).update({ id: replyId }, { jobId });
       const res = await tx.getRepository(HandoffEntity).update({ id: row.id, status: 'open', ...held }, { updatedAt: now });
@@ -579,12 +579,18 @@ export class Inbox {
   }
 
   /** The customer-service messages that carry a reply inside the window. */
-  private messagesFor(r: ReturnType<Inbox['checkReply']>, answerUrl: string, imageUrl: string | null): CustomMessage[] {
+  /** The line signed under a reply of this department's (the profile's inbox.reply_signature). */
+  private signature(department: string | null): string {
+    const s = this.settings.reply_signature.replaceAll('{department}', this.departmentName(department)).trim();
+    return s ? `\n${s}` : '';
+  }
+
+  private messagesFor(r: ReturnType<Inbox['checkReply']>, answerUrl: string, imageUrl: string | null, signed: string): CustomMessage[] {
     switch (r.kind) {
       case 'text':
-        return splitText(r.text, MAX_TEXT_BYTES).map((content) => ({ type: 'text', content }));
+        return splitText(`${r.text}${signed}`, MAX_TEXT_BYTES).map((content) => ({ type: 'text', content }));
       case 'link':
-        return splitText(`${r.text ? `${r.text}\n` : ''}<a href="${r.url}">${r.title}</a>`, MAX_TEXT_BYTES).map((content) => ({ type: 'text', content }));
+        return splitText(`${r.text ? `${r.text}\n` : ''}<a href="${r.url}">${r.title}</a>${signed}`, MAX_TEXT_BYTES).map((content) => ({ type: 'text', content }));
       case 'image':
         return [
           {

@@ -195,6 +195,11 @@ export const handoffSchema = z
      * offered beside it); numbers, menu taps and a keyword rule's own words still answer.
      */
     mode: z.enum(['bot', 'duty']).default('bot'),
+    /**
+     * While staff have the conversation, the citizen's messages are acknowledged (texts.received):
+     * the first one after the handoff, then at most one in this many minutes.
+     */
+    ack_every_minutes: z.number().int().min(1).max(1440).default(10),
     /** Replaced by the category's due rule (one clock): refused with a word on what to do instead. */
     min_minutes_left_today: z
       .unknown()
@@ -211,6 +216,16 @@ export const handoffSchema = z
         left: text(200),
         /** A menu tap while staff have the conversation (the bot does not start lists then). */
         menu_while_human: text(200).default('您正在和工作人员对话，留言会直接转给他们。要使用菜单，请先回复「结束人工」。'),
+        /** A message while the question waits for staff (the first, then one every ack_every_minutes); {when} is the promise. */
+        received: text(200).default('收到，您的留言已经转给工作人员，{when}回复您。'),
+        /** The same once staff have answered, or the promised time has passed. */
+        received_later: text(200).default('收到，您的留言已经转给工作人员，他们会尽快回复您。'),
+        /** 结束人工 before anyone answered: the question stays with staff. */
+        left_waiting: text(200).default('好的，已回到自动服务。您的问题工作人员还没有答复，我们仍会答复您，答复会发到这里。'),
+        /** 转人工 again while the earlier question still waits. */
+        resumed: text(200).default('好的，已重新为您接通工作人员。您的问题还在排队，会尽快回复您；可以继续补充情况。'),
+        /** Before what search found for a message while the citizen waits for staff. */
+        found_while_waiting: text(60).default('等待的时候，您可以先看看：'),
         /** mode: duty — a message handed to the duty officers; {when} is the promised time. */
         queued_duty: text(200).default('您的留言已转给值班人员，{when}回复您，回复会发到这里。'),
         /** mode: duty — before what search found, offered beside the handoff. */

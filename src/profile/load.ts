@@ -1,3 +1,4 @@
+import { expandHallRefs } from './facts.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -103,6 +104,10 @@ export const INCLUDABLE = ['services', 'faq', 'synonyms', 'halls'] as const;
 
 /** Validate an already-parsed profile object; `included` names the file each included section came from. */
 export function parseProfile(raw: unknown, file = 'profile', included: Record<string, string> = {}): Profile {
+  // A hall's address, phone and name are written once, in its entry; texts refer to them.
+  const refs = expandHallRefs(raw);
+  if (refs.problems.length) throw new ProfileError(file, refs.problems);
+  raw = refs.raw;
   const res = profileSchema.safeParse(raw);
   if (!res.success) {
     throw new ProfileError(

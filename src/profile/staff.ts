@@ -80,6 +80,11 @@ export const inboxSchema = z
     near_due_hours: z.number().positive().max(72).default(4),
     /** A first reply within this many minutes counts as instant (即时) on the dashboard. */
     instant_minutes: z.number().int().min(1).max(240).default(10),
+    /**
+     * Signed under each staff reply, so the citizen knows who answered: {department} is the
+     * replying department's name. Empty: unsigned.
+     */
+    reply_signature: z.string().max(40).default('——{department}'),
     /** Closing asks the citizen to rate the answer (自愿评价): five levels, best first. */
     rating: z
       .object({

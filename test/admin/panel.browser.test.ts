@@ -147,6 +147,13 @@ describe.skipIf(!haveChromium)('the staff panel in a browser', { timeout: 60_000
     await staff.waitForURL(new RegExp(`/admin/inbox/${handoffId}$`), T);
     await staff.locator('.history .msg.in .bubble', { hasText: '138****5678' }).waitFor(T);
     await shot(staff, 'admin-conversation.png', true);
+    // On a 1366×768 laptop the reply box is in sight without scrolling.
+    await staff.setViewportSize({ width: 1366, height: 768 });
+    const box = (await staff.locator('form[data-composer] textarea').boundingBox())!;
+    expect(box.y + box.height).toBeLessThanOrEqual(768);
+    expect((await staff.locator('form[data-composer] button[type="submit"]').boundingBox())!.y).toBeLessThan(768);
+    await shot(staff, 'admin-conversation-1366x768.png');
+    await staff.setViewportSize(DESKTOP);
     await staff.click('button:has-text("领取这个会话")');
     await staff.locator('.flash-ok', { hasText: '已领取' }).waitFor(T);
     await staff.click('.canned .chip:has-text("已收到")');

@@ -475,7 +475,7 @@ describe('the panel end to end over HTTP', () => {
     expect(after.html).toContain('已送达');
     expect(after.html).toContain('客服消息');
     const phone = app.emulator!.platform.inbox('o_e2e').filter((i) => i.channel === 'custom');
-    expect(phone.map((i) => i.message)).toEqual([{ type: 'text', content: '您好，已通知街道维修，预计明天修好。' }]);
+    expect(phone.map((i) => i.message)).toEqual([{ type: 'text', content: '您好，已通知街道维修，预计明天修好。\n——行政服务中心' }]);
     await c.post(`/admin/inbox/${id}/classify`, { category: 'complex' });
     expect((await c.page(`/admin/inbox/${id}`)).html).toContain('已分类为「复杂事项」');
     expect((await c.post(`/admin/inbox/${id}/close`)).status).toBe(302);
@@ -486,6 +486,42 @@ describe('the panel end to end over HTTP', () => {
     for (const word of ['领取', '回复', '分类', '办结']) expect(closed.html).toContain(`<b>${word}</b>`);
     const audit = (await app.audit.list({ target: `handoff:${id}` })).map((a) => a.action);
     expect(audit).toEqual(['close', 'classify', 'reply', 'claim', 'view']); // one view per visit (ten minutes), not per refresh
+  });
+
+  it('the conversation page reads as words: who the citizen is, their matters, what answered, colleagues by name', async () => {
+    const { app, team } = await setup();
+    const o = 'o_staff_view_wang';
+    const act = (a: Parameters<NonNullable<TestApp['emulator']>['act']>[1]) => app.emulator!.act(o, a);
+    await act({ type: 'subscribe' });
+    // The citizen booked a marriage registration, giving a name and phone, then taps 人工客服 and asks.
+    const day = (await app.appointments.days('marriage-registration', 'center')).find((d) => d.free > 0)!;
+    const slot = day.slots.find((x) => x.bookable)!;
+    await app.appointments.book({ openid: o, serviceId: 'marriage-registration', hallId: 'center', start: slot.start, contact: { name: '王秀英', phone: '13912345678' }, channel: 'h5', notify: false });
+    await act({ type: 'text', content: '几点下班' });
+    await act({ type: 'click', key: 'human' });
+    app.clock.advance(MINUTE);
+    await act({ type: 'text', content: '我们老两口结婚证丢了，补办要带户口本吗' });
+    await act({ type: 'click', key: 'progress' });
+    const id = (await app.handoffs.openFor(o))!.id;
+    await app.inbox.claim(actorOf(team.duty), id);
+    const c = await signedIn(app, team.duty);
+    const page = (await c.page(`/admin/inbox/${id}`)).html;
+    const text = page.replace(/<[^>]+>/g, ' ');
+    expect(text).toContain('王*'); // a name the citizen gave, masked
+    expect(text).toContain('139****5678');
+    expect(text).not.toContain('o_staff');
+    expect(page).toContain('href="/admin/halls/center"'); // their booking
+    expect(text).toContain('结婚登记');
+    // The question is the citizen's, not the menu's.
+    expect(/<h1>[\s\S]*?<\/h1>/.exec(page)![0]).toContain('我们老两口结婚证丢了');
+    // Words, not codes: what answered and which button was tapped.
+    expect(text).not.toMatch(/handoff:|rule:|with-staff:|\[菜单\] (human|progress)| via /);
+    expect(text).toContain('[菜单] 人工客服');
+    expect(text).toContain('转人工');
+    expect(text).toContain('关键词回复');
+    // The record names colleagues, not usernames.
+    expect(text).toContain(team.duty.name);
+    expect(text).not.toContain(team.duty.username);
   });
 
   it('a conflicting action is a notice, not an error page; the conversation page tells why', async () => {

@@ -3,6 +3,7 @@ import type { PhoneReply } from '../../src/emulator/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
 import { FOLLOW_UP_DELAY_MS } from '../../src/chat/index.ts';
+import { actorOf } from '../../src/admin/accounts.ts';
 import { appsClosedAfterEach, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 
@@ -74,8 +75,10 @@ describe('numeric navigation', () => {
     const leaf = await say('o_nav', ' 1 ');
     expect(leaf).toContain('【社会保障卡');
     expect(leaf).toContain('需要带：');
+    // 0 under a guide is the list the guide was chosen from: one level up, not two.
     const back = await say('o_nav', '0');
-    expect(choices(back)).toContain('户籍和证件');
+    expect(choices(back)[0]).toBe('社保卡申领、补换');
+    expect(choices(await say('o_nav', '0'))).toContain('户籍和证件');
     expect(choices(await say('o_nav', '0'))[0]).toMatch(/办事指南/); // back at home
     await say('o_nav', '1');
     for (const home of ['00', '首页', '菜单', '００']) {
@@ -256,15 +259,72 @@ describe('handoff to staff', () => {
     await follow('o_human');
     const queued = await say('o_human', '转人工');
     expect(queued).toContain('已为您转接工作人员，明天（周二）10:00 前回复您'); // 简单咨询: 24 hours
-    expect(await say('o_human', '我想问下补办社保卡要多久')).toBe(''); // the human answers, not the bot
+    // The human answers, not the bot; but the citizen hears that their words reached staff.
+    expect(await say('o_human', '我家老头子上个月走了，他的事情要去哪里办')).toBe('收到，您的留言已经转给工作人员，明天（周二）10:00 前回复您。');
     expect(await say('o_human', '几点下班')).toContain('9:00–17:00'); // keywords still answered (profile)
-    expect(await say('o_human', '转人工')).toBe(''); // already with staff: quiet
+    expect(await say('o_human', '转人工')).toBe(a.profile.handoff.texts.already_waiting); // typed as the menu's tap
     const open = await a.db.getRepository(HandoffEntity).find({ where: { openid: 'o_human' } });
-    expect(open).toMatchObject([{ status: 'open', reason: 'requested', question: '转人工' }]);
+    // Asked for with the bare words 转人工: the citizen's first words after it are the question staff read.
+    expect(open).toMatchObject([{ status: 'open', reason: 'requested', question: '我家老头子上个月走了，他的事情要去哪里办' }]);
+    // Staff answer, then the citizen ends it: closed by the citizen.
+    const { account: zhou } = await a.accounts.create({ username: 'zhou.zhiban', name: '周值班', role: 'duty', department: 'service-centre', password: 'a-long-enough-password-1', mustChangePassword: false });
+    await a.inbox.reply(actorOf(zhou), open[0]!.id, { kind: 'text', text: '您好，请带上死亡证明到街道办理。' });
     const left = await say('o_human', '结束人工');
     expect(left).toContain('好的，已结束人工服务');
     expect((await a.db.getRepository(HandoffEntity).findOneBy({ openid: 'o_human' }))?.status).toBe('closed');
     expect(choices(await say('o_human', '1'))).toContain('户籍和证件'); // the bot is back
+  });
+
+  it('is never silent while the citizen waits: the first message acknowledged, then one every few minutes; information and 转人工 answered', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_wait_long');
+    expect(await say('o_wait_long', '我想问问我妈的养老金怎么还没到账，都三个月了')).toContain('已经转给工作人员');
+    const replies: string[] = [];
+    // What a citizen typed after an automatic handoff, a minute apart.
+    for (const m of ['sbk', '你好', '居住证怎么办', '缴费', '转人工', '喂？有人吗', '1']) {
+      a.clock.advance(60_000);
+      replies.push(await say('o_wait_long', m));
+    }
+    const [sbk, hello, holiday, pay, human, anyone, one] = replies;
+    expect(sbk).toContain('收到，您的留言已经转给工作人员，明天（周二）10:0'); // the first: acknowledged with the promise
+    expect(sbk).toContain('社会保障卡'); // and what search found, as a link
+    expect(sbk).not.toMatch(/回复 \d/); // no numbers: they would go to staff
+    expect(hello).not.toContain('收到'); // not one acknowledgement per message
+    expect(holiday).toContain('居住证'); // a plain information question is answered
+    expect(pay).not.toContain('收到');
+    expect(human).toBe(a.profile.handoff.texts.already_waiting);
+    expect(anyone).toBe(''); // within ten minutes of the last notice: quiet
+    expect(one).toBe('');
+    a.clock.advance(10 * 60_000);
+    expect(await say('o_wait_long', '还要等多久啊')).toContain('收到，您的留言已经转给工作人员'); // a few minutes on: told again
+    // Past the promised time the citizen is not promised a time already gone.
+    a.clock.advance(2 * 86_400_000);
+    expect(await say('o_wait_long', '怎么还没人回')).toBe(a.profile.handoff.texts.received_later);
+    expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_wait_long' })).toBe(1);
+  });
+
+  it('结束人工 before anyone answered keeps the question in the queue, marked that the citizen left; 转人工 takes it up again', async () => {
+    const { a, say, follow } = await account();
+    await follow('o_left');
+    await say('o_left', '我的营业执照地址变更，网上提交了一直没反应');
+    const h = (await a.handoffs.openFor('o_left'))!;
+    a.clock.advance(5 * 60_000);
+    const left = await say('o_left', '结束人工');
+    expect(left).toContain(a.profile.handoff.texts.left_waiting);
+    expect(choices(left)[0]).toMatch(/办事指南/); // the bot is back, with its list
+    const kept = (await a.handoffs.get(h.id))!;
+    expect(kept).toMatchObject({ status: 'open', closedAt: null, closedBy: null, citizenLeftAt: a.clock.now() });
+    // Still in the staff queue, waiting to be claimed.
+    const { account: duty } = await a.accounts.create({ username: 'wu.zhiban', name: '吴值班', role: 'duty', department: 'service-centre', password: 'a-long-enough-password-1', mustChangePassword: false });
+    const waiting = await a.reader.list(actorOf(duty), 'waiting');
+    expect(waiting.items.map((i) => i.h.id)).toContain(h.id);
+    expect(choices(await say('o_left', '1'))).toContain('户籍和证件'); // numbers are the bot's again
+    // After the session expired, the bot still talks (the question waits for staff, not the citizen).
+    a.clock.advance(2 * 3_600_000);
+    expect(choices(await say('o_left', '00'))[0]).toMatch(/办事指南/);
+    expect(await say('o_left', '转人工')).toBe(a.profile.handoff.texts.resumed);
+    expect(await a.handoffs.get(h.id)).toMatchObject({ status: 'open', citizenLeftAt: null });
+    expect(await a.db.getRepository(HandoffEntity).countBy({ openid: 'o_left' })).toBe(1);
   });
 
   it.each([
@@ -475,11 +535,12 @@ for (const db of DB_BACKENDS) {
       await say('o_seed', '2'); // 企业
       expect(await say('o_seed', '转人工')).toContain('已为您转接工作人员');
       a.clock.advance(2 * 3_600_000); // the session is long gone
-      expect(await say('o_seed', '我的营业执照丢了')).toBe(''); // staff still have it: the bot keeps quiet
-      expect(await say('o_seed', '结束人工')).toContain('已结束人工服务');
+      expect(await say('o_seed', '我的营业执照丢了')).toContain('收到，您的留言已经转给工作人员'); // staff still have it: the bot says so
+      expect(await say('o_seed', '结束人工')).toContain('已回到自动服务'); // unanswered: it stays with staff
       expect(choices(await say('o_seed', '00'))).toContain('企业开办和经营');
       a.clock.advance(2 * 3_600_000);
-      expect(choices(await say('o_seed', '00'))).toContain('企业开办和经营'); // no staff conversation now, the audience stays
+      // The question still waits for staff, but the citizen left: a new session has the bot talking.
+      expect(choices(await say('o_seed', '00'))).toContain('企业开办和经营'); // the audience stays
     });
   });
 }

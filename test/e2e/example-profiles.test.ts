@@ -70,7 +70,8 @@ function noDemo(text: string, also: RegExp[] = []): void {
 }
 
 async function handoff(a: TestApp, openid: string) {
-  return a.db.getRepository(HandoffEntity).findOneByOrFail({ openid, status: 'open' });
+  // The latest: a report the citizen left (结束人工) unanswered stays open for staff beside it.
+  return a.db.getRepository(HandoffEntity).findOneOrFail({ where: { openid, status: 'open' }, order: { id: 'DESC' } });
 }
 
 describe('example profiles', () => {

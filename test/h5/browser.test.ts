@@ -96,7 +96,7 @@ describe.skipIf(!HAVE_CHROMIUM)(`citizen pages in Chromium at phone sizes${SKIP_
       }
     }
     expect(wide).toEqual([]);
-  });
+  }, 120_000); // 42 page loads: half a minute alone, more on a loaded machine
 
   it('删除 next to an uploaded draft file works with the form half filled, and fits at 320 px in 长者模式', async () => {
     await app.cases.saveDraft('o_browser_delete', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'a-rather-long-file-name-from-the-phone-camera-20261123.jpg', data: JPEG }]);

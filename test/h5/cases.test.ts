@@ -55,7 +55,7 @@ describe('applying on the page', () => {
       [residenceForm(csrf, { fields: { id_card: wrongCheckDigit(ID) } }), '身份证号码不正确（校验位不对）'],
       [residenceForm(csrf, { fields: { name: '' } }), '请填写申请人姓名'],
       [residenceForm(csrf, { photo: BIG_JPEG }), '太大了，不能超过 2 MB'],
-      [residenceForm(csrf, { photo: EXE_AS_JPG, photoName: 'photo.jpg' }), '「photo.jpg」不是JPG 图片或PNG 图片'],
+      [residenceForm(csrf, { photo: EXE_AS_JPG, photoName: 'photo.jpg' }), '「photo.jpg」不是 JPG 或 PNG 图片，'],
     ];
     for (const [form, message] of tries) {
       const r = await v.postMultipart('/h5/apply/residence-permit', form);
@@ -135,6 +135,33 @@ describe('applying on the page', () => {
     const shown = await v.get(`/h5/cases/${c!.id}`);
     expect(shown.text).toContain('clear.jpg');
     expect(shown.text).not.toContain('me.jpg'); // replaced: staff still see it, marked
+  });
+
+  it('the progress line tells the truth: 待受理 is waiting (not done, not under way), and 办结 keeps the promised date', async () => {
+    const { a, v, openid } = await setup('o_steps');
+    const c = await a.cases.submit(openid, 'senior-card', { name: '李奶奶', id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.jpg', data: JPEG }]);
+    const steps = async () => {
+      const html = (await v.get(`/h5/cases/${c.id}`)).text;
+      return { html, items: [...html.matchAll(/<li class="([^"]*)"[^>]*>(.*?)<\/li>/g)].filter((m) => /is-|^$/.test(m[1]!)).map((m) => [m[1], m[2]!.replace(/<[^>]+>/g, '')]) };
+    };
+    const submitted = await steps();
+    expect(submitted.items[0]).toEqual(['is-waiting', expect.stringContaining('等待受理')]);
+    expect(submitted.html).not.toContain('is-done');
+    expect(submitted.html).not.toContain('class="is-current"');
+    await a.cases.accept(c.id, 'staff:1');
+    const accepted = await steps();
+    expect(accepted.items[0]![0]).toMatch(/is-done|is-current/);
+    expect(accepted.html).not.toContain('is-waiting');
+    const due = (await a.db.getRepository(CaseEntity).findOneByOrFail({ id: c.id })).dueAt!;
+    let row = await a.db.getRepository(CaseEntity).findOneByOrFail({ id: c.id });
+    while (row.status !== 'completed') {
+      await (row.step === a.profile.services.find((x) => x.id === 'senior-card')!.application!.steps.at(-1)!.id ? a.cases.complete(c.id, 'staff:1') : a.cases.advance(c.id, 'staff:1'));
+      row = await a.db.getRepository(CaseEntity).findOneByOrFail({ id: c.id });
+    }
+    const completed = await steps();
+    expect(completed.html).not.toContain('is-current');
+    const p = a.calendar.localParts(due);
+    expect(completed.html).toContain(`承诺 ${p.year}年${p.month}月${p.day}日 前办结，已于`);
   });
 
   it('the citizen answers 补正 from the same case; another citizen cannot see or touch it', async () => {

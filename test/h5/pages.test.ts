@@ -48,7 +48,8 @@ describe('guides and halls: open to anyone', () => {
     expect(hall.text).toContain('data-open-location');
     expect(hall.text).toMatch(/data-jssdk="\{&quot;appId&quot;:&quot;wx/);
     expect(hall.text).toContain('周一至周五 9:00–17:00；周六 9:00–12:00');
-    expect(hall.text).toContain('2026-12-05 系统升级');
+    expect(hall.text).toContain('12月5日（周六）系统升级'); // as citizens read a date
+    expect(hall.text).not.toContain('2026-12-05');
   });
 
   it('sends safe headers: no third-party resources, framed only by us', async () => {
@@ -93,6 +94,30 @@ describe('booking pages: the citizen through web authorisation', () => {
     const cancelled = await v.post(`/h5/bookings/${booking!.id}/cancel`, { _csrf: v.csrf(mine.text) });
     expect(cancelled.status).toBe(200);
     expect(cancelled.text).toContain('已取消预约');
+  });
+
+  it('after booking, the page tells the truth about the account\'s messages: a non-follower is invited to follow, a follower is told they are sent', async () => {
+    const { a, visitor } = await setup();
+    const book = async (openid: string, day: number) => {
+      const v = visitor(openid);
+      const page = await v.get(`/h5/book/residence-permit?hall=center&day=${cst(2026, 11, day)}`);
+      const posted = await v.post('/h5/book/residence-permit', { _csrf: v.csrf(page.text), hall: 'center', start: String(cst(2026, 11, day, 10)) });
+      return (await v.get(posted.location!)).text;
+    };
+    // Opened the page from a friend's share, never followed: WeChat refuses to message them (43004).
+    const stranger = await book('o_shared_link', 25);
+    await a.jobs.runDue();
+    expect(a.emulator!.platform.inbox('o_shared_link')).toHaveLength(0);
+    expect(stranger).not.toContain('已经发到公众号消息里');
+    expect(stranger).not.toContain('也会发到');
+    expect(stranger).toContain(`您还没有关注公众号「${a.profile.account.name}」`);
+    expect(stranger).toContain('关注');
+    // A follower: the details are sent, and the page says so.
+    await a.emulator!.act('o_follower', { type: 'subscribe' });
+    const follower = await book('o_follower', 26);
+    await a.jobs.runDue();
+    expect(a.emulator!.platform.inbox('o_follower').length).toBeGreaterThan(0);
+    expect(follower).toContain(`也会发到公众号「${a.profile.account.name}」的消息里`);
   });
 
   it('refuses a form without its CSRF token, malformed fields and forged ids, changing nothing', async () => {

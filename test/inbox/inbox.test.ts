@@ -47,7 +47,7 @@ for (const backend of DB_BACKENDS) {
       await app.emulator!.act(o, { type: 'text', content: '转人工' });
       expect((await app.handoffs.openFor(o))?.department).toBe('social-security');
       app.clock.advance(31 * MINUTE); // long after: back to the default department
-      await app.emulator!.act(o, { type: 'text', content: '结束人工' });
+      await app.handoffs.close((await app.handoffs.openFor(o))!.id, 'staff');
       await app.emulator!.act(o, { type: 'text', content: '转人工' });
       expect((await app.handoffs.openFor(o))?.department).toBe('service-centre');
     });
@@ -123,7 +123,8 @@ for (const backend of DB_BACKENDS) {
       expect(again.id).toBe(r1.id); // the same form submitted twice is one reply
       await app.jobs.runDue();
       await app.jobs.runDue();
-      expect(customTo(app, 'o_reply')).toEqual([{ type: 'text', content: '您好，社保卡补办带身份证到任一网点即可，当场制卡。' }]);
+      // Signed with the department that answers (inbox.reply_signature).
+      expect(customTo(app, 'o_reply')).toEqual([{ type: 'text', content: '您好，社保卡补办带身份证到任一网点即可，当场制卡。\n——行政服务中心' }]);
       expect(await row(app, id)).toMatchObject({ assigneeId: team.handler.id, firstRepliedAt: MONDAY_10AM + 5 * MINUTE });
       const log = (await app.conversationLog.history('o_reply')).filter((m) => m.ref === `handoff:${id}`);
       expect(log).toMatchObject([{ direction: 'out', channel: 'custom' }]);
@@ -133,7 +134,7 @@ for (const backend of DB_BACKENDS) {
       // A reply without a nonce is a new reply each time.
       await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: '补充：<a href="javascript:alert(1)">点这里</a>，周六上午也可以办。' });
       await app.jobs.runDue();
-      expect(customTo(app, 'o_reply').at(-1)).toEqual({ type: 'text', content: '补充：点这里，周六上午也可以办。' }); // typed anchors are dropped
+      expect(customTo(app, 'o_reply').at(-1)).toEqual({ type: 'text', content: '补充：点这里，周六上午也可以办。\n——行政服务中心' }); // typed anchors are dropped
     });
 
     it('anchors typed into a reply are dropped even when nested to rebuild one', async () => {
@@ -196,7 +197,7 @@ for (const backend of DB_BACKENDS) {
       const img = await app.inbox.reply(me, id, { kind: 'image', image: PNG, text: '办理地点示意图' });
       await app.jobs.runDue();
       const sent = customTo(app, 'o_media');
-      expect(sent[0]).toEqual({ type: 'text', content: '详细材料见：\n<a href="https://zwdt.sh.gov.cn/guide?id=1">一网通办办事指南</a>' });
+      expect(sent[0]).toEqual({ type: 'text', content: '详细材料见：\n<a href="https://zwdt.sh.gov.cn/guide?id=1">一网通办办事指南</a>\n——行政服务中心' });
       const news = sent[1] as { type: string; article: { url: string; picUrl: string; description: string } };
       expect(news.type).toBe('news');
       expect(news.article.description).toBe('办理地点示意图');
@@ -249,7 +250,7 @@ for (const backend of DB_BACKENDS) {
       await app.jobs.runDue();
       [d] = (await app.reader.conversation(actorOf(team.handler), await row(app, id))).replies;
       expect(d).toMatchObject({ state: 'sent' });
-      expect(customTo(app, 'o_fail')).toEqual([{ type: 'text', content: '第一条' }]); // exactly once
+      expect(customTo(app, 'o_fail')).toEqual([{ type: 'text', content: '第一条\n——行政服务中心' }]); // exactly once
       await expect(app.inbox.retryDelivery(actorOf(team.handler), id, d!.reply.id)).rejects.toMatchObject({ code: 'conflict' });
     });
 
@@ -303,7 +304,7 @@ for (const backend of DB_BACKENDS) {
         const r = await app.emulator!.act(openid, { type: 'text', content, ...(bizmsgmenuid ? { bizmsgmenuid } : {}) });
         return r.reply?.type === 'text' ? r.reply.content : '';
       };
-      expect(await say('o_close', '1')).toBe(''); // staff have it: the bot is quiet
+      expect(await say('o_close', '1')).toContain('收到，您的留言已经转给工作人员'); // staff have it: the number is theirs, the bot only says it arrived
       await app.inbox.reply(actorOf(team.handler), id, { kind: 'text', text: '已为您查询，请放心。' });
       await app.inbox.close(actorOf(team.handler), id);
       await app.jobs.runDue();
@@ -445,8 +446,9 @@ for (const backend of DB_BACKENDS) {
       app.clock.advance(MINUTE);
       const earlier = await handoff(o);
       await say('营业执照怎么办');
+      await app.inbox.reply(actorOf(team.duty), earlier, { kind: 'text', text: '可以在一网通办申请。' });
       app.clock.advance(MINUTE);
-      await say('结束人工');
+      await say('结束人工'); // answered: ended by the citizen
       // 3. Another one there, open.
       app.clock.advance(MINUTE);
       const ours = await handoff(o);

@@ -26,8 +26,15 @@ describe('预约 in the chat', () => {
     expect(halls).toContain('可以在这些大厅办理');
     const days = await say(indexOf(halls, /示范区行政服务中心/));
     expect(lines(days)[0]).toMatch(/^11月23日 周一（还可约 \d+ 个）$/);
-    const times = await say('2'); // Tuesday
+    // A day of sixteen half-hours: 上午 / 下午 first, each list short enough for a phone screen.
+    const halves = await say('2'); // Tuesday
+    expect(lines(halves)).toEqual(['上午 9:00–12:00（剩 12 个）', expect.stringMatching(/^下午 12:00–17:00（剩 \d+ 个）$/)]);
+    expect(halves).toMatch(/<a href="http:\/\/localhost:\d+\/h5\/book\/residence-permit\?hall=center&day=\d+">在页面上看全部时间<\/a>/);
+    const times = await say('1');
     expect(lines(times)[0]).toBe('9:00–9:30（剩 2 个）');
+    expect(lines(times)).toHaveLength(6);
+    expect(await say('0')).toContain('上午还是下午'); // back one step
+    await say('1');
     const confirm = await say('3');
     expect(confirm).toContain('时间：11月24日（周二）10:00–10:30');
     const done = await say('1');
@@ -35,6 +42,10 @@ describe('预约 in the chat', () => {
     const [b] = await a.db.getRepository(BookingEntity).findBy({ openid });
     expect(b).toMatchObject({ serviceId: 'residence-permit', hallId: 'center', channel: 'chat', startsAt: cst(2026, 11, 24, 10), status: 'booked' });
     expect(done).toContain(`预约码：${b!.code}`);
+    // What to bring, by name: the guide's materials.
+    expect(done).toContain('请带好：');
+    for (const m of a.profile.services.find((x) => x.id === 'residence-permit')!.guide.materials) expect(done).toContain(m);
+    expect(done).not.toContain('请带好材料');
     // the conversation is back to normal
     expect(await say('00')).toContain('请回复数字选择');
   });
@@ -49,6 +60,7 @@ describe('预约 in the chat', () => {
     expect(await say('99')).toContain('没有这个选项');
     expect(days).toContain('请选择日期');
     await say('2');
+    await say('1'); // 上午
     await say('3');
     // two others take the last places of 10:00 before the citizen confirms
     for (const o of ['o_fast1', 'o_fast2']) await a.appointments.book({ openid: o, serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
@@ -67,6 +79,22 @@ describe('预约 in the chat', () => {
     expect(halls).toContain('「社会保障卡申领和补换」可以在这些大厅办理');
   });
 
+  it('after the citizen sends where they are, the halls to book at are offered nearest first; the list never says 取消预约 for "not now"', async () => {
+    const { a, say, openid } = await citizen('o_near_book');
+    const items = await say('预约');
+    expect(items).not.toContain('取消预约');
+    expect(items).toContain('不约了？回复 00 回到首页');
+    const before = lines(await say(indexOf(items, /居住证/)));
+    await say('00');
+    // Near 江苏路 (中山公园): that hall is nearest, though it is not first in halls.yaml.
+    await a.emulator!.act(openid, { type: 'location', latitude: 31.2197, longitude: 121.4167, label: '中山公园' });
+    const after = await say('预约');
+    const halls = await say(indexOf(after, /居住证/));
+    expect(halls).toContain('离您近的在前');
+    expect(lines(halls)[0]).toMatch(/^江苏路街道社区事务受理服务中心 · [\d.]+ 公里/);
+    expect(before[0]).not.toMatch(/^江苏路/);
+  });
+
   it('an item that needs contact details is booked on its page', async () => {
     const { say } = await citizen();
     const items = await say('预约');
@@ -83,7 +111,8 @@ describe('a dialog answered in words', () => {
     expect(halls).toContain('可以在这些大厅办理');
     expect(await say('示范区行政服务中心')).toContain('请选择日期');
     const voice = async (recognition: string) => textOf((await a.emulator!.act(openid, { type: 'voice', recognition })).reply);
-    expect(await voice('二。')).toContain('请选择时间'); // 二 → 2: Tuesday
+    expect(await voice('二。')).toContain('上午还是下午'); // 二 → 2: Tuesday
+    expect(await say('上午')).toContain('请选择时间');
     expect(await say('10:00')).toContain('请确认您的预约');
     expect(await say('确认预约')).toContain('预约成功'); // not a new 预约 (the keyword)
     const [b] = await a.db.getRepository(BookingEntity).findBy({ openid });
@@ -120,6 +149,7 @@ describe('我的预约 in the chat', () => {
     const moved = await say('2');
     expect(moved).toContain('请选择日期');
     await say('2');
+    await say('1'); // 上午
     const confirm = await say('1');
     expect(confirm).toContain('请确认改约到');
     expect(await say('1')).toContain('预约成功');

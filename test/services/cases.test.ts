@@ -87,7 +87,7 @@ for (const db of DB_BACKENDS) {
         [form({ kind: '随便选' }), files(), 'kind', /请从列表里选择/],
         [form({ address: 'abc' }), files(), 'address', /请写到门牌号/],
         [form(), files({ photo: BIG_JPEG }), 'photo', /太大了，不能超过 2 MB/],
-        [form(), files({ photo: EXE_AS_JPG }), 'photo', /不是JPG 图片或PNG 图片/],
+        [form(), files({ photo: EXE_AS_JPG }), 'photo', /不是 JPG 或 PNG 图片，/],
         [form(), [files()[1]!], 'photo', /请上传本人近期证件照/],
       ] as const;
       for (const [input, up, field, message] of cases) {
@@ -116,7 +116,7 @@ for (const db of DB_BACKENDS) {
     it('keeps no bidi controls or invisible characters in an uploaded file\'s name (‮gpj.exe would show as exe.jpg)', async () => {
       const a = await app();
       const bad = await caught(a.cases.submit('o_applicant', 'residence-permit', form(), [{ fieldId: 'photo', fileName: '证件照\u202Egpj.exe', data: EXE_AS_JPG }, files()[1]!]));
-      expect(bad.fields?.photo).toBe('本人近期证件照「证件照gpj.exe」不是JPG 图片或PNG 图片，请换一个文件。');
+      expect(bad.fields?.photo).toBe('本人近期证件照「证件照gpj.exe」不是 JPG 或 PNG 图片，请换一个文件。');
       const c = await a.cases.submit('o_applicant', 'residence-permit', form(), [
         { fieldId: 'photo', fileName: '\u200F证件\u2066照\u2069\u200B.jpg\u0000', data: JPEG },
         { fieldId: 'proof', fileName: '..\\..\\合同/第一页\u202Dfdp.pdf', data: PDF },

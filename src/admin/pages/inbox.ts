@@ -1,5 +1,6 @@
 import type { MessageRow } from '../../chat/log.ts';
-import { maskText } from '../../platform/pii.ts';
+import { maskName, maskPhone, maskText } from '../../platform/pii.ts';
+import type { CitizenFacts } from '../../capability.ts';
 import type { Category, Department } from '../../profile/staff.ts';
 import { html, safeUrl, type HtmlValue, type SafeHtml } from '../../web/html.ts';
 import { dueRuleWords, URGENCY_NAMES, type Urgency } from '../../inbox/due.ts';
@@ -30,6 +31,15 @@ export function citizenLabel(openid: string): string {
   return openid.length <= 10 ? openid : `${openid.slice(0, 6)}…${openid.slice(-4)}`;
 }
 
+/**
+ * Who the citizen is, as staff may see it: a name they gave and their phone, masked (张*, 138****5678);
+ * without either, a short form of their openid.
+ */
+export function citizenWho(c: CitizenFacts, openid: string): string {
+  const parts = [c.name ? maskName(c.name) : null, c.phone ? maskPhone(c.phone) : null].filter(Boolean);
+  return parts.length ? parts.join(' · ') : `微信用户 ${citizenLabel(openid)}`;
+}
+
 const REASONS: Record<string, string> = { requested: '要求人工', unanswered: '机器人答不上', dialog: '留言咨询' };
 
 function urgencyPill(u: Urgency, due: number | null, f: Fmt): SafeHtml {
@@ -57,7 +67,7 @@ export function inboxList(m: ListModel, f: Fmt): SafeHtml {
     <tbody>
     ${m.items.map(
       (it) => html`<tr class="u-${it.urgency}${it.h.escalatedAt !== null && it.h.status === 'open' ? ' esc' : ''}" data-id="${it.h.id}">
-        <td class="st">${it.h.urgent && it.h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(it.urgency, it.h.dueAt, f)}${it.h.escalatedAt !== null && it.h.status === 'open' ? html`<span class="pill pill-esc" title="${it.escalatedTo ? `督办人：${it.escalatedTo.name}` : '督办'}">督办</span>` : null}${it.deliveryFailed ? html`<span class="pill pill-failed">发送失败</span>` : null}</td>
+        <td class="st">${it.h.urgent && it.h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(it.urgency, it.h.dueAt, f)}${it.h.escalatedAt !== null && it.h.status === 'open' ? html`<span class="pill pill-esc" title="${it.escalatedTo ? `督办人：${it.escalatedTo.name}` : '督办'}">督办</span>` : null}${it.deliveryFailed ? html`<span class="pill pill-failed">发送失败</span>` : null}${it.h.citizenLeftAt !== null && it.h.status === 'open' ? html`<span class="pill pill-left" title="市民已回到自动服务，问题仍待答复">市民已离开</span>` : null}</td>
         <td class="q">
           <a href="/admin/inbox/${it.h.id}">${it.waitingForUs ? html`<i class="dot" title="市民有新消息"></i>` : null}<span class="num">#${it.h.id}</span> ${cut(maskText(it.h.question), 60)}</a>
           ${it.lastIn ? html`<div class="last">最新：${cut(maskText(it.lastIn.content), 40)} · ${f.short(it.lastIn.at)}</div>` : null}
@@ -117,6 +127,14 @@ export interface ConversationModel {
   canned: { title: string; text: string }[];
   nonce: string;
   fmt: Fmt;
+  /** A name and phone the citizen gave, and their matters (bookings, cases). */
+  citizen: CitizenFacts;
+  /** A colleague's name for the username the audit log records. */
+  staffName(username: string): string;
+  /** What answered a message, in words (the log's ref is a code). */
+  refWords(ref: string): string;
+  /** A menu button's name for its click key. */
+  buttonName(key: string): string | undefined;
 }
 
 const DELIVERY: Record<DeliveryState, string> = { queued: '排队中', sending: '发送中', retrying: '重试中', sent: '已送达', failed: '发送失败' };
@@ -164,9 +182,12 @@ function bubble(c: PageContext, m: MessageRow, model: ConversationModel): SafeHt
   const masked = maskText(m.content);
   const staff = m.direction === 'out' && !!m.ref && STAFF_REF.test(m.ref);
   const payload = m.direction === 'in' && m.kind === 'image' && m.payload ? (JSON.parse(m.payload) as { picUrl?: string }) : null;
+  // A menu tap is logged as "[菜单] <click key>": staff read the button's name.
+  const tap = m.direction === 'in' && m.kind === 'click' ? /^\[菜单\] (.+)$/.exec(m.content) : null;
+  const shown = tap ? `[菜单] ${model.buttonName(tap[1]!) ?? '菜单按钮'}` : masked;
   return html`<li class="msg ${m.direction}${staff ? ' staff' : ''}" id="m-${m.id}">
-    <div class="bubble" data-msg="${m.id}">${full ?? (m.direction === 'out' ? accountText(m.content) : masked)}${payload?.picUrl ? html` <a href="${safeUrl(payload.picUrl)}" target="_blank" rel="noopener noreferrer">打开图片</a>` : null}</div>
-    <div class="meta">${messageLabel(m, h.id)} · ${model.fmt.short(m.createdAt)}${m.direction === 'out' && m.ref && !staff ? html` · <span class="ref">${m.ref}</span>` : null}${full === undefined && masked !== m.content && model.conv.can.unmask ? html` · ${revealButton(c, h.id, String(m.id))}` : null}</div>
+    <div class="bubble" data-msg="${m.id}">${full ?? (m.direction === 'out' ? accountText(m.content) : shown)}${payload?.picUrl ? html` <a href="${safeUrl(payload.picUrl)}" target="_blank" rel="noopener noreferrer">打开图片</a>` : null}</div>
+    <div class="meta">${messageLabel(m, h.id)} · ${model.fmt.short(m.createdAt)}${m.direction === 'out' && m.ref && !staff ? html` · <span class="ref">${model.refWords(m.ref)}</span>` : null}${full === undefined && masked !== m.content && model.conv.can.unmask ? html` · ${revealButton(c, h.id, String(m.id))}` : null}</div>
   </li>`;
 }
 
@@ -192,23 +213,25 @@ export function conversationParts(c: PageContext, model: ConversationModel): { m
       <h1><span class="num">#${h.id}</span> <span class="q" data-msg="question">${question ?? maskedQ}</span>${question === undefined && maskedQ !== h.question && conv.can.unmask ? revealButton(c, h.id, 'question') : null}</h1>
       <div class="pills">${h.urgent && h.status === 'open' ? html`<span class="pill pill-overdue">紧急</span>` : null}${urgencyPill(conv.urgency, h.dueAt, f)}${h.escalatedAt !== null && h.status === 'open' ? html`<span class="pill pill-esc">督办${conv.escalatedTo ? html` · ${conv.escalatedTo.name}` : null}</span>` : null}<span class="pill">${model.departmentName(h.department)}</span><span class="pill">${model.categoryName(h.category)}</span></div>
       <dl class="facts">
-        <div><dt>市民</dt><dd>${citizenLabel(h.openid)}${model.audience ? html` · ${model.audience}` : null}</dd></div>
+        <div><dt>市民</dt><dd>${citizenWho(model.citizen, h.openid)}${model.audience ? html` · ${model.audience}` : null}</dd></div>
+        ${model.citizen.items.length ? html`<div class="wide"><dt>TA 的事项</dt><dd><ul class="matters">${model.citizen.items.slice(0, 6).map((x) => html`<li><span class="pill">${x.kind}</span><a href="${x.href}">${x.label}</a></li>`)}</ul></dd></div>` : null}
         <div><dt>收到</dt><dd>${f.at(h.createdAt)} · ${REASONS[h.reason] ?? h.reason}</dd></div>
         <div><dt>应首次答复</dt><dd>${h.dueAt !== null ? f.at(h.dueAt) : '—'}${category ? html` <span class="muted">（${dueRuleWords(category)}）</span>` : null}</dd></div>
         <div><dt>首次答复</dt><dd>${h.firstRepliedAt !== null ? html`${f.at(h.firstRepliedAt)}${h.dueAt !== null && h.firstRepliedAt > h.dueAt ? html` <span class="pill pill-overdue">超时答复</span>` : null}` : '尚未答复'}</dd></div>
         <div><dt>办理人</dt><dd>${conv.assignee ? html`${conv.assignee.name} <span class="muted">（${ROLE_NAMES[conv.assignee.role]}）</span>` : '待领取'}</dd></div>
+        ${h.citizenLeftAt !== null && h.status === 'open' ? html`<div><dt>市民</dt><dd><span class="pill pill-left">已离开</span> ${f.at(h.citizenLeftAt)} 回到自动服务，问题仍待答复；答复照常发给市民</dd></div>` : null}
         ${h.status === 'closed' ? null : html`<div><dt>客服窗口</dt><dd>${model.windowLeft !== null ? html`还剩 ${f.span(model.windowLeft)}，回复以客服消息送达` : html`<span class="warn-text">已关闭</span>，回复将以模板消息送达，附回复页链接`}</dd></div>`}
         ${h.status === 'closed' ? html`<div><dt>办结</dt><dd>${h.closedAt !== null ? f.at(h.closedAt) : ''}${h.closedBy === 'citizen' ? '（市民结束了人工服务）' : ''}</dd></div>` : null}
         ${h.rating !== null ? html`<div><dt>评价</dt><dd class="rating r${h.rating}">${'★'.repeat(h.rating)}${'☆'.repeat(5 - h.rating)} ${model.ratingLabel(h.rating)}</dd></div>` : null}
       </dl>
     </div>
-    <ol class="history">${items}</ol>
+    <ol class="history" tabindex="0" aria-label="对话记录">${items}</ol>
     ${conv.replies.length ? deliveries(c, conv.replies, h.id, conv.can.retry_delivery, f) : null}`;
   const side = html`${actions(c, model)}
     <section class="card timeline">
       <h2>办理记录</h2>
       ${model.timeline.length
-        ? html`<ol>${model.timeline.map((e) => html`<li><b>${AUDIT_ACTIONS[e.action] ?? e.action}</b> · ${e.actor === 'system' ? '系统' : e.actor === 'citizen' ? '市民' : e.actor}<div class="muted small">${f.short(e.at)}</div>${e.detail ? html`<div class="detail">${e.detail}</div>` : null}</li>`)}</ol>`
+        ? html`<ol>${model.timeline.map((e) => html`<li><b>${AUDIT_ACTIONS[e.action] ?? e.action}</b> · ${e.actor === 'system' ? '系统' : e.actor === 'citizen' ? '市民' : model.staffName(e.actor)}<div class="muted small">${f.short(e.at)}</div>${e.detail ? html`<div class="detail">${e.detail}</div>` : null}</li>`)}</ol>`
         : html`<p class="muted">还没有办理记录。</p>`}
     </section>`;
   return { main, side };
@@ -281,7 +304,7 @@ function composer(c: PageContext, model: ConversationModel): SafeHtml {
       <label><input type="radio" name="kind" value="link"> 链接</label>
       <label><input type="radio" name="kind" value="image"> 图片</label>
     </div>
-    <textarea name="text" rows="4" maxlength="2000" placeholder="输入回复，市民会在微信里收到（链接、图片可附说明）"></textarea>
+    <textarea name="text" rows="3" maxlength="2000" placeholder="输入回复，市民会在微信里收到（链接、图片可附说明）"></textarea>
     <div class="kind-link" data-kind="link">
       <input name="link_url" type="url" maxlength="1000" placeholder="https://…">
       <input name="link_title" maxlength="64" placeholder="链接标题，例如：办事指南">

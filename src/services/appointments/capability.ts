@@ -3,6 +3,7 @@ import type { Capability, Core } from '../../capability.ts';
 import { AppointmentChat } from './chat.ts';
 import { BookingError, Appointments, checkInScene } from './index.ts';
 import { bookBody, bookingCard } from './pages.ts';
+import { BookingEntity, type BookingRow } from './entities.ts';
 import { HallScreens } from './screen.ts';
 import { hallSection } from './staff.ts';
 import { csrfOk, readForm } from '../../h5/http.ts';
@@ -91,7 +92,7 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         if (!hall) return kit.notFound(ctx, '这个大厅');
         const now = core.clock.now();
         const handled = [...new Set(hall.windows.flatMap((w) => w.services))].map((id) => services.get(id)).filter(live);
-        const closures = hall.closures.filter((c) => c.until >= halls.dayKey(now)).map((c) => `${c.from === c.until ? c.from : `${c.from} 至 ${c.until}`} ${c.reason}`);
+        const closures = hall.closures.filter((c) => c.until >= halls.dayKey(now)).map((c) => `${c.from === c.until ? dayWords(c.from) : `${dayWords(c.from)}至${dayWords(c.until)}`}${c.reason}`);
         const here = hereFrom(ctx.query);
         const meters = here ? (halls.nearest(here, halls.list.length).find((x) => x.hall.id === hall.id)?.meters ?? null) : null;
         const jssdk = await kit.jsSdkFor(ctx);
@@ -181,7 +182,13 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         if (!b) return kit.notFound(ctx, '这条预约');
         const card = bookingCard(ctx, appointments, b, halls.get(b.hallId), core.clock.now());
         const done = ctx.query.done === '1';
-        kit.render(ctx, done ? '预约成功' : '预约详情', done ? html`${message('success', '预约成功', '详情也已经发到公众号消息里，到大厅后扫码签到取号。', html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${card}` : card, { back: '/h5/bookings' });
+        const note = done ? await kit.messagesNote(openid, '预约详情和前一天的提醒') : null;
+        kit.render(
+          ctx,
+          done ? '预约成功' : '预约详情',
+          note ? html`${message('success', '预约成功', html`${note.text}到大厅后扫码签到取号；随时可以在「我的预约」查看。`, html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${card}` : card,
+          { back: '/h5/bookings' },
+        );
       });
 
       r.post('/h5/bookings/:id/cancel', async (ctx) => {
@@ -199,12 +206,44 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         }
       });
     },
+    async citizen(openid) {
+      const rows = await core.db.getRepository(BookingEntity).find({ where: { openid }, order: { startsAt: 'DESC' }, take: 5 });
+      let name: string | null = null;
+      let phone: string | null = null;
+      for (const b of rows) {
+        const c = b.contact ? (JSON.parse(b.contact) as Record<string, string>) : {};
+        name ??= c.name || null;
+        phone ??= c.phone || null;
+      }
+      return {
+        name,
+        phone,
+        items: rows.map((b) => {
+          const p = core.calendar.localParts(b.startsAt);
+          const when = `${p.month}月${p.day}日 ${Math.floor(p.minutes / 60)}:${String(p.minutes % 60).padStart(2, '0')}`;
+          const ticket = b.queueNo !== null ? `，${b.queueNo} 号` : '';
+          return { kind: '预约', label: `${services.get(b.serviceId)?.name ?? b.serviceId} · ${halls.get(b.hallId)?.name ?? b.hallId} ${when}（${BOOKING_STATUS[b.status]}${ticket}）`, href: `/admin/halls/${b.hallId}`, at: b.startsAt };
+        }),
+      };
+    },
     async started() {
       // In the demo, each hall's check-in code exists from the start so the phone page can scan it.
       if (!profile.emulator.enabled) return;
       for (const h of profile.halls) await core.api.qrcode.permanent(checkInScene(h.id)).catch((err) => core.log.warn({ err, hall: h.id }, 'check-in code not created'));
     },
   };
+}
+
+const BOOKING_STATUS: Record<BookingRow['status'], string> = { booked: '已预约', checked_in: '已签到', served: '已办理', no_show: '未到', cancelled: '已取消' };
+
+const WEEK = ['周日', '周一', '周二', '周三', '周四', '周五', '周六'];
+
+/** A day as citizens read it: 2026-12-05 → 12月5日（周六）. */
+export function dayWords(key: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(key);
+  if (!m) return key;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return `${Number(m[2])}月${Number(m[3])}日（${WEEK[d.getUTCDay()]}）`;
 }
 
 /** `?lat=…&lng=…` as a point, when both are there and make sense. */

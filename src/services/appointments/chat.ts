@@ -12,6 +12,8 @@ import { BookingError, CHECK_IN_SCENE, parseCheckInScene, type Appointments } fr
 
 const say = (content: string, ref: string): Answer => ({ reply: { type: 'text', content }, ref });
 const HINT = '没有这个选项，请回复列表里的数字：';
+/** More times than this in a day are offered 上午 / 下午 first. */
+const MAX_TIMES = 8;
 
 interface BookState {
   serviceId?: string;
@@ -20,6 +22,8 @@ interface BookState {
   start?: number;
   /** Rescheduling this booking. */
   replacing?: number;
+  /** 上午 or 下午, when a day has too many times for one list. */
+  half?: 'am' | 'pm' | undefined;
   /** What the numbers on screen mean. */
   options?: (string | number)[];
 }
@@ -74,7 +78,12 @@ export class AppointmentChat {
       {
         name: 'a location: the nearest halls',
         when: (m) => m.kind === 'location' || m.kind === 'location_select',
-        handle: async (m) => this.nearest(m as unknown as { latitude: number; longitude: number }),
+        handle: async (m, t) => {
+          const point = m as unknown as { latitude: number; longitude: number };
+          // Remembered for the session: a booking that follows offers the halls nearest first.
+          if (Number.isFinite(point.latitude) && Number.isFinite(point.longitude)) t.session.here = { latitude: point.latitude, longitude: point.longitude };
+          return this.nearest(point);
+        },
       },
     ];
   }
@@ -161,7 +170,7 @@ export class AppointmentChat {
       return say('现在没有可以预约的事项。', 'book');
     }
     this.goto(t, 'service', { options: items.map((s) => s.id) });
-    return say(this.list('请选择要预约的事项：', items.map((s) => s.name), false) + '\n回复 00 取消预约', 'book');
+    return say(this.list('请选择要预约的事项：', items.map((s) => s.name), false) + '\n不约了？回复 00 回到首页', 'book');
   }
 
   private async chooseHall(t: Turn, serviceId: string, replacing?: number): Promise<Answer> {
@@ -170,10 +179,16 @@ export class AppointmentChat {
       t.session.dialog = null;
       return say(`预约「${s.name}」需要填写${s.appointment.collect.map((c) => ({ name: '姓名', phone: '手机号码', id_card: '身份证号码' })[c]).join('、')}，请在页面上预约：\n<a href="${this.page(`/h5/book/${s.id}`)}">去预约${s.name}</a>`, `service:${s.id} via book`);
     }
-    const halls = this.appts.hallsFor(serviceId);
-    if (halls.length === 1) return this.chooseDay(t, { serviceId, hallId: halls[0]!.id, ...(replacing ? { replacing } : {}) });
-    this.goto(t, 'hall', { serviceId, options: halls.map((h) => h.id), ...(replacing ? { replacing } : {}) });
-    return say(this.list(`「${s.name}」可以在这些大厅办理，请选择：`, halls.map((h) => `${h.name}（${h.address}）`)), 'book');
+    const here = t.session.here ?? null;
+    const offered = this.appts.hallsFor(serviceId);
+    if (offered.length === 1) return this.chooseDay(t, { serviceId, hallId: offered[0]!.id, ...(replacing ? { replacing } : {}) });
+    // Nearest first when the citizen has sent where they are.
+    const halls = here
+      ? this.halls.nearest(here, this.halls.list.length).filter((x) => offered.some((h) => h.id === x.hall.id))
+      : offered.map((hall) => ({ hall, meters: null as number | null }));
+    this.goto(t, 'hall', { serviceId, options: halls.map((h) => h.hall.id), ...(replacing ? { replacing } : {}) });
+    const title = here ? `「${s.name}」可以在这些大厅办理，离您近的在前，请选择：` : `「${s.name}」可以在这些大厅办理，请选择：`;
+    return say(this.list(title, halls.map(({ hall, meters }) => `${hall.name}${meters !== null ? ` · ${describeDistance(meters)}` : ''}（${hall.address}）`)), 'book');
   }
 
   private async chooseDay(t: Turn, st: BookState, hint?: string): Promise<Answer> {
@@ -189,14 +204,24 @@ export class AppointmentChat {
 
   private async chooseTime(t: Turn, st: BookState, hint?: string): Promise<Answer> {
     const offer = (await this.appts.days(st.serviceId!, st.hallId!, t.v.now)).find((d) => d.day === st.day);
-    const slots = offer?.slots.filter((x) => x.bookable) ?? [];
-    if (slots.length === 0) return this.chooseDay(t, st, '这一天已经约满了。');
-    this.goto(t, 'time', { ...st, options: slots.map((x) => x.start) });
+    const all = offer?.slots.filter((x) => x.bookable) ?? [];
+    if (all.length === 0) return this.chooseDay(t, st, '这一天已经约满了。');
     const hm = (ms: number) => {
       const p = this.calendar.localParts(ms);
       return `${Math.floor(p.minutes / 60)}:${String(p.minutes % 60).padStart(2, '0')}`;
     };
-    return say(this.list(`${hint ? `${hint}\n` : ''}${offer!.label}，请选择时间：`, slots.map((x) => `${hm(x.start)}–${hm(x.end)}（剩 ${x.free} 个）`)), 'book');
+    const morning = (ms: number) => this.calendar.localParts(ms).minutes < 12 * 60;
+    const halves = (['am', 'pm'] as const).map((h) => ({ h, slots: all.filter((x) => morning(x.start) === (h === 'am')) })).filter((x) => x.slots.length > 0);
+    // Many times in a day are offered in two steps, 上午 / 下午, so no list is longer than a phone screen.
+    if (all.length > MAX_TIMES && halves.length > 1 && !st.half) {
+      this.goto(t, 'half', { ...st, options: halves.map((x) => x.h) });
+      const labels = halves.map((x) => `${x.h === 'am' ? '上午' : '下午'} ${hm(x.slots[0]!.start)}–${hm(x.slots.at(-1)!.end)}（剩 ${x.slots.reduce((n, s) => n + s.free, 0)} 个）`);
+      const page = `<a href="${this.page(`/h5/book/${st.serviceId}?hall=${st.hallId}&day=${st.day}`)}">在页面上看全部时间</a>`;
+      return say(`${this.list(`${hint ? `${hint}\n` : ''}${offer!.label}，上午还是下午？`, labels)}\n${page}`, 'book');
+    }
+    const slots = st.half ? (halves.find((x) => x.h === st.half)?.slots ?? all) : all;
+    this.goto(t, 'time', { ...st, options: slots.map((x) => x.start) });
+    return say(this.list(`${hint ? `${hint}\n` : ''}${offer!.label}${st.half ? (st.half === 'am' ? '上午' : '下午') : ''}，请选择时间：`, slots.map((x) => `${hm(x.start)}–${hm(x.end)}（剩 ${x.free} 个）`)), 'book');
   }
 
   private confirm(t: Turn, st: BookState): Answer {
@@ -230,10 +255,16 @@ export class AppointmentChat {
           if (c?.kind === 'back') return this.appts.hallsFor(st.serviceId!).length > 1 ? this.chooseHall(t, st.serviceId!, st.replacing) : this.chooseService(t);
           const day = pick<number>();
           if (day === undefined) return this.chooseDay(t, st, HINT);
-          return this.chooseTime(t, { ...st, day });
+          return this.chooseTime(t, { ...st, day, half: undefined });
+        }
+        case 'half': {
+          if (c?.kind === 'back') return this.chooseDay(t, { ...st, half: undefined });
+          const half = pick<'am' | 'pm'>();
+          if (half === undefined) return this.chooseTime(t, { ...st, half: undefined }, HINT);
+          return this.chooseTime(t, { ...st, half });
         }
         case 'time': {
-          if (c?.kind === 'back') return this.chooseDay(t, st);
+          if (c?.kind === 'back') return st.half ? this.chooseTime(t, { ...st, half: undefined }) : this.chooseDay(t, st);
           const start = pick<number>();
           if (start === undefined) return this.chooseTime(t, st, HINT);
           return this.confirm(t, { ...st, start });

@@ -579,6 +579,13 @@ export class Appointments {
     return this.services.get(id)?.name ?? id;
   }
 
+  /** What to bring, as the item's guide says: the confirmation names it instead of "请带好材料". */
+  private materialsLines(serviceId: string): string[] {
+    const materials = this.services.get(serviceId)?.guide.materials ?? [];
+    if (materials.length === 0) return [];
+    return ['请带好：', ...materials.map((m, i) => `${i + 1}. ${m}`)];
+  }
+
   confirmationText(b: BookingRow): string {
     const hall = this.d.halls.get(b.hallId)!;
     return [
@@ -587,7 +594,8 @@ export class Appointments {
       `地点：${hall.name}（${hall.address}）`,
       `时间：${this.describeTime(b.startsAt, b.endsAt)}`,
       `预约码：${b.code}`,
-      '请带好材料按时到达；到大厅后扫服务台的二维码签到取号。',
+      ...this.materialsLines(b.serviceId),
+      '请按时到达；到大厅后扫服务台的二维码签到取号。',
       '要取消或改约，回复「我的预约」。',
     ].join('\n');
   }

@@ -8,7 +8,8 @@ import { html } from '../../web/html.ts';
 import { CaseChat } from './chat.ts';
 import type { CaseRow } from './entities.ts';
 import type { Upload } from './forms.ts';
-import { CaseError, Cases, type CasesDeps } from './index.ts';
+import { CaseError, Cases, statusName, type CasesDeps } from './index.ts';
+import { personalKind } from '../../profile/application.ts';
 import { applyBody, caseCard, correctionForm, timelineHtml } from './pages.ts';
 import { caseSection } from './staff.ts';
 import type { Ratings } from '../ratings/index.ts';
@@ -72,6 +73,23 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     chat: { dialogs: { progress: chat.progressDialog() }, extra: chat.extraRoutes() },
     nav: [{ section: 'cases', label: '办件', href: '/admin/cases', visible: (a) => allowed(a, 'cases') }],
     panel: caseSection(cases, needs.departmentName, async (id) => (await core.accounts.get(id))?.name ?? null),
+    async citizen(openid) {
+      const rows = (await cases.mine(openid)).slice(0, 5);
+      let name: string | null = null;
+      let phone: string | null = null;
+      for (const c of rows) {
+        const s = cases.service(c.serviceId);
+        const values = JSON.parse(c.formData) as Record<string, unknown>;
+        for (const f of s?.application.form ?? []) {
+          const v = values[f.id];
+          if (typeof v !== 'string' || v === '') continue;
+          const kind = personalKind(f);
+          if (kind === 'name') name ??= v;
+          if (kind === 'phone') phone ??= v;
+        }
+      }
+      return { name, phone, items: rows.map((c) => ({ kind: '办件', label: `${c.caseNo} ${cases.service(c.serviceId)?.name ?? c.serviceId}（${statusName(c.status)}）`, href: `/admin/cases/${c.id}`, at: c.submittedAt })) };
+    },
     pages(r, kit) {
       const uploadLimits = (s: NonNullable<ReturnType<Cases['service']>>) => {
         const files = s.application.form.filter((f) => f.type === 'file') as { max_kb: number; max_files: number }[];
@@ -171,8 +189,9 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
         const s = cases.service(c.serviceId);
         const events = await cases.timeline(c.id);
         const files = await cases.attachments(c.id, { current: true });
+        const note = ctx.query.submitted === '1' ? await kit.messagesNote(openid, '办理进展') : null;
         const body = html`
-    ${ctx.query.submitted === '1' ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。办理进展会发到公众号消息里。`, html``) : ''}
+    ${note ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。${note.text}`, html``) : ''}
     ${o.note ? html`<p class="wb-card wb-ok" role="status">${o.note}</p>` : ''}
     ${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
     ${caseCard(cases, s, c, kit.onDay, false)}

@@ -34,7 +34,18 @@ export function cleanFileName(name: string): string {
 
 const DEFAULT_ADDRESS_EXAMPLE = textsSchema.parse({}).address_example;
 
-const KIND_NAMES: Record<string, string> = { 'image/jpeg': 'JPG 图片', 'image/png': 'PNG 图片', 'application/pdf': 'PDF 文件' };
+const FORMAT_NAMES: Record<string, string> = { 'image/jpeg': 'JPG', 'image/png': 'PNG', 'application/pdf': 'PDF' };
+
+/** A、B 或 C */
+const orList = (xs: string[]) => (xs.length <= 1 ? (xs[0] ?? '') : `${xs.slice(0, -1).join('、')} 或 ${xs.at(-1)}`);
+
+/** What a file field takes, as a citizen says it: JPG 或 PNG 图片 · JPG 图片或 PDF 文件. */
+export function acceptedWords(accept: readonly string[]): string {
+  const images = accept.filter((a) => a.startsWith('image/')).map((a) => FORMAT_NAMES[a] ?? a);
+  const docs = accept.filter((a) => !a.startsWith('image/')).map((a) => FORMAT_NAMES[a] ?? a);
+  const parts = [images.length ? `${orList(images)} 图片` : '', docs.length ? `${orList(docs)} 文件` : ''].filter(Boolean);
+  return parts.join('或');
+}
 
 /**
  * Check a submitted form against its definition. `kept` counts files already attached to the
@@ -60,7 +71,7 @@ export function checkForm(form: FormField[], input: Record<string, string>, uplo
           break;
         }
         if (!mime || !(f.accept as readonly string[]).includes(mime)) {
-          errors[f.id] = `${f.label}「${u.fileName}」不是${f.accept.map((a) => KIND_NAMES[a]).join('或')}，请换一个文件。`;
+          errors[f.id] = `${f.label}「${u.fileName}」不是 ${acceptedWords(f.accept)}，请换一个文件。`;
           break;
         }
         ok.push({ upload: u, mime });

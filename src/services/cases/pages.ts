@@ -106,9 +106,14 @@ export function stepsHtml(cases: Cases, s: ApplicableService | null, c: CaseRow)
   if (!s) return html``;
   const i = s.application.steps.findIndex((x) => x.id === c.step);
   const done = c.status === 'completed';
-  return html`<ol class="wb-steps" aria-label="办理环节">${s.application.steps.map(
-    (x, j) => html`<li class="${done || j < i ? 'is-done' : j === i ? 'is-current' : ''}">${x.name}</li>`,
-  )}</ol>`;
+  // Not yet accepted (待受理): the first step waits, it is not shown as under way (or done).
+  const waiting = c.status === 'submitted';
+  return html`<ol class="wb-steps" aria-label="办理环节">${s.application.steps.map((x, j) => {
+    if (done || j < i) return html`<li class="is-done"><span aria-hidden="true">✓ </span>${x.name}<span class="wb-sr">（已完成）</span></li>`;
+    if (j === i && waiting) return html`<li class="is-waiting" aria-current="step">${x.name}<small>等待受理</small></li>`;
+    if (j === i) return html`<li class="is-current" aria-current="step">${x.name}<span class="wb-sr">（进行中）</span></li>`;
+    return html`<li>${x.name}</li>`;
+  })}</ol>`;
 }
 
 export function caseCard(cases: Cases, s: ApplicableService | null, c: CaseRow, describe: (t: number) => string, link: boolean): SafeHtml {
@@ -116,7 +121,8 @@ export function caseCard(cases: Cases, s: ApplicableService | null, c: CaseRow, 
   <p class="wb-muted">办件编号 ${c.caseNo} · 提交于 ${describe(c.submittedAt)}</p>
   ${stepsHtml(cases, s, c)}
   ${c.status === 'correction' ? html`<p class="wb-warn">需要补正：${c.correctionRequest}</p>` : ''}
-  ${c.dueAt && c.status !== 'completed' && c.status !== 'refused' ? html`<p class="wb-muted">承诺 ${describe(c.dueAt)} 前办结${c.pausedAt ? '（补正期间暂停计时）' : ''}</p>` : ''}`;
+  ${c.dueAt && c.status !== 'completed' && c.status !== 'refused' ? html`<p class="wb-muted">承诺 ${describe(c.dueAt)} 前办结${c.pausedAt ? '（补正期间暂停计时）' : ''}</p>` : ''}
+  ${c.dueAt && c.status === 'completed' && c.completedAt ? html`<p class="wb-muted">承诺 ${describe(c.dueAt)} 前办结，已于 ${describe(c.completedAt)} 办结${c.completedAt <= c.dueAt ? '（按时）' : ''}</p>` : ''}`;
   return link ? html`<a class="wb-card wb-hall" href="/h5/cases/${c.id}">${body}</a>` : html`<section class="wb-card">${body}</section>`;
 }
 
