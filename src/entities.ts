@@ -8,6 +8,7 @@ import { StaffEntity } from './admin/accounts.ts';
 import { AuditEntity } from './admin/audit.ts';
 import { AlertEntity } from './alerts/index.ts';
 import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
+import { BillCounterEntity, BillEntity, BillEventEntity, PayOrderEntity, RefundEntity } from './services/bills/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
 export const entities: EntitySchema<any>[] = [
@@ -29,4 +30,9 @@ export const entities: EntitySchema<any>[] = [
   InboxImageEntity,
   AuditEntity,
   AlertEntity,
+  BillEntity,
+  PayOrderEntity,
+  RefundEntity,
+  BillEventEntity,
+  BillCounterEntity,
 ];

@@ -36,6 +36,9 @@ import type { Appointments } from './services/appointments/index.ts';
 import { casesCapability } from './services/cases/capability.ts';
 import type { Cases } from './services/cases/index.ts';
 import { catalogueCapability } from './services/catalogue/capability.ts';
+import { billsCapability } from './services/bills/capability.ts';
+import type { Bills } from './services/bills/index.ts';
+import { emulatedMerchant } from './emulator/pay.ts';
 import type { Halls } from './services/halls/index.ts';
 import type { WeChatApi } from './wechat/api/index.ts';
 
@@ -68,6 +71,7 @@ export interface Instance {
   halls: Halls;
   appointments: Appointments;
   cases: Cases;
+  bills: Bills;
   accounts: Accounts;
   audit: Audit;
   alerts: Alerts;
@@ -93,7 +97,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases];
+  const bills = billsCapability(core);
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, bills];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -127,6 +132,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
         accountName: profile.account.name,
         publicUrl: core.publicUrl,
         templates: Object.values(profile.templates).map((t) => ({ id: t.id, title: t.title, fields: Object.keys(t.fields), labels: t.labels })),
+        ...(profile.pay.enabled && profile.pay.base_url === 'emulator' ? { payMerchant: emulatedMerchant(profile.pay, w.appid) } : {}),
       })
     : null;
 
@@ -161,7 +167,10 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   server.removeAllListeners('request');
   server.on('request', app.callback());
 
-  if (opts.runJobs !== false) core.jobs.start();
+  if (opts.runJobs !== false) {
+    core.jobs.start();
+    emulator?.pay.start();
+  }
   for (const c of capabilities) await c.started?.();
   const menuSync = new MenuSync(profile, core.api, core.jobs, clock, core.publicUrl, log.child({ component: 'menu' }));
   if (profile.menu?.sync_on_start) {
@@ -182,6 +191,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     halls: appointments.halls,
     appointments: appointments.appointments,
     cases: cases.cases,
+    bills: bills.bills,
     inbox: inbox.inbox,
     reader: inbox.reader,
     stats: inbox.stats,
@@ -190,6 +200,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       if (closed) return;
       closed = true;
       await core.jobs.stop();
+      emulator?.pay.stop();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();

@@ -47,6 +47,9 @@ export const AUDIT_ACTIONS = {
   'hall-no-show-undone': '撤销未到',
   'hall-served': '大厅办理完毕',
   'hall-screen': '打开叫号屏签到码',
+  'bill-refund': '缴费退款',
+  'bill-close': '关闭账单',
+  'bill-export': '导出缴费记录',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

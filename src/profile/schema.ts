@@ -5,6 +5,7 @@ import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 import { textsSchema } from './texts.ts';
+import { paySchema } from '../pay/config.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
@@ -178,9 +179,14 @@ export const profileSchema = z
     inbox: inboxSchema.prefault(DEFAULT_INBOX),
     /** weiban's own sentences and words, where the department needs others (see texts.ts). */
     texts: textsSchema.prefault({}),
+    /** 缴费: WeChat Pay (API v3) for bills — case fees, booking fees, bills a department pushes (see pay/config.ts). */
+    pay: paySchema.prefault({}),
   })
   .strict()
   .superRefine((p, ctx) => {
+    if (p.pay.enabled && p.pay.base_url === 'emulator' && !p.emulator.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['pay', 'base_url'], message: 'expected https://api.mch.weixin.qq.com: "emulator" needs emulator.enabled: true' });
+    }
     for (const field of ['api_base_url', 'oauth_base_url'] as const) {
       if (p.wechat[field] === 'emulator' && !p.emulator.enabled) {
         ctx.addIssue({ code: 'custom', path: ['wechat', field], message: 'expected an http(s) URL: "emulator" needs emulator.enabled: true' });
