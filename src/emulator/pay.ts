@@ -574,6 +574,13 @@ export class EmulatedPay {
       }
       ctx.body = d;
     });
+    // Native codes on a screen that a phone could scan now (the emulator cannot read a camera).
+    r.get('/phone/codes', async (ctx) => {
+      const now = this.o.clock.now();
+      ctx.body = [...this.orders.values()]
+        .filter((o) => o.trade_type === 'NATIVE' && o.state === 'NOTPAY' && (o.time_expire === null || o.time_expire > now))
+        .map((o) => ({ codeUrl: o.code_url, description: o.description, amount: o.amount, payee: this.merchants.get(o.mchid)?.payee ?? '商户' }));
+    });
     r.post('/phone/pay', async (ctx) => {
       let b: any;
       try {

@@ -23,7 +23,7 @@ async function checkout(v: Visitor, billId: number) {
 }
 
 async function fine(a: TestApp, openid: string, ref = 'JJ-3101-2026-000123', amountFen = 20_000) {
-  return a.bills.issue({ openid, amountFen, description: '交通违法罚款 决定书 3101-2026-000123', pays: { kind: 'event', ref }, dueAt: a.clock.now() + 15 * 86_400_000, department: 'general' });
+  return a.bills.issue({ openid, amountFen, description: '交通违法罚款 决定书 3101-2026-000123', pays: { kind: 'event', ref }, dueAt: a.clock.now() + 15 * 86_400_000, department: 'service-centre' });
 }
 
 

@@ -51,6 +51,7 @@ export function billsCapability(core: Core): BillsCapability {
     pay: client,
     publicUrl: core.publicUrl,
     payee: profile.pay.payee,
+    departments: new Set(profile.departments.map((d) => d.id)),
     orderTimeoutMs: profile.pay.order_timeout_minutes * 60_000,
     queryAfterMs: profile.pay.query_after_minutes * 60_000,
   });
@@ -189,7 +190,7 @@ ${rest.length ? html`<section class="wb-section"><h2>缴费记录</h2><div class
   ${off ? html`<p class="wb-card">暂时不能在线缴费，请到办事窗口缴纳。</p>` : html`<button class="weui-btn weui-btn_primary" type="submit" data-pay-button>微信支付 ${yuan(b.amountFen)} 元</button>`}
   ${off ? '' : html`<a class="weui-btn weui-btn_default" href="/h5/pay/bills/${b.id}/qr" data-pay-qr>用另一部手机扫码支付</a>`}
 </form>
-<p class="wb-muted">支付成功后会收到消息和电子收据。款项直接进入${bills.payee}的账户。</p>
+<p class="wb-muted wb-pay-note">支付成功后会收到消息和电子收据。款项直接进入${bills.payee}的账户。</p>
 ${script}`,
       { back: '/h5/pay' },
     );

@@ -52,6 +52,8 @@ export interface BillsDeps {
   pay: PayClient | null;
   publicUrl: string;
   payee: string;
+  /** The profile's department ids: a bill names one of them (or none). */
+  departments?: ReadonlySet<string>;
   orderTimeoutMs: number;
   queryAfterMs: number;
 }
@@ -141,6 +143,7 @@ export class Bills {
     const description = typeof b.description === 'string' ? b.description.trim().replace(/\s+/g, ' ') : '';
     if (!description || Buffer.byteLength(description) > 127) throw new BillError('invalid', '缴费说明须为 1 到 127 字节（约 42 个汉字）');
     if (!b.pays || !KINDS.includes(b.pays.kind) || typeof b.pays.ref !== 'string' || !/^[\w\-.:/]{1,64}$/.test(b.pays.ref)) throw new BillError('invalid', 'pays 须为 { kind: case | booking | event, ref: 1 到 64 个字母、数字或 -_.:/ }');
+    if (b.department && this.d.departments && !this.d.departments.has(b.department)) throw new BillError('invalid', `department：没有这个部门（${String(b.department).slice(0, 48)}）`);
     if (b.dueAt !== undefined && b.dueAt !== null && (!Number.isSafeInteger(b.dueAt) || b.dueAt <= this.d.clock.now())) throw new BillError('invalid', '缴费期限须晚于现在');
     const run = async (tx: EntityManager): Promise<BillRow> => {
       const now = this.d.clock.now();
