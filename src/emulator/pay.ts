@@ -201,6 +201,19 @@ export class EmulatedPay {
     return m;
   }
 
+  /**
+   * Sign any body as WeChat Pay would for this merchant (tests forge notifications with it: a
+   * wrong amount that is properly signed, a tampered ciphertext re-signed).
+   */
+  signAs(mchid: string, body: string): Record<string, string> {
+    return this.signedHeaders(this.merchants.get(mchid), body);
+  }
+
+  /** Encrypt a resource with the merchant's APIv3 key, as a notification carries it. */
+  encryptFor(mchid: string, resource: object, originalType = 'transaction') {
+    return { original_type: originalType, ...encryptResource(JSON.stringify(resource), this.merchants.get(mchid)!.apiV3Key, originalType) };
+  }
+
   // ---- orders ------------------------------------------------------------------------------------
 
   private newOrder(m: EmulatedMerchant, b: any, type: 'JSAPI' | 'NATIVE'): EmulatedOrder {

@@ -501,7 +501,10 @@ export class Bills {
   }
 
   /** Apply a refund's state (its notification, the refund answer, a query), idempotently. */
-  async applyRefund(r: Pick<RefundResult, 'out_refund_no' | 'status' | 'refund_id'> & { amount?: { refund?: number } }): Promise<'applied' | 'already' | 'unknown' | 'pending'> {
+  async applyRefund(input: Partial<Pick<RefundResult, 'out_refund_no' | 'status' | 'refund_id'>> & { refund_status?: RefundResult['status']; amount?: { refund?: number } }): Promise<'applied' | 'already' | 'unknown' | 'pending'> {
+    // A refund notification names the state refund_status; the API's answers name it status.
+    const r = { ...input, status: input.refund_status ?? input.status };
+    if (!r.status || !['SUCCESS', 'CLOSED', 'PROCESSING', 'ABNORMAL'].includes(r.status)) return 'unknown';
     const row = await this.d.ds.getRepository(RefundEntity).findOneBy({ outRefundNo: String(r.out_refund_no ?? '') });
     if (!row) return 'unknown';
     if (r.status === 'PROCESSING') return 'pending';
