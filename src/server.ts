@@ -96,8 +96,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   let engine: ChatEngine | null = null; // a closed conversation goes back to the bot
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
-  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const bills = billsCapability(core);
+  const bills = billsCapability(core, { appointments: appointments.appointments });
+  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id), fees: bills.caseFees });
   const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, bills];
 
   // ---- the conversation -------------------------------------------------------------------------

@@ -184,6 +184,9 @@ export const profileSchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
+    p.services.forEach((s, i) => {
+      if (s.appointment?.fee_fen && !p.pay.enabled) ctx.addIssue({ code: 'custom', path: ['services', i, 'appointment', 'fee_fen'], message: `expected pay.enabled: true: a booking fee is paid in WeChat right after booking (item "${s.id}")` });
+    });
     if (p.pay.enabled && p.pay.base_url === 'emulator' && !p.emulator.enabled) {
       ctx.addIssue({ code: 'custom', path: ['pay', 'base_url'], message: 'expected https://api.mch.weixin.qq.com: "emulator" needs emulator.enabled: true' });
     }

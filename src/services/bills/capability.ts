@@ -14,12 +14,33 @@ import { resolvePay } from '../../pay/config.ts';
 import { allowed } from '../../policies/index.ts';
 import { html, type SafeHtml } from '../../web/html.ts';
 import { qrSvg } from '../../web/qr.ts';
-import type { BillRow } from './entities.ts';
+import type { EntityManager } from 'typeorm';
+import type { Appointments } from '../appointments/index.ts';
+import type { ApplicableService } from '../cases/index.ts';
+import type { CaseRow } from '../cases/entities.ts';
+import { BillEntity, type BillRow } from './entities.ts';
 import { BillError, Bills, STATUS_NAMES, yuan } from './index.ts';
 import { billSection } from './staff.ts';
 
 export interface BillsCapability extends Capability {
   bills: Bills;
+  /** For the cases capability: the bill of an item with a fee, and what the case page says of it. */
+  caseFees: { charge(c: CaseRow, s: ApplicableService, tx: EntityManager): Promise<void>; describe(c: CaseRow): Promise<{ text: string; href: string | null } | null> };
+}
+
+export interface BillsNeeds {
+  /** Booking fees (挂号费): charged when a place is booked, the place released when unpaid in time. */
+  appointments?: Appointments;
+}
+
+/** Cut to WeChat Pay's 127-byte description limit at a character boundary. */
+export function fitBytes(s: string, max = 127): string {
+  let out = '';
+  for (const ch of s) {
+    if (Buffer.byteLength(out + ch) > max) break;
+    out += ch;
+  }
+  return out;
 }
 
 const PAY_JS = readFileSync(join(SOURCE_DIR, 'services', 'bills', 'pay.js'));
@@ -31,7 +52,7 @@ const PAY_JS = readFileSync(join(SOURCE_DIR, 'services', 'bills', 'pay.js'));
  * reconciliation, and the 收费 section of the staff panel. Off until the profile's `pay` section
  * is enabled with the merchant's details.
  */
-export function billsCapability(core: Core): BillsCapability {
+export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapability {
   const { profile } = core;
   const settings = profile.pay.enabled
     ? resolvePay(profile.pay, { env: core.env, appid: profile.wechat.appid, publicUrl: core.publicUrl, emulatorUrl: `${core.localUrl}/emulator/pay`, repoRoot: PROJECT_ROOT })
@@ -56,12 +77,45 @@ export function billsCapability(core: Core): BillsCapability {
     queryAfterMs: profile.pay.query_after_minutes * 60_000,
   });
 
+  // Booking fees: a bill when a place is booked; the place goes back when it is not paid in time,
+  // and a cancelled booking withdraws its bill (refunded if paid).
+  const appointments = needs.appointments;
+  if (appointments && bills.enabled) {
+    appointments.onBooked(async (booking, s, tx) => {
+      const rule = s.appointment;
+      if (!rule?.fee_fen) return;
+      const dueAt = Math.min(core.clock.now() + rule.pay_within_minutes * 60_000, booking.startsAt);
+      await bills.issue({ openid: booking.openid, amountFen: rule.fee_fen, description: fitBytes(`${s.name}${rule.fee_label}`), pays: { kind: 'booking', ref: String(booking.id) }, dueAt, department: profile.departments.find((d) => d.handles.includes(s.id))?.id ?? null }, tx);
+    });
+    appointments.onCancelled(async (booking, tx) => {
+      const bill = await tx.getRepository(BillEntity).findOneBy({ paysKind: 'booking', paysRef: String(booking.id) });
+      if (bill) await bills.withdrawLater(bill.id, '预约已取消', tx);
+    });
+    bills.onClosedUnpaid(async (bill, tx) => {
+      if (bill.paysKind === 'booking') await appointments.releaseUnpaid(Number(bill.paysRef), tx, '费用没有在规定时间内缴纳，预约已自动取消');
+    });
+  }
+  const caseFees: BillsCapability['caseFees'] = {
+    charge: async (c, s, tx) => {
+      if (!s.application.fee_fen) return;
+      await bills.issue({ openid: c.openid, amountFen: s.application.fee_fen, description: fitBytes(`${s.name}（办件 ${c.caseNo}）`), pays: { kind: 'case', ref: c.caseNo }, department: c.department }, tx);
+    },
+    describe: async (c) => {
+      const b = await bills.byPays('case', c.caseNo);
+      if (!b) return c.feeFen ? { text: `本事项收费 ${yuan(c.feeFen)} 元，受理后可在线缴纳。`, href: null } : null;
+      if (b.status === 'unpaid' || b.status === 'paying') return { text: `本事项收费 ${yuan(b.amountFen)} 元，待缴费。`, href: `/h5/pay/bills/${b.id}` };
+      if (b.status === 'closed') return { text: `费用 ${yuan(b.amountFen)} 元：${STATUS_NAMES[b.status]}。`, href: null };
+      return { text: `已缴费 ${yuan(b.amountFen)} 元${b.refundedFen ? `（已退 ${yuan(b.refundedFen)} 元）` : ''}。`, href: `/h5/pay/bills/${b.id}/receipt` };
+    },
+  };
+
   const say = (content: string, ref: string) => ({ reply: { type: 'text' as const, content }, ref });
   const words = /^(?:我要|我想|怎么|如何|在线|网上)?(?:缴费|交费|付款|支付|我的缴费|待缴费用?|缴纳费用)(?:了吗|吗)?$/;
   const chatRoutes: ChatRoute[] = [
     {
       name: '缴费 (the citizen\'s unpaid bills)',
-      when: (_m, t) => t.text !== null && words.test(t.text.replace(/[\s，。！？!?]/g, '')),
+      // Off while the profile does not pay in WeChat: its own keyword rule answers (pay at the counter).
+      when: (_m, t) => bills.enabled && t.text !== null && words.test(t.text.replace(/[\s，。！？!?]/g, '')),
       handle: async (_m, t) => {
         const open = await bills.unpaid(t.openid);
         if (!open.length) return say(`您现在没有待缴的费用。办理的事项需要缴费时，我们会发消息告诉您。\n<a href="${core.publicUrl}/h5/pay">查看缴费记录</a>`, 'bills:none');
@@ -74,6 +128,7 @@ export function billsCapability(core: Core): BillsCapability {
   return {
     name: 'bills',
     bills,
+    caseFees,
     chat: { extra: chatRoutes },
     nav: [{ section: 'bills', label: '收费', href: '/admin/bills', visible: (a) => allowed(a, 'bills') }],
     panel: billSection(bills, (id) => profile.departments.find((d) => d.id === id)?.name ?? '—'),

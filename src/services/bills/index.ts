@@ -102,6 +102,7 @@ export class Bills {
   static readonly DUE = 'bills.due';
   static readonly REFUND_QUERY = 'bills.refund-query';
   static readonly DUPLICATE_REFUND = 'bills.duplicate-refund';
+  static readonly WITHDRAW = 'bills.withdraw';
   private readonly paidHooks: BillHook[] = [];
   private readonly closedHooks: BillHook[] = [];
 
@@ -110,6 +111,7 @@ export class Bills {
     d.jobs.define<{ orderId: number }>(Bills.EXPIRE, { maxAttempts: 8, run: (p) => this.expireOrder(p.orderId) });
     d.jobs.define<{ billId: number }>(Bills.DUE, { maxAttempts: 8, run: async (p) => void (await this.closeIfUnpaid(p.billId, '超过缴费期限未缴费，已关闭')) });
     d.jobs.define<{ refundId: number }>(Bills.REFUND_QUERY, { maxAttempts: 10, run: (p) => this.queryRefund(p.refundId) });
+    d.jobs.define<{ billId: number; reason: string }>(Bills.WITHDRAW, { maxAttempts: 10, run: (p) => this.withdraw(p.billId, p.reason) });
     d.jobs.define<{ orderId: number }>(Bills.DUPLICATE_REFUND, { maxAttempts: 10, run: (p) => this.refundDuplicate(p.orderId) });
   }
 
@@ -183,8 +185,8 @@ export class Bills {
       const bill = await tx.getRepository(BillEntity).findOneByOrFail({ id });
       await this.event(tx, bill.id, 'issued', 'system', `${description} ${yuan(b.amountFen)} 元`);
       if (bill.dueAt) await this.d.jobs.enqueue(Bills.DUE, { billId: bill.id }, { runAt: bill.dueAt, uniqueKey: `bill-due:${bill.id}`, manager: tx });
-      if (b.pays.kind !== 'booking') {
-        const due = bill.dueAt ? `，请在 ${this.when(bill.dueAt)} 前缴纳` : '';
+      {
+        const due = bill.dueAt ? `，请在 ${this.when(bill.dueAt)} 前缴纳${b.pays.kind === 'booking' ? '，逾期预约将自动取消' : ''}` : '';
         await this.d.outbox.send(
           { openid: bill.openid, ref: `bill:${bill.id}`, messages: [{ type: 'text', content: `您有一笔待缴费用：${description}，${yuan(bill.amountFen)} 元${due}。\n<a href="${this.link(bill)}">点这里缴费</a>（也可以在公众号里发送「缴费」查看）` }] },
           { uniqueKey: `bill-issued:${bill.id}`, manager: tx },
@@ -453,6 +455,22 @@ export class Bills {
       for (const h of this.closedHooks) await h(closed, tx);
       return true;
     });
+  }
+
+  /**
+   * What a bill was for is gone (a booking cancelled): queued inside that transaction, then the
+   * bill is closed if unpaid, or refunded in full if paid.
+   */
+  async withdrawLater(billId: number, reason: string, tx: EntityManager): Promise<void> {
+    await this.d.jobs.enqueue(Bills.WITHDRAW, { billId, reason }, { uniqueKey: `bill-withdraw:${billId}`, manager: tx });
+  }
+
+  private async withdraw(billId: number, reason: string): Promise<void> {
+    if (await this.closeIfUnpaid(billId, reason)) return;
+    const bill = await this.get(billId);
+    if (!bill || (bill.status !== 'paid' && bill.status !== 'partially_refunded')) return;
+    const left = bill.amountFen - bill.refundedFen;
+    if (left > 0 && this.d.pay) await this.refund({ billId, amountFen: left, reason: `${reason}，退还费用`.slice(0, 80), staff: null });
   }
 
   // ---- refunds -----------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ export interface CasesCapability extends Capability {
 }
 
 export interface CasesNeeds {
+  /** Fees: the bill of an item with a fee (issued inside the case's transaction), and what the case page says of it. */
+  fees?: {
+    charge: NonNullable<CasesDeps['charge']>;
+    describe(c: CaseRow): Promise<{ text: string; href: string | null } | null>;
+  };
   /** The supervisor a department's overdue case is escalated to (督办), as for an overdue conversation. */
   supervisorOf: NonNullable<CasesDeps['supervisorOf']>;
   departmentName(id: string | null): string;
@@ -58,6 +63,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     templates: profile.templates,
     publicUrl: core.publicUrl,
     log: core.log.child({ component: 'cases' }),
+    ...(needs.fees ? { charge: needs.fees.charge } : {}),
   });
   const chat = new CaseChat(cases, core.calendar, core.publicUrl, profile.conversation.tappable_numbers);
 
@@ -166,11 +172,13 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
         const s = cases.service(c.serviceId);
         const events = await cases.timeline(c.id);
         const files = await cases.attachments(c.id, { current: true });
+        const fee = await needs.fees?.describe(c);
         const body = html`
     ${ctx.query.submitted === '1' ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。办理进展会发到公众号消息里。`, html``) : ''}
     ${o.note ? html`<p class="wb-card wb-ok" role="status">${o.note}</p>` : ''}
     ${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
     ${caseCard(cases, s, c, kit.onDay, false)}
+    ${fee ? html`<p class="wb-card wb-fee" role="status">${fee.text}${fee.href ? html` <a class="weui-btn weui-btn_mini weui-btn_primary" href="${fee.href}">去缴费</a>` : ''}</p>` : ''}
     ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors, files) : ''}
     <section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, events, kit.when, { to: 'citizen' })}</section>
     <section class="wb-section"><h2>申请内容</h2><div class="wb-card"><dl class="wb-kv">${cases.maskedForm(c).map((x) => html`<dt>${x.label}</dt><dd>${x.value}</dd>`)}</dl>
