@@ -167,3 +167,24 @@ describe('who may see and pay a bill', () => {
   });
 });
 
+
+describe('a crash between the local order and WeChat Pay', () => {
+  it('an order row WeChat Pay never heard of is closed by its jobs, and the next 去支付 opens a fresh one', async () => {
+    const { a, v, openid } = await setup('o_bill_crash_01');
+    const bill = await fine(a, openid, 'JJ-CRASH-1');
+    const first = await checkout(v, bill.id);
+    // As if the instance died after writing the row, before WeChat Pay was asked: the order is unknown there.
+    const [order] = await a.bills.orders(bill.id);
+    a.emulator!.pay.orders.delete(`1900000109:${order!.outTradeNo}`);
+    await a.db.query(`UPDATE pay_orders SET prepay_id = NULL WHERE id = ${order!.id}`);
+    a.clock.advance(5 * MINUTE);
+    await a.jobs.runDue();
+    expect((await a.bills.orders(bill.id))[0]!.status).toBe('closed');
+    expect((await a.bills.get(bill.id))!.status).toBe('unpaid');
+    const again = await checkout(v, bill.id);
+    expect(again.body.params!.package).not.toBe(first.body.params!.package);
+    expect(a.emulator!.pay.confirm(openid, again.body.params!, 'pay').err_msg).toBe('get_brand_wcpay_request:ok');
+    await a.emulator!.pay.flush();
+    expect((await a.bills.get(bill.id))!.status).toBe('paid');
+  });
+});

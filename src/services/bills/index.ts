@@ -412,11 +412,33 @@ export class Bills {
     return 'pending';
   }
 
+  /**
+   * Ask WeChat Pay about an order and apply the answer. An order WeChat Pay never heard of (the
+   * instance died between writing the local row and asking for the prepay_id) is closed here.
+   */
+  private async ask(o: PayOrderRow): Promise<Applied> {
+    try {
+      return await this.apply(await this.client().query(o.outTradeNo), 'query');
+    } catch (err) {
+      if (err instanceof PayApiError && err.code === 'ORDER_NOT_EXIST') {
+        await this.d.ds.transaction(async (tx) => {
+          const r = await tx.getRepository(PayOrderEntity).update({ id: o.id, status: 'open' }, { status: 'closed', closedAt: this.d.clock.now(), updatedAt: this.d.clock.now() });
+          if (r.affected) {
+            await this.event(tx, o.billId, 'order_closed', 'system', `订单 ${o.outTradeNo} 未在微信支付下单成功，已关闭`);
+            if (!(await tx.getRepository(PayOrderEntity).countBy({ billId: o.billId, status: 'open' }))) await tx.getRepository(BillEntity).update({ id: o.billId, status: 'paying' }, { status: 'unpaid', updatedAt: this.d.clock.now() });
+          }
+        });
+        return 'closed';
+      }
+      throw err;
+    }
+  }
+
   /** A notification that never came: ask WeChat Pay, again on a back-off until the order expires. */
   private async queryJob(orderId: number, n: number): Promise<void> {
     const o = await this.d.ds.getRepository(PayOrderEntity).findOneBy({ id: orderId });
     if (!o || o.status !== 'open' || !this.d.pay) return;
-    const r = await this.apply(await this.d.pay.query(o.outTradeNo), 'query');
+    const r = await this.ask(o);
     const next = this.d.clock.now() + (QUERY_BACKOFF[n] ?? QUERY_BACKOFF.at(-1)!);
     if (r === 'pending' && next < o.expiresAt) await this.d.jobs.enqueue(Bills.QUERY, { orderId, n: n + 1 }, { runAt: next, uniqueKey: `pay-query:${orderId}:${n + 1}` });
   }
@@ -425,14 +447,14 @@ export class Bills {
   async refresh(orderId: number): Promise<Applied> {
     const o = await this.d.ds.getRepository(PayOrderEntity).findOneBy({ id: orderId });
     if (!o || o.status !== 'open' || !this.d.pay) return 'already';
-    return this.apply(await this.d.pay.query(o.outTradeNo), 'query');
+    return this.ask(o);
   }
 
   /** An order past its time: asked about once more (paid at the last second?), else closed. */
   async expireOrder(orderId: number): Promise<void> {
     const o = await this.d.ds.getRepository(PayOrderEntity).findOneBy({ id: orderId });
     if (!o || o.status !== 'open' || !this.d.pay) return;
-    const r = await this.apply(await this.d.pay.query(o.outTradeNo), 'query');
+    const r = await this.ask(o);
     if (r === 'pending') await this.closeOrder(o);
   }
 
