@@ -181,7 +181,12 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         if (!b) return kit.notFound(ctx, '这条预约');
         const card = bookingCard(ctx, appointments, b, halls.get(b.hallId), core.clock.now());
         const done = ctx.query.done === '1';
-        kit.render(ctx, done ? '预约成功' : '预约详情', done ? html`${message('success', '预约成功', '详情也已经发到公众号消息里，到大厅后扫码签到取号。', html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${card}` : card, { back: '/h5/bookings' });
+        // A booking with a fee (工本费, 挂号费): pay it now, or the place goes back.
+        const rule = services.get(b.serviceId)?.appointment;
+        const fee = rule?.fee_fen && b.status === 'booked' && core.profile.pay.enabled
+          ? html`<p class="wb-card wb-fee" role="status">本预约需缴纳${rule.fee_label} ${(rule.fee_fen / 100).toFixed(2)} 元，预约后 ${rule.pay_within_minutes} 分钟内没有缴纳的，预约会自动取消。 <a class="weui-btn weui-btn_mini weui-btn_primary" href="/h5/pay/for/booking/${b.id}">缴费或查看收据</a></p>`
+          : '';
+        kit.render(ctx, done ? '预约成功' : '预约详情', done ? html`${message('success', '预约成功', '详情也已经发到公众号消息里，到大厅后扫码签到取号。', html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${fee}${card}` : html`${fee}${card}`, { back: '/h5/bookings' });
       });
 
       r.post('/h5/bookings/:id/cancel', async (ctx) => {

@@ -211,6 +211,16 @@ function citizenPages(r: Router, kit: PageKit, bills: Bills, core: Core): void {
     ctx.body = PAY_JS;
   });
 
+  /** The bill of a booking or a case of the citizen's (pages of other capabilities link here). */
+  r.get('/h5/pay/for/:kind/:ref', async (ctx) => {
+    const openid = await kit.citizen(ctx);
+    if (!openid) return;
+    const kind = ctx.params.kind === 'booking' || ctx.params.kind === 'case' ? ctx.params.kind : null;
+    const b = kind ? await bills.byPays(kind, String(ctx.params.ref ?? '').slice(0, 64)) : null;
+    if (!b || b.openid !== openid) return kit.notFound(ctx, '这笔费用');
+    ctx.redirect(b.status === 'unpaid' || b.status === 'paying' ? `/h5/pay/bills/${b.id}` : `/h5/pay/bills/${b.id}/receipt`);
+  });
+
   r.get('/h5/pay', async (ctx) => {
     const openid = await kit.citizen(ctx);
     if (!openid) return;
