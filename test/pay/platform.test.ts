@@ -161,3 +161,20 @@ describe('refunds and reconciliation', () => {
     expect(rec2.differences).toEqual([expect.objectContaining({ kind: '微信有、本地无' })]);
   });
 });
+
+describe('the daily reconciliation', () => {
+  it('runs at 10:05 China time for the day before and alerts the administrators when WeChat Pay and the orders differ', async () => {
+    const a = await startApp();
+    await a.accounts.create({ username: 'admin', name: '管理员', role: 'admin', department: null, password: 'correct horse battery staple 2026', mustChangePassword: false });
+    const bill = await paidBill(a, 'o_recon_01', 'RECON-1');
+    // A payment WeChat Pay has and we lost.
+    await a.db.query(`UPDATE pay_orders SET status = 'closed' WHERE bill_id = ${bill.id}`);
+    a.clock.set(Date.UTC(2026, 10, 24, 2, 6)); // the 24th, 10:06 China time
+    await a.jobs.runDue();
+    const alerts = (await a.db.query(`SELECT title, link FROM staff_alerts`)) as { title: string; link: string }[];
+    // The 22nd (nothing paid: no differences, no alert) and the 23rd, no day skipped.
+    expect((await a.jobs.list({ name: 'bills.reconcile', status: 'done' })).map((j) => j.uniqueKey)).toEqual(['bills-reconcile:2026-11-22', 'bills-reconcile:2026-11-23']);
+    expect(alerts).toEqual([expect.objectContaining({ title: '对账：2026-11-23 微信支付账单与本地记录有 1 处差异', link: '/admin/bills/reconcile?date=2026-11-23' })]);
+    expect((await a.jobs.list({ name: 'bills.reconcile', status: 'pending' })).map((j) => j.uniqueKey)).toEqual(['bills-reconcile:2026-11-24']);
+  });
+});

@@ -133,6 +133,9 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
     nav: [{ section: 'bills', label: '收费', href: '/admin/bills', visible: (a) => allowed(a, 'bills') }],
     panel: billSection(bills, (id) => profile.departments.find((d) => d.id === id)?.name ?? '—'),
     pages: (r, kit) => citizenPages(r, kit, bills, core),
+    async started() {
+      await bills.scheduleReconciliation();
+    },
     routes() {
       const r = new Router();
       // WeChat Pay's notifications: verified over the raw bytes, decrypted with the tag checked,
@@ -152,7 +155,7 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
         }
         const n = await client.notification((h) => ctx.get(h) || undefined, raw);
         if (!n.ok) {
-          log.warn({ reason: n.reason, kind, ip: ctx.ip }, 'pay notification refused');
+          log.warn({ reason: n.reason, kind }, 'pay notification refused');
           ctx.status = n.status;
           ctx.body = { code: 'FAIL', message: n.reason };
           return;

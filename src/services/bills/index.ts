@@ -103,6 +103,7 @@ export class Bills {
   static readonly REFUND_QUERY = 'bills.refund-query';
   static readonly DUPLICATE_REFUND = 'bills.duplicate-refund';
   static readonly WITHDRAW = 'bills.withdraw';
+  static readonly RECONCILE = 'bills.reconcile';
   private readonly paidHooks: BillHook[] = [];
   private readonly closedHooks: BillHook[] = [];
 
@@ -112,6 +113,7 @@ export class Bills {
     d.jobs.define<{ billId: number }>(Bills.DUE, { maxAttempts: 8, run: async (p) => void (await this.closeIfUnpaid(p.billId, '超过缴费期限未缴费，已关闭')) });
     d.jobs.define<{ refundId: number }>(Bills.REFUND_QUERY, { maxAttempts: 10, run: (p) => this.queryRefund(p.refundId) });
     d.jobs.define<{ billId: number; reason: string }>(Bills.WITHDRAW, { maxAttempts: 10, run: (p) => this.withdraw(p.billId, p.reason) });
+    d.jobs.define<{ date: string }>(Bills.RECONCILE, { maxAttempts: 6, backoffMs: () => 3_600_000, run: (p) => this.reconcileDaily(p.date) });
     d.jobs.define<{ orderId: number }>(Bills.DUPLICATE_REFUND, { maxAttempts: 10, run: (p) => this.refundDuplicate(p.orderId) });
   }
 
@@ -400,6 +402,8 @@ export class Bills {
         if (dup.affected) {
           await this.event(tx, order.billId, 'duplicate_paid', 'wechatpay', `订单 ${order.outTradeNo} 重复支付，将原路全额退回`);
           await this.d.jobs.enqueue(Bills.DUPLICATE_REFUND, { orderId: order.id }, { uniqueKey: `pay-dup-refund:${order.id}`, manager: tx });
+          const bill = await bills.findOneByOrFail({ id: order.billId });
+          await this.d.alerts.raise({ kind: 'pay_duplicate', department: bill.department, to: 'supervisors', title: `重复支付：账单 ${bill.billNo} 又收到一笔 ${yuan(order.amountFen)} 元，已自动原路退回`, link: `/admin/bills/${bill.id}`, urgent: false }, tx);
           result = 'duplicate';
         }
       });
@@ -599,6 +603,36 @@ export class Bills {
   }
 
   // ---- reconciliation ----------------------------------------------------------------------------
+
+  /** The China day before `t`, as WeChat Pay names bill dates. */
+  private dayBefore(t: number): string {
+    return new Date(t + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+  }
+
+  /**
+   * Every morning at 10:00 China time (WeChat Pay's trade bill of the day before is ready after
+   * 10:00), reconcile yesterday; any difference alerts the supervisors. The next day's run is
+   * queued by each run, once (a unique key per date).
+   */
+  async scheduleReconciliation(date?: string): Promise<void> {
+    if (!this.d.pay) return;
+    const now = this.d.clock.now();
+    // The day to reconcile, and when: 10:05 China time the day after it.
+    let day = date ?? this.dayBefore(now);
+    const at = (d: string) => Date.parse(`${d}T10:05:00+08:00`) + 86_400_000;
+    if (!date && at(day) <= now) day = this.dayBefore(now + 86_400_000);
+    await this.d.jobs.enqueue(Bills.RECONCILE, { date: day }, { runAt: at(day), uniqueKey: `bills-reconcile:${day}` });
+  }
+
+  private async reconcileDaily(date: string): Promise<void> {
+    const r = await this.reconcile(date);
+    if (r.differences.length) {
+      this.d.log.warn({ date, differences: r.differences.length }, 'reconciliation found differences');
+      await this.d.alerts.raise({ kind: 'pay_reconcile', department: null, to: 'supervisors', title: `对账：${date} 微信支付账单与本地记录有 ${r.differences.length} 处差异`, link: `/admin/bills/reconcile?date=${date}`, urgent: false });
+    }
+    // The next day, whether or not this run was late (a day is never skipped).
+    await this.scheduleReconciliation(new Date(Date.parse(`${date}T12:00:00+08:00`) + 86_400_000 + 8 * 3_600_000).toISOString().slice(0, 10));
+  }
 
   /**
    * 对账: the day's trade bill from WeChat Pay against the local orders and refunds of that China
