@@ -110,7 +110,8 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
   };
 
   const say = (content: string, ref: string) => ({ reply: { type: 'text' as const, content }, ref });
-  const words = /^(?:我要|我想|怎么|如何|在线|网上)?(?:缴费|交费|付款|支付|我的缴费|待缴费用?|缴纳费用)(?:了吗|吗)?$/;
+  // 缴费 as citizens put it: 我要交费, 怎么缴费啊, 交罚款, 我的缴费, 有没有要交的钱 …
+  const words = /^(?:请问|你好|您好)?(?:我要|我想|我得|要|想|怎么|如何|在哪|在线|网上|手机上?)?(?:缴费|交费|缴款|付款|支付|付费|交钱|付钱|交罚款|缴罚款|缴纳罚款|我的缴费|待缴费用?|缴纳费用|有没有要交的钱|有要交的钱吗)(?:了吗|吗|啊|呀|呢|吧|哦)*$/;
   const chatRoutes: ChatRoute[] = [
     {
       name: '缴费 (the citizen\'s unpaid bills)',
