@@ -233,7 +233,7 @@ function citizenPages(r: Router, kit: PageKit, bills: Bills, core: Core): void {
     const open = mine.filter((b) => b.status === 'unpaid' || b.status === 'paying');
     const rest = mine.filter((b) => !(b.status === 'unpaid' || b.status === 'paying'));
     const row = (b: BillRow) =>
-      html`<a class="weui-cell weui-cell_access" href="/h5/pay/bills/${b.id}${b.status === 'unpaid' || b.status === 'paying' ? '' : '/receipt'}"><div class="weui-cell__bd"><p>${b.description}</p><p class="wb-muted">${b.billNo} · ${STATUS_NAMES[b.status]}</p></div><div class="weui-cell__ft">${yuan(b.amountFen)} 元</div></a>`;
+      html`<a class="weui-cell weui-cell_access" href="/h5/pay/bills/${b.id}${b.status === 'unpaid' || b.status === 'paying' ? '' : '/receipt'}"><div class="weui-cell__bd"><p>${b.description}</p><p class="wb-muted">${STATUS_NAMES[b.status]}${b.refundedFen ? `（已退 ${yuan(b.refundedFen)} 元）` : ''}</p></div><div class="weui-cell__ft">${yuan(b.amountFen)} 元</div></a>`;
     kit.render(
       ctx,
       '我的缴费',
