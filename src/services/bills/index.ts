@@ -630,8 +630,12 @@ export class Bills {
       this.d.log.warn({ date, differences: r.differences.length }, 'reconciliation found differences');
       await this.d.alerts.raise({ kind: 'pay_reconcile', department: null, to: 'supervisors', title: `对账：${date} 微信支付账单与本地记录有 ${r.differences.length} 处差异`, link: `/admin/bills/reconcile?date=${date}`, urgent: false });
     }
-    // The next day, whether or not this run was late (a day is never skipped).
-    await this.scheduleReconciliation(new Date(Date.parse(`${date}T12:00:00+08:00`) + 86_400_000 + 8 * 3_600_000).toISOString().slice(0, 10));
+    // The next day, whether or not this run was late: a day is not skipped, back to a week ago
+    // (after a longer outage the days before that are left to 对账 in the panel, and said so).
+    const next = new Date(Date.parse(`${date}T12:00:00+08:00`) + 86_400_000 + 8 * 3_600_000).toISOString().slice(0, 10);
+    const weekAgo = this.dayBefore(this.d.clock.now() - 6 * 86_400_000);
+    if (next < weekAgo) this.d.log.warn({ from: next, to: weekAgo }, 'daily reconciliation was not run for over a week; the days before the last seven are left to the panel');
+    await this.scheduleReconciliation(next < weekAgo ? weekAgo : next);
   }
 
   /**
