@@ -54,6 +54,11 @@ export const BillEntity = new EntitySchema<BillRow>({
     createdAt: t('created_at'),
     updatedAt: t('updated_at'),
   },
+  indices: [
+    { name: 'ux_bills_pays', columns: ['paysKind', 'paysRef'], unique: true },
+    { name: 'ix_bills_openid', columns: ['openid', 'status'] },
+    { name: 'ix_bills_department_status', columns: ['department', 'status'] },
+  ],
 });
 
 /** open (waiting for the citizen) → paid, or closed; `duplicate`: paid although the bill already was (refunded at once). */
@@ -98,6 +103,11 @@ export const PayOrderEntity = new EntitySchema<PayOrderRow>({
     createdAt: t('created_at'),
     updatedAt: t('updated_at'),
   },
+  indices: [
+    { name: 'ix_pay_orders_bill', columns: ['billId', 'status'] },
+    // Never two paid orders for one bill (a partial unique index).
+    { name: 'ux_pay_orders_one_paid', columns: ['billId'], unique: true, where: "status = 'paid'" },
+  ],
 });
 
 export type RefundStatus = 'processing' | 'success' | 'closed' | 'abnormal';
@@ -134,6 +144,7 @@ export const RefundEntity = new EntitySchema<RefundRow>({
     succeededAt: t('succeeded_at', true),
     updatedAt: t('updated_at'),
   },
+  indices: [{ name: 'ix_pay_refunds_bill', columns: ['billId'] }],
 });
 
 export type BillEventKind = 'issued' | 'order_opened' | 'order_closed' | 'paid' | 'duplicate_paid' | 'refund_requested' | 'refunded' | 'closed' | 'notification_refused';
