@@ -16,7 +16,8 @@ import { Conversation } from './chat/index.ts';
 import type { ConversationLog } from './chat/log.ts';
 import { MenuSync } from './chat/menu.ts';
 import type { Outbox } from './chat/outbox.ts';
-import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
+import { loadLexicon } from './chat/lexicon.ts';
+import { CitizenSearch } from './chat/search.ts';
 import { openCore, type CoreOptions } from './core.ts';
 import { Emulator } from './emulator/index.ts';
 import { PAGE_HEADERS } from './h5/http.ts';
@@ -109,7 +110,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     calendar: core.calendar,
     handoffs: inbox.handoffs,
     publicUrl: core.publicUrl,
-    search: new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }),
+    search: new CitizenSearch(profile, loadLexicon()),
     dialogs: Object.assign({ ask: askDialog }, ...chat.map((c) => c.dialogs ?? {})),
     earlyRoutes: chat.flatMap((c) => c.early ?? []),
     extraRoutes: chat.flatMap((c) => c.extra ?? []),
