@@ -8,6 +8,8 @@ import { StaffEntity } from './admin/accounts.ts';
 import { AuditEntity } from './admin/audit.ts';
 import { AlertEntity } from './alerts/index.ts';
 import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
+import { RatingEntity, RectificationEntity } from './services/ratings/entities.ts';
+import { ApiKeyEntity, TicketCounterEntity, TicketEntity, TicketEventEntity, TicketPhotoEntity } from './services/tickets/entities.ts';
 import { BillCounterEntity, BillEntity, BillEventEntity, PayOrderEntity, RefundEntity } from './services/bills/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
@@ -30,6 +32,13 @@ export const entities: EntitySchema<any>[] = [
   InboxImageEntity,
   AuditEntity,
   AlertEntity,
+  TicketEntity,
+  TicketEventEntity,
+  TicketPhotoEntity,
+  TicketCounterEntity,
+  ApiKeyEntity,
+  RatingEntity,
+  RectificationEntity,
   BillEntity,
   PayOrderEntity,
   RefundEntity,

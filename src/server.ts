@@ -37,6 +37,10 @@ import type { Appointments } from './services/appointments/index.ts';
 import { casesCapability } from './services/cases/capability.ts';
 import type { Cases } from './services/cases/index.ts';
 import { catalogueCapability } from './services/catalogue/capability.ts';
+import { ratingsCapability } from './services/ratings/capability.ts';
+import type { Ratings } from './services/ratings/index.ts';
+import { ticketsCapability } from './services/tickets/capability.ts';
+import type { Tickets } from './services/tickets/index.ts';
 import { billsCapability } from './services/bills/capability.ts';
 import type { Bills } from './services/bills/index.ts';
 import { emulatedMerchant } from './emulator/pay.ts';
@@ -72,6 +76,9 @@ export interface Instance {
   halls: Halls;
   appointments: Appointments;
   cases: Cases;
+  /** Complaints, help, suggestions, the mailbox (null when the profile has no tickets section). */
+  tickets: Tickets | null;
+  ratings: Ratings;
   bills: Bills;
   accounts: Accounts;
   audit: Audit;
@@ -95,11 +102,24 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
 
   // ---- capabilities, in the order their chat routes are tried -----------------------------------
   let engine: ChatEngine | null = null; // a closed conversation goes back to the bot
-  const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
+  let ratings: ReturnType<typeof ratingsCapability> | null = null; // built after the inbox, which hands it conversations' ratings
+  const inbox = await inboxCapability(core, {
+    handBack: (openid) => engine!.staffClosed(openid),
+    onRated: async (r, tx) => void (await ratings!.ratings.record(tx, { subject: 'conversation', subjectId: String(r.handoffId), department: r.department, staffId: r.staffId, openid: r.openid, level: r.level }, `咨询会话 #${r.handoffId}`)),
+  });
   const appointments = appointmentsCapability(core);
+
+  const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
+  ratings = ratingsCapability(core, { departmentName });
   const bills = billsCapability(core, { appointments: appointments.appointments });
-  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id), fees: bills.caseFees });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, bills];
+  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName, ratings: ratings.ratings, fees: bills.caseFees });
+  const tickets = ticketsCapability(core, { ratings: ratings.ratings, departmentName });
+  // A finished case can be rated with the same five levels (rt-case-<id>-<level>); a 差评 opens its rectification.
+  ratings.ratings.register('case', async (id) => {
+    const c = await cases.cases.get(Number(id));
+    return c ? { openid: c.openid, department: c.department, finished: c.status === 'completed', label: `办件 ${c.caseNo}` } : null;
+  });
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets, bills];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -192,6 +212,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     halls: appointments.halls,
     appointments: appointments.appointments,
     cases: cases.cases,
+    tickets: tickets.tickets,
+    ratings: ratings.ratings,
     bills: bills.bills,
     inbox: inbox.inbox,
     reader: inbox.reader,

@@ -292,7 +292,7 @@ export class ChatEngine {
       if (!found) return this.home(t, '');
       return this.openNode(t, found.node, found.path, via);
     }
-    if (spec.dialog) return this.startDialog(t, spec.dialog, spec.dialog === 'ask' ? { prompt: spec.prompt, accept: spec.accept, route: spec.route } : {});
+    if (spec.dialog) return this.startDialog(t, spec.dialog, spec.dialog === 'ask' ? { prompt: spec.prompt, accept: spec.accept, route: spec.route } : spec.dialog === 'ticket' ? { ...(spec.ticket ?? {}) } : {});
     if (spec.handoff) return this.handoff(t, 'requested', this.question(t, label), { route: spec.route });
     if (spec.home) return { ...this.home(t, ''), ref: via };
     if (spec.switch_audience) return { ...this.audienceList(t, ''), ref: via };

@@ -1,7 +1,7 @@
 import type { Capability, Core } from '../capability.ts';
 import { Handoffs } from '../chat/handoff.ts';
 import { answerRoutes } from './answer-page.ts';
-import { Inbox } from './inbox.ts';
+import { Inbox, type InboxDeps } from './inbox.ts';
 import { InboxReader } from './queries.ts';
 import { ratingRoute } from './rating.ts';
 import { Stats } from './stats.ts';
@@ -19,7 +19,7 @@ export interface InboxCapability extends Capability {
  * answer page past it, and the rating asked after closing. Its pages are the staff panel's home
  * (`src/admin/routes.ts`); the answer pages and the rating route are its own.
  */
-export async function inboxCapability(core: Core, needs: { handBack(openid: string): Promise<void> }): Promise<InboxCapability> {
+export async function inboxCapability(core: Core, needs: { handBack(openid: string): Promise<void>; onRated?: InboxDeps['onRated'] }): Promise<InboxCapability> {
   const { profile } = core;
   const inbox = new Inbox({
     db: core.db,
@@ -35,6 +35,7 @@ export async function inboxCapability(core: Core, needs: { handBack(openid: stri
     publicUrl: core.publicUrl,
     logger: core.log.child({ component: 'inbox' }),
     handBack: needs.handBack,
+    ...(needs.onRated ? { onRated: needs.onRated } : {}),
   });
   await inbox.adopt();
   const handoffs = new Handoffs(core.db, core.clock, inbox.intake);

@@ -66,6 +66,11 @@ export interface InboxDeps {
   logger: Logger;
   /** Give the conversation back to the bot (ChatEngine.staffClosed). */
   handBack(openid: string): Promise<void>;
+  /**
+   * A rating stored, inside its transaction: the rating service (好差评) keeps it with every other
+   * rating and opens the rectification a poor one needs.
+   */
+  onRated?(r: { handoffId: number; openid: string; department: string | null; staffId: number | null; level: number }, tx: EntityManager): Promise<void>;
 }
 
 const MAX_TEXT_CHARS = 2000;
@@ -495,6 +500,7 @@ export class Inbox {
       if (!res.affected) return false;
       // Raters stay private: the log says that a rating came, not who gave it (the conversation does).
       await this.d.audit.record({ actor: { kind: 'anonymous', username: 'citizen' }, action: 'rated', target: `handoff:${handoffId}`, department: row.department, detail: `${level} 星` }, tx);
+      await this.d.onRated?.({ handoffId, openid, department: row.department, staffId: row.assigneeId, level }, tx);
       return true;
     });
     if (!stored) return r.already;

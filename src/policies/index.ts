@@ -7,4 +7,5 @@ export * from './roles.ts';
 export * from './inbox.ts';
 export * from './panel.ts';
 export * from './cases.ts';
+export * from './tickets.ts';
 export * from './bills.ts';

@@ -3,7 +3,7 @@ import { functionSchema, idSchema } from './catalogue.ts';
 import { validitySchema } from './validity.ts';
 
 /** Service dialogs a navigation leaf, rule or scene can start (each capability adds its own). */
-export const DIALOGS = ['ask', 'book', 'my-bookings', 'progress'] as const;
+export const DIALOGS = ['ask', 'book', 'my-bookings', 'progress', 'ticket'] as const;
 export type DialogName = (typeof DIALOGS)[number];
 
 const text = (max: number) => z.string().trim().min(1).max(max);
@@ -68,6 +68,9 @@ export const replySpecSchema = z
     prompt: text(300).optional(),
     /** dialog: ask — also take a sent location or photo as the report. */
     accept: z.array(z.enum(ASK_ACCEPTS)).optional(),
+    // ---- with dialog: ticket -------------------------------------------------------------------
+    /** dialog: ticket — what the report is (kind, category from tickets) and whether it is urgent. */
+    ticket: z.object({ kind: idSchema.optional(), category: idSchema.optional(), urgent: z.boolean().optional() }).strict().optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -77,6 +80,7 @@ export const replySpecSchema = z
     if (r.route && !ask && !r.handoff) ctx.addIssue({ code: 'custom', path: ['route'], message: 'expected route only with handoff: true or dialog: ask (it says where a handoff goes)' });
     if (r.prompt !== undefined && !ask) ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'expected prompt only with dialog: ask' });
     if (r.accept?.length && !ask) ctx.addIssue({ code: 'custom', path: ['accept'], message: 'expected accept only with dialog: ask' });
+    if (r.ticket && r.dialog !== 'ticket') ctx.addIssue({ code: 'custom', path: ['ticket'], message: 'expected ticket only with dialog: ticket' });
   });
 export type ReplySpec = z.infer<typeof replySpecSchema>;
 

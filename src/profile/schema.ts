@@ -6,6 +6,7 @@ import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
 import { textsSchema } from './texts.ts';
+import { checkTicketReferences, ticketsSchema } from './tickets.ts';
 import { paySchema } from '../pay/config.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
@@ -182,6 +183,8 @@ export const profileSchema = z
     texts: textsSchema.prefault({}),
     /** What citizens want done (book an item …) and the words they say it with (see chat/intent.ts). */
     intents: intentsSchema.prefault({}),
+    /** Complaints, help, suggestions and the leader mailbox (the 12345 loop); without it none is offered. */
+    tickets: ticketsSchema.optional(),
     /** 缴费: WeChat Pay (API v3) for bills — case fees, booking fees, bills a department pushes (see pay/config.ts). */
     pay: paySchema.prefault({}),
   })
@@ -210,6 +213,7 @@ export const profileSchema = z
     }
     checkReferences(p as Profile, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     checkStaffReferences(p, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+    if (p.tickets) checkTicketReferences(p.tickets, new Set(p.departments.map((d) => d.id)), (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   });
 
 type Report = (path: (string | number)[], message: string) => void;
@@ -271,6 +275,11 @@ function checkReferences(p: Profile, report: Report): void {
     const deps = p.departments.map((d) => d.id);
     if (r.route?.category && !cats.includes(r.route.category)) report([...path, 'route', 'category'], `expected an inbox category id (${cats.join(', ')}); got "${r.route.category}"`);
     if (r.route?.department && !deps.includes(r.route.department)) report([...path, 'route', 'department'], `expected a department id (${deps.join(', ')}); got "${r.route.department}"`);
+    if (r.dialog === 'ticket' && !p.tickets) report([...path, 'dialog'], 'expected a tickets section in the profile for dialog: ticket');
+    const kinds = p.tickets?.kinds.map((k) => k.id) ?? [];
+    const ticketCats = p.tickets?.categories.map((c) => c.id) ?? [];
+    if (r.ticket?.kind && !kinds.includes(r.ticket.kind)) report([...path, 'ticket', 'kind'], `expected a ticket kind id (${kinds.join(', ')}); got "${r.ticket.kind}"`);
+    if (r.ticket?.category && !ticketCats.includes(r.ticket.category)) report([...path, 'ticket', 'category'], `expected a ticket category id (${ticketCats.join(', ')}); got "${r.ticket.category}"`);
   };
   eachNode(p.navigation, ['navigation'], (n, path) => checkReply(n.reply, [...path, 'reply']));
   p.keywords.forEach((k, i) => checkReply(k.reply, ['keywords', i, 'reply']));

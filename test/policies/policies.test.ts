@@ -130,10 +130,10 @@ describe('roles', () => {
 
   it('every panel action, by role', () => {
     const table: [Extract<Actor, { kind: 'staff' }>, string[]][] = [
-      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls', 'bills']],
-      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls', 'bills']],
-      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode', 'bills']],
-      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode', 'bills']],
+      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets', 'bills']],
+      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets', 'bills']],
+      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets', 'bills']],
+      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets', 'bills']],
     ];
     for (const [a, expected] of table) expect(PANEL_ACTIONS.filter((x) => allowed(a, x)), a.role).toEqual(expected);
   });

@@ -75,8 +75,8 @@ describe('the department profile', () => {
   it('refuses a sub-item whose function differs from its parent, in the menu and in the navigation', () => {
     // the survey's own example of a fault: 政策解读 filed under a service button
     expect(
-      problems((p) => p.menu.buttons[2].sub_button.push({ type: 'click', name: '政策解读', key: 'policy', function: '政务公开' })),
-    ).toContain('menu.buttons[2 听民声].sub_button[2 政策解读].function: expected "互动交流" like its parent: a 政务公开 item does not belong under a 互动交流 button');
+      problems((p) => (p.menu.buttons[2].sub_button[4] = { type: 'click', name: '政策解读', key: 'policy', function: '政务公开' })),
+    ).toContain('menu.buttons[2 听民声].sub_button[4 政策解读].function: expected "互动交流" like its parent: a 政务公开 item does not belong under a 互动交流 button');
     expect(
       problems((p) => (p.navigation[0].children[0].function = '互动交流')),
     ).toContain('navigation[0 guides].children[0 guides-hukou].function: expected "办事服务" like its parent: a 互动交流 item does not belong under a 办事服务 item');

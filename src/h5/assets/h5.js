@@ -48,6 +48,58 @@
     });
   }
 
+  // 随手拍: locate the citizen, then let them drag the pin to where the problem is (the box spans
+  // about 300 m each way around the located point); the hidden lat/lng go with the form.
+  var pin = document.querySelector('[data-pin]');
+  var pinBtn = document.querySelector('[data-pin-locate]');
+  if (pin && pinBtn) {
+    var latIn = document.querySelector('[data-pin-lat]');
+    var lngIn = document.querySelector('[data-pin-lng]');
+    var tip = document.querySelector('[data-pin-tip]');
+    var mark = pin.querySelector('.wb-pin-mark');
+    var origin = null;
+    var SPAN = 300; // metres from the centre to the box's edge
+    function place(x, y) {
+      var w = pin.clientWidth, h = pin.clientHeight;
+      x = Math.max(0, Math.min(w, x));
+      y = Math.max(0, Math.min(h, y));
+      mark.style.left = x + 'px';
+      mark.style.top = y + 'px';
+      var dx = (x - w / 2) / (w / 2) * SPAN, dy = (h / 2 - y) / (h / 2) * SPAN * h / w;
+      var lat = origin.lat + dy / 111320;
+      var lng = origin.lng + dx / (111320 * Math.cos(origin.lat * Math.PI / 180));
+      latIn.value = lat.toFixed(6);
+      lngIn.value = lng.toFixed(6);
+      var m = Math.round(Math.sqrt(dx * dx + dy * dy));
+      tip.textContent = m < 10 ? '图钉在您现在的位置。问题不在这里的话，可以拖动图钉。' : '图钉离您约 ' + m + ' 米。松手的位置就是问题所在的地方。';
+    }
+    function show(lat, lng) {
+      origin = { lat: lat, lng: lng };
+      pin.hidden = false;
+      place(pin.clientWidth / 2, pin.clientHeight / 2);
+    }
+    if (latIn.value && lngIn.value) show(Number(latIn.value), Number(lngIn.value));
+    function at(e) {
+      var r = pin.getBoundingClientRect();
+      var p = e.touches ? e.touches[0] : e;
+      place(p.clientX - r.left, p.clientY - r.top);
+    }
+    var dragging = false;
+    pin.addEventListener('pointerdown', function (e) { dragging = true; pin.setPointerCapture(e.pointerId); at(e); });
+    pin.addEventListener('pointermove', function (e) { if (dragging) at(e); });
+    pin.addEventListener('pointerup', function () { dragging = false; });
+    pinBtn.addEventListener('click', function () {
+      var label = pinBtn.textContent;
+      pinBtn.disabled = true;
+      pinBtn.textContent = '正在定位…';
+      function done(lat, lng) { pinBtn.disabled = false; pinBtn.textContent = '重新定位'; show(lat, lng); }
+      function fail() { pinBtn.disabled = false; pinBtn.textContent = label; tip.textContent = '没能取到位置。可以在下面写下地点，或者在公众号里直接发送位置。'; }
+      if (wxReady) wx.getLocation({ type: 'gcj02', success: function (r) { done(r.latitude, r.longitude); }, fail: fail, cancel: fail });
+      else if (navigator.geolocation) navigator.geolocation.getCurrentPosition(function (p) { done(p.coords.latitude, p.coords.longitude); }, fail, { timeout: 10000, maximumAge: 60000 });
+      else fail();
+    });
+  }
+
   // Forms: the same checks as the server, before anything is sent.
   function idCardOk(v) {
     if (!/^\d{17}[\dXx]$/.test(v)) return false;

@@ -11,6 +11,8 @@ import type { Upload } from './forms.ts';
 import { CaseError, Cases, type CasesDeps } from './index.ts';
 import { applyBody, caseCard, correctionForm, timelineHtml } from './pages.ts';
 import { caseSection } from './staff.ts';
+import type { Ratings } from '../ratings/index.ts';
+import { ratingForm } from '../ratings/pages.ts';
 
 export interface CasesCapability extends Capability {
   cases: Cases;
@@ -25,6 +27,8 @@ export interface CasesNeeds {
   /** The supervisor a department's overdue case is escalated to (督办), as for an overdue conversation. */
   supervisorOf: NonNullable<CasesDeps['supervisorOf']>;
   departmentName(id: string | null): string;
+  /** 好差评: a finished case is rated with the same five levels as everything else. */
+  ratings?: Ratings;
 }
 
 /**
@@ -63,6 +67,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     templates: profile.templates,
     publicUrl: core.publicUrl,
     log: core.log.child({ component: 'cases' }),
+    ...(needs.ratings ? { ratingMenu: (c: CaseRow) => needs.ratings!.menu('case', c.id, core.wording(`您的「${profile.services.find((x) => x.id === c.serviceId)?.name ?? '办件'}」已办结。请为这次办理打个分（自愿评价）：`)) } : {}),
     ...(needs.fees ? { charge: needs.fees.charge } : {}),
   });
   const chat = new CaseChat(cases, core.calendar, core.publicUrl, profile.conversation.tappable_numbers);
@@ -180,6 +185,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     ${caseCard(cases, s, c, kit.onDay, false)}
     ${fee ? html`<p class="wb-card wb-fee" role="status">${fee.text}${fee.href ? html` <a class="weui-btn weui-btn_mini weui-btn_primary" href="${fee.href}">去缴费</a>` : ''}</p>` : ''}
     ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors, files) : ''}
+    ${c.status === 'completed' && needs.ratings ? await ratingForm(ctx, needs.ratings, 'case', c.id, `/h5/cases/${c.id}`) : ''}
     <section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, events, kit.when, { to: 'citizen' })}</section>
     <section class="wb-section"><h2>申请内容</h2><div class="wb-card"><dl class="wb-kv">${cases.maskedForm(c).map((x) => html`<dt>${x.label}</dt><dd>${x.value}</dd>`)}</dl>
       ${files.length ? html`<p class="wb-muted">附件：${files.map((f, i) => html`${i ? '、' : ''}<a href="/h5/files/${f.id}">${f.fileName}</a>`)}</p>` : ''}

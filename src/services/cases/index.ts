@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { In, IsNull, type DataSource, type EntityManager } from 'typeorm';
 import type { Outbox } from '../../chat/outbox.ts';
+import type { CustomMessage } from '../../wechat/api/index.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { WorkingCalendar } from '../../platform/calendar.ts';
 import type { Clock } from '../../platform/clock.ts';
@@ -72,6 +73,8 @@ export interface CasesDeps {
   charge?: (c: CaseRow, s: ApplicableService, tx: EntityManager) => Promise<void>;
   /** How an address field should be filled (the profile's texts.address_example). */
   addressExample?: string;
+  /** After 办结 told inside the window: the rating question (好差评), as tappable choices. */
+  ratingMenu?: (c: CaseRow) => CustomMessage | null;
 }
 
 export interface Supervisor {
@@ -592,7 +595,12 @@ export class Cases {
         .orderBy('e.id', 'ASC')
         .getMany();
       for (const e of pending) {
-        if (PUSH_KINDS.has(e.kind)) await this.d.outbox.deliverNow(this.pushFor(c, e), `case-event:${e.id}`);
+        if (PUSH_KINDS.has(e.kind)) {
+          const how = await this.d.outbox.deliverNow(this.pushFor(c, e), `case-event:${e.id}`);
+          // Told inside the window: the rating question follows as its own message (past it, the case page asks).
+          const menu = e.kind === 'completed' && how === 'custom' ? this.d.ratingMenu?.(c) : null;
+          if (menu) await this.d.outbox.send({ openid: c.openid, messages: [menu], ref: `case:${c.id}:rating` }, { uniqueKey: `case-rating:${c.id}` });
+        }
         await this.d.ds.getRepository(CaseEventEntity).update({ id: e.id }, { pushedAt: this.d.clock.now() });
       }
     } finally {
