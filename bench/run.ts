@@ -3,12 +3,14 @@ import { benchBooking } from './booking.ts';
 import { benchCallback } from './callback.ts';
 import { benchFanout } from './fanout.ts';
 import { benchSearch } from './search.ts';
+import { benchPay } from './pay.ts';
 
 const sections: Record<string, () => Promise<void>> = {
   callback: benchCallback,
   booking: benchBooking,
   search: benchSearch,
   fanout: benchFanout,
+  pay: benchPay,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

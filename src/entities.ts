@@ -12,6 +12,7 @@ import { RatingEntity, RectificationEntity } from './services/ratings/entities.t
 import { ApiKeyEntity, TicketCounterEntity, TicketEntity, TicketEventEntity, TicketPhotoEntity } from './services/tickets/entities.ts';
 import { bindingEntities } from './services/bindings/entities.ts';
 import { NoticeEntity, NoticeRecipientEntity } from './services/notices/index.ts';
+import { BillCounterEntity, BillEntity, BillEventEntity, PayOrderEntity, RefundEntity } from './services/bills/entities.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
 export const entities: EntitySchema<any>[] = [
@@ -43,4 +44,9 @@ export const entities: EntitySchema<any>[] = [
   ...bindingEntities,
   NoticeEntity,
   NoticeRecipientEntity,
+  BillEntity,
+  PayOrderEntity,
+  RefundEntity,
+  BillEventEntity,
+  BillCounterEntity,
 ];

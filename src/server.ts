@@ -43,6 +43,9 @@ import type { Ratings } from './services/ratings/index.ts';
 import { ticketsCapability } from './services/tickets/capability.ts';
 import type { Tickets } from './services/tickets/index.ts';
 import { noticesCapability } from './services/notices/capability.ts';
+import { billsCapability } from './services/bills/capability.ts';
+import type { Bills } from './services/bills/index.ts';
+import { emulatedMerchant } from './emulator/pay.ts';
 import type { Halls } from './services/halls/index.ts';
 import type { WeChatApi } from './wechat/api/index.ts';
 
@@ -78,6 +81,7 @@ export interface Instance {
   /** Complaints, help, suggestions, the mailbox (null when the profile has no tickets section). */
   tickets: Tickets | null;
   ratings: Ratings;
+  bills: Bills;
   accounts: Accounts;
   audit: Audit;
   alerts: Alerts;
@@ -109,14 +113,15 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
 
   const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
   ratings = ratingsCapability(core, { departmentName });
-  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName, ratings: ratings.ratings });
+  const bills = billsCapability(core, { appointments: appointments.appointments });
+  const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName, ratings: ratings.ratings, fees: bills.caseFees });
   const tickets = ticketsCapability(core, { ratings: ratings.ratings, departmentName });
   // A finished case can be rated with the same five levels (rt-case-<id>-<level>); a 差评 opens its rectification.
   ratings.ratings.register('case', async (id) => {
     const c = await cases.cases.get(Number(id));
     return c ? { openid: c.openid, department: c.department, finished: c.status === 'completed', label: `办件 ${c.caseNo}` } : null;
   });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets, bindingsCapability(core), noticesCapability(core)];
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets, bills, bindingsCapability(core, { pay: bills.bills }), noticesCapability(core)];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -151,6 +156,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
         publicUrl: core.publicUrl,
         templates: Object.values(profile.templates).map((t) => ({ id: t.id, title: t.title, fields: Object.keys(t.fields), labels: t.labels })),
         reportDeliveries: opts.runJobs !== false,
+        ...(profile.pay.enabled && profile.pay.base_url === 'emulator' ? { payMerchant: emulatedMerchant(profile.pay, w.appid) } : {}),
       })
     : null;
 
@@ -194,7 +200,10 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   server.removeAllListeners('request');
   server.on('request', app.callback());
 
-  if (opts.runJobs !== false) core.jobs.start();
+  if (opts.runJobs !== false) {
+    core.jobs.start();
+    emulator?.pay.start();
+  }
   for (const c of capabilities) await c.started?.();
   const menuSync = new MenuSync(profile, core.api, core.jobs, clock, core.publicUrl, log.child({ component: 'menu' }));
   if (profile.menu?.sync_on_start) {
@@ -217,6 +226,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     cases: cases.cases,
     tickets: tickets.tickets,
     ratings: ratings.ratings,
+    bills: bills.bills,
     inbox: inbox.inbox,
     reader: inbox.reader,
     stats: inbox.stats,
@@ -225,6 +235,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
       if (closed) return;
       closed = true;
       await core.jobs.stop();
+      emulator?.pay.stop();
       await new Promise<void>((r) => {
         server.close(() => r());
         server.closeIdleConnections();

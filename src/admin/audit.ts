@@ -59,6 +59,9 @@ export const AUDIT_ACTIONS = {
   'rectification-review': '审核整改',
   'open311-key-issue': '发放 Open311 密钥',
   'open311-key-revoke': '吊销 Open311 密钥',
+  'bill-refund': '缴费退款',
+  'bill-close': '关闭账单',
+  'bill-export': '导出缴费记录',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

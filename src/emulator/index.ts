@@ -8,10 +8,12 @@ import type { Clock } from '../platform/clock.ts';
 import type { Logger } from '../platform/log.ts';
 import { SOURCE_DIR } from '../paths.ts';
 import { citizenActionSchema, CitizenWire, NotFollowingError, type AccountWire, type CitizenAction } from './citizen.ts';
+import { EmulatedPay, type EmulatedMerchant } from './pay.ts';
 import { EmulatedPlatform, PlatformError, type EmulatedTemplate } from './platform.ts';
 
 export { EmulatedPlatform } from './platform.ts';
 export { CitizenWire } from './citizen.ts';
+export { EmulatedPay } from './pay.ts';
 export type { CitizenAction, PhoneReply } from './citizen.ts';
 
 export interface EmulatorOptions {
@@ -37,6 +39,8 @@ export interface EmulatorOptions {
    * tests leave it off and call `reportDeliveries()` when they want the reports.
    */
   reportDeliveries?: boolean;
+  /** The demo merchant the emulated WeChat Pay knows (when the profile pays through the emulator). */
+  payMerchant?: EmulatedMerchant;
 }
 
 const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8', 'phone.js': 'text/javascript; charset=utf-8', 'phone.css': 'text/css; charset=utf-8' };
@@ -48,6 +52,8 @@ const ASSETS: Record<string, string> = { 'phone.html': 'text/html; charset=utf-8
 export class Emulator {
   readonly platform: EmulatedPlatform;
   readonly wire: CitizenWire;
+  /** WeChat Pay API v3, emulated (mounted under <prefix>/pay). */
+  readonly pay: EmulatedPay;
   readonly prefix: string;
   /** Changes when the emulator restarts, so an open phone page knows to reload its inbox. */
   readonly boot = randomUUID();
@@ -58,6 +64,17 @@ export class Emulator {
     this.platform = new EmulatedPlatform({ appid: o.account.appid, secret: o.secret, clock: o.clock, ...(o.templates ? { templates: o.templates } : {}) });
     this.wire = new CitizenWire(o.account, this.platform, o.clock);
     for (const c of o.citizens ?? []) this.platform.citizen(c.openid, c.nickname);
+    // Notifications go to the account's notify_url; one on its public address is delivered to
+    // where this process listens (the callback's origin), as a reverse proxy would.
+    const local = new URL(o.account.callbackUrl).origin;
+    const pub = o.publicUrl ? new URL(o.publicUrl).origin : null;
+    this.pay = new EmulatedPay({
+      clock: o.clock,
+      log: o.log,
+      route: (url) => (pub && url.startsWith(pub + '/') ? local + url.slice(pub.length) : url),
+      paid: (openid) => this.platform.interacted(openid, 'payment'),
+    });
+    if (o.payMerchant) this.pay.addMerchant(o.payMerchant);
   }
 
   /** The account's web-authorisation domain: as configured, else where citizens' phones reach it. */
@@ -160,6 +177,9 @@ export class Emulator {
       if (state !== undefined) target.searchParams.set('state', state);
       ctx.redirect(target.toString());
     });
+
+    const pay = this.pay.routes('/pay');
+    r.use(pay.routes(), pay.allowedMethods());
 
     // ---- the phone page -----------------------------------------------------------------------
     r.get('/phone', async (ctx) => serveAsset(ctx, 'phone.html'));

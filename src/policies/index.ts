@@ -9,3 +9,4 @@ export * from './panel.ts';
 export * from './cases.ts';
 export * from './tickets.ts';
 export * from './bindings.ts';
+export * from './bills.ts';

@@ -63,8 +63,10 @@ export const applicationSchema = z
     form: z.array(formFieldSchema).min(1).max(30),
     /** 申请材料 the citizen should have ready (photos of them go in file fields). */
     materials: z.array(z.string().trim().min(1).max(100)).default([]),
-    /** 收费, in fen (payment comes later); absent when free. */
+    /** 收费, in fen, paid in WeChat (the profile's pay section); absent when free. */
     fee_fen: z.number().int().min(1).max(100_000_000).optional(),
+    /** When the fee's bill is issued: when the handler accepts the case (default), or at submission. */
+    fee_at: z.enum(['accept', 'submit']).default('accept'),
     /** 承诺时限 in working days from acceptance. */
     time_limit_days: z.number().int().min(1).max(365),
     steps: z.array(stepSchema).min(2).max(8).default([

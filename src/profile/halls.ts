@@ -74,6 +74,12 @@ export const appointmentRuleSchema = z
       .default({ limit: 3, within_days: 30, suspend_days: 7 }),
     /** What the booking asks for besides the WeChat identity: no more than the item needs. */
     collect: z.array(z.enum(['name', 'phone', 'id_card'])).default([]),
+    /** 挂号费 / booking fee in fen, paid in WeChat right after booking (needs the profile's pay section). */
+    fee_fen: z.number().int().min(1).max(10_000_000).optional(),
+    /** What the fee is called (挂号费 at a hospital): the bill reads "<item><label>". */
+    fee_label: z.string().trim().min(1).max(10).default('预约费'),
+    /** An unpaid booking fee releases the place after this long. */
+    pay_within_minutes: z.number().int().min(5).max(24 * 60).default(30),
   })
   .strict();
 

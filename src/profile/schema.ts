@@ -8,6 +8,7 @@ import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, 
 import { textsSchema } from './texts.ts';
 import { checkTicketReferences, ticketsSchema } from './tickets.ts';
 import { bindingsSchema, checkBindings } from './bindings.ts';
+import { paySchema } from '../pay/config.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
@@ -187,9 +188,17 @@ export const profileSchema = z
     intents: intentsSchema.prefault({}),
     /** Complaints, help, suggestions and the leader mailbox (the 12345 loop); without it none is offered. */
     tickets: ticketsSchema.optional(),
+    /** 缴费: WeChat Pay (API v3) for bills — case fees, booking fees, bills a department pushes (see pay/config.ts). */
+    pay: paySchema.prefault({}),
   })
   .strict()
   .superRefine((p, ctx) => {
+    p.services.forEach((s, i) => {
+      if (s.appointment?.fee_fen && !p.pay.enabled) ctx.addIssue({ code: 'custom', path: ['services', i, 'appointment', 'fee_fen'], message: `expected pay.enabled: true: a booking fee is paid in WeChat right after booking (item "${s.id}")` });
+    });
+    if (p.pay.enabled && p.pay.base_url === 'emulator' && !p.emulator.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['pay', 'base_url'], message: 'expected https://api.mch.weixin.qq.com: "emulator" needs emulator.enabled: true' });
+    }
     for (const field of ['api_base_url', 'oauth_base_url'] as const) {
       if (p.wechat[field] === 'emulator' && !p.emulator.enabled) {
         ctx.addIssue({ code: 'custom', path: ['wechat', field], message: 'expected an http(s) URL: "emulator" needs emulator.enabled: true' });

@@ -178,7 +178,7 @@ describe('example profiles', () => {
     noDemo(zhou.seen() + html, [/办件/, /受理/, /办结/, /办事大厅/]);
   });
 
-  it('a hospital: register, book a clinic, check in for a queue number, pay (said plainly to be not yet there), follow the herbal delivery', async () => {
+  it('a hospital: register, book a clinic, pay its 挂号费 in WeChat, check in for a queue number, follow the herbal delivery', async () => {
     const a = await startApp({ profileFile: join(PROFILES, 'hospital', 'profile.yaml') });
     const he = citizen(a, 'o_hosp_patient_he');
     await he.act({ type: 'subscribe' });
@@ -193,11 +193,23 @@ describe('example profiles', () => {
     const booked = await he.say('1');
     expect(booked).toContain('预约成功');
     const b = (await a.appointments.mine('o_hosp_patient_he', a.clock.now()))[0]!;
+    // the 挂号费: a bill at booking, listed by 缴费, paid on WeChat's pay sheet
+    const fee = (await a.bills.byPays('booking', String(b.id)))!;
+    expect(fee).toMatchObject({ description: '中医内科门诊挂号费', amountFen: 2000, status: 'unpaid' });
+    const unpaid = await he.say('缴费');
+    expect(unpaid).toContain(`/h5/pay/bills/${fee.id}`);
+    expect(unpaid).toContain('20.00 元');
+    const pay = await a.bills.checkout('o_hosp_patient_he', fee.id);
+    expect(a.emulator!.pay.confirm('o_hosp_patient_he', pay.params!, 'pay').err_msg).toBe('get_brand_wcpay_request:ok');
+    await a.emulator!.pay.flush();
+    expect((await a.bills.get(fee.id))!.status).toBe('paid');
+    expect(await he.say('缴费')).toContain('没有待缴的费用');
     // on the day, at the clinic: scan its code, get a queue number
     a.clock.set(b.startsAt - 10 * 60_000);
     const queued = await he.act({ type: 'scan', scene: 'checkin:main-campus' });
     expect(queued).toContain('您的排队号：001 号');
-    expect(await he.say('缴费')).toContain('还没有开通');
+    // examination and medicine fees are still paid at the machines, and the account says so
+    expect(await he.say('门诊缴费怎么交')).toContain('自助机');
     // the herbal delivery: its status in the hospital's words
     const order = await a.cases.submit('o_hosp_patient_he', 'herbal-delivery', { prescription: 'CF20261123001', card_no: '880012345678', receiver: '何秀英', phone: '13712345678', address: '江滨区杏林路 90 号 3 栋 502 室' }, []);
     await a.cases.accept(order.id, 'staff:1');

@@ -29,10 +29,10 @@ export class Visitor {
     }
     throw new Error('too many redirects');
   }
-  async post(path: string, form: Record<string, string>): Promise<{ status: number; text: string; location: string | null }> {
+  async post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; text: string; location: string | null }> {
     const res = await fetch(this.base + path, {
       method: 'POST',
-      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { cookie: this.header(), 'content-type': 'application/x-www-form-urlencoded', ...headers },
       body: new URLSearchParams(form).toString(),
       redirect: 'manual',
     });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mayBill, type BillAction } from '../../src/policies/index.ts';
 import { allowed, assignable, CASE_ACTIONS, canSee, departmentsOf, ROLE_NAMES, VIEW_NAMES, isStaff, holdsConversations, INBOX_ACTIONS, may, mayCase, needsDepartment, oversees, PANEL_ACTIONS, SYSTEM, views, type Actor, type CaseAction, type CaseScope, type ConversationScope, type InboxAction, type Role } from '../../src/policies/index.ts';
 
 const staff = (id: number, role: Role, department: string | null): Extract<Actor, { kind: 'staff' }> => ({ kind: 'staff', id, username: `u${id}`, name: `n${id}`, role, department });
@@ -129,12 +130,34 @@ describe('roles', () => {
 
   it('every panel action, by role', () => {
     const table: [Extract<Actor, { kind: 'staff' }>, string[]][] = [
-      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets']],
-      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets']],
-      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets']],
-      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets']],
+      [duty, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets', 'bills']],
+      [handler, ['dashboard', 'cases', 'deliveries.read', 'halls', 'tickets', 'bills']],
+      [supervisor, ['dashboard', 'cases', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets', 'bills']],
+      [admin, ['dashboard', 'cases', 'staff.manage', 'audit.read', 'deliveries.read', 'halls', 'halls.qrcode', 'tickets', 'bills']],
     ];
     for (const [a, expected] of table) expect(PANEL_ACTIONS.filter((x) => allowed(a, x)), a.role).toEqual(expected);
+  });
+
+  it('bills: everyone in the department sees them; refunds and closing are the supervisor\'s, only in the right state; another department\'s bill does not exist', () => {
+    const paid = { department: supervisor.department, status: 'paid' };
+    const unpaid = { department: supervisor.department, status: 'unpaid' };
+    const refunded = { department: supervisor.department, status: 'refunded' };
+    const elsewhere = { department: 'no-such-department', status: 'paid' };
+    const table: [Extract<Actor, { kind: 'staff' }>, BillAction, { department: string | null; status: string }, boolean][] = [
+      [duty, 'view', paid, true],
+      [handler, 'view', paid, true],
+      [handler, 'refund', paid, false],
+      [handler, 'close', unpaid, false],
+      [supervisor, 'refund', paid, true],
+      [supervisor, 'refund', unpaid, false],
+      [supervisor, 'refund', refunded, false],
+      [supervisor, 'close', unpaid, true],
+      [supervisor, 'close', paid, false],
+      [supervisor, 'view', elsewhere, false],
+      [supervisor, 'refund', elsewhere, false],
+      [admin, 'refund', elsewhere, true],
+    ];
+    for (const [a, action, b, expected] of table) expect(mayBill(a, action, b), `${a.role} ${action} ${b.status} ${b.department}`).toBe(expected);
   });
 });
 

@@ -1056,8 +1056,35 @@ function openScanSheet() {
   };
   const codes = S.qrcodes;
   const free = h('input', { type: 'text', name: 'scene', maxlength: 64, placeholder: '例如：hall_001 或 123' });
+  const payCodes = h('div', { class: 'pay-codes' });
+  fetch(`${PAY}/phone/codes?openid=${encodeURIComponent(S.openid ?? '')}`)
+    .then((r) => (r.ok ? r.json() : []))
+    .then((list) => {
+      if (!list.length) return;
+      payCodes.replaceChildren(
+        h('p', { class: 'sheet-note' }, '屏幕上的微信支付收款码：'),
+        h(
+          'ul',
+          { class: 'choice-list', 'aria-label': '微信支付收款码' },
+          list.map((c) =>
+            h(
+              'li',
+              {},
+              h(
+                'button',
+                { type: 'button', class: 'choice', onclick: () => { closeSheet(); setPlusPanel(false); openPaySheet({ codeUrl: c.codeUrl }, (res) => addLocal(sysLine(/:ok$/.test(res.err_msg) ? '扫码支付成功' : '扫码支付未完成', /:ok$/.test(res.err_msg) ? '' : 'sys-error'))); } },
+                h('span', { class: 'choice-icon' }, icons.qr()),
+                h('span', { class: 'choice-text' }, h('span', { class: 'choice-title' }, `¥${(c.amount / 100).toFixed(2)} ${c.payee}`), h('span', { class: 'choice-sub' }, c.description)),
+              ),
+            ),
+          ),
+        ),
+      );
+    })
+    .catch(() => undefined);
   openSheet(
     '扫一扫',
+    payCodes,
     h('p', { class: 'sheet-note' }, S.following ? '选择要扫描的公众号二维码。' : '扫描公众号的带参数二维码即可关注。'),
     codes.length
       ? h(
@@ -1137,6 +1164,116 @@ function hostOf(url) {
 }
 
 /** Open an H5 page inside the phone, signed in as the current citizen (emulated web authorisation). */
+
+// ---- WeChat Pay: the pay sheet (getBrandWCPayRequest) and paying a Native QR code ---------------
+
+const PAY = `${BASE.replace(/\/phone$/, '')}/pay`;
+
+/** WeChat's pay sheet: the amount, who receives it, and 确认支付; closing it cancels. */
+async function openPaySheet(o, done) {
+  let finished = false;
+  const finish = (res) => {
+    if (finished) return;
+    finished = true;
+    done(res);
+  };
+  const ref = o.codeUrl ?? /^prepay_id=(.+)$/.exec(o.params?.package ?? '')?.[1] ?? '';
+  let info = null;
+  try {
+    const r = await fetch(`${PAY}/phone/order?ref=${encodeURIComponent(ref)}`);
+    if (r.ok) info = await r.json();
+  } catch {
+    info = null;
+  }
+  if (!info) {
+    addLocal(sysLine('微信支付：订单不存在或已失效', 'sys-error'));
+    return finish({ err_msg: 'get_brand_wcpay_request:fail', err_desc: '订单不存在' });
+  }
+  const status = h('p', { class: 'pay-status', role: 'status' });
+  const send = async (choice) => {
+    status.textContent = choice === 'pay' ? '正在支付…' : '';
+    for (const b of sheetLayer.querySelectorAll('.pay-sheet button')) b.disabled = true;
+    let res;
+    try {
+      const r = await fetch(`${PAY}/phone/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ openid: S.openid, choice, ...(o.codeUrl ? { codeUrl: o.codeUrl } : { params: o.params }) }) });
+      res = await r.json();
+    } catch (err) {
+      res = { err_msg: 'get_brand_wcpay_request:fail', detail: String(err?.message ?? err) };
+    }
+    if (/:ok$|^ok$/.test(res.err_msg ?? '')) {
+      status.textContent = '支付成功';
+      setTimeout(() => {
+        closeSheetQuietly();
+        finish({ err_msg: 'get_brand_wcpay_request:ok' });
+      }, 600);
+      return;
+    }
+    status.textContent = res.detail ?? '支付失败';
+    status.classList.add('pay-fail');
+    setTimeout(() => {
+      closeSheetQuietly();
+      finish({ err_msg: /cancel/.test(res.err_msg ?? '') ? 'get_brand_wcpay_request:cancel' : 'get_brand_wcpay_request:fail', err_desc: res.detail ?? '' });
+    }, 1400);
+  };
+  openSheet(
+    '微信支付',
+    h(
+      'div',
+      { class: 'pay-sheet' },
+      h('p', { class: 'pay-payee' }, info.payee),
+      h('p', { class: 'pay-amount' }, h('span', { class: 'pay-yuan' }, '¥'), (info.amount / 100).toFixed(2)),
+      h('p', { class: 'pay-desc' }, info.description),
+      h('div', { class: 'pay-method' }, h('span', {}, '付款方式'), h('span', {}, '零钱')),
+      status,
+      h('button', { type: 'button', class: 'btn btn-primary btn-wide pay-confirm', onclick: () => send('pay') }, '确认支付'),
+      h('button', { type: 'button', class: 'link-btn pay-short', onclick: () => send('insufficient') }, '模拟：零钱余额不足'),
+    ),
+  );
+  payCancel = () => finish({ err_msg: 'get_brand_wcpay_request:cancel' });
+}
+
+let payCancel = null;
+function closeSheetQuietly() {
+  payCancel = null;
+  closeSheet();
+}
+
+// Closing the pay sheet (取消, a tap outside) is the citizen cancelling the payment.
+new MutationObserver(() => {
+  if (sheetLayer.hidden && payCancel) {
+    const c = payCancel;
+    payCancel = null;
+    c();
+  }
+}).observe(sheetLayer, { attributes: true, attributeFilter: ['hidden'] });
+
+/** WeChat's browser gives pages WeixinJSBridge; the phone does the same for the account's pages. */
+function giveBridge() {
+  let w;
+  try {
+    w = frame.contentWindow;
+    if (!w || !w.document || w.WeixinJSBridge) return;
+  } catch {
+    return; // another origin
+  }
+  w.WeixinJSBridge = {
+    invoke(name, params, cb) {
+      const reply = (res) => {
+        try {
+          cb?.(res);
+        } catch {
+          // the page's callback failed: as in WeChat, nothing more happens
+        }
+      };
+      if (name === 'getBrandWCPayRequest') openPaySheet({ params }, reply);
+      else reply({ err_msg: `${name}:fail_not_supported_in_emulator` });
+    },
+    on() {},
+    call() {},
+  };
+  w.document.dispatchEvent(new w.Event('WeixinJSBridgeReady'));
+}
+
 function openH5(raw) {
   const url = safeUrl(String(raw ?? ''));
   if (!url) {
@@ -1161,6 +1298,7 @@ function openH5(raw) {
 
 frame.addEventListener('load', () => {
   if (browserEl.hidden || !S.browserUrl) return;
+  giveBridge();
   brProgress.className = 'br-progress done';
   let title = '';
   let href = '';

@@ -183,10 +183,15 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         const card = bookingCard(ctx, appointments, b, halls.get(b.hallId), core.clock.now());
         const done = ctx.query.done === '1';
         const note = done ? await kit.messagesNote(openid, '预约详情和前一天的提醒') : null;
+        // A booking with a fee (工本费, 挂号费): pay it now, or the place goes back.
+        const rule = services.get(b.serviceId)?.appointment;
+        const fee = rule?.fee_fen && b.status === 'booked' && core.profile.pay.enabled
+          ? html`<p class="wb-card wb-fee" role="status">本预约需缴纳${rule.fee_label} ${(rule.fee_fen / 100).toFixed(2)} 元，预约后 ${rule.pay_within_minutes} 分钟内没有缴纳的，预约会自动取消。 <a class="weui-btn weui-btn_mini weui-btn_primary" href="/h5/pay/for/booking/${b.id}">缴费或查看收据</a></p>`
+          : '';
         kit.render(
           ctx,
           done ? '预约成功' : '预约详情',
-          note ? html`${message('success', '预约成功', html`${note.text}到大厅后扫码签到取号；随时可以在「我的预约」查看。`, html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${card}` : card,
+          note ? html`${message('success', '预约成功', html`${note.text}到大厅后扫码签到取号；随时可以在「我的预约」查看。`, html`<a class="weui-btn weui-btn_default" href="/h5/bookings">我的预约</a>`)}${fee}${card}` : html`${fee}${card}`,
           { back: '/h5/bookings' },
         );
       });

@@ -120,6 +120,19 @@ export class Appointments {
   static readonly REMIND = 'appointments.remind';
   private readonly services: Map<string, Service>;
 
+  private readonly bookedHooks: ((b: BookingRow, s: Service, tx: EntityManager) => Promise<void>)[] = [];
+  private readonly cancelledHooks: ((b: BookingRow, tx: EntityManager) => Promise<void>)[] = [];
+
+  /** Told inside the transaction that books a place (not a reschedule): a booking fee's bill. */
+  onBooked(h: (b: BookingRow, s: Service, tx: EntityManager) => Promise<void>): void {
+    this.bookedHooks.push(h);
+  }
+
+  /** Told inside the transaction that cancels a booking (the citizen's cancel, a release). */
+  onCancelled(h: (b: BookingRow, tx: EntityManager) => Promise<void>): void {
+    this.cancelledHooks.push(h);
+  }
+
   constructor(private readonly d: AppointmentDeps) {
     this.services = new Map(d.services.map((s) => [s.id, s]));
     d.jobs.define<{ bookingId: number }>(Appointments.REMIND, { maxAttempts: 3, run: (p) => this.remind(p.bookingId) });
@@ -316,6 +329,7 @@ export class Appointments {
     });
     await this.scheduleReminder(tx, booking, now);
     if (b.notify) await this.notify(tx, booking, 'booking_confirmed', this.confirmationText(booking), `booking:${booking.id}:confirmed`);
+    if (b.replacing === undefined) for (const h of this.bookedHooks) await h(booking, s, tx);
     return booking;
   }
 
@@ -408,10 +422,33 @@ export class Appointments {
       .execute();
     await this.d.jobs.cancel(`booking:${b.id}:remind`, tx);
     const cancelled = { ...b, status: 'cancelled' as const, cancelledAt: now, updatedAt: now };
+    for (const h of this.cancelledHooks) await h(cancelled, tx);
     if (notify) {
       await this.notify(tx, cancelled, null, `已取消您的预约：${this.serviceName(b.serviceId)}，${this.describeTime(b.startsAt, b.endsAt)}，预约码 ${b.code}。`, `booking:${b.id}:cancelled`);
     }
     return cancelled;
+  }
+
+  /**
+   * Release the place of a booking whose fee was not paid in time (the bill closed unpaid), inside
+   * the bill's transaction: whatever the cancel cut-off, the place goes back to others. False when
+   * the booking is no longer held (cancelled, checked in).
+   */
+  async releaseUnpaid(bookingId: number, tx: EntityManager, reason: string): Promise<boolean> {
+    const now = this.d.clock.now();
+    const b = await tx.getRepository(BookingEntity).findOneBy({ id: bookingId });
+    if (!b || b.status !== 'booked') return false;
+    const res = await tx.getRepository(BookingEntity).update({ id: b.id, status: 'booked' }, { status: 'cancelled', cancelledAt: now, updatedAt: now });
+    if (res.affected !== 1) return false;
+    await tx
+      .createQueryBuilder()
+      .update(SlotCountEntity)
+      .set({ booked: () => 'booked - 1' })
+      .where('hall_id = :h AND service_id = :s AND starts_at = :t AND booked > 0', { h: b.hallId, s: b.serviceId, t: b.startsAt })
+      .execute();
+    await this.d.jobs.cancel(`booking:${b.id}:remind`, tx);
+    await this.notify(tx, { ...b, status: 'cancelled', cancelledAt: now, updatedAt: now }, null, `${reason}：${this.serviceName(b.serviceId)}，${this.describeTime(b.startsAt, b.endsAt)}，预约码 ${b.code}。需要的话可以重新预约。`, `booking:${b.id}:released`);
+    return true;
   }
 
   /** Move a booking to another slot: the new one is booked and the old one released together. */

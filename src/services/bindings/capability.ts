@@ -5,7 +5,9 @@ import type { Answer } from '../../chat/engine.ts';
 import { normalizeInput } from '../../chat/text.ts';
 import { mayBindings } from '../../policies/index.ts';
 import { eventsApi, parseRows } from './api.ts';
+import type { Bills } from '../bills/index.ts';
 import { Events, type BillIssuer } from './events.ts';
+import { finesThroughBills } from './fines.ts';
 import { Bindings } from './index.ts';
 import { bindingPages } from './pages.ts';
 import { bindingsPanel } from './staff.ts';
@@ -39,7 +41,9 @@ const say = (content: string, ref: string): Answer => ({ reply: { type: 'text', 
  * Account binding (读者证, 机动车, 社保卡 …), the inbound API for departments' systems, and the pushes
  * their events become. `bills` joins a fine to payment (pay's bills command) once that exists.
  */
-export function bindingsCapability(core: Core, opts: { bills?: BillIssuer } = {}): BindingsCapability {
+export function bindingsCapability(core: Core, opts: { bills?: BillIssuer; pay?: Bills } = {}): BindingsCapability {
+  // A fine becomes a bill through pay when the profile pays in WeChat (a stand-in `bills` wins, for tests).
+  const fines = !opts.bills && opts.pay?.enabled ? finesThroughBills(opts.pay) : null;
   const config = core.profile.bindings;
   const secrets = systemSecrets(core);
   const log = core.log.child({ component: 'bindings' });
@@ -63,8 +67,9 @@ export function bindingsCapability(core: Core, opts: { bills?: BillIssuer } = {}
     bindings,
     publicUrl: core.publicUrl,
     secrets,
-    bills: opts.bills,
+    bills: opts.bills ?? fines?.issuer,
   });
+  fines?.join(events);
   const page = (path: string) => `${core.publicUrl}${path}`;
   const link = (path: string, text: string) => `<a href="${page(path)}">${text}</a>`;
   const words = (list: string[]) => new Set(list.map((w) => normalizeInput(w)));

@@ -20,6 +20,11 @@ export interface CasesCapability extends Capability {
 }
 
 export interface CasesNeeds {
+  /** Fees: the bill of an item with a fee (issued inside the case's transaction), and what the case page says of it. */
+  fees?: {
+    charge: NonNullable<CasesDeps['charge']>;
+    describe(c: CaseRow): Promise<{ text: string; href: string | null } | null>;
+  };
   /** The supervisor a department's overdue case is escalated to (督办), as for an overdue conversation. */
   supervisorOf: NonNullable<CasesDeps['supervisorOf']>;
   departmentName(id: string | null): string;
@@ -64,6 +69,7 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
     publicUrl: core.publicUrl,
     log: core.log.child({ component: 'cases' }),
     ...(needs.ratings ? { ratingMenu: (c: CaseRow) => needs.ratings!.menu('case', c.id, core.wording(`您的「${profile.services.find((x) => x.id === c.serviceId)?.name ?? '办件'}」已办结。请为这次办理打个分（自愿评价）：`)) } : {}),
+    ...(needs.fees ? { charge: needs.fees.charge } : {}),
   });
   const chat = new CaseChat(cases, core.calendar, core.publicUrl, profile.conversation.tappable_numbers);
 
@@ -190,11 +196,13 @@ export function casesCapability(core: Core, needs: CasesNeeds): CasesCapability 
         const events = await cases.timeline(c.id);
         const files = await cases.attachments(c.id, { current: true });
         const note = ctx.query.submitted === '1' ? await kit.messagesNote(openid, '办理进展') : null;
+        const fee = await needs.fees?.describe(c);
         const body = html`
     ${note ? message('success', '申请已提交', html`办件编号 <strong>${c.caseNo}</strong>，查询码 <strong>${c.queryCode}</strong>。${note.text}`, html``) : ''}
     ${o.note ? html`<p class="wb-card wb-ok" role="status">${o.note}</p>` : ''}
     ${o.error ? html`<p class="wb-error" role="alert">${o.error}</p>` : ''}
     ${caseCard(cases, s, c, kit.onDay, false)}
+    ${fee ? html`<p class="wb-card wb-fee" role="status">${fee.text}${fee.href ? html` <a class="weui-btn weui-btn_mini weui-btn_primary" href="${fee.href}">去缴费</a>` : ''}</p>` : ''}
     ${c.status === 'correction' && s ? correctionForm(ctx, s, c, errors, files) : ''}
     ${c.status === 'completed' && needs.ratings ? await ratingForm(ctx, needs.ratings, 'case', c.id, `/h5/cases/${c.id}`) : ''}
     <section class="wb-section"><h2>办理经过</h2>${timelineHtml(cases, c, events, kit.when, { to: 'citizen' })}</section>

@@ -66,6 +66,11 @@ export interface CasesDeps {
   onEscalate?: (c: CaseRow, tx: EntityManager, supervisor: Supervisor | null) => Promise<void>;
   /** The profile's words for 办件, 受理, 办结 … in what is pushed to citizens. */
   wording?: Wording;
+  /**
+   * An item with a fee: issue its bill inside the transaction that accepts (or submits) the case,
+   * so the case never moves without its bill nor the bill exists without the move.
+   */
+  charge?: (c: CaseRow, s: ApplicableService, tx: EntityManager) => Promise<void>;
   /** How an address field should be filled (the profile's texts.address_example). */
   addressExample?: string;
   /** After 办结 told inside the window: the rating question (好差评), as tappable choices. */
@@ -245,6 +250,7 @@ export class Cases {
         }
         await tx.getRepository(DraftEntity).delete({ openid, serviceId });
         await this.event(tx, c, 'submitted', 'citizen', null);
+        if (s.application.fee_fen && s.application.fee_at === 'submit') await this.d.charge?.(c, s, tx);
         return c;
       });
     } catch (err) {
@@ -323,6 +329,7 @@ export class Cases {
       async (c, s, tx, now) => {
         const dueAt = this.d.calendar.workingDaysDeadline(now, s.application.time_limit_days);
         await this.scheduleOverdue(tx, c.id, dueAt);
+        if (s.application.fee_fen && s.application.fee_at === 'accept') await this.d.charge?.(c, s, tx);
         return { event: 'accepted', note, status: 'in_progress', step: s.application.steps[1]!.id, acceptedAt: now, dueAt };
       },
       actor,
