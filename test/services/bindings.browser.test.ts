@@ -37,10 +37,10 @@ describe.skipIf(!HAVE_CHROMIUM)(`binding pages in Chromium at 375 px${SKIP_REASO
     expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
     await page.fill('#f-plate', '闽d 12345');
     await page.fill('#f-engine_last6', 'A1B2C3');
-    await page.click('button[type=submit]'); // consent not ticked: the browser asks first
+    await page.click('form[action^="/h5/bindings/new"] button[type=submit]'); // consent not ticked: the browser asks first
     expect(await page.locator('.weui-msg__title').count()).toBe(0);
     await page.check('input[name=consent]');
-    await page.click('button[type=submit]');
+    await page.click('form[action^="/h5/bindings/new"] button[type=submit]');
     await page.locator('.weui-msg__title', { hasText: '绑定成功' }).waitFor(T);
     expect(await page.content()).not.toContain('12345');
     await screenshot(page, 'bindings-vehicle-bound-care-375.png');
