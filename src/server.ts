@@ -18,6 +18,7 @@ import { MenuSync } from './chat/menu.ts';
 import type { Outbox } from './chat/outbox.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { openCore, type CoreOptions } from './core.ts';
+import { opsCapability } from './ops/capability.ts';
 import { Emulator } from './emulator/index.ts';
 import { PAGE_HEADERS } from './h5/http.ts';
 import { citizenPages } from './h5/index.ts';
@@ -93,7 +94,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases];
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, opsCapability(core)];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));

@@ -47,6 +47,10 @@ export const AUDIT_ACTIONS = {
   'hall-no-show-undone': '撤销未到',
   'hall-served': '大厅办理完毕',
   'hall-screen': '打开叫号屏签到码',
+  'ops-export': '导出运营数据',
+  'content-edit': '修改内容',
+  'content-rollback': '回退内容',
+  'ops-check': '运行体检',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

@@ -7,3 +7,4 @@ export * from './roles.ts';
 export * from './inbox.ts';
 export * from './panel.ts';
 export * from './cases.ts';
+export * from './ops.ts';

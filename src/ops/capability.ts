@@ -1,0 +1,143 @@
+import type { Context } from 'koa';
+import type { Capability, Core } from '../capability.ts';
+
+import { SPEED_NAMES, SPEEDS } from '../inbox/due.ts';
+import { maskText } from '../platform/pii.ts';
+import { departmentsOf, mayOps, type OpsAction } from '../policies/index.ts';
+import { pct, type SatisfactionRow, type SpeedRow } from './figures.ts';
+import { toCsv, toXlsx, type Table } from './export.ts';
+import { Operations } from './index.ts';
+import { satisfactionPage, speedPage, usagePage } from './pages.ts';
+import { bookingUses, caseRequests, caseUses, conversationRatings, conversationRequests, conversationUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
+
+export interface OpsCapability extends Capability {
+  operations: Operations;
+}
+
+/**
+ * Running the account (运营): use per service item, reply speed against the norms, satisfaction,
+ * with exports — for supervisors and administrators in the panel. The figures come from each
+ * capability's own records through one reader per source: tickets, bills and ratings plug in by
+ * adding their reader to the lists below.
+ */
+export function opsCapability(core: Core): OpsCapability {
+  const { db, profile } = core;
+  const departments = new Map(profile.departments.map((d) => [d.id, d.name]));
+  const departmentName = (id: string | null) => (id && departments.get(id)) || id || '未分配部门';
+  const staffIdOf = async (username: string) => (await core.accounts.byUsername(username))?.id ?? null;
+
+  const uses: UseReader[] = [conversationUses(db), bookingUses(db), caseUses(db)];
+  const requests: RequestReader[] = [conversationRequests(db, profile), caseRequests(db, profile, staffIdOf)];
+  const ratings: RatingReader[] = [conversationRatings(db)];
+
+  const operations = new Operations({
+    db,
+    clock: core.clock,
+    calendar: core.calendar,
+    profile,
+    uses,
+    requests,
+    ratings,
+    departmentName,
+    staffNames: async (ids) => new Map([...(await core.accounts.names(ids))].map(([id, s]) => [id, s.name])),
+  });
+
+  const intParam = (v: unknown, allowed: number[], dflt: number) => {
+    const n = Number(v);
+    return allowed.includes(n) ? n : dflt;
+  };
+
+  return {
+    name: 'ops',
+    operations,
+    nav: [{ section: 'ops', label: '运营', href: '/admin/ops', visible: (a) => mayOps(a, 'ops.read') }],
+    panel(r, kit) {
+      const guard = (action: OpsAction) => async (ctx: Context, next: () => Promise<unknown>) => {
+        if (!mayOps(kit.actor(ctx), action)) return kit.fail(ctx, 403, '运营数据只对负责人和管理员开放。');
+        return next();
+      };
+      const read = guard('ops.read');
+      const scopeOf = (ctx: Context) => departmentsOf(kit.actor(ctx));
+      const send = async (ctx: Context, t: Table, ext: string, what: string) => {
+        if (ext !== 'csv' && ext !== 'xlsx') return kit.fail(ctx, 404, '只能导出 CSV 或 Excel。');
+        await kit.audit.record({ actor: kit.actor(ctx), action: 'ops-export', target: `ops:${what}`, department: kit.actor(ctx).department, detail: `${t.title}（${ext.toUpperCase()}，${t.rows.length} 行）`, ip: ctx.ip });
+        const name = encodeURIComponent(`${t.title}.${ext}`);
+        ctx.set('Content-Disposition', `attachment; filename="export.${ext}"; filename*=UTF-8''${name}`);
+        ctx.set('Cache-Control', 'no-store');
+        if (ext === 'csv') {
+          ctx.type = 'text/csv; charset=utf-8';
+          ctx.body = toCsv(t);
+        } else {
+          ctx.type = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+          ctx.body = Buffer.from(toXlsx(t));
+        }
+      };
+      const weeksOf = (ctx: Context) => intParam(ctx.query.weeks, [1, 4, 8, 13], 4);
+      const daysOf = (ctx: Context) => intParam(ctx.query.days, [7, 30, 90], 30);
+
+      r.get('/ops', kit.signedIn, read, async (ctx) => {
+        const w = weeksOf(ctx);
+        kit.send(ctx, usagePage(await kit.pageContext(ctx), await operations.usage(w), w, kit.fmt()));
+      });
+      r.get('/ops/usage.:ext', kit.signedIn, read, async (ctx) => {
+        const w = weeksOf(ctx);
+        const v = await operations.usage(w);
+        const t: Table = {
+          title: `事项使用（近${w}周）`,
+          header: ['排名', '事项', '类别', '次数', '人数', '占比', '累计占比', ...USE_CHANNELS.map((c) => CHANNEL_NAMES[c]), '常用（八成使用）'],
+          rows: v.ranking.rows.map((x, i) => [i + 1, x.name, x.kind === 'faq' ? '问答' : '事项', x.uses, x.users, pct(x.share), pct(x.cumulative), ...USE_CHANNELS.map((c) => x.byChannel[c]), x.head ? '是' : '']),
+        };
+        for (const u of v.unused) t.rows.push(['—', u.name, u.kind === 'faq' ? '问答' : '事项', 0, 0, '0%', '', ...USE_CHANNELS.map(() => 0), '无人使用']);
+        await send(ctx, t, ctx.params.ext!, 'usage');
+      });
+
+      r.get('/ops/speed', kit.signedIn, read, async (ctx) => {
+        const d = daysOf(ctx);
+        kit.send(ctx, speedPage(await kit.pageContext(ctx), await operations.speed(operations.lastDays(d), scopeOf(ctx)), d, kit.fmt(), departmentName));
+      });
+      const speedRows = (rows: SpeedRow[], kind: string) => rows.map((r) => [kind, r.label, r.requests, ...SPEEDS.map((s) => r.speed[s]), r.byNorm.simple.within, r.byNorm.simple.judged, r.byNorm.complex.within, r.byNorm.complex.judged, r.share === null ? '' : pct(r.share)]);
+      r.get('/ops/speed.:ext', kit.signedIn, read, async (ctx) => {
+        const d = daysOf(ctx);
+        const v = await operations.speed(operations.lastDays(d), scopeOf(ctx));
+        await send(
+          ctx,
+          {
+            title: `答复时效（近${d}天）`,
+            header: ['分组', '名称', '请求', ...SPEEDS.map((s) => SPEED_NAMES[s]), '简单咨询达标', '简单咨询已判定', '复杂事项达标', '复杂事项已判定', '达标率'],
+            rows: [...speedRows([v.total], '合计'), ...speedRows(v.byDepartment, '部门'), ...speedRows(v.byStaff, '工作人员'), ...speedRows(v.bySource, '来源')],
+          },
+          ctx.params.ext!,
+          'speed',
+        );
+      });
+      r.get('/ops/overdue.:ext', kit.signedIn, read, async (ctx) => {
+        const v = await operations.speed(operations.lastDays(7), scopeOf(ctx));
+        const f = kit.fmt();
+        const rows = [...v.overdue.map((x) => ({ x, k: '已超时' })), ...v.near.map((x) => ({ x, k: '快到期' }))].map(({ x, k }) => [k, x.sourceName, x.id, maskText(x.title), departmentName(x.department), x.staffId === null ? '' : (v.staffNames.get(x.staffId) ?? `#${x.staffId}`), x.norm === 'simple' ? '24小时' : '3个工作日', f.at(x.createdAt), f.at(x.deadline), `${core.publicUrl}${x.link}`]);
+        await send(ctx, { title: '超时与快到期', header: ['状态', '类型', '编号', '请求', '部门', '经办', '时限', '收到', '应答复', '链接'], rows }, ctx.params.ext!, 'overdue');
+      });
+
+      r.get('/ops/satisfaction', kit.signedIn, read, async (ctx) => {
+        const d = daysOf(ctx);
+        kit.send(ctx, satisfactionPage(await kit.pageContext(ctx), await operations.satisfaction(operations.lastDays(d), scopeOf(ctx)), d, kit.fmt()));
+      });
+      const satRows = (rows: SatisfactionRow[], kind: string) => rows.map((r) => [kind, r.label, r.count, r.average, r.good, r.poor, r.rectified, r.rectifiable]);
+      r.get('/ops/satisfaction.:ext', kit.signedIn, read, async (ctx) => {
+        const d = daysOf(ctx);
+        const v = await operations.satisfaction(operations.lastDays(d), scopeOf(ctx));
+        await send(
+          ctx,
+          {
+            title: `好差评（近${d}天）`,
+            header: ['分组', '名称', '评价数', '平均分', '满意', '差评', '差评已整改', '差评可整改'],
+            rows: [...satRows([v.total], '合计'), ...satRows(v.byDepartment, '部门'), ...satRows(v.byStaff, '工作人员'), ...satRows(v.byItem, '事项'), ...satRows(v.byChannel, '渠道')],
+          },
+          ctx.params.ext!,
+          'satisfaction',
+        );
+      });
+    },
+  };
+}
+
+
