@@ -26,7 +26,7 @@ export function opsCapability(core: Core): OpsCapability {
   const departmentName = (id: string | null) => (id && departments.get(id)) || id || '未分配部门';
   const staffIdOf = async (username: string) => (await core.accounts.byUsername(username))?.id ?? null;
 
-  const uses: UseReader[] = [conversationUses(db), bookingUses(db), caseUses(db)];
+  const uses: UseReader[] = [conversationUses(db, profile.conversation.session_idle_minutes * 60_000), bookingUses(db), caseUses(db)];
   const requests: RequestReader[] = [conversationRequests(db, profile), caseRequests(db, profile, staffIdOf)];
   const ratings: RatingReader[] = [conversationRatings(db)];
 

@@ -84,7 +84,7 @@ export function usagePage(c: PageContext, v: UsageView, weeksBack: number, f: Fm
       </section>
       <section class="card">
         <h2>没有人用过的事项 <small class="muted">${v.unused.length} 个</small></h2>
-        ${v.unused.length ? html`<ul class="plain">${v.unused.map((i) => html`<li>${i.name}${i.kind === 'faq' ? html` <small class="muted">问答</small>` : null}</li>`)}</ul>` : html`<p class="muted">每个在用事项都有人用过。</p>`}
+        ${v.unused.length ? html`<ul class="plain cols">${v.unused.map((i) => html`<li>${i.name}${i.kind === 'faq' ? html` <small class="muted">问答</small>` : null}</li>`)}</ul>` : html`<p class="muted">每个在用事项都有人用过。</p>`}
         <p class="muted small">只列有效期内、市民能找到的事项。长期没人用的：检查名称和关键词是否是市民的说法，或考虑下线。</p>
       </section>
     </div>`;

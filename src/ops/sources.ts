@@ -107,8 +107,12 @@ export function useOfRef(ref: string): { item: string; channel: UseChannel; acti
   return { item: `${m[1]}:${m[2]}`, channel, action: via === 'search' ? 'search' : 'read' };
 }
 
-/** Guides and FAQ answers given in chat: the conversation log's outbound refs. */
-export function conversationUses(db: DataSource): UseReader {
+/**
+ * Guides and FAQ answers given in chat: the conversation log's outbound refs. An answer reached
+ * through the numbered lists counts for the menu when the citizen had tapped a menu entry within
+ * the session before it (the menu opened the list they went on through).
+ */
+export function conversationUses(db: DataSource, sessionMs: number): UseReader {
   return {
     name: 'conversation',
     async uses({ from, to }) {
@@ -119,10 +123,21 @@ export function conversationUses(db: DataSource): UseReader {
         .select(['m.ref AS ref', 'm.openid AS openid', 'm.created_at AS at', 'c.audience AS audience'])
         .where("m.direction = 'out' AND (m.ref LIKE 'service:%' OR m.ref LIKE 'faq:%') AND m.created_at >= :from AND m.created_at < :to", { from, to })
         .getRawMany<{ ref: string; openid: string; at: number | string; audience: string | null }>();
+      const clicks = await db
+        .getRepository(MessageEntity)
+        .createQueryBuilder('m')
+        .select(['m.openid AS openid', 'm.created_at AS at'])
+        .where("m.direction = 'in' AND m.kind = 'click' AND m.created_at >= :from AND m.created_at < :to", { from: from - sessionMs, to })
+        .getRawMany<{ openid: string; at: number | string }>();
+      const tapped = new Map<string, number[]>();
+      for (const c of clicks) tapped.set(c.openid, [...(tapped.get(c.openid) ?? []), Number(c.at)]);
       const out: Use[] = [];
       for (const r of rows) {
         const u = useOfRef(r.ref);
-        if (u) out.push({ ...u, at: Number(r.at), audience: r.audience ?? null, openid: r.openid });
+        if (!u) continue;
+        const at = Number(r.at);
+        if (u.channel === 'chat' && / via nav:/.test(r.ref) && (tapped.get(r.openid) ?? []).some((t) => t <= at && at - t <= sessionMs)) u.channel = 'menu';
+        out.push({ ...u, at, audience: r.audience ?? null, openid: r.openid });
       }
       return out;
     },

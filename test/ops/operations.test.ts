@@ -44,7 +44,7 @@ for (const backend of DB_BACKENDS) {
       const rows = Object.fromEntries(v.ranking.rows.map((r) => [r.key, r]));
       expect(rows['service:social-security-card']).toMatchObject({ uses: 2, users: 2, byChannel: { chat: 2, menu: 0, page: 0 } });
       expect(rows['service:residence-permit']).toMatchObject({ uses: 3, users: 3, byChannel: { chat: 1, menu: 0, page: 2 }, byAction: { search: 1, book: 1, apply: 1 } });
-      expect(rows['service:passport']).toMatchObject({ uses: 1 });
+      expect(rows['service:passport']).toMatchObject({ uses: 1, byChannel: { chat: 0, menu: 1, page: 0 } }); // the menu opened the list
       expect(v.ranking.total).toBe(6);
       expect(v.ranking.rows[0]!.key).toBe('service:residence-permit');
       expect(v.ranking.rows.at(-1)!.cumulative).toBe(1);

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { actorOf } from '../../src/admin/accounts.ts';
+import { DAY, HOUR, MINUTE } from '../../src/platform/clock.ts';
+import { makeTeam, openHandoff, PASSWORD } from '../admin/client.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
+import { HAVE_CHROMIUM, horizontalOverflow, launch, screenshot, SKIP_REASON } from '../helpers/browser.ts';
+
+const startApp = appsClosedAfterEach();
+const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
+
+/** Four weeks of an account's life: most citizens want 社保卡 and 居住证, a few anything else. */
+/** A citizen asks in their own words and then for a person (the bot may have answered the words). */
+async function ask(app: TestApp, openid: string, words: string): Promise<number> {
+  await app.emulator!.act(openid, { type: 'subscribe' });
+  await app.emulator!.act(openid, { type: 'text', content: words });
+  return (await app.handoffs.openFor(openid))?.id ?? openHandoff(app, openid);
+}
+
+async function seed(app: TestApp): Promise<void> {
+  const team = await makeTeam(app);
+  const paths: [string[], number][] = [
+    [['1', '2', '1'], 9], // 社保卡
+    [['1', '1', '1'], 6], // 居住证
+    [['1', '4', '1'], 3], // 护照
+    [['1', '3', '1'], 1], // 结婚登记
+    [['1', '2', '4'], 1], // 异地就医
+  ];
+  let n = 0;
+  for (let week = 0; week < 4; week++) {
+    app.clock.set(cst(2026, 11, 2, 9) + week * 7 * DAY);
+    for (const [digits, times] of paths) {
+      for (let i = 0; i < times + week; i++) {
+        const o = `o_seed_${n++}`;
+        await app.emulator!.act(o, { type: 'subscribe' });
+        if (i % 4 === 0) await app.emulator!.act(o, { type: 'click', key: 'guides' } as never);
+        for (const d of digits) await app.emulator!.act(o, { type: 'text', content: d });
+        app.clock.advance(7 * MINUTE);
+      }
+    }
+    const fast = await ask(app, `o_h_${week}a`, '我的社保卡丢了，在外地能补办吗');
+    app.clock.advance(20 * MINUTE);
+    await app.inbox.reply(actorOf(team.handler), fast, { kind: 'text', text: '可以在线补办' });
+    const slow = await ask(app, `o_h_${week}b`, '小区门口的路灯坏了好几天了，电话13812345678');
+    app.clock.advance(30 * HOUR);
+    await app.inbox.reply(actorOf(team.handler2), slow, { kind: 'text', text: '已转路灯所' });
+    await app.inbox.close(actorOf(team.supervisor), slow);
+    await app.emulator!.act(`o_h_${week}b`, { type: 'text', content: week % 2 ? '1' : '5' });
+  }
+  await ask(app, 'o_h_wait', '老人卡怎么办，我八十多了腿脚不方便');
+  app.clock.set(cst(2026, 11, 26, 15));
+}
+
+describe(`the 运营 pages in Chromium at 1366 px${SKIP_REASON}`, () => {
+  it.skipIf(!HAVE_CHROMIUM)('each view renders without overflow and is screenshotted', async () => {
+    const app = await startApp();
+    await seed(app);
+    await app.conversationLog.flush();
+    const browser = await launch();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      await page.goto(`${app.url}/admin/login`);
+      await page.fill('input[name="username"]', 'admin');
+      await page.fill('input[name="password"]', PASSWORD);
+      await page.click('button[type="submit"]');
+      await page.waitForURL(/\/admin\//);
+      for (const [path, shot] of [
+        ['/admin/ops', 'ops-usage.png'],
+        ['/admin/ops/speed', 'ops-speed.png'],
+        ['/admin/ops/satisfaction', 'ops-satisfaction.png'],
+      ] as const) {
+        const res = await page.goto(`${app.url}${path}`);
+        expect(res?.status(), path).toBe(200);
+        await screenshot(page, shot);
+        expect(await horizontalOverflow(page), path).toBe(0);
+      }
+      expect(await page.locator('body').textContent()).not.toContain('13812345678');
+    } finally {
+      await browser.close();
+    }
+  });
+});
