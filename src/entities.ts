@@ -8,6 +8,7 @@ import { StaffEntity } from './admin/accounts.ts';
 import { AuditEntity } from './admin/audit.ts';
 import { AlertEntity } from './alerts/index.ts';
 import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
+import { ContentEditEntity } from './ops/content.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
 export const entities: EntitySchema<any>[] = [
@@ -29,4 +30,5 @@ export const entities: EntitySchema<any>[] = [
   InboxImageEntity,
   AuditEntity,
   AlertEntity,
+  ContentEditEntity,
 ];

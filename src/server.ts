@@ -16,6 +16,7 @@ import { Conversation } from './chat/index.ts';
 import type { ConversationLog } from './chat/log.ts';
 import { MenuSync } from './chat/menu.ts';
 import type { Outbox } from './chat/outbox.ts';
+import { LiveSearch } from './chat/live-search.ts';
 import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
 import { openCore, type CoreOptions } from './core.ts';
 import { opsCapability } from './ops/capability.ts';
@@ -76,6 +77,8 @@ export interface Instance {
   reader: InboxReader;
   stats: Stats;
   emulator: Emulator | null;
+  /** Every capability, by name (tests reach a capability's own services through it). */
+  capabilities: Capability[];
   server: Server;
   /** Stop: no new requests; those in flight get `graceMs` to finish (default: none). */
   close(graceMs?: number): Promise<void>;
@@ -93,8 +96,9 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   let engine: ChatEngine | null = null; // a closed conversation goes back to the bot
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
+  const search = new LiveSearch(() => new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }));
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, opsCapability(core)];
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, opsCapability(core, { catalogueChanged: () => search.rebuild() })];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -105,7 +109,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     calendar: core.calendar,
     handoffs: inbox.handoffs,
     publicUrl: core.publicUrl,
-    search: new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }),
+    search,
     dialogs: Object.assign({ ask: askDialog }, ...chat.map((c) => c.dialogs ?? {})),
     earlyRoutes: chat.flatMap((c) => c.early ?? []),
     extraRoutes: chat.flatMap((c) => c.extra ?? []),
@@ -187,6 +191,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     reader: inbox.reader,
     stats: inbox.stats,
     emulator,
+    capabilities,
     async close(graceMs = 0) {
       if (closed) return;
       closed = true;

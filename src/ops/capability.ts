@@ -7,11 +7,13 @@ import { departmentsOf, mayOps, type OpsAction } from '../policies/index.ts';
 import { pct, type SatisfactionRow, type SpeedRow } from './figures.ts';
 import { toCsv, toXlsx, type Table } from './export.ts';
 import { Operations } from './index.ts';
-import { satisfactionPage, speedPage, usagePage } from './pages.ts';
+import { contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
+import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, type ContentItem, type ContentKind } from './content.ts';
 import { bookingUses, caseRequests, caseUses, conversationRatings, conversationRequests, conversationUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
 
 export interface OpsCapability extends Capability {
   operations: Operations;
+  content: ContentStore;
 }
 
 /**
@@ -20,7 +22,12 @@ export interface OpsCapability extends Capability {
  * capability's own records through one reader per source: tickets, bills and ratings plug in by
  * adding their reader to the lists below.
  */
-export function opsCapability(core: Core): OpsCapability {
+export interface OpsNeeds {
+  /** The catalogue's text changed (an FAQ answer, a guide): rebuild what is derived from it (search). */
+  catalogueChanged?: () => void;
+}
+
+export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
   const { db, profile } = core;
   const departments = new Map(profile.departments.map((d) => [d.id, d.name]));
   const departmentName = (id: string | null) => (id && departments.get(id)) || id || '未分配部门';
@@ -42,6 +49,9 @@ export function opsCapability(core: Core): OpsCapability {
     staffNames: async (ids) => new Map([...(await core.accounts.names(ids))].map(([id, s]) => [id, s.name])),
   });
 
+  const content = new ContentStore({ db, profile, clock: core.clock, audit: core.audit, log: core.log.child({ component: 'content' }), ...(needs.catalogueChanged ? { changed: needs.catalogueChanged } : {}) });
+  let poll: NodeJS.Timeout | null = null;
+
   const intParam = (v: unknown, allowed: number[], dflt: number) => {
     const n = Number(v);
     return allowed.includes(n) ? n : dflt;
@@ -50,6 +60,19 @@ export function opsCapability(core: Core): OpsCapability {
   return {
     name: 'ops',
     operations,
+    content,
+    async started() {
+      await content.load();
+      // Another instance's edit reaches this one within a few seconds.
+      poll = setInterval(() => {
+        if (!db.isInitialized) {
+          clearInterval(poll!);
+          return;
+        }
+        content.refresh().catch((err: unknown) => core.log.warn({ err }, 'content edits could not be read'));
+      }, 3000);
+      poll.unref();
+    },
     nav: [{ section: 'ops', label: '运营', href: '/admin/ops', visible: (a) => mayOps(a, 'ops.read') }],
     panel(r, kit) {
       const guard = (action: OpsAction) => async (ctx: Context, next: () => Promise<unknown>) => {
@@ -117,6 +140,75 @@ export function opsCapability(core: Core): OpsCapability {
         await send(ctx, { title: '超时与快到期', header: ['状态', '类型', '编号', '请求', '部门', '经办', '时限', '收到', '应答复', '链接'], rows }, ctx.params.ext!, 'overdue');
       });
 
+      // ---- content staff edit -----------------------------------------------------------------------
+      const edit = guard('content.edit');
+      const kindOf = (v: unknown): ContentKind => (CONTENT_KINDS.includes(v as ContentKind) ? (v as ContentKind) : 'notice');
+      const target = (ctx: Context) => {
+        const kind = ctx.params.kind as ContentKind;
+        if (!CONTENT_KINDS.includes(kind)) throw new ContentError('not_found', '没有这条内容');
+        return content.get(kind, ctx.params.id ?? '');
+      };
+      const editPage = async (ctx: Context, item: ContentItem, form: Parameters<typeof contentEditPage>[1]['form'], error?: string, note?: string, status = 200) => {
+        let preview: string;
+        try {
+          preview = content.preview(item.kind, item.id, content.validate(item.kind, flat(form)));
+        } catch {
+          preview = content.preview(item.kind, item.id, item.state);
+        }
+        kit.send(ctx, contentEditPage(await kit.pageContext(ctx), { item, form, preview, history: await content.history(item.kind, item.id), f: kit.fmt(), ...(error ? { error } : {}), ...(note ? { note } : {}) }), status);
+      };
+      const caught = async (ctx: Context, fn: () => Promise<void>) => {
+        try {
+          await fn();
+        } catch (err) {
+          if (err instanceof ContentError && err.code === 'not_found') return kit.fail(ctx, 404, err.message);
+          throw err;
+        }
+      };
+      r.get('/ops/content', kit.signedIn, edit, async (ctx) => {
+        const kind = kindOf(ctx.query.kind);
+        kit.send(ctx, contentListPage(await kit.pageContext(ctx), kind, content.items(kind), kit.fmt(), core.clock.now()));
+      });
+      r.get('/ops/content/:kind/:id', kit.signedIn, edit, (ctx) => caught(ctx, async () => {
+        const item = target(ctx);
+        await editPage(ctx, item, item.state);
+      }));
+      r.post('/ops/content/:kind/:id', kit.signedIn, edit, (ctx) => caught(ctx, async () => {
+        const item = target(ctx);
+        const form = await kit.checkedForm(ctx, 64 * 1024);
+        const asForm = { values: Object.fromEntries(FIELDS[item.kind].map((f) => [f.name, form[f.name] ?? ''])), valid_from: form.valid_from, valid_until: form.valid_until };
+        const note = (form.note ?? '').trim();
+        if (form.intent !== 'save') {
+          try {
+            content.validate(item.kind, form);
+            return editPage(ctx, item, asForm, undefined, note);
+          } catch (err) {
+            if (err instanceof ContentError) return editPage(ctx, item, asForm, err.message, note, 422);
+            throw err;
+          }
+        }
+        try {
+          await content.edit(kit.actor(ctx), item.kind, item.id, form, Number(form.base), note || null, ctx.ip);
+        } catch (err) {
+          if (err instanceof ContentError && err.code !== 'not_found') return editPage(ctx, content.get(item.kind, item.id), asForm, err.message, note, err.code === 'conflict' ? 409 : 422);
+          throw err;
+        }
+        await kit.flash(ctx, 'ok', '已保存，对话、页面和搜索里已经是新内容。');
+        ctx.redirect(`/admin/ops/content/${item.kind}/${item.id}`);
+      }));
+      r.post('/ops/content/:kind/:id/rollback', kit.signedIn, edit, (ctx) => caught(ctx, async () => {
+        const item = target(ctx);
+        const form = await kit.checkedForm(ctx);
+        try {
+          await content.rollback(kit.actor(ctx), item.kind, item.id, Number(form.version), Number(form.base), ctx.ip);
+          await kit.flash(ctx, 'ok', Number(form.version) === 0 ? '已恢复为配置文件中的原文。' : `已回退到第 ${form.version} 版。`);
+        } catch (err) {
+          if (!(err instanceof ContentError) || err.code === 'not_found') throw err;
+          await kit.flash(ctx, 'error', err.message);
+        }
+        ctx.redirect(`/admin/ops/content/${item.kind}/${item.id}`);
+      }));
+
       r.get('/ops/satisfaction', kit.signedIn, read, async (ctx) => {
         const d = daysOf(ctx);
         kit.send(ctx, satisfactionPage(await kit.pageContext(ctx), await operations.satisfaction(operations.lastDays(d), scopeOf(ctx)), d, kit.fmt()));
@@ -141,3 +233,12 @@ export function opsCapability(core: Core): OpsCapability {
 }
 
 
+
+/** A form's values as the validator reads them (lists one per line). */
+function flat(f: { values: Record<string, string | string[]>; valid_from?: string | undefined; valid_until?: string | undefined }): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(f.values)) out[k] = Array.isArray(v) ? v.join('\n') : v;
+  if (f.valid_from) out.valid_from = f.valid_from;
+  if (f.valid_until) out.valid_until = f.valid_until;
+  return out;
+}

@@ -58,6 +58,7 @@ export interface SpeedView {
   near: DueItem[];
   /** Questions the bot answered at once (guides, FAQ, menus): 即时 without a human. */
   botAnswers: number;
+  instantMinutes: number;
   staffNames: Map<number, string>;
 }
 
@@ -161,6 +162,7 @@ export class Operations {
       overdue: due.overdue,
       near: due.near,
       botAnswers: await this.botAnswers(p),
+      instantMinutes: this.d.profile.inbox.instant_minutes,
       staffNames: names,
     };
   }

@@ -1,6 +1,8 @@
 import { SPEED_NAMES, SPEEDS } from '../inbox/due.ts';
 import type { Fmt } from '../admin/pages/inbox.ts';
-import { page, type PageContext } from '../admin/pages/layout.ts';
+import { csrfField, page, type PageContext } from '../admin/pages/layout.ts';
+import { parseChinaTime } from '../profile/validity.ts';
+import { CONTENT_KINDS, FIELDS, HAS_VALIDITY, KIND_NAMES, type ContentEditRow, type ContentItem, type ContentKind } from './content.ts';
 import { groupedBars, shareBar } from '../admin/chart.ts';
 import { maskText } from '../platform/pii.ts';
 import { html, type HtmlValue, type SafeHtml } from '../web/html.ts';
@@ -15,6 +17,7 @@ const TABS: [OpsTab, string, string][] = [
   ['usage', '事项使用', '/admin/ops'],
   ['speed', '答复时效', '/admin/ops/speed'],
   ['satisfaction', '好差评', '/admin/ops/satisfaction'],
+  ['content', '内容维护', '/admin/ops/content'],
 ];
 
 export function opsPage(c: PageContext, tab: OpsTab, title: string, body: HtmlValue, tools?: HtmlValue): SafeHtml {
@@ -143,17 +146,17 @@ function dueTable(items: DueItem[], f: Fmt, kind: 'overdue' | 'near', names: Map
 
 export function speedPage(c: PageContext, v: SpeedView, days: number, f: Fmt, departmentName: (id: string | null) => string): SafeHtml {
   const t = v.total;
-  const worstStaff = v.byStaff.filter((r) => r.key !== '' && r.share !== null).slice(0, 3);
+  const worstStaff = v.byStaff.filter((r) => r.key !== '' && r.share !== null && r.share < 0.9).slice(0, 3);
   const body = html`
     ${periodForm('/admin/ops/speed', 'days', days, [[7, '近 7 天'], [30, '近 30 天'], [90, '近 90 天']])}
     <section class="card figures">
       <h2>一句话</h2>
       <p class="lead">近 ${days} 天转给人工的请求 <b>${t.requests}</b> 个，按规范时限答复的占 <b>${t.share === null ? '—' : pct(t.share)}</b>（${t.withinNorm}/${t.judged}）；
       现在 <b class="${v.overdue.length ? 'error-text' : ''}">${v.overdue.length}</b> 个已超时未答复，<b>${v.near.length}</b> 个快到期。
-      ${worstStaff.length ? html`达标率最低：${worstStaff.map((r, i) => html`${i ? '、' : ''}${r.label}（${pct(r.share!)}）`)}。` : null}
+      ${worstStaff.length ? html`达标率不到九成：${worstStaff.map((r, i) => html`${i ? '、' : ''}${r.label}（${pct(r.share!)}）`)}。` : null}
       另有机器人即时答复 ${v.botAnswers} 次。</p>
-      ${shareBar({ title: '首次答复速度', parts: SPEEDS.map((s) => ({ name: SPEED_NAMES[s], value: t.speed[s], color: SPEED_COLORS[s] })) })}
-      <p class="muted small">规范：简单咨询 24 小时内答复，复杂事项 3 个工作日内首次答复（按节假日和调休日历计）。会话按所属分类判断：以小时计时限的为简单咨询，以工作日计的为复杂事项；办件都按复杂事项。达标率只算已答复或已过时限的请求。即时：${'≤'}几分钟内；次日：下一个工作日内。</p>
+      <div class="share-narrow">${shareBar({ title: '首次答复速度', parts: SPEEDS.map((s) => ({ name: SPEED_NAMES[s], value: t.speed[s], color: SPEED_COLORS[s] })) })}</div>
+      <p class="muted small">规范：简单咨询 24 小时内答复，复杂事项 3 个工作日内首次答复（按节假日和调休日历计）。会话按所属分类判断：以小时计时限的为简单咨询，以工作日计的为复杂事项；办件都按复杂事项。达标率只算已答复或已过时限的请求。即时：${v.instantMinutes} 分钟内；次日：下一个工作日内。</p>
     </section>
     <section class="card"><h2>已超时未答复 <small class="muted">${v.overdue.length} 个</small> ${exports('/admin/ops/overdue', '')}</h2>${dueTable(v.overdue, f, 'overdue', v.staffNames, departmentName)}</section>
     <section class="card"><h2>快到期 <small class="muted">${v.near.length} 个</small></h2>${dueTable(v.near, f, 'near', v.staffNames, departmentName)}</section>
@@ -195,4 +198,72 @@ export function satisfactionPage(c: PageContext, v: SatisfactionView, days: numb
         : html`<p class="muted">没有差评。</p>`}
     </section>`;
   return opsPage(c, 'satisfaction', '好差评', body);
+}
+
+// ---- content staff edit --------------------------------------------------------------------------
+
+export function contentListPage(c: PageContext, kind: ContentKind, items: ContentItem[], f: Fmt, now: number): SafeHtml {
+  const validity = (i: ContentItem) => {
+    const s = i.state;
+    if (!s.valid_from && !s.valid_until) return html`<span class="muted">长期</span>`;
+    const expired = s.valid_until && now >= parseChinaTime(s.valid_until, true);
+    const pending = s.valid_from && now < parseChinaTime(s.valid_from, false);
+    return html`${s.valid_from ?? '…'} 至 ${s.valid_until ?? '…'} ${expired ? html`<span class="pill pill-closed">已过期</span>` : pending ? html`<span class="pill pill-near">未生效</span>` : null}`;
+  };
+  const body = html`
+    <nav class="filters">${CONTENT_KINDS.map((k) => html`<a class="${k === kind ? 'pill pill-ok' : 'pill pill-normal'}" href="/admin/ops/content?kind=${k}">${KIND_NAMES[k]}</a>`)}</nav>
+    <section class="card">
+      <table class="items"><thead><tr><th>${kind === 'guide' ? '事项' : '标题'}</th><th>位置</th>${HAS_VALIDITY[kind] ? html`<th>有效期</th>` : null}<th>当前版本</th><th></th></tr></thead>
+      <tbody>${items.map(
+        (i) => html`<tr><td class="q"><a href="/admin/ops/content/${i.kind}/${i.id}">${i.title}</a></td><td class="small muted">${i.place}</td>${HAS_VALIDITY[kind] ? html`<td class="small">${validity(i)}</td>` : null}<td class="small">${i.version ? html`第 ${i.version} 版 · ${i.editedBy} · ${f.short(i.editedAt!)}` : html`<span class="muted">配置文件原文</span>`}${i.profileChanged ? html` <span class="pill pill-near" title="修改之后，配置文件里这一条的原文也变了">原文已更新</span>` : null}</td><td><a href="/admin/ops/content/${i.kind}/${i.id}">修改</a></td></tr>`,
+      )}</tbody></table>
+      <p class="muted small">这里改的内容立即在对话、页面和搜索里生效（所有实例），重启和更新配置文件后仍然保留；结构（菜单、导航、事项的增减）仍在配置文件里改。每次修改都记入审计日志，可以回退到任何一版，也可以恢复配置文件原文。</p>
+    </section>`;
+  return opsPage(c, 'content', '内容维护', body);
+}
+
+export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { values: Record<string, string | string[]>; valid_from?: string | undefined; valid_until?: string | undefined }; preview: string; history: ContentEditRow[]; error?: string; f: Fmt; note?: string }): SafeHtml {
+  const { item, form, f } = o;
+  const val = (name: string) => {
+    const v = form.values[name];
+    return Array.isArray(v) ? v.join('\n') : (v ?? '');
+  };
+  const body = html`
+    <p class="crumbs"><a href="/admin/ops/content?kind=${item.kind}">${KIND_NAMES[item.kind]}</a> › ${item.place}</p>
+    ${o.error ? html`<div class="flash flash-error">${o.error}</div>` : null}
+    ${item.profileChanged ? html`<div class="flash flash-error">修改之后，配置文件里这一条的原文也变了。请对照下面“第 0 版（配置文件原文）”，决定保留修改还是恢复原文。</div>` : null}
+    <div class="grid2">
+      <section class="card content-edit">
+        <h2>修改 <small class="muted">当前第 ${item.version} 版</small></h2>
+        <form method="post" action="/admin/ops/content/${item.kind}/${item.id}">
+          ${csrfField(c)}
+          <input type="hidden" name="base" value="${item.version}">
+          ${FIELDS[item.kind].map((fs) => html`<label>${fs.label}${fs.multiline ? html`<textarea name="${fs.name}" maxlength="${fs.list ? 4000 : fs.max}">${val(fs.name)}</textarea>` : html`<input name="${fs.name}" value="${val(fs.name)}" maxlength="${fs.max}">`}</label>`)}
+          ${HAS_VALIDITY[item.kind]
+            ? html`<div class="grid2"><label>生效时间（可空）<input name="valid_from" value="${form.valid_from ?? ''}" placeholder="2026-12-15 或 2026-12-15T09:00"></label><label>失效时间（可空）<input name="valid_until" value="${form.valid_until ?? ''}" placeholder="2027-01-04"></label></div>`
+            : null}
+          <label>修改说明（可空）<input name="note" maxlength="200" value="${o.note ?? ''}"></label>
+          <div class="send-row"><button name="intent" value="preview">预览</button> <button class="primary" name="intent" value="save">保存并立即生效</button></div>
+        </form>
+      </section>
+      <section class="card">
+        <h2>市民看到的样子 <small class="muted">手机宽度</small></h2>
+        <div class="phone-preview">${o.preview}</div>
+        <p class="muted small">对话里的样子；页面上的指南按同样的内容排版。</p>
+      </section>
+    </div>
+    <section class="card">
+      <h2>历史版本</h2>
+      <table class="items"><thead><tr><th>版本</th><th>时间</th><th>修改人</th><th>说明</th><th></th></tr></thead><tbody>
+        ${o.history.map(
+          (h) => html`<tr><td>第 ${h.version} 版${h.action === 'rollback' ? html` <small class="muted">回退</small>` : null}</td><td>${f.at(h.createdAt)}</td><td>${h.staffName}</td><td class="small">${h.note ?? ''}</td><td>${h.version === item.version ? html`<span class="muted small">当前</span>` : rollbackForm(c, item, h.version)}</td></tr>`,
+        )}
+        <tr><td>第 0 版</td><td class="muted">—</td><td class="muted">配置文件原文</td><td></td><td>${item.version === 0 ? html`<span class="muted small">当前</span>` : rollbackForm(c, item, 0)}</td></tr>
+      </tbody></table>
+    </section>`;
+  return opsPage(c, 'content', `修改：${item.title.slice(0, 30)}`, body);
+}
+
+function rollbackForm(c: PageContext, item: ContentItem, version: number): SafeHtml {
+  return html`<form class="inline" method="post" action="/admin/ops/content/${item.kind}/${item.id}/rollback">${csrfField(c)}<input type="hidden" name="base" value="${item.version}"><input type="hidden" name="version" value="${version}"><button class="small">${version === 0 ? '恢复原文' : '回退到此版'}</button></form>`;
 }
