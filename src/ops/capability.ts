@@ -7,13 +7,23 @@ import { departmentsOf, mayOps, type OpsAction } from '../policies/index.ts';
 import { pct, type SatisfactionRow, type SpeedRow } from './figures.ts';
 import { toCsv, toXlsx, type Table } from './export.ts';
 import { Operations } from './index.ts';
-import { contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
+import { chromiumForCheck } from './check-browser.ts';
+import { runCheck, type CheckDeps, type CheckResult } from './check.ts';
+import { checkPage, contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
 import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, type ContentItem, type ContentKind } from './content.ts';
 import { bookingUses, caseRequests, caseUses, conversationRatings, conversationRequests, conversationUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
 
 export interface OpsCapability extends Capability {
   operations: Operations;
   content: ContentStore;
+  selfCheck(browser?: CheckDeps['browser']): Promise<CheckResult[]>;
+}
+
+const CHECK_KEY = 'ops:check:last';
+interface StoredCheck {
+  at: number;
+  by: string;
+  results: CheckResult[];
 }
 
 /**
@@ -51,6 +61,19 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
 
   const content = new ContentStore({ db, profile, clock: core.clock, audit: core.audit, log: core.log.child({ component: 'content' }), ...(needs.catalogueChanged ? { changed: needs.catalogueChanged } : {}) });
   let poll: NodeJS.Timeout | null = null;
+  const tables = exportTables(operations, departmentName, core.publicUrl, () => fmtFor(core));
+  /** The self-check against this running instance (its links and pages are followed on loopback). */
+  const selfCheck = (browser?: CheckDeps['browser']) =>
+    runCheck({
+      profile,
+      calendar: core.calendar,
+      now: core.clock.now(),
+      localUrl: core.localUrl,
+      publicUrl: core.publicUrl,
+      operations,
+      exports: async () => [await tables.usage(4), await tables.speed(30, null), await tables.overdue(null), await tables.satisfaction(30, null)],
+      browser,
+    });
 
   const intParam = (v: unknown, allowed: number[], dflt: number) => {
     const n = Number(v);
@@ -61,6 +84,7 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
     name: 'ops',
     operations,
     content,
+    selfCheck,
     async started() {
       await content.load();
       // Another instance's edit reaches this one within a few seconds.
@@ -102,43 +126,14 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
         const w = weeksOf(ctx);
         kit.send(ctx, usagePage(await kit.pageContext(ctx), await operations.usage(w), w, kit.fmt()));
       });
-      r.get('/ops/usage.:ext', kit.signedIn, read, async (ctx) => {
-        const w = weeksOf(ctx);
-        const v = await operations.usage(w);
-        const t: Table = {
-          title: `事项使用（近${w}周）`,
-          header: ['排名', '事项', '类别', '次数', '人数', '占比', '累计占比', ...USE_CHANNELS.map((c) => CHANNEL_NAMES[c]), '常用（八成使用）'],
-          rows: v.ranking.rows.map((x, i) => [i + 1, x.name, x.kind === 'faq' ? '问答' : '事项', x.uses, x.users, pct(x.share), pct(x.cumulative), ...USE_CHANNELS.map((c) => x.byChannel[c]), x.head ? '是' : '']),
-        };
-        for (const u of v.unused) t.rows.push(['—', u.name, u.kind === 'faq' ? '问答' : '事项', 0, 0, '0%', '', ...USE_CHANNELS.map(() => 0), '无人使用']);
-        await send(ctx, t, ctx.params.ext!, 'usage');
-      });
+      r.get('/ops/usage.:ext', kit.signedIn, read, async (ctx) => send(ctx, await tables.usage(weeksOf(ctx)), ctx.params.ext!, 'usage'));
 
       r.get('/ops/speed', kit.signedIn, read, async (ctx) => {
         const d = daysOf(ctx);
         kit.send(ctx, speedPage(await kit.pageContext(ctx), await operations.speed(operations.lastDays(d), scopeOf(ctx)), d, kit.fmt(), departmentName));
       });
-      const speedRows = (rows: SpeedRow[], kind: string) => rows.map((r) => [kind, r.label, r.requests, ...SPEEDS.map((s) => r.speed[s]), r.byNorm.simple.within, r.byNorm.simple.judged, r.byNorm.complex.within, r.byNorm.complex.judged, r.share === null ? '' : pct(r.share)]);
-      r.get('/ops/speed.:ext', kit.signedIn, read, async (ctx) => {
-        const d = daysOf(ctx);
-        const v = await operations.speed(operations.lastDays(d), scopeOf(ctx));
-        await send(
-          ctx,
-          {
-            title: `答复时效（近${d}天）`,
-            header: ['分组', '名称', '请求', ...SPEEDS.map((s) => SPEED_NAMES[s]), '简单咨询达标', '简单咨询已判定', '复杂事项达标', '复杂事项已判定', '达标率'],
-            rows: [...speedRows([v.total], '合计'), ...speedRows(v.byDepartment, '部门'), ...speedRows(v.byStaff, '工作人员'), ...speedRows(v.bySource, '来源')],
-          },
-          ctx.params.ext!,
-          'speed',
-        );
-      });
-      r.get('/ops/overdue.:ext', kit.signedIn, read, async (ctx) => {
-        const v = await operations.speed(operations.lastDays(7), scopeOf(ctx));
-        const f = kit.fmt();
-        const rows = [...v.overdue.map((x) => ({ x, k: '已超时' })), ...v.near.map((x) => ({ x, k: '快到期' }))].map(({ x, k }) => [k, x.sourceName, x.id, maskText(x.title), departmentName(x.department), x.staffId === null ? '' : (v.staffNames.get(x.staffId) ?? `#${x.staffId}`), x.norm === 'simple' ? '24小时' : '3个工作日', f.at(x.createdAt), f.at(x.deadline), `${core.publicUrl}${x.link}`]);
-        await send(ctx, { title: '超时与快到期', header: ['状态', '类型', '编号', '请求', '部门', '经办', '时限', '收到', '应答复', '链接'], rows }, ctx.params.ext!, 'overdue');
-      });
+      r.get('/ops/speed.:ext', kit.signedIn, read, async (ctx) => send(ctx, await tables.speed(daysOf(ctx), scopeOf(ctx)), ctx.params.ext!, 'speed'));
+      r.get('/ops/overdue.:ext', kit.signedIn, read, async (ctx) => send(ctx, await tables.overdue(scopeOf(ctx)), ctx.params.ext!, 'overdue'));
 
       // ---- content staff edit -----------------------------------------------------------------------
       const edit = guard('content.edit');
@@ -213,21 +208,23 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
         const d = daysOf(ctx);
         kit.send(ctx, satisfactionPage(await kit.pageContext(ctx), await operations.satisfaction(operations.lastDays(d), scopeOf(ctx)), d, kit.fmt()));
       });
-      const satRows = (rows: SatisfactionRow[], kind: string) => rows.map((r) => [kind, r.label, r.count, r.average, r.good, r.poor, r.rectified, r.rectifiable]);
-      r.get('/ops/satisfaction.:ext', kit.signedIn, read, async (ctx) => {
-        const d = daysOf(ctx);
-        const v = await operations.satisfaction(operations.lastDays(d), scopeOf(ctx));
-        await send(
-          ctx,
-          {
-            title: `好差评（近${d}天）`,
-            header: ['分组', '名称', '评价数', '平均分', '满意', '差评', '差评已整改', '差评可整改'],
-            rows: [...satRows([v.total], '合计'), ...satRows(v.byDepartment, '部门'), ...satRows(v.byStaff, '工作人员'), ...satRows(v.byItem, '事项'), ...satRows(v.byChannel, '渠道')],
-          },
-          ctx.params.ext!,
-          'satisfaction',
-        );
+      // ---- the self-check -------------------------------------------------------------------------
+      r.get('/ops/check', kit.signedIn, guard('check.read'), async (ctx) => {
+        const raw = await core.kv.get(CHECK_KEY);
+        kit.send(ctx, checkPage(await kit.pageContext(ctx), raw ? (JSON.parse(raw) as StoredCheck) : null, mayOps(kit.actor(ctx), 'check.run'), kit.fmt()));
       });
+      r.post('/ops/check', kit.signedIn, guard('check.run'), async (ctx) => {
+        await kit.checkedForm(ctx);
+        const results = await selfCheck(() => chromiumForCheck(core.env));
+        const stored: StoredCheck = { at: core.clock.now(), by: kit.actor(ctx).name, results };
+        await core.kv.set(CHECK_KEY, JSON.stringify(stored));
+        const findings = results.filter((x) => x.verdict === 'finding').length;
+        await kit.audit.record({ actor: kit.actor(ctx), action: 'ops-check', target: 'ops:check', detail: `${results.length} 项，${findings} 项发现问题`, ip: ctx.ip });
+        await kit.flash(ctx, findings ? 'error' : 'ok', findings ? `体检完成：${findings} 项发现问题。` : '体检完成：全部通过。');
+        ctx.redirect('/admin/ops/check');
+      });
+
+      r.get('/ops/satisfaction.:ext', kit.signedIn, read, async (ctx) => send(ctx, await tables.satisfaction(daysOf(ctx), scopeOf(ctx)), ctx.params.ext!, 'satisfaction'));
     },
   };
 }
@@ -241,4 +238,52 @@ function flat(f: { values: Record<string, string | string[]>; valid_from?: strin
   if (f.valid_from) out.valid_from = f.valid_from;
   if (f.valid_until) out.valid_until = f.valid_until;
   return out;
+}
+
+const fmtFor = (core: Core) => ({
+  at: (ms: number) => {
+    const p = core.calendar.localParts(ms);
+    const two = (n: number) => String(n).padStart(2, '0');
+    return `${p.year}-${two(p.month)}-${two(p.day)} ${two(Math.floor(p.minutes / 60))}:${two(p.minutes % 60)}`;
+  },
+});
+
+/** Each view's export as a table (the same figures as the page; personal data masked). */
+export function exportTables(operations: Operations, departmentName: (id: string | null) => string, publicUrl: string, fmt: () => { at(ms: number): string }) {
+  const speedRows = (rows: SpeedRow[], kind: string) => rows.map((r) => [kind, r.label, r.requests, ...SPEEDS.map((s) => r.speed[s]), r.byNorm.simple.within, r.byNorm.simple.judged, r.byNorm.complex.within, r.byNorm.complex.judged, r.share === null ? '' : pct(r.share)]);
+  const satRows = (rows: SatisfactionRow[], kind: string) => rows.map((r) => [kind, r.label, r.count, r.average, r.good, r.poor, r.rectified, r.rectifiable]);
+  return {
+    async usage(w: number): Promise<Table> {
+      const v = await operations.usage(w);
+      const t: Table = {
+        title: `事项使用（近${w}周）`,
+        header: ['排名', '事项', '类别', '次数', '人数', '占比', '累计占比', ...USE_CHANNELS.map((c) => CHANNEL_NAMES[c]), '常用（八成使用）'],
+        rows: v.ranking.rows.map((x, i) => [i + 1, x.name, x.kind === 'faq' ? '问答' : '事项', x.uses, x.users, pct(x.share), pct(x.cumulative), ...USE_CHANNELS.map((c) => x.byChannel[c]), x.head ? '是' : '']),
+      };
+      for (const u of v.unused) t.rows.push(['—', u.name, u.kind === 'faq' ? '问答' : '事项', 0, 0, '0%', '', ...USE_CHANNELS.map(() => 0), '无人使用']);
+      return t;
+    },
+    async speed(d: number, scope: string[] | null): Promise<Table> {
+      const v = await operations.speed(operations.lastDays(d), scope);
+      return {
+        title: `答复时效（近${d}天）`,
+        header: ['分组', '名称', '请求', ...SPEEDS.map((s) => SPEED_NAMES[s]), '简单咨询达标', '简单咨询已判定', '复杂事项达标', '复杂事项已判定', '达标率'],
+        rows: [...speedRows([v.total], '合计'), ...speedRows(v.byDepartment, '部门'), ...speedRows(v.byStaff, '工作人员'), ...speedRows(v.bySource, '来源')],
+      };
+    },
+    async overdue(scope: string[] | null): Promise<Table> {
+      const v = await operations.speed(operations.lastDays(7), scope);
+      const f = fmt();
+      const rows = [...v.overdue.map((x) => ({ x, k: '已超时' })), ...v.near.map((x) => ({ x, k: '快到期' }))].map(({ x, k }) => [k, x.sourceName, x.id, maskText(x.title), departmentName(x.department), x.staffId === null ? '' : (v.staffNames.get(x.staffId) ?? `#${x.staffId}`), x.norm === 'simple' ? '24小时' : '3个工作日', f.at(x.createdAt), f.at(x.deadline), `${publicUrl}${x.link}`]);
+      return { title: '超时与快到期', header: ['状态', '类型', '编号', '请求', '部门', '经办', '时限', '收到', '应答复', '链接'], rows };
+    },
+    async satisfaction(d: number, scope: string[] | null): Promise<Table> {
+      const v = await operations.satisfaction(operations.lastDays(d), scope);
+      return {
+        title: `好差评（近${d}天）`,
+        header: ['分组', '名称', '评价数', '平均分', '满意', '差评', '差评已整改', '差评可整改', '意见'],
+        rows: [...satRows([v.total], '合计'), ...satRows(v.byDepartment, '部门'), ...satRows(v.byStaff, '工作人员'), ...satRows(v.byItem, '事项'), ...satRows(v.byChannel, '渠道'), ...v.poor.map((r) => ['差评', `${r.source} #${r.id}`, 1, r.level, 0, 1, r.rectified ? 1 : 0, r.rectified === null ? 0 : 1, r.comment ? maskText(r.comment) : ''])],
+      };
+    },
+  };
 }

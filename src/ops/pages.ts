@@ -6,6 +6,7 @@ import { CONTENT_KINDS, FIELDS, HAS_VALIDITY, KIND_NAMES, type ContentEditRow, t
 import { groupedBars, shareBar } from '../admin/chart.ts';
 import { maskText } from '../platform/pii.ts';
 import { html, type HtmlValue, type SafeHtml } from '../web/html.ts';
+import { VERDICT_NAMES, type CheckResult } from './check.ts';
 import { pct, type DueItem, type SatisfactionRow, type SpeedRow } from './figures.ts';
 import type { SatisfactionView, SpeedView, UsageView } from './index.ts';
 import { ACTION_NAMES, CHANNEL_NAMES, USE_CHANNELS, type UseAction } from './sources.ts';
@@ -18,6 +19,7 @@ const TABS: [OpsTab, string, string][] = [
   ['speed', '答复时效', '/admin/ops/speed'],
   ['satisfaction', '好差评', '/admin/ops/satisfaction'],
   ['content', '内容维护', '/admin/ops/content'],
+  ['check', '体检', '/admin/ops/check'],
 ];
 
 export function opsPage(c: PageContext, tab: OpsTab, title: string, body: HtmlValue, tools?: HtmlValue): SafeHtml {
@@ -266,4 +268,27 @@ export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { 
 
 function rollbackForm(c: PageContext, item: ContentItem, version: number): SafeHtml {
   return html`<form class="inline" method="post" action="/admin/ops/content/${item.kind}/${item.id}/rollback">${csrfField(c)}<input type="hidden" name="base" value="${item.version}"><input type="hidden" name="version" value="${version}"><button class="small">${version === 0 ? '恢复原文' : '回退到此版'}</button></form>`;
+}
+
+// ---- self-check ------------------------------------------------------------------------------------
+
+export function checkPage(c: PageContext, last: { at: number; by: string; results: CheckResult[] } | null, mayRun: boolean, f: Fmt): SafeHtml {
+  const findings = last ? last.results.filter((r) => r.verdict === 'finding') : [];
+  const vetoes = findings.filter((r) => r.veto);
+  const body = html`
+    <section class="card figures">
+      <h2>对照 2025 年政务新媒体检查评分细则</h2>
+      ${last
+        ? html`<p class="lead">上次体检：${f.at(last.at)}（${last.by}）。${last.results.length} 项中 <b>${last.results.filter((r) => r.verdict === 'pass').length}</b> 项通过，<b class="${findings.length ? 'error-text' : ''}">${findings.length}</b> 项发现问题${vetoes.length ? html`，其中 <b class="error-text">${vetoes.length}</b> 项属于一票否决` : null}。</p>`
+        : html`<p class="lead">还没有体检过。</p>`}
+      ${mayRun ? html`<form method="post" action="/admin/ops/check">${csrfField(c)}<button class="primary">现在体检</button> <span class="muted small">会逐个打开所有链接和页面，大约需要半分钟。</span></form>` : html`<p class="muted small">体检由管理员运行；也可以在服务器上运行 <code>npm run check</code>。</p>`}
+    </section>
+    ${last
+      ? html`<section class="card"><ol class="check-list">${last.results.map(
+          (r) => html`<li><span class="pill ${r.verdict === 'pass' ? 'pill-ok' : r.verdict === 'finding' ? 'pill-overdue' : 'pill-normal'}">${VERDICT_NAMES[r.verdict]}</span> <b>${r.title}</b>${r.veto ? html` <span class="pill pill-esc">一票否决项</span>` : null}
+            <div class="detail">${r.summary}${r.details.length ? html`<ul>${r.details.map((x) => html`<li>${x}</li>`)}</ul>` : null}</div></li>`,
+        )}</ol></section>`
+      : null}
+    <p class="muted small">上线前和每周运行一次。一票否决项：泄露个人信息、内容过期仍可看到、市民留言无人答复。</p>`;
+  return opsPage(c, 'check', '体检', body);
 }
