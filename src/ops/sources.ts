@@ -273,25 +273,40 @@ export function caseRequests(db: DataSource, profile: Profile, staffIdOf: (usern
   };
 }
 
-/** The conversations' own 好差评: the rating a citizen gave when staff closed the conversation. */
+/**
+ * The conversations' own 好差评: the rating a citizen gave when staff closed the conversation. The
+ * item is the service the citizen was last reading before asking for a person (from the log).
+ */
 export function conversationRatings(db: DataSource): RatingReader {
   return {
     name: 'conversations',
     async ratings({ from, to }) {
       const rows = await db.getRepository(HandoffEntity).createQueryBuilder('h').where('h.rated_at >= :from AND h.rated_at < :to AND h.rating IS NOT NULL', { from, to }).getMany();
-      return rows.map((h) => ({
-        source: 'conversation',
-        id: h.id,
-        item: null,
-        department: h.department,
-        staffId: h.assigneeId,
-        channel: 'chat',
-        level: h.rating!,
-        at: h.ratedAt!,
-        comment: null,
-        rectified: null,
-        link: `/admin/inbox/${h.id}`,
-      }));
+      const out: Rating[] = [];
+      for (const h of rows) {
+        const last = await db
+          .getRepository(MessageEntity)
+          .createQueryBuilder('m')
+          .select('m.ref', 'ref')
+          .where("m.openid = :openid AND m.direction = 'out' AND m.ref LIKE 'service:%' AND m.created_at <= :at AND m.created_at >= :since", { openid: h.openid, at: h.createdAt, since: h.createdAt - 86_400_000 })
+          .orderBy('m.created_at', 'DESC')
+          .limit(1)
+          .getRawOne<{ ref: string }>();
+        out.push({
+          source: 'conversation',
+          id: h.id,
+          item: last ? (useOfRef(last.ref)?.item ?? null) : null,
+          department: h.department,
+          staffId: h.assigneeId,
+          channel: 'chat',
+          level: h.rating!,
+          at: h.ratedAt!,
+          comment: null,
+          rectified: null,
+          link: `/admin/inbox/${h.id}`,
+        });
+      }
+      return out;
     },
   };
 }

@@ -95,6 +95,33 @@ for (const backend of DB_BACKENDS) {
   });
 }
 
+describe('satisfaction', () => {
+  it('好差评 per item, department and staff member from the conversations\' ratings; the item is what the citizen was reading', async () => {
+    const app = await startApp();
+    const team = await makeTeam(app);
+    const rate = async (openid: string, words: string[], level: number, staff: typeof team.handler) => {
+      await app.emulator!.act(openid, { type: 'subscribe' });
+      for (const w of words) await app.emulator!.act(openid, { type: 'text', content: w });
+      const id = (await app.handoffs.openFor(openid))!.id;
+      await app.inbox.reply(actorOf(staff), id, { kind: 'text', text: '您好，已帮您查询' });
+      await app.inbox.close(actorOf(staff), id);
+      await app.jobs.runDue();
+      await app.emulator!.act(openid, { type: 'text', content: '评价', bizmsgmenuid: `rate-${id}-${level}` });
+      return id;
+    };
+    await rate('o_r1', ['1', '2', '1', '转人工'], 5, team.ssHandler); // read 社保卡, then asked: 社保 answers
+    const poor = await rate('o_r2', ['1', '2', '1', '转人工'], 1, team.ssSupervisor);
+    await rate('o_r3', ['转人工'], 4, team.handler);
+    const v = await ops(app).satisfaction(ops(app).lastDays(30), null);
+    expect(v.total).toMatchObject({ count: 3, average: 3.3, good: 2, poor: 1 });
+    expect(Object.fromEntries(v.byItem.map((r) => [r.label, r.count]))).toEqual({ 社会保障卡申领和补换: 2, '（未关联事项）': 1 });
+    expect(Object.fromEntries(v.byStaff.map((r) => [r.label, [r.count, r.poor]]))).toEqual({ [team.ssHandler.name]: [1, 0], [team.ssSupervisor.name]: [1, 1], [team.handler.name]: [1, 0] });
+    expect(Object.fromEntries(v.byDepartment.map((r) => [r.key, r.count]))).toEqual({ 'social-security': 2, 'service-centre': 1 });
+    expect(v.poor.map((r) => r.link)).toEqual([`/admin/inbox/${poor}`]);
+    expect((await ops(app).satisfaction(ops(app).lastDays(30), ['service-centre'])).total.count).toBe(1);
+  });
+});
+
 describe('the 运营 pages', () => {
   it('supervisors read them and export CSV and XLSX, masked; handlers may not', async () => {
     const app = await startApp();

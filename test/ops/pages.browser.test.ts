@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { actorOf } from '../../src/admin/accounts.ts';
 import { DAY, HOUR, MINUTE } from '../../src/platform/clock.ts';
+import type { OpsCapability } from '../../src/ops/capability.ts';
 import { makeTeam, openHandoff, PASSWORD } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { HAVE_CHROMIUM, horizontalOverflow, launch, screenshot, SKIP_REASON } from '../helpers/browser.ts';
@@ -44,7 +45,9 @@ async function seed(app: TestApp): Promise<void> {
     app.clock.advance(30 * HOUR);
     await app.inbox.reply(actorOf(team.handler2), slow, { kind: 'text', text: '已转路灯所' });
     await app.inbox.close(actorOf(team.supervisor), slow);
-    await app.emulator!.act(`o_h_${week}b`, { type: 'text', content: week % 2 ? '1' : '5' });
+    await app.jobs.runDue();
+    const level = week % 2 ? 2 : 5;
+    await app.emulator!.act(`o_h_${week}b`, { type: 'text', content: level === 2 ? '不满意' : '非常满意', bizmsgmenuid: `rate-${slow}-${level}` });
   }
   await ask(app, 'o_h_wait', '老人卡怎么办，我八十多了腿脚不方便');
   app.clock.set(cst(2026, 11, 26, 15));
@@ -74,6 +77,33 @@ describe(`the 运营 pages in Chromium at 1366 px${SKIP_REASON}`, () => {
         expect(await horizontalOverflow(page), path).toBe(0);
       }
       expect(await page.locator('body').textContent()).not.toContain('13812345678');
+
+      // 内容维护: change the Saturday notice in the form, preview it, save it.
+      await page.goto(`${app.url}/admin/ops/content`);
+      await screenshot(page, 'ops-content-list.png');
+      await page.goto(`${app.url}/admin/ops/content/notice/notice-saturday-service`);
+      await page.fill('textarea[name="text"]', '12 月起示范区行政服务中心每周六全天开放（9:00–17:00），可办理居住证、社保卡、户籍类事项。冬至（12 月 22 日）下午 15:00 提前结束。');
+      await page.fill('input[name="valid_until"]', '2027-02-28');
+      await page.click('button[value="preview"]');
+      expect(await page.locator('.phone-preview').textContent()).toContain('冬至（12 月 22 日）');
+      await page.click('button[value="save"]');
+      await page.waitForURL(/notice-saturday-service$/);
+      expect(await page.locator('.flash').textContent()).toContain('已保存');
+      await screenshot(page, 'ops-content-edit.png');
+      expect(await horizontalOverflow(page)).toBe(0);
+
+      // 体检: the last result as the panel shows it (the check itself is tested in check.test.ts).
+      const ops = app.capabilities.find((c) => c.name === 'ops') as OpsCapability;
+      await app.kv.set('ops:check:last', JSON.stringify({ at: app.clock.now(), by: '管理员', results: await ops.selfCheck() }));
+      await page.goto(`${app.url}/admin/ops/check`);
+      await screenshot(page, 'ops-check.png');
+      expect(await horizontalOverflow(page)).toBe(0);
+
+      // The citizen reads the new notice on a 375 px phone: the guide pages keep working too.
+      const phone = await browser.newPage({ viewport: { width: 375, height: 740 } });
+      await phone.goto(`${app.url}/h5/guide/residence-permit`);
+      await screenshot(phone, 'ops-citizen-guide-375.png');
+      expect(await horizontalOverflow(phone)).toBe(0);
     } finally {
       await browser.close();
     }
