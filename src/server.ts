@@ -98,7 +98,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   const appointments = appointmentsCapability(core);
   const search = new LiveSearch(() => new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }));
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, opsCapability(core, { catalogueChanged: () => search.rebuild() })];
+  const ops = opsCapability(core, { catalogueChanged: () => search.rebuild() });
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ops];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -161,7 +162,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     { prefix: '/admin', headers: PANEL_HEADERS },
     { prefix: '/h5', headers: PAGE_HEADERS },
   ];
-  const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers, pathHeaders });
+  const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers, pathHeaders, observe: ops.observe });
   const { server } = core;
   server.removeAllListeners('request');
   server.on('request', app.callback());

@@ -7,7 +7,9 @@ import { departmentsOf, mayOps, type OpsAction } from '../policies/index.ts';
 import { pct, type SatisfactionRow, type SpeedRow } from './figures.ts';
 import { toCsv, toXlsx, type Table } from './export.ts';
 import { Operations } from './index.ts';
+import type { CallbackObserver } from '../app.ts';
 import { chromiumForCheck } from './check-browser.ts';
+import { metrics } from './metrics.ts';
 import { runCheck, type CheckDeps, type CheckResult } from './check.ts';
 import { checkPage, contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
 import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, type ContentItem, type ContentKind } from './content.ts';
@@ -16,6 +18,8 @@ import { bookingUses, caseRequests, caseUses, conversationRatings, conversationR
 export interface OpsCapability extends Capability {
   operations: Operations;
   content: ContentStore;
+  /** How each WeChat callback ended (for /metrics); the composition root hands it to the app. */
+  observe: CallbackObserver;
   selfCheck(browser?: CheckDeps['browser']): Promise<CheckResult[]>;
 }
 
@@ -61,6 +65,7 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
 
   const content = new ContentStore({ db, profile, clock: core.clock, audit: core.audit, log: core.log.child({ component: 'content' }), ...(needs.catalogueChanged ? { changed: needs.catalogueChanged } : {}) });
   let poll: NodeJS.Timeout | null = null;
+  const health = metrics(core, operations);
   const tables = exportTables(operations, departmentName, core.publicUrl, () => fmtFor(core));
   /** The self-check against this running instance (its links and pages are followed on loopback). */
   const selfCheck = (browser?: CheckDeps['browser']) =>
@@ -85,6 +90,8 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
     operations,
     content,
     selfCheck,
+    observe: health.observe,
+    routes: () => health.routes(),
     async started() {
       await content.load();
       // Another instance's edit reaches this one within a few seconds.
