@@ -66,6 +66,33 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
   const content = new ContentStore({ db, profile, clock: core.clock, audit: core.audit, log: core.log.child({ component: 'content' }), ...(needs.catalogueChanged ? { changed: needs.catalogueChanged } : {}) });
   let poll: NodeJS.Timeout | null = null;
   const health = metrics(core, operations);
+
+  // The weekly self-check: Monday 08:00 China time; findings go to the administrators as an alert.
+  const WEEKLY = 'ops.weekly-check';
+  const nextMonday8 = (now: number) => {
+    const p = core.calendar.localParts(now);
+    const back = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].indexOf(p.weekday);
+    let at = core.calendar.atLocal(p.year, p.month, p.day, 8) - back * 86_400_000;
+    while (at <= now) at += 7 * 86_400_000;
+    return at;
+  };
+  const scheduleWeekly = async () => {
+    const at = nextMonday8(core.clock.now());
+    await core.jobs.enqueue(WEEKLY, {}, { runAt: at, uniqueKey: `${WEEKLY}:${at}` });
+  };
+  core.jobs.define<Record<string, never>>(WEEKLY, {
+    run: async () => {
+      const results = await selfCheckRef.run();
+      await core.kv.set(CHECK_KEY, JSON.stringify({ at: core.clock.now(), by: '每周自动体检', results } satisfies StoredCheck));
+      const findings = results.filter((x) => x.verdict === 'finding');
+      if (findings.length) {
+        const veto = findings.some((x) => x.veto);
+        await core.alerts.raise({ kind: 'ops-check', department: null, to: 'supervisors', title: `每周体检：${findings.length} 项发现问题${veto ? '（含一票否决项）' : ''}——${findings.map((x) => x.title.split('：')[0]).join('、')}`.slice(0, 200), link: '/admin/ops/check', urgent: veto });
+      }
+      await scheduleWeekly();
+    },
+  });
+  const selfCheckRef = { run: async (): Promise<CheckResult[]> => [] };
   const tables = exportTables(operations, departmentName, core.publicUrl, () => fmtFor(core));
   /** The self-check against this running instance (its links and pages are followed on loopback). */
   const selfCheck = (browser?: CheckDeps['browser']) =>
@@ -85,6 +112,8 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
     return allowed.includes(n) ? n : dflt;
   };
 
+  selfCheckRef.run = () => selfCheck();
+
   return {
     name: 'ops',
     operations,
@@ -94,6 +123,9 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
     routes: () => health.routes(),
     async started() {
       await content.load();
+      // A live account checks itself every week; the demo (the emulator) only when asked to.
+      const weekly = core.env.WEEKLY_CHECK ?? (profile.emulator.enabled ? '0' : '1');
+      if (weekly === '1') await scheduleWeekly();
       // Another instance's edit reaches this one within a few seconds.
       poll = setInterval(() => {
         if (!db.isInitialized) {

@@ -73,3 +73,19 @@ describe('the self-check (体检)', () => {
     expect((await handler.page('/admin/ops/check')).status).toBe(403);
   });
 });
+
+describe('the weekly self-check', () => {
+  it('stores its result and alerts the administrators when it finds something, then plans the next Monday', async () => {
+    const app = await startApp();
+    const team = await makeTeam(app);
+    await app.jobs.enqueue('ops.weekly-check', {});
+    await app.jobs.runDue();
+    const stored = JSON.parse((await app.kv.get('ops:check:last'))!) as { by: string; results: { id: string; verdict: string }[] };
+    expect(stored.by).toBe('每周自动体检');
+    expect(stored.results.find((r) => r.id === 'calendar')!.verdict).toBe('finding'); // 2027 missing
+    expect(await app.alerts.unread(team.admin.id)).toBe(1);
+    const next = await app.jobs.list({ name: 'ops.weekly-check', status: 'pending' });
+    expect(next).toHaveLength(1);
+    expect(next[0]!.runAt).toBe(Date.UTC(2026, 10, 30, 0, 0)); // Monday 30 November, 08:00 China time
+  });
+});
