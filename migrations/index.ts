@@ -11,6 +11,7 @@ import { StaffAlerts1765000000000 } from './1765000000000-staff-alerts.ts';
 import { CleanFileNames1765200000000 } from './1765200000000-clean-file-names.ts';
 import { HandoffUrgent1765500000000 } from './1765500000000-handoff-urgent.ts';
 import { ContentEdits1765900000000 } from './1765900000000-content-edits.ts';
+import { PageViews1765910000000 } from './1765910000000-page-views.ts';
 
 /** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
-export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000, Conversation1764100000000, Appointments1764200000000, Cases1764300000000, Inbox1764400000000, AttachmentReplaced1764500000000, CaseEscalatedTo1764510000000, CitizenLastMessage1764520000000, StaffAlerts1765000000000, CleanFileNames1765200000000, HandoffUrgent1765500000000, ContentEdits1765900000000];
+export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000, Conversation1764100000000, Appointments1764200000000, Cases1764300000000, Inbox1764400000000, AttachmentReplaced1764500000000, CaseEscalatedTo1764510000000, CitizenLastMessage1764520000000, StaffAlerts1765000000000, CleanFileNames1765200000000, HandoffUrgent1765500000000, ContentEdits1765900000000, PageViews1765910000000];

@@ -9,6 +9,7 @@ import { AuditEntity } from './admin/audit.ts';
 import { AlertEntity } from './alerts/index.ts';
 import { InboxImageEntity, StaffReplyEntity } from './inbox/entities.ts';
 import { ContentEditEntity } from './ops/content.ts';
+import { PageViewEntity } from './services/catalogue/views.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
 export const entities: EntitySchema<any>[] = [
@@ -31,4 +32,5 @@ export const entities: EntitySchema<any>[] = [
   AuditEntity,
   AlertEntity,
   ContentEditEntity,
+  PageViewEntity,
 ];

@@ -13,7 +13,8 @@ import { metrics } from './metrics.ts';
 import { runCheck, type CheckDeps, type CheckResult } from './check.ts';
 import { checkPage, contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
 import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, type ContentItem, type ContentKind } from './content.ts';
-import { bookingUses, caseRequests, caseUses, conversationRatings, conversationRequests, conversationUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
+import { dayOf } from '../services/catalogue/views.ts';
+import { pageViewUses, bookingUses, caseRequests, caseUses, conversationRatings, conversationRequests, conversationUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
 
 export interface OpsCapability extends Capability {
   operations: Operations;
@@ -47,7 +48,8 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
   const departmentName = (id: string | null) => (id && departments.get(id)) || id || '未分配部门';
   const staffIdOf = async (username: string) => (await core.accounts.byUsername(username))?.id ?? null;
 
-  const uses: UseReader[] = [conversationUses(db, profile.conversation.session_idle_minutes * 60_000), bookingUses(db), caseUses(db)];
+  const days = { of: (t: number) => dayOf(core.calendar, t), start: (d: string) => core.calendar.atLocal(Number(d.slice(0, 4)), Number(d.slice(5, 7)), Number(d.slice(8, 10))) };
+  const uses: UseReader[] = [conversationUses(db, profile.conversation.session_idle_minutes * 60_000), pageViewUses(db, days), bookingUses(db), caseUses(db)];
   const requests: RequestReader[] = [conversationRequests(db, profile), caseRequests(db, profile, staffIdOf)];
   const ratings: RatingReader[] = [conversationRatings(db)];
 

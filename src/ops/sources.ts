@@ -5,6 +5,7 @@ import { StaffReplyEntity } from '../inbox/entities.ts';
 import type { Profile } from '../profile/schema.ts';
 import { BookingEntity } from '../services/appointments/entities.ts';
 import { CaseEntity, CaseEventEntity } from '../services/cases/entities.ts';
+import { PageViewEntity } from '../services/catalogue/views.ts';
 
 /**
  * What the operations figures are made of, read from the records each capability already keeps —
@@ -138,6 +139,27 @@ export function conversationUses(db: DataSource, sessionMs: number): UseReader {
         const at = Number(r.at);
         if (u.channel === 'chat' && / via nav:/.test(r.ref) && (tapped.get(r.openid) ?? []).some((t) => t <= at && at - t <= sessionMs)) u.channel = 'menu';
         out.push({ ...u, at, audience: r.audience ?? null, openid: r.openid });
+      }
+      return out;
+    },
+  };
+}
+
+/** Guides read on their pages: the pages' own daily counters (no citizen is known there). */
+export function pageViewUses(db: DataSource, days: { of(t: number): string; start(day: string): number }): UseReader {
+  return {
+    name: 'pages',
+    async uses({ from, to }) {
+      const rows = await db
+        .getRepository(PageViewEntity)
+        .createQueryBuilder('v')
+        .where('v.day >= :a AND v.day <= :b', { a: days.of(from), b: days.of(to - 1) })
+        .getMany();
+      const out: Use[] = [];
+      for (const r of rows) {
+        // A day's views count at the later of its start and the period's (a period may begin mid-day).
+        const at = Math.max(days.start(r.day), from);
+        for (let i = 0; i < r.views; i++) out.push({ item: r.item, at, channel: 'page', action: 'read', audience: null, openid: null });
       }
       return out;
     },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { unzipSync, strFromU8 } from 'fflate';
 import { actorOf } from '../../src/admin/accounts.ts';
-import { opsCapability } from '../../src/ops/capability.ts';
+import type { OpsCapability } from '../../src/ops/capability.ts';
 import { MINUTE } from '../../src/platform/clock.ts';
 import type { Upload } from '../../src/services/cases/forms.ts';
 import { makeTeam, openHandoff, signedIn } from '../admin/client.ts';
@@ -17,7 +17,7 @@ const files: Upload[] = [
   { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
 ];
 
-const ops = (app: TestApp) => opsCapability(app as never).operations;
+const ops = (app: TestApp) => (app.capabilities.find((c) => c.name === 'ops') as OpsCapability).operations;
 const say = (app: TestApp, openid: string, ...texts: string[]) => texts.reduce((p, t) => p.then(() => app.emulator!.act(openid, { type: 'text', content: t })), Promise.resolve() as Promise<unknown>);
 
 for (const backend of DB_BACKENDS) {
@@ -38,25 +38,33 @@ for (const backend of DB_BACKENDS) {
       // A booking on a page and an application.
       await app.appointments.book({ openid: 'o_u1', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
       await app.cases.submit('o_u2', 'residence-permit', form, files);
+      // The guide read twice on its page (opened from the chat's link, or shared).
+      for (let i = 0; i < 2; i++) expect((await fetch(`${app.url}/h5/guide/residence-permit`)).status).toBe(200);
+      expect((await fetch(`${app.url}/h5/guide/no-such-guide`)).status).toBe(404);
       await app.conversationLog.flush();
 
       const v = await ops(app).usage(4);
       const rows = Object.fromEntries(v.ranking.rows.map((r) => [r.key, r]));
       expect(rows['service:social-security-card']).toMatchObject({ uses: 2, users: 2, byChannel: { chat: 2, menu: 0, page: 0 } });
-      expect(rows['service:residence-permit']).toMatchObject({ uses: 3, users: 3, byChannel: { chat: 1, menu: 0, page: 2 }, byAction: { search: 1, book: 1, apply: 1 } });
+      expect(rows['service:residence-permit']).toMatchObject({ uses: 5, users: 3, byChannel: { chat: 1, menu: 0, page: 4 }, byAction: { search: 1, book: 1, apply: 1, read: 2 } });
       expect(rows['service:passport']).toMatchObject({ uses: 1, byChannel: { chat: 0, menu: 1, page: 0 } }); // the menu opened the list
-      expect(v.ranking.total).toBe(6);
+      expect(v.ranking.total).toBe(8);
       expect(v.ranking.rows[0]!.key).toBe('service:residence-permit');
       expect(v.ranking.rows.at(-1)!.cumulative).toBe(1);
       expect(v.sources).toEqual([
         { name: 'conversation', uses: 4 },
+        { name: 'pages', uses: 2 },
         { name: 'bookings', uses: 1 },
         { name: 'cases', uses: 1 },
       ]);
       expect(v.menu.find((m) => m.key === 'guides')?.taps).toBe(1);
       expect(v.unused.some((i) => i.key === 'service:marriage-registration')).toBe(true);
       expect(v.unused.some((i) => i.key === 'service:residence-permit')).toBe(false);
-      expect(v.trend.get('')!.at(-1)).toBe(6);
+      expect(v.trend.get('')!.at(-1)).toBe(8);
+      // Last week's page views are not this week's.
+      expect((await ops(app).usage(1)).ranking.total).toBe(8);
+      app.clock.advance(7 * 86_400_000);
+      expect((await ops(app).usage(1)).ranking.total).toBe(0);
     });
 
     it('reply speed: conversations and cases against the norms, per department and staff member, overdue and nearly due', async () => {
