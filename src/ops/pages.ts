@@ -56,7 +56,7 @@ export function usagePage(c: PageContext, v: UsageView, weeksBack: number, f: Fm
     <section class="card figures">
       <h2>一句话</h2>
       <p class="lead">${f.at(v.period.from).slice(0, 10)} 至今共 <b>${r.total}</b> 次使用，涉及 <b>${r.rows.length}</b> 个事项；
-      其中前 <b>${r.headItems}</b> 个事项（占用到事项的 ${pct(r.headShareOfItems)}）就占了八成使用。
+      其中前 <b>${r.headItems}</b> 个事项（占用到事项的 ${pct(r.headShareOfItems)}）就占了八成使用${r.rows.length ? html`，用得最多的是${r.rows.slice(0, 3).map((x, i) => html`${i ? '、' : ''}<b>${x.name}</b>（${x.uses} 次）`)}` : null}。
       ${v.unused.length ? html`有 <b>${v.unused.length}</b> 个在用事项没有人用过。` : null}</p>
       <p class="muted small">来源：${v.sources.map((s) => `${({ conversation: '对话记录', bookings: '预约', cases: '办件', tickets: '诉求', bills: '缴费', pages: '页面' } as Record<string, string>)[s.name] ?? s.name} ${s.uses}`).join('，')}。每次使用都来自各业务自己的记录（对话记录里的答复、预约、申请），不另外计数。</p>
     </section>
