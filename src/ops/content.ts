@@ -91,7 +91,7 @@ export const ContentEditEntity = new EntitySchema<ContentEditRow>({
     note: { type: 'varchar', length: 200, nullable: true },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
   },
-  uniques: [{ name: 'ux_content_edits_version', columns: ['kind', 'itemId', 'version'] }],
+  indices: [{ name: 'ux_content_edits_version', columns: ['kind', 'itemId', 'version'], unique: true }],
 });
 
 type Values = Record<string, string | string[]>;

@@ -25,7 +25,7 @@ export const PageViewEntity = new EntitySchema<PageViewRow>({
     day: { type: 'varchar', length: 10 },
     views: { type: 'integer', default: 0 },
   },
-  uniques: [{ name: 'ux_page_views_item_day', columns: ['item', 'day'] }],
+  indices: [{ name: 'ux_page_views_item_day', columns: ['item', 'day'], unique: true }],
 });
 
 export function dayOf(calendar: WorkingCalendar, t: number): string {
