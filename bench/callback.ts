@@ -5,25 +5,37 @@ import autocannon from 'autocannon';
 import { startFlags } from './flags.ts';
 import { callbackRequest } from './wire.ts';
 
-interface Result {
-  name: string;
+type Mode = 'plain' | 'safe' | 'fixed' | 'retry';
+
+interface Round {
   rps: number;
   p50: number;
   p99: number;
-  rssMb: number;
   errors: number;
+  /** Server CPU (user + system, all its threads) per answered request, µs. */
+  cpuUs: number;
+}
+
+interface Result extends Round {
+  name: string;
+  rssMb: number;
   p99At70?: number;
   rpsAt70?: number;
 }
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
+const TICKS = 100; // USER_HZ: /proc's CPU times are in 1/100 s on Linux
+/** The V8 flags of `npm start`, given to every server alike (none when `npm start` has none). */
+const FLAGS = startFlags();
 
 async function startServer(script: string, port: number, env: Record<string, string>): Promise<ChildProcess> {
   // Runs compiled (npm run bench builds first), as `npm start` does in production.
   const child = fork(join(import.meta.dirname, 'servers', script.replace(/\.ts$/, '.js')), [], {
     env: { ...process.env, PORT: String(port), ...env, LOG_LEVEL: 'warn' },
-    execArgv: script.startsWith('weiban') ? startFlags() : [],
+    execArgv: FLAGS,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -33,10 +45,22 @@ async function startServer(script: string, port: number, env: Record<string, str
   return child;
 }
 
-function peakRssMb(pid: number): number {
+function procStatus(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** CPU time the process has used (user + system, every thread), in µs. */
+function cpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS; // utime, stime (fields 14, 15)
+}
+
+/** Time the machine's CPUs spent stolen by the hypervisor, in ticks (the `st` of vmstat). */
+function stealTicks(): { steal: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { steal: cpu[7] ?? 0, total: cpu.reduce((a, b) => a + b, 0) };
 }
 
 /**
@@ -48,13 +72,14 @@ function pool(mode: 'plain' | 'safe', size: number): { path: string; body: strin
   return Array.from({ length: size }, () => callbackRequest(mode));
 }
 
-async function load(port: number, mode: 'plain' | 'safe' | 'fixed', opts: { seconds: number; rate?: number }) {
-  const prepared = pool(mode === 'fixed' ? 'plain' : mode, Math.min(250_000, Math.ceil((opts.rate ?? 12_000) * opts.seconds)));
+type Prepared = { path: string; body: string }[];
+
+async function fire(port: number, prepared: Prepared, opts: { seconds?: number; amount?: number; rate?: number }) {
   let next = 0;
-  const r = await autocannon({
+  return autocannon({
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
-    duration: opts.seconds,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.seconds ?? SECONDS }),
     ...(opts.rate ? { overallRate: opts.rate } : {}),
     requests: [
       {
@@ -66,16 +91,29 @@ async function load(port: number, mode: 'plain' | 'safe' | 'fixed', opts: { seco
       },
     ],
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx, timeouts: r.timeouts };
 }
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+async function load(port: number, pid: number, mode: Mode, opts: { seconds: number; rate?: number }): Promise<Round> {
+  let prepared: Prepared;
+  if (mode === 'retry') {
+    // WeChat's retries of messages already answered: each sent once beforehand (not measured),
+    // then again and again while measured.
+    prepared = pool('safe', 4000);
+    await fire(port, prepared, { amount: prepared.length });
+  } else {
+    prepared = pool(mode === 'fixed' ? 'plain' : mode, Math.min(250_000, Math.ceil((opts.rate ?? 12_000) * opts.seconds)));
+  }
+  const before = cpuUs(pid);
+  const r = await fire(port, prepared, opts);
+  const used = cpuUs(pid) - before;
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts, cpuUs: used / Math.max(1, r.requests.total) };
+}
 
 interface Contender {
   name: string;
   script: string;
   env: Record<string, string>;
-  mode: 'plain' | 'safe' | 'fixed';
+  mode: Mode;
   port: number;
   at70: boolean;
 }
@@ -84,19 +122,19 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /**
  * All servers run side by side (an idle one costs nothing) and are measured in interleaved
- * rounds — ceiling, peer, weiban, ceiling, peer, weiban … — each figure the median of its rounds.
- * This machine is a VM whose CPU is sometimes taken by its neighbours for seconds at a time
- * (vmstat's "st" column); interleaving spreads that over every contender instead of letting it
- * land on one, so the ratios hold still even when the absolute figures do not.
+ * rounds — ceiling, floor, peer, weiban, ceiling, floor … — each figure the median of its rounds.
+ * This machine is a VM whose CPU is sometimes taken by its neighbours for seconds at a time;
+ * interleaving spreads that over every contender. Server CPU per request, read from /proc, is
+ * the robust figure: req/s moves with the neighbours, CPU per request barely does.
  */
 async function measureAll(contenders: Contender[]): Promise<Result[]> {
   const children: ChildProcess[] = [];
   try {
     for (const c of contenders) children.push(await startServer(c.script, c.port, c.env));
-    for (const c of contenders) await load(c.port, c.mode, { seconds: 2 }); // warm up (JIT, caches, SQLite pages)
-    const runs = contenders.map(() => [] as Awaited<ReturnType<typeof load>>[]);
+    for (const [i, c] of contenders.entries()) await load(c.port, children[i]!.pid!, c.mode, { seconds: 2 }); // warm up (JIT, caches, SQLite pages)
+    const runs = contenders.map(() => [] as Round[]);
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [i, c] of contenders.entries()) runs[i]!.push(await load(c.port, c.mode, { seconds: SECONDS }));
+      for (const [i, c] of contenders.entries()) runs[i]!.push(await load(c.port, children[i]!.pid!, c.mode, { seconds: SECONDS }));
     }
     const out: Result[] = [];
     for (const [i, c] of contenders.entries()) {
@@ -106,16 +144,17 @@ async function measureAll(contenders: Contender[]): Promise<Result[]> {
         rps: median(rs.map((x) => x.rps)),
         p50: median(rs.map((x) => x.p50)),
         p99: median(rs.map((x) => x.p99)),
+        cpuUs: median(rs.map((x) => x.cpuUs)),
         rssMb: 0,
         errors: rs.reduce((n, x) => n + x.errors, 0),
       };
       if (c.at70) {
-        const at = await load(c.port, c.mode, { seconds: SECONDS, rate: Math.max(1, Math.floor(res.rps * 0.7)) });
+        const at = await load(c.port, children[i]!.pid!, c.mode, { seconds: SECONDS, rate: Math.max(1, Math.floor(res.rps * 0.7)) });
         res.p99At70 = at.p99;
         res.rpsAt70 = at.rps;
         res.errors += at.errors;
       }
-      res.rssMb = peakRssMb(children[i]!.pid!);
+      res.rssMb = procStatus(children[i]!.pid!, 'VmHWM');
       out.push(res);
     }
     return out;
@@ -127,32 +166,75 @@ async function measureAll(contenders: Contender[]): Promise<Result[]> {
   }
 }
 
-export async function benchCallback(): Promise<void> {
-  console.log(`\n## WeChat callback: ${ROUNDS} interleaved rounds of ${SECONDS}s per server (medians), ${CONNECTIONS} connections, one machine (load generator and servers share its cores)\n`);
-  const results = await measureAll([
-    { name: 'ceiling: bare Koa, fixed XML', script: 'ceiling.ts', env: {}, mode: 'fixed', port: 3901, at70: false },
-    { name: 'peer: co-wechat 2.4.0, plain', script: 'peer.ts', env: { MODE: 'plain' }, mode: 'plain', port: 3902, at70: false },
-    { name: 'peer: co-wechat 2.4.0, safe', script: 'peer.ts', env: { MODE: 'safe' }, mode: 'safe', port: 3903, at70: false },
-    { name: 'weiban full path, plain', script: 'weiban.ts', env: { MODE: 'plain' }, mode: 'plain', port: 3904, at70: true },
-    { name: 'weiban full path, safe', script: 'weiban.ts', env: { MODE: 'safe' }, mode: 'safe', port: 3905, at70: true },
-  ]);
-  const by = (n: string) => results.find((r) => r.name.startsWith(n))!;
-  const ceiling = by('ceiling');
-  console.log('| server | req/s | p50 ms | p99 ms | p99 ms at 70% of own peak | peak RSS MB | errors |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) {
-    console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.p99At70 ?? '–'} | ${r.rssMb.toFixed(0)} | ${r.errors} |`);
+/** A fresh server at full load for SOAK_SECONDS: RSS at the end and at its peak. */
+async function soak(c: Contender): Promise<{ rssEnd: number; rssPeak: number; rps: number; cpuUs: number }> {
+  const child = await startServer(c.script, c.port, c.env);
+  try {
+    const r = await load(c.port, child.pid!, c.mode, { seconds: SOAK_SECONDS });
+    return { rssEnd: procStatus(child.pid!, 'VmRSS'), rssPeak: procStatus(child.pid!, 'VmHWM'), rps: r.rps, cpuUs: r.cpuUs };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
   }
-  const ws = by('weiban full path, safe');
-  const wp = by('weiban full path, plain');
-  const ps = by('peer: co-wechat 2.4.0, safe');
-  const pp = by('peer: co-wechat 2.4.0, plain');
-  const ratio = (a: number, b: number) => (a / b).toFixed(2);
-  console.log('');
-  console.log(`weiban safe / peer safe:   ${ratio(ws.rps, ps.rps)}×   (target ≥ 1.0)`);
-  console.log(`weiban plain / peer plain: ${ratio(wp.rps, pp.rps)}×`);
-  console.log(`weiban safe / ceiling:     ${ratio(ws.rps, ceiling.rps)}×   (target ≥ 0.5)`);
-  console.log(`weiban plain / ceiling:    ${ratio(wp.rps, ceiling.rps)}×`);
-  console.log(`weiban safe p99 at 70% of its peak: ${ws.p99At70} ms (target ≤ 25); plain: ${wp.p99At70} ms`);
-  console.log(`weiban peak RSS: safe ${ws.rssMb.toFixed(0)} MB, plain ${wp.rssMb.toFixed(0)} MB (target ≤ 150)`);
+}
+
+export async function benchCallback(): Promise<void> {
+  const pg = process.env.DATABASE_URL && /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL) && process.env.REDIS_URL ? { BENCH_DATABASE_URL: process.env.DATABASE_URL, BENCH_REDIS_URL: process.env.REDIS_URL } : null;
+  const plain = process.env.BENCH_PLAIN === '1';
+  const sections = (process.env.BENCH_CALLBACK ?? 'rounds,soak').split(',');
+  console.log(
+    `\n## WeChat callback: ${ROUNDS} interleaved rounds of ${SECONDS}s per server (medians), ${CONNECTIONS} connections, one machine (load generator and servers share its cores); V8 flags for every server: ${FLAGS.join(' ') || 'none'}\n`,
+  );
+  const contenders: Contender[] = [
+    { name: 'ceiling: bare Koa, fixed XML', script: 'ceiling.ts', env: {}, mode: 'fixed', port: 3901, at70: false },
+    { name: 'floor: bare Koa + weiban protocol code, safe, nothing stored', script: 'floor.ts', env: {}, mode: 'safe', port: 3902, at70: false },
+    { name: 'peer: co-wechat 2.4.0, safe', script: 'peer.ts', env: { MODE: 'safe' }, mode: 'safe', port: 3903, at70: false },
+    { name: 'weiban full path, safe (SQLite file, in-process store)', script: 'weiban.ts', env: { MODE: 'safe' }, mode: 'safe', port: 3904, at70: true },
+    { name: 'weiban safe, WeChat retries of answered messages', script: 'weiban.ts', env: { MODE: 'safe' }, mode: 'retry', port: 3905, at70: false },
+  ];
+  if (pg) contenders.push({ name: 'weiban full path, safe, PostgreSQL + Redis', script: 'weiban.ts', env: { MODE: 'safe', ...pg }, mode: 'safe', port: 3906, at70: false });
+  if (plain) {
+    contenders.push({ name: 'peer: co-wechat 2.4.0, plain', script: 'peer.ts', env: { MODE: 'plain' }, mode: 'plain', port: 3907, at70: false });
+    contenders.push({ name: 'weiban full path, plain', script: 'weiban.ts', env: { MODE: 'plain' }, mode: 'plain', port: 3908, at70: false });
+  }
+  const steal0 = stealTicks();
+  const started = Date.now();
+  if (sections.includes('rounds')) {
+    const results = await measureAll(contenders);
+    const by = (n: string) => results.find((r) => r.name.startsWith(n));
+    console.log('| server | req/s | server CPU µs/request | p50 ms | p99 ms | p99 ms at 70% of own peak | peak RSS MB | errors |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of results) {
+      console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.cpuUs.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.p99At70 ?? '–'} | ${r.rssMb.toFixed(0)} | ${r.errors} |`);
+    }
+    const ws = by('weiban full path, safe (')!;
+    const peer = by('peer: co-wechat 2.4.0, safe')!;
+    const floor = by('floor')!;
+    const ceiling = by('ceiling')!;
+    const retry = by('weiban safe, WeChat retries')!;
+    const both = (name: string, a: Result, b: Result, target: number) =>
+      console.log(`${name}: ${(b.cpuUs / a.cpuUs).toFixed(2)}× by CPU/request, ${(a.rps / b.rps).toFixed(2)}× by req/s   (target ≥ ${target})`);
+    console.log('');
+    both('weiban safe vs peer safe  ', ws, peer, 1.2);
+    both('weiban safe vs floor      ', ws, floor, 0.7);
+    both('weiban safe vs ceiling    ', ws, ceiling, 0);
+    console.log(`a retry costs ${(retry.cpuUs / ws.cpuUs).toFixed(2)}× a fresh message by CPU/request (${retry.cpuUs.toFixed(0)} vs ${ws.cpuUs.toFixed(0)} µs; target ≤ 1.0)`);
+    console.log(`weiban safe p99 at 70% of its peak (${ws.rpsAt70?.toFixed(0)} req/s): ${ws.p99At70} ms (target ≤ 20)`);
+    const wpg = by('weiban full path, safe, PostgreSQL');
+    if (wpg) both('one instance on PostgreSQL + Redis vs one on SQLite', wpg, ws, 0.8);
+    else console.log('PostgreSQL + Redis: not measured (set DATABASE_URL=postgres://… and REDIS_URL)');
+    if (plain) both('weiban plain vs peer plain', by('weiban full path, plain')!, by('peer: co-wechat 2.4.0, plain')!, 1.2);
+  }
+  if (sections.includes('soak')) {
+    console.log(`\n### ${SOAK_SECONDS} s at full load, each server fresh (V8 flags: ${FLAGS.join(' ') || 'none'})\n`);
+    console.log('| server | req/s | server CPU µs/request | RSS at the end MB | peak RSS MB |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const c of [contenders[2]!, contenders[3]!]) {
+      const s = await soak(c);
+      console.log(`| ${c.name} | ${s.rps.toFixed(0)} | ${s.cpuUs.toFixed(0)} | ${s.rssEnd.toFixed(0)} | ${s.rssPeak.toFixed(0)} |`);
+    }
+    console.log('(target: weiban ≤ 150 MB at the end of the run)');
+  }
+  const steal1 = stealTicks();
+  console.log(`\nmachine: ${(((steal1.steal - steal0.steal) / Math.max(1, steal1.total - steal0.total)) * 100).toFixed(1)} % of CPU time stolen by the hypervisor over ${((Date.now() - started) / 1000).toFixed(0)} s; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 }

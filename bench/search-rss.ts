@@ -1,12 +1,12 @@
-// Child process of `npm run bench -- search`: the RSS that loading the search module and building
-// the demo catalogue's index add to an otherwise idle process, and what a 10,000-entry index keeps. Search is imported only after the
-// first reading; yaml, zod and the parsed catalogue are loaded before it (the server has them anyway).
+// Child process of `npm run bench -- search`: the RSS that loading search (jieba and its
+// dictionary, opencc's tables, the lexicon) and building the demo profile's index add to an
+// otherwise idle process, and what a 10,000-entry index keeps. Search is imported only after the
+// first reading; yaml, zod and the parsed profile are loaded before it (the server has them anyway).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import { PROJECT_ROOT } from '../src/paths.ts';
-import { faqSchema, serviceSchema, synonymsSchema } from '../src/profile/catalogue.ts';
+import { loadProfile } from '../src/profile/load.ts';
 
 const read = (rel: string) => parseYaml(readFileSync(join(PROJECT_ROOT, rel), 'utf8'));
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -16,18 +16,18 @@ const settle = () => {
   return process.memoryUsage().rss;
 };
 
-const services = z.array(serviceSchema).parse(read('config/services.yaml'));
-const faq = z.array(faqSchema).parse(read('config/faq.yaml'));
-const synonyms = synonymsSchema.parse(read('config/synonyms.yaml'));
-const fx = read('test/fixtures/search-phrasings.yaml') as { positives: { q: unknown }[]; negatives: { q: unknown }[] };
+const { profile } = loadProfile(join(PROJECT_ROOT, 'config', 'profile.yaml'));
+const fx = read('test/fixtures/search-citizens.yaml') as { positives: { q: unknown }[]; negatives: { q: unknown }[] };
 const queries = [...fx.positives, ...fx.negatives].map((p) => String(p.q));
 const now = Date.UTC(2026, 10, 24, 2, 0);
 
 const before = settle();
-const { SearchIndex, docsFromCatalogue } = await import('../src/chat/search.ts');
-const index = new SearchIndex(docsFromCatalogue(services, faq), { synonyms });
+const { CitizenSearch, docsFromProfile } = await import('../src/chat/search.ts');
+const { loadLexicon } = await import('../src/chat/lexicon.ts');
+const lexicon = loadLexicon();
+const search = new CitizenSearch(profile, lexicon);
 const after = settle();
-for (let r = 0; r < 50; r++) for (const q of queries) index.search(q, { now });
+for (let r = 0; r < 50; r++) for (const q of queries) search.search(q, { now });
 const afterQueries = settle();
 
 // The same for the 10,000-entry catalogue of the latency figures: what the index keeps (heap and
@@ -38,9 +38,9 @@ const retained = () => {
   return m.heapUsed + m.arrayBuffers;
 };
 const { expand } = await import('./search.ts');
-const big = expand(docsFromCatalogue(services, faq), 10_000);
+const big = expand(docsFromProfile(profile), 10_000);
 const r0 = retained();
-const bigIndex = new SearchIndex(big, { synonyms });
+const bigIndex = CitizenSearch.overDocs(big, profile.synonyms, lexicon);
 const r1 = retained();
 const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
 bigIndex.search('社保卡', { now });

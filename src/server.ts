@@ -16,8 +16,9 @@ import { Conversation } from './chat/index.ts';
 import type { ConversationLog } from './chat/log.ts';
 import { MenuSync } from './chat/menu.ts';
 import type { Outbox } from './chat/outbox.ts';
+import { loadLexicon } from './chat/lexicon.ts';
 import { LiveSearch } from './chat/live-search.ts';
-import { docsFromCatalogue, SearchIndex } from './chat/search.ts';
+import { CitizenSearch } from './chat/search.ts';
 import { openCore, type CoreOptions } from './core.ts';
 import { opsCapability } from './ops/capability.ts';
 import { Emulator } from './emulator/index.ts';
@@ -96,7 +97,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   let engine: ChatEngine | null = null; // a closed conversation goes back to the bot
   const inbox = await inboxCapability(core, { handBack: (openid) => engine!.staffClosed(openid) });
   const appointments = appointmentsCapability(core);
-  const search = new LiveSearch(() => new SearchIndex(docsFromCatalogue(profile.services, profile.faq), { synonyms: profile.synonyms }));
+  const lexicon = loadLexicon();
+  const search = new LiveSearch(() => new CitizenSearch(profile, lexicon));
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName: (id) => inbox.inbox.departmentName(id) });
   const ops = opsCapability(core, { catalogueChanged: () => search.rebuild() });
   const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ops];

@@ -16,6 +16,8 @@ import { Navigation, visible, type Visibility } from './navigation.ts';
 import { Router, SILENT_KINDS, type Route } from './router.ts';
 
 export type ChatRoute = Route<Turn, Answer>;
+import { describeOpenings, describeWeekHours, Halls } from '../services/halls/index.ts';
+import { IntentReader } from './intent.ts';
 import type { SearchHit } from './search.ts';
 import { Sessions, type Session } from './session.ts';
 import { asChoice, normalizeInput } from './text.ts';
@@ -44,6 +46,8 @@ export interface Turn {
 
 export interface SearchEngine {
   search(query: string, opts: { now: number; audience?: string | null; limit?: number }): SearchHit[];
+  /** The evidence gate: answer the first hit at once, show the list, or nothing. Without it, always the list. */
+  verdict?(hits: SearchHit[]): 'answer' | 'list' | 'none';
 }
 
 /**
@@ -117,6 +121,8 @@ export class ChatEngine {
   private readonly faqs: Map<string, Faq>;
   private readonly router: Router<Turn, Answer>;
   private readonly p: Profile;
+  private readonly intents: IntentReader;
+  private readonly halls: Halls;
 
   constructor(private readonly d: EngineDeps) {
     this.p = d.profile;
@@ -125,6 +131,8 @@ export class ChatEngine {
     this.services = new Map(d.profile.services.map((s) => [s.id, s]));
     this.faqs = new Map(d.profile.faq.map((f) => [f.id, f]));
     this.sessions = new Sessions(d.kv, d.profile.conversation.session_idle_minutes * 60_000, d.seed);
+    this.intents = new IntentReader(d.profile.intents);
+    this.halls = new Halls(d.profile.halls, d.calendar);
     this.router = new Router(this.routes());
   }
 
@@ -155,6 +163,7 @@ export class ChatEngine {
       r('a number from the list on screen', (_m, t) => t.text !== null && asChoice(t.text) !== null, (t) => this.choose(t)),
       r('menu click', (m) => m.kind === 'click', (t) => this.onClick(t, (t.msg as { key: string }).key)),
       ...(this.d.extraRoutes ?? []),
+      r('book an item (预约社保卡, 我想约个号办护照), or 约 alone', (_m, t) => this.bookingIntent(t) !== null, (t) => this.bookItem(t)),
       r('keyword rule', (_m, t) => t.text !== null && this.ruleFor(t) !== null, (t) => {
         const rule = this.ruleFor(t)!;
         return this.answer(t, rule.reply, `rule:${rule.id}`);
@@ -413,8 +422,7 @@ export class ChatEngine {
       if (c.kind === 'back') return this.home(t, '');
       const ref = c.kind === 'number' ? list.refs[c.n - 1] : undefined;
       if (!ref) return this.showHits(t, list.refs, this.p.conversation.out_of_range_hint);
-      const [kind, id] = ref.split(':') as ['service' | 'faq', string];
-      return this.answer(t, kind === 'service' ? { service: id } : { faq: id }, 'search');
+      return this.answerRef(t, ref, 'search');
     }
     // navigation
     let path = list.path;
@@ -445,13 +453,95 @@ export class ChatEngine {
   }
 
   private titleOf(ref: string): string {
-    const [kind, id] = ref.split(':');
-    if (kind === 'service') return this.services.get(id!)?.name ?? id!;
-    return this.faqs.get(id!)?.question ?? id!;
+    const at = ref.indexOf(':');
+    const kind = ref.slice(0, at);
+    const id = ref.slice(at + 1);
+    if (kind === 'service') return this.services.get(id)?.name ?? id;
+    if (kind === 'faq') return this.faqs.get(id)?.question ?? id;
+    if (kind === 'nav') return this.navigation.find(id)?.node.title ?? id;
+    if (kind === 'menu') return this.buttonName(id) ?? id;
+    if (kind === 'hall') return this.p.halls.find((h) => h.id === id)?.name ?? id;
+    return id;
+  }
+
+  /**
+   * What search found, answered: a service item's guide, an FAQ answer, a page of the navigation
+   * (a policy, a notice), what a menu button does, a hall's address, phone and today's hours.
+   */
+  private async answerRef(t: Turn, ref: string, via: string): Promise<Answer> {
+    const at = ref.indexOf(':');
+    const kind = ref.slice(0, at);
+    const id = ref.slice(at + 1);
+    if (kind === 'service') return this.answer(t, { service: id }, via);
+    if (kind === 'faq') return this.answer(t, { faq: id }, via);
+    if (kind === 'nav') {
+      const found = this.navigation.find(id);
+      if (found && visible(found.node, t.v)) return this.openNode(t, found.node, found.path, `nav:${id} via ${via}`);
+    }
+    if (kind === 'menu') return { ...(await this.onClick(t, id)), ref: `menu:${id} via ${via}` };
+    if (kind === 'hall') {
+      const h = this.p.halls.find((x) => x.id === id);
+      if (h) {
+        const today = this.halls.openings(h, t.v.now);
+        const closed = this.halls.closure(h, t.v.now);
+        const lines = [
+          h.name,
+          `地址：${h.address}`,
+          ...(h.phone ? [`电话：${h.phone}`] : []),
+          `今天：${today.length ? describeOpenings(today, this.d.calendar) : `不开放${closed ? `（${closed}）` : ''}`}`,
+          `开放时间：${describeWeekHours(h.hours)}`,
+          linkLine(this.url(`/h5/halls/${h.id}`), '查看大厅和导航'),
+        ];
+        return text(lines.join('\n'), `hall:${id} via ${via}`);
+      }
+    }
+    return this.home(t, '这条内容已经过期了。');
+  }
+
+  /** A booking intent the routes act on: not when another rule owns the words (我的预约, 取消预约). */
+  private bookingIntent(t: Turn): { rest: string } | null {
+    if (t.text === null || !this.d.dialogs.book) return null;
+    const intent = this.intents.booking(t.text);
+    if (!intent) return null;
+    const rule = this.rules.match(t.text, t.v);
+    if (rule && rule.reply.dialog !== 'book') return null;
+    return intent;
+  }
+
+  /**
+   * 预约社保卡 / 我想约个号办护照 / 办护照可以先预约吗: booking that item (its hall, day and time);
+   * an item that is not booked ahead answers with its guide; an FAQ that answers the question
+   * itself (结婚登记要预约吗) answers; with no item named (约, 我想预约), booking starts with the
+   * list of what can be booked.
+   */
+  private async bookItem(t: Turn): Promise<Answer> {
+    const intent = this.bookingIntent(t)!;
+    const opts = { now: t.v.now, audience: t.session.audience, limit: 3 };
+    if (intent.rest) {
+      const whole = this.d.search?.search(t.text!, opts) ?? [];
+      const top = whole[0];
+      if (top?.kind === 'faq' && this.d.search?.verdict?.(whole) === 'answer' && /预约|约/.test(top.title)) return this.answerRef(t, top.ref, 'intent:book');
+      const item = (this.d.search?.search(intent.rest, opts) ?? []).find((h) => h.kind === 'service');
+      if (item) {
+        const id = item.ref.slice('service:'.length);
+        if (this.services.get(id)?.appointment) return this.startDialog(t, 'book', { serviceId: id });
+        return this.answerRef(t, item.ref, 'intent:book');
+      }
+      // Words besides the booking that name nothing we have: what the profile says to 预约, if anything.
+      const rule = this.rules.match(t.text!, t.v);
+      if (rule) return this.answer(t, rule.reply, `rule:${rule.id}`);
+      return this.searchOrStaff(t);
+    }
+    return this.startDialog(t, 'book');
   }
 
   private async searchOrStaff(t: Turn): Promise<Answer> {
     const hits = this.d.search?.search(t.text!, { now: t.v.now, audience: t.session.audience, limit: 5 }) ?? [];
+    if (hits.length > 0 && this.d.search?.verdict?.(hits) === 'answer') {
+      const a = await this.answerRef(t, hits[0]!.ref, 'search');
+      if (a.reply?.type !== 'text' || t.session.dialog) return a;
+      return { ...a, reply: { type: 'text', content: `${a.reply.content}\n\n${this.p.texts.search_not_it}` } };
+    }
     if (hits.length > 0) return this.showHits(t, hits.map((h) => h.ref));
     await this.d.handoffs.recordUnanswered(t.openid, t.said!);
     if (!this.p.handoff.unanswered_to_staff) return text(this.p.replies.default, 'unanswered');

@@ -1,16 +1,25 @@
 import type { Logger } from '../platform/log.ts';
 import type { Profile } from '../profile/schema.ts';
 import type { CustomMessage } from '../wechat/api/index.ts';
-import type { MessageHandler } from '../wechat/callback.ts';
-import type { InboundMessage } from '../wechat/messages.ts';
+import type { Attempt, MessageHandler } from '../wechat/callback.ts';
 import { describeReply, MAX_TEXT_BYTES, type Reply } from '../wechat/replies.ts';
 import type { ChatEngine } from './engine.ts';
-import type { ConversationLog } from './log.ts';
+import { replyKey, type ConversationLog, type StoredReply } from './log.ts';
 import { replyToCustom, type Outbox } from './outbox.ts';
 import { splitText } from './text.ts';
 
-/** The log key of the passive reply to a message: it also says which message a reply answered. */
-const replyKey = (dedupKey: string) => `r:${dedupKey}`;
+/** What the conversation keeps on a callback attempt while it is answered. */
+interface Answering {
+  /** Which route answered. */
+  ref: string;
+  /** What follows the reply, held until the reply is on its way. */
+  followUps: CustomMessage[];
+}
+
+/** A stored passive reply as it was given. */
+export function storedReply(r: StoredReply): Reply {
+  return r.payload ? (JSON.parse(r.payload) as Reply) : { type: 'text', content: r.content };
+}
 
 /** How long the rest of a long answer waits behind its passive reply. */
 export const FOLLOW_UP_DELAY_MS = 1500;
@@ -21,10 +30,6 @@ export const FOLLOW_UP_DELAY_MS = 1500;
  */
 export class Conversation implements MessageHandler {
   readonly errorReply: Reply;
-  /** Which route answered a message in flight (request-scoped, not shared state). */
-  private readonly refs = new WeakMap<InboundMessage, string>();
-  /** What follows a message's reply, held until the reply is on its way (request-scoped). */
-  private readonly pending = new WeakMap<InboundMessage, CustomMessage[]>();
 
   constructor(
     private readonly deps: { profile: Profile; log: ConversationLog; outbox: Outbox; logger: Logger; engine: ChatEngine },
@@ -36,10 +41,18 @@ export class Conversation implements MessageHandler {
     return this.deps.engine;
   }
 
-  async handle(m: InboundMessage, meta: { dedupKey: string }): Promise<Reply | null> {
-    if (!(await this.deps.log.recordInbound(m, meta.dedupKey))) return null;
+  async handle(a: Attempt): Promise<Reply | null> {
+    const m = a.message;
+    const recorded = await this.deps.log.recordInbound(m, a.dedupKey);
+    if (!recorded.fresh && recorded.reply) {
+      // Stored and answered before (a retry after a restart, or at another instance): the same reply.
+      a.answeredBefore = true;
+      return storedReply(recorded.reply);
+    }
+    // Fresh, or stored without a reply (the process died in between): answer it now.
     const answer = await this.deps.engine.respond(m);
-    this.refs.set(m, answer.ref);
+    const state: Answering = { ref: answer.ref, followUps: [] };
+    a.handler = state;
     const followUps: CustomMessage[] = [...(answer.followUps ?? [])];
     let reply = answer.reply;
     if (reply?.type === 'text') {
@@ -50,13 +63,15 @@ export class Conversation implements MessageHandler {
     }
     if (followUps.length) {
       // The rest must not overtake the reply: it waits for `replied` (or travels with a late reply).
-      if (reply) this.pending.set(m, followUps);
+      if (reply) state.followUps = followUps;
       else await this.deps.outbox.send({ openid: m.fromUser, messages: followUps, ref: answer.ref });
     }
     return reply;
   }
 
-  async replied(m: InboundMessage, reply: Reply, meta: { dedupKey: string }): Promise<void> {
+  async replied(a: Attempt, reply: Reply): Promise<void> {
+    const m = a.message;
+    const state = a.handler as Answering | undefined;
     await this.deps.log.recordOutbound({
       openid: m.fromUser,
       kind: reply.type,
@@ -64,31 +79,27 @@ export class Conversation implements MessageHandler {
       // A text reply is its content; only other kinds need their whole shape kept.
       ...(reply.type === 'text' ? {} : { payload: reply }),
       channel: 'passive',
-      ref: this.refs.get(m) ?? null,
-      msgKey: replyKey(meta.dedupKey),
+      ref: state?.ref ?? null,
+      msgKey: replyKey(a.dedupKey),
     });
-    const rest = this.pending.get(m);
-    if (rest) {
-      this.pending.delete(m);
+    const rest = state?.followUps ?? [];
+    if (rest.length) {
+      state!.followUps = [];
       // WeChat shows the passive reply when our response reaches it; a customer-service message
       // sent at once could arrive first. A short head start keeps them in order.
-      await this.deps.outbox.send({ openid: m.fromUser, messages: rest, ref: this.refs.get(m) ?? 'follow-up' }, { delayMs: FOLLOW_UP_DELAY_MS });
+      await this.deps.outbox.send({ openid: m.fromUser, messages: rest, ref: state!.ref }, { delayMs: FOLLOW_UP_DELAY_MS });
     }
   }
 
-  async replyFor(dedupKey: string): Promise<Reply | null> {
-    const row = await this.deps.log.findByKey(replyKey(dedupKey));
-    if (!row) return null;
-    return row.payload ? (JSON.parse(row.payload) as Reply) : { type: 'text', content: row.content };
-  }
-
-  async late(m: InboundMessage, reply: Reply): Promise<void> {
-    const rest = this.pending.get(m) ?? [];
-    this.pending.delete(m);
+  async late(a: Attempt, reply: Reply): Promise<void> {
+    const m = a.message;
+    const state = a.handler as Answering | undefined;
+    const rest = state?.followUps ?? [];
+    if (state) state.followUps = [];
     const message = replyToCustom(reply);
     // One job, in order: the reply first, then what follows it.
     const messages = message ? [message, ...rest] : rest;
     if (messages.length === 0) return;
-    await this.deps.outbox.send({ openid: m.fromUser, messages, ref: this.refs.get(m) ?? 'late-reply' });
+    await this.deps.outbox.send({ openid: m.fromUser, messages, ref: state?.ref ?? 'late-reply' });
   }
 }

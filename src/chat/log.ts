@@ -122,10 +122,26 @@ export function describeInbound(m: InboundMessage): string {
 type NewMessage = Omit<MessageRow, 'id'>;
 type CitizenChange = Partial<CitizenRow> & { openid: string };
 
+/** The log key of the passive reply to an inbound message: it also says which message a reply answered. */
+export const replyKey = (msgKey: string) => `r:${msgKey}`;
+
+/** What the log holds of a passive reply, enough to give it again. */
+export interface StoredReply {
+  kind: string;
+  content: string;
+  payload: string | null;
+}
+
+/**
+ * What recording an inbound message found: stored now, or stored before — then with the passive
+ * reply stored for it, if one was (null: the process died between the message and its reply).
+ */
+export type Recorded = { fresh: true } | { fresh: false; reply: StoredReply | null };
+
 interface Pending {
   message: NewMessage;
   citizen: CitizenChange | null;
-  resolve(inserted: boolean): void;
+  resolve(r: Recorded): void;
   reject(err: unknown): void;
 }
 
@@ -154,6 +170,20 @@ const CITIZEN_COLUMNS: [keyof CitizenRow, string][] = [
   ['updatedAt', 'updated_at'],
 ];
 const BATCH_ROWS = 200;
+/** PostgreSQL types of the citizen columns (values inside VALUES of a SELECT need them spelt out). */
+const CITIZEN_TYPES: Record<string, string> = {
+  openid: 'varchar',
+  subscribed: 'boolean',
+  subscribed_at: 'bigint',
+  unsubscribed_at: 'bigint',
+  scene: 'varchar',
+  first_seen_at: 'bigint',
+  last_interaction_at: 'bigint',
+  last_interaction_kind: 'varchar',
+  last_message_at: 'bigint',
+  updated_at: 'bigint',
+};
+const FRESH: Recorded = { fresh: true };
 
 /**
  * The conversation log: every message in and out, stored once, and each citizen's last
@@ -176,10 +206,11 @@ export class ConversationLog {
   }
 
   /**
-   * Store an inbound message and update the citizen. Resolves false when this message was
-   * already stored (a retry that outlived the de-duplication window): do not handle it again.
+   * Store an inbound message and update the citizen. When this message was stored before (a
+   * retry after a restart, or at another instance), says so and brings the passive reply stored
+   * for it, in the same transaction: a retry costs no extra round trip.
    */
-  recordInbound(m: InboundMessage, msgKey: string): Promise<boolean> {
+  recordInbound(m: InboundMessage, msgKey: string): Promise<Recorded> {
     const now = this.clock.now();
     const message: NewMessage = {
       openid: m.fromUser,
@@ -215,8 +246,8 @@ export class ConversationLog {
     );
   }
 
-  private enqueue(message: NewMessage, citizen: CitizenChange | null): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  private enqueue(message: NewMessage, citizen: CitizenChange | null): Promise<Recorded> {
+    return new Promise<Recorded>((resolve, reject) => {
       this.pending.push({ message, citizen, resolve, reject });
       if (!this.flushing) this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
     });
@@ -227,16 +258,35 @@ export class ConversationLog {
     while (this.pending.length) {
       const batch = this.pending.splice(0, BATCH_ROWS);
       try {
-        const inserted = await this.ds.transaction((tx) => this.write(tx, batch));
-        for (const p of batch) p.resolve(p.message.msgKey === null || inserted.has(p.message.msgKey));
+        await this.writeBatch(batch);
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        if (batch.length === 1) {
+          batch[0]!.reject(err);
+          continue;
+        }
+        // One row the database refuses must not fail the others: each is written on its own.
+        for (const p of batch) {
+          try {
+            await this.writeBatch([p]);
+          } catch (e) {
+            p.reject(e);
+          }
+        }
       }
     }
     this.flushing = null;
   }
 
-  private async write(tx: EntityManager, batch: Pending[]): Promise<Set<string>> {
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const { inserted, replies } = this.postgres ? await this.writeOneStatement(batch) : await this.ds.transaction((tx) => this.write(tx, batch));
+    for (const p of batch) {
+      const key = p.message.msgKey;
+      if (key === null || inserted.has(key)) p.resolve(FRESH);
+      else p.resolve({ fresh: false, reply: replies.get(replyKey(key)) ?? null });
+    }
+  }
+
+  private async write(tx: EntityManager, batch: Pending[]): Promise<{ inserted: Set<string>; replies: Map<string, StoredReply> }> {
     const params: unknown[] = [];
     const ph = () => (this.postgres ? `$${params.length}` : '?');
     const rows = batch.map((p) => `(${MESSAGE_COLUMNS.map(([k]) => (params.push(this.bind(p.message[k])), ph())).join(', ')})`);
@@ -245,6 +295,14 @@ export class ConversationLog {
       params,
     )) as { msg_key: string | null }[];
     const inserted = new Set(returned.map((r) => r.msg_key).filter((k): k is string => k !== null));
+    // Inbound messages stored before: bring the replies stored for them (rare: retries only).
+    const replies = new Map<string, StoredReply>();
+    const again = batch.filter((p) => p.message.direction === 'in' && p.message.msgKey !== null && !inserted.has(p.message.msgKey)).map((p) => replyKey(p.message.msgKey!));
+    if (again.length) {
+      const marks = again.map((_, i) => (this.postgres ? `$${i + 1}` : '?')).join(', ');
+      const rows = (await tx.query(`SELECT msg_key, kind, content, payload FROM messages WHERE msg_key IN (${marks})`, again)) as (StoredReply & { msg_key: string })[];
+      for (const r of rows) replies.set(r.msg_key, { kind: r.kind, content: r.content, payload: r.payload });
+    }
     // Citizens: only for messages actually stored, merged per citizen in arrival order.
     const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow> }>();
     for (const p of batch) {
@@ -276,7 +334,61 @@ export class ConversationLog {
         values,
       );
     }
-    return inserted;
+    return { inserted, replies };
+  }
+
+  /**
+   * PostgreSQL: the whole batch in one statement (messages, then the citizens of the messages it
+   * stored, as data-modifying CTEs), atomic on its own — one round trip instead of BEGIN, two
+   * INSERTs and COMMIT.
+   */
+  private async writeOneStatement(batch: Pending[]): Promise<{ inserted: Set<string>; replies: Map<string, StoredReply> }> {
+    const params: unknown[] = [];
+    const p = (v: unknown) => (params.push(v === undefined ? null : v), `$${params.length}`);
+    const rows = batch.map((x) => `(${MESSAGE_COLUMNS.map(([k]) => p(x.message[k])).join(', ')})`);
+    const ctes = [`ins AS (INSERT INTO messages (${MESSAGE_COLUMNS.map(([, c]) => c).join(', ')}) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING msg_key)`];
+    // Citizens merged per citizen in arrival order, each applied only if one of its messages was stored now.
+    const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow>; keys: string[] }>();
+    for (const x of batch) {
+      if (!x.citizen || !x.message.msgKey) continue;
+      const seen = merged.get(x.citizen.openid);
+      if (!seen) merged.set(x.citizen.openid, { change: { ...x.citizen }, update: new Set(Object.keys(x.citizen) as (keyof CitizenRow)[]), keys: [x.message.msgKey] });
+      else {
+        const { firstSeenAt: _keepFirst, ...later } = x.citizen;
+        Object.assign(seen.change, later);
+        for (const k of Object.keys(later) as (keyof CitizenRow)[]) seen.update.add(k);
+        seen.keys.push(x.message.msgKey);
+      }
+    }
+    const groups = new Map<string, { cols: [keyof CitizenRow, string][]; sets: string[]; rows: { row: Record<string, unknown>; keys: string[] }[] }>();
+    for (const { change, update, keys } of merged.values()) {
+      const row = { subscribed: false, ...change } as Record<string, unknown>;
+      const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
+      const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
+      const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
+      const g = groups.get(key) ?? { cols, sets, rows: [] };
+      g.rows.push({ row, keys });
+      groups.set(key, g);
+    }
+    let i = 0;
+    for (const g of groups.values()) {
+      const tuples = g.rows.map(({ row, keys }) => `(${g.cols.map(([k, c]) => `${p(row[k])}::${CITIZEN_TYPES[c]}`).join(', ')}, ${p(keys)}::text[])`);
+      const names = g.cols.map(([, c]) => c).join(', ');
+      ctes.push(
+        `c${i++} AS (INSERT INTO citizens (${names}) SELECT ${names} FROM (VALUES ${tuples.join(', ')}) AS v(${names}, msg_keys) ` +
+          `WHERE EXISTS (SELECT 1 FROM ins WHERE ins.msg_key = ANY(v.msg_keys)) ON CONFLICT (openid) DO ${g.sets.length ? `UPDATE SET ${g.sets.join(', ')}` : 'NOTHING'})`,
+      );
+    }
+    const returned = (await this.ds.query(`WITH ${ctes.join(', ')} SELECT msg_key FROM ins`, params)) as { msg_key: string | null }[];
+    const inserted = new Set(returned.map((r) => r.msg_key).filter((k): k is string => k !== null));
+    const replies = new Map<string, StoredReply>();
+    const again = batch.filter((x) => x.message.direction === 'in' && x.message.msgKey !== null && !inserted.has(x.message.msgKey)).map((x) => replyKey(x.message.msgKey!));
+    if (again.length) {
+      // Stored before (retries only): their replies, once stored, never change.
+      const rs = (await this.ds.query(`SELECT msg_key, kind, content, payload FROM messages WHERE msg_key = ANY($1::text[])`, [again])) as (StoredReply & { msg_key: string })[];
+      for (const r of rs) replies.set(r.msg_key, { kind: r.kind, content: r.content, payload: r.payload });
+    }
+    return { inserted, replies };
   }
 
   /** better-sqlite3 binds no booleans. */

@@ -36,13 +36,22 @@
  * reuses the index's buffers and allocates about 2 KB.
  */
 import type { Faq, Service } from '../profile/catalogue.ts';
+import type { NavNode } from '../profile/conversation.ts';
+import type { Hall } from '../profile/halls.ts';
+import type { Profile } from '../profile/schema.ts';
 import { parseChinaTime, type Validity } from '../profile/validity.ts';
+import { describeWeekHours } from '../services/halls/index.ts';
+import type { Lexicon } from './lexicon.ts';
+import { QueryReader } from './understand.ts';
 import { EXTRA, PRIMARY } from './pinyin-data.ts';
 
+/** What a document is: a service item, an FAQ answer, a page of the navigation or menu (a policy, a notice, a list), a hall. */
+export type DocKind = 'service' | 'faq' | 'page' | 'hall';
+
 export interface SearchDoc extends Validity {
-  /** `service:<id>` or `faq:<id>`. */
+  /** `service:<id>`, `faq:<id>`, `nav:<id>`, `menu:<key>` or `hall:<id>`. */
   ref: string;
-  kind: 'service' | 'faq';
+  kind: DocKind;
   title: string;
   keywords: string[];
   synonyms: string[];
@@ -54,9 +63,11 @@ export interface SearchDoc extends Validity {
 
 export interface SearchHit {
   ref: string;
-  kind: 'service' | 'faq';
+  kind: DocKind;
   title: string;
   score: number;
+  /** Share of the query (weighted by rarity) this document answers, 0–1. */
+  coverage: number;
 }
 
 export interface SearchOptions {
@@ -105,7 +116,7 @@ const C_BODY_ONLY = 0.5;
 /** Query positions weigh their IDF, but a topic word used everywhere (身份证) at least this share of the maximum. */
 const POS_FLOOR = 0.3;
 /** A hit must cover at least this share of the query (weighted by rarity)… */
-const MIN_COVERAGE = 0.63;
+const MIN_COVERAGE = 0.66;
 /** …and score at least this (BM25F units), and at least this share of the best hit's score. */
 const MIN_SCORE = 1.2;
 const MIN_SHARE_OF_TOP = 0.3;
@@ -114,8 +125,10 @@ const AUDIENCE_BOOST = 1.15;
 /** The query, function words aside, is exactly one of the document's keywords, synonyms or name. */
 const EXACT_BOOST = 1.25;
 /** A question ("…吗", "怎么…", "多久") leans to FAQ answers, a bare name ("公司注销") to service items. */
-const FORM_BOOST = 1.08;
-const QUESTION = /[?吗呢啥哪几]|什么|多少|多久|能不能|可不可以|可以|是否|要不要|有没有/;
+const FORM_BOOST = 1.35;
+/** Asking how to get something done, and nothing more specific. */
+const HOW = /怎么办理?|怎么弄|怎么搞|怎么整|咋办|咋整|咋弄|咋搞|如何办理?|怎样办理?/g;
+const QUESTION = /[?吗呢啥哪几怎咋]|什么|多少|多久|如何|能不能|可不可以|可以|是否|要不要|有没有/;
 
 // ───────────────────────── words that carry no topic ─────────────────────────
 
@@ -152,7 +165,7 @@ const LIGHT_WORDS = `
 `
   .split(/\s+/)
   .filter(Boolean);
-const LIGHT = 0.25;
+const LIGHT = 0.1;
 
 // ─────────────────────────────── pinyin ───────────────────────────────
 
@@ -388,9 +401,16 @@ interface QueryTerms {
   weight: Float64Array;
   /** how much of its span a match covers */
   credit: Float64Array;
-  /** the query positions [start, end) the term stands for */
+  /**
+   * Where in the query each term stands, one span per occurrence (a term met twice, like 分 in
+   * "…分类…怎么分", covers its two places, not everything between them): the term's slot, the
+   * positions [start, end) and how much of them a match covers.
+   */
+  spans: number;
+  spanSlot: Int32Array;
   start: Int32Array;
   end: Int32Array;
+  spanCredit: Float64Array;
   /** per query unit: its weight by rarity; 0 for dropped (stop) units */
   posWeight: Float64Array;
   /** number of query units */
@@ -446,7 +466,7 @@ export class SearchIndex {
   private generation = 0;
   private touched = new Int32Array(0);
 
-  constructor(docs: SearchDoc[], opts: { synonyms: string[][] }) {
+  constructor(docs: SearchDoc[], opts: { synonyms: string[][]; stopwords?: readonly string[]; light?: readonly string[] }) {
     loadPinyin();
     this.docs = docs;
     const N = docs.length;
@@ -461,8 +481,8 @@ export class SearchIndex {
     // The dictionary: stop words first (they win over the same text as a catalogue word), then
     // the synonym groups, then each document's keywords, synonyms and title.
     this.groups = opts.synonyms.map((g) => g.map(normalize));
-    for (const w of STOPWORDS) this.addWord(w, true);
-    for (const w of LIGHT_WORDS) {
+    for (const w of [...STOPWORDS, ...(opts.stopwords ?? [])]) this.addWord(normalize(w), true);
+    for (const w of [...LIGHT_WORDS, ...(opts.light ?? []).map(normalize)]) {
       const word = this.addWord(w, false);
       if (word) word.light = true;
     }
@@ -588,7 +608,8 @@ export class SearchIndex {
     const q = this.queryTerms(u);
     if (!q.count) return [];
     const exact = this.phrases.get(this.signature(u));
-    const question = QUESTION.test(text);
+    // "怎么办 / 咋整" alone asks for the procedure: the item's guide, not an FAQ about one detail.
+    const question = QUESTION.test(text.replace(HOW, ''));
 
     // Accumulate.
     const gen = ++this.generation;
@@ -645,22 +666,53 @@ export class SearchIndex {
 
     // Coverage: how much of the query each candidate answers.
     const hits: SearchHit[] = [];
-    const ranked: { d: number; s: number }[] = [];
+    const ranked: { d: number; s: number; cov: number }[] = [];
     for (let k = 0; k < cand.length; k++) {
       const d = cand[k]!;
       const cov = this.coverage(q, d);
       if (cov < MIN_COVERAGE) continue;
-      ranked.push({ d, s: candScore[k]! * (0.5 + 0.5 * cov) });
+      ranked.push({ d, s: candScore[k]! * cov * cov, cov });
     }
     if (!ranked.length) return [];
     ranked.sort((a, b) => b.s - a.s);
     const top = ranked[0]!.s;
-    for (const { d, s } of ranked) {
+    for (const { d, s, cov } of ranked) {
       if (hits.length >= limit || s < top * MIN_SHARE_OF_TOP) break;
       const doc = this.docs[d]!;
-      hits.push({ ref: doc.ref, kind: doc.kind, title: doc.title, score: Math.round(s * 1000) / 1000 });
+      hits.push({ ref: doc.ref, kind: doc.kind, title: doc.title, score: Math.round(s * 1000) / 1000, coverage: Math.round(cov * 1000) / 1000 });
     }
     return hits;
+  }
+
+  /** A dictionary word of the catalogue (keyword, synonym, item name), not a function word. */
+  isWord(text: string): boolean {
+    const w = this.vocabByText.get(normalize(text));
+    return !!w && !w.stop && !w.light;
+  }
+
+  /** Whether the catalogue uses this text: a dictionary word, one of its Han bigrams, or (one character) that character. */
+  uses(text: string): boolean {
+    const t = normalize(text);
+    if (this.vocabByText.has(t)) return true;
+    let prev = -1;
+    let han = 0;
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      if (!isHan(c)) {
+        prev = -1;
+        continue;
+      }
+      han++;
+      const h = c - HAN_A_START;
+      if (prev >= 0 && this.bigram.has((prev << 15) | h)) return true;
+      prev = h;
+    }
+    return han === 1 && prev >= 0 && this.unigram.has(prev);
+  }
+
+  /** The catalogue's own words (for a segmenter's dictionary). */
+  dictionaryWords(): string[] {
+    return [...this.vocabByText.values()].filter((w) => !w.stop).map((w) => w.text);
   }
 
   // ─────────────────────────── dictionary ───────────────────────────
@@ -972,8 +1024,11 @@ export class SearchIndex {
     term: new Int32Array(512),
     weight: new Float64Array(512),
     credit: new Float64Array(512),
-    start: new Int32Array(512),
-    end: new Int32Array(512),
+    spans: 0,
+    spanSlot: new Int32Array(1024),
+    start: new Int32Array(1024),
+    end: new Int32Array(1024),
+    spanCredit: new Float64Array(1024),
     /** content positions: weight by rarity; 0 for dropped (stop) units */
     posWeight: new Float64Array(MAX_QUERY_CHARS + 1),
     n: 0,
@@ -983,27 +1038,30 @@ export class SearchIndex {
   private addQ(term: number, weight: number, credit: number, start: number, end: number): void {
     if (term < 0) return;
     const q = this.q;
-    const at = q.index.get(term);
-    if (at !== undefined) {
-      if (weight > q.weight[at]!) q.weight[at] = weight;
-      if (credit > q.credit[at]!) q.credit[at] = credit;
-      if (start < q.start[at]!) q.start[at] = start;
-      if (end > q.end[at]!) q.end[at] = end;
-      return;
+    let k = q.index.get(term);
+    if (k !== undefined) {
+      if (weight > q.weight[k]!) q.weight[k] = weight;
+      if (credit > q.credit[k]!) q.credit[k] = credit;
+    } else {
+      if (q.count === q.term.length) return;
+      k = q.count++;
+      q.index.set(term, k);
+      q.term[k] = term;
+      q.weight[k] = weight;
+      q.credit[k] = credit;
     }
-    if (q.count === q.term.length) return;
-    const k = q.count++;
-    q.index.set(term, k);
-    q.term[k] = term;
-    q.weight[k] = weight;
-    q.credit[k] = credit;
-    q.start[k] = start;
-    q.end[k] = end;
+    if (q.spans === q.spanSlot.length) return;
+    const sp = q.spans++;
+    q.spanSlot[sp] = k;
+    q.start[sp] = start;
+    q.end[sp] = end;
+    q.spanCredit[sp] = credit;
   }
 
   private queryTerms(u: Units): QueryTerms {
     const q = this.q;
     q.count = 0;
+    q.spans = 0;
     q.index.clear();
     q.n = u.n;
     const n = u.n;
@@ -1122,10 +1180,14 @@ export class SearchIndex {
   private nextBuf = new Uint8Array(0);
   private stopishBuf = new Uint8Array(0);
   private covered = new Float64Array(MAX_QUERY_CHARS + 1);
+  /** per query term: -1 not in the document, 0 in its body only, 1 in a short field */
+  private strongOf = new Int8Array(512);
   /** Share of the query (by position weight) that document `d` answers. */
   private coverage(q: QueryTerms, d: number): number {
     const cov = this.covered;
     cov.fill(0, 0, q.n);
+    if (this.strongOf.length < q.count) this.strongOf = new Int8Array(q.term.length);
+    const strong = this.strongOf;
     for (let k = 0; k < q.count; k++) {
       const t = q.term[k]!;
       const ds = this.postDocs;
@@ -1143,9 +1205,13 @@ export class SearchIndex {
         if (v < d) lo = mid + 1;
         else hi = mid - 1;
       }
-      if (at < 0) continue;
-      const c = q.credit[k]! * (this.postStrong[at] ? 1 : C_BODY_ONLY);
-      for (let p = q.start[k]!; p < q.end[k]!; p++) if (c > cov[p]!) cov[p] = c;
+      strong[k] = at < 0 ? -1 : this.postStrong[at]!;
+    }
+    for (let sp = 0; sp < q.spans; sp++) {
+      const st = strong[q.spanSlot[sp]!]!;
+      if (st < 0) continue;
+      const c = q.spanCredit[sp]! * (st ? 1 : C_BODY_ONLY);
+      for (let p = q.start[sp]!; p < q.end[sp]!; p++) if (c > cov[p]!) cov[p] = c;
     }
     let got = 0;
     let total = 0;
@@ -1199,3 +1265,139 @@ export function docsFromCatalogue(services: readonly Service[], faq: readonly Fa
     ),
   ];
 }
+
+// ─────────────────────── everything a citizen can be shown ───────────────────────
+
+/** The parts of a profile search reads (so that tests and the bench can build one from files). */
+export interface SearchableProfile {
+  services: readonly Service[];
+  faq: readonly Faq[];
+  navigation?: readonly NavNode[];
+  menu?: { buttons: readonly MenuButton[] } | undefined;
+  halls?: readonly Hall[];
+}
+
+type MenuButton = NonNullable<Profile['menu']>['buttons'][number];
+
+/**
+ * Search documents for everything a citizen can be shown: service items and FAQ answers; the
+ * navigation's own pages — policies, notices, links — within their validity window and audience
+ * (a child inherits its parents' windows and audience); menu buttons by their names (办事指南);
+ * halls with their address, phone and opening hours. Navigation entries that only open an item
+ * or an FAQ are that item's document already.
+ */
+export function docsFromProfile(p: SearchableProfile): SearchDoc[] {
+  const docs = docsFromCatalogue(p.services, p.faq);
+  const nodes = new Map<string, NavNode>();
+  const walk = (list: readonly NavNode[], inherited: { audience: string[]; valid_from?: string; valid_until?: string }) => {
+    for (const n of list) {
+      nodes.set(n.id, n);
+      const from = [inherited.valid_from, n.valid_from].filter((x): x is string => !!x).sort().pop();
+      const until = [inherited.valid_until, n.valid_until].filter((x): x is string => !!x).sort()[0];
+      const here = { audience: n.audience.length ? n.audience : inherited.audience, ...(from ? { valid_from: from } : {}), ...(until ? { valid_until: until } : {}) };
+      if (n.children) walk(n.children, here);
+      const r = n.reply;
+      if (!r) continue;
+      const body = r.text ?? (r.link ? [r.link.title, r.link.description ?? ''].join('\n') : r.news ? [r.news.title, r.news.description ?? ''].join('\n') : null);
+      if (body === null) continue;
+      // A page has no keywords: its first sentence says what it is about, and counts as much as its title.
+      const lead = body.split(/[。！？\n]/)[0]!.slice(0, 60);
+      docs.push({ ref: `nav:${n.id}`, kind: 'page', title: n.title, keywords: [], synonyms: lead ? [lead] : [], body, ...here });
+    }
+  };
+  walk(p.navigation ?? [], { audience: [] });
+  for (const b of p.menu?.buttons ?? []) {
+    for (const leaf of 'sub_button' in b ? b.sub_button : [b]) {
+      if (leaf.type !== 'click') continue;
+      const node = nodes.get(leaf.key);
+      docs.push({
+        ref: `menu:${leaf.key}`,
+        kind: 'page',
+        title: leaf.name,
+        keywords: [leaf.name],
+        synonyms: node && node.title !== leaf.name ? [node.title] : [],
+        body: '',
+        audience: node?.audience ?? [],
+        ...(node?.valid_from ? { valid_from: node.valid_from } : {}),
+        ...(node?.valid_until ? { valid_until: node.valid_until } : {}),
+      });
+    }
+  }
+  for (const h of p.halls ?? []) {
+    docs.push({
+      ref: `hall:${h.id}`,
+      kind: 'hall',
+      title: h.name,
+      keywords: [h.name, h.name.replace(/(街道)?社区事务受理服务中心$/, ''), h.address],
+      synonyms: [],
+      body: [`地址：${h.address}`, h.phone ? `电话：${h.phone}` : '', h.transport ? `交通：${h.transport}` : '', `开放时间：${describeWeekHours(h.hours)}`].filter(Boolean).join('\n'),
+      audience: [],
+    });
+  }
+  return docs;
+}
+
+/** Words that ask what to bring: a question naming an item is answered by the item's guide first. */
+const MATERIALS = /(要|需要)?(带|准备)(些|点)?(啥|什么|哪些)(东西|材料|资料|证件)?|材料|资料|证件/;
+
+/**
+ * Search as the chat uses it: the citizen's message read by the {@link QueryReader} (English,
+ * traditional characters, dialect, fillers, a long story's asking clause), searched over
+ * everything they can be shown, with the evidence gate's verdict: `answer` (one hit that covers
+ * what they asked and stands clear of the next), `list` (several candidates), or nothing.
+ */
+export class CitizenSearch {
+  readonly index: SearchIndex;
+  readonly reader: QueryReader;
+
+  constructor(p: SearchableProfile & { synonyms: string[][] }, lexicon: Lexicon) {
+    this.index = CitizenSearch.indexOf(docsFromProfile(p), p.synonyms, lexicon);
+    this.reader = new QueryReader(lexicon, this.index, this.index.dictionaryWords());
+  }
+
+  /** The index over given documents, with the lexicon's fillers and people words (bench: 10,000 entries). */
+  static indexOf(docs: SearchDoc[], synonyms: string[][], lexicon: Lexicon): SearchIndex {
+    return new SearchIndex(docs, { synonyms, stopwords: lexicon.fillers, light: lexicon.people });
+  }
+
+  /** Search over given documents (bench: 10,000 entries). */
+  static overDocs(docs: SearchDoc[], synonyms: string[][], lexicon: Lexicon): CitizenSearch {
+    const s = Object.create(CitizenSearch.prototype) as CitizenSearch;
+    const index = CitizenSearch.indexOf(docs, synonyms, lexicon);
+    Object.assign(s, { index, reader: new QueryReader(lexicon, index, index.dictionaryWords()) });
+    return s;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  search(query: string, opts: SearchOptions): SearchHit[] {
+    if (typeof query !== 'string') return [];
+    const read = this.reader.read(query.slice(0, MAX_QUERY_CHARS * 2));
+    if (!read.text) return [];
+    if (MATERIALS.test(read.text)) {
+      // "办居住证要带啥材料": the item's guide lists its materials; a generic FAQ does not.
+      const found = this.index.search(read.text.replace(new RegExp(MATERIALS.source, 'g'), ' '), opts);
+      const item = found.find((h) => h.kind === 'service');
+      if (item) return [item, ...found.filter((h) => h !== item)];
+    }
+    return this.index.search(read.text, opts);
+  }
+
+  /**
+   * The evidence gate: answer at once when the first hit covers what was asked and stands clear
+   * of the second; else the list (or, with no hits, nothing).
+   */
+  verdict(hits: SearchHit[]): 'answer' | 'list' | 'none' {
+    if (!hits.length) return 'none';
+    const [a, b] = hits;
+    if (a!.coverage >= ANSWER_COVERAGE && (!b || b.score < a!.score * ANSWER_CLEAR)) return 'answer';
+    return 'list';
+  }
+}
+
+/** An answer at once needs this much of the query covered… */
+const ANSWER_COVERAGE = 0.85;
+/** …and the second hit below this share of the first's score. */
+const ANSWER_CLEAR = 0.6;

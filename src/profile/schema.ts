@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { faqSchema, FUNCTIONS, functionSchema, serviceSchema, synonymsSchema } from './catalogue.ts';
 import { hallSchema } from './halls.ts';
+import { intentsSchema } from '../chat/intent.ts';
 import { weekHoursSchema } from './hours.ts';
 import { validitySchema } from './validity.ts';
 import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, navNodeSchema, sceneSchema, type NavNode, type ReplySpec } from './conversation.ts';
@@ -178,6 +179,8 @@ export const profileSchema = z
     inbox: inboxSchema.prefault(DEFAULT_INBOX),
     /** weiban's own sentences and words, where the department needs others (see texts.ts). */
     texts: textsSchema.prefault({}),
+    /** What citizens want done (book an item …) and the words they say it with (see chat/intent.ts). */
+    intents: intentsSchema.prefault({}),
   })
   .strict()
   .superRefine((p, ctx) => {

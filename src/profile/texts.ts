@@ -34,6 +34,8 @@ export const textsSchema = z
     nearest_title: text(40).default('离您最近的办事大厅：'),
     /** Under the nearest halls, when one of them takes bookings. */
     nearest_book_hint: text(100).default('回复「预约」可以约时间，到大厅少排队。'),
+    /** Under an answer search gave at once (without a list to choose from). */
+    search_not_it: text(100).default('不是您要问的？可以换个说法再问，或回复「转人工」。'),
     /** Under the nearest halls when none of them takes bookings (none by default). */
     nearest_hint: text(100).optional(),
   })

@@ -4,6 +4,7 @@ import getRawBody from 'raw-body';
 import type { Clock } from '../platform/clock.ts';
 import type { Kv } from '../platform/kv/index.ts';
 import type { Logger } from '../platform/log.ts';
+import { isUtf8 } from 'node:buffer';
 import { randomChunk, WeChatCrypto, WeChatCryptoError } from './crypto.ts';
 import { dedupKey, MessageError, toMessage, type InboundMessage } from './messages.ts';
 import { renderReply, type Reply } from './replies.ts';
@@ -23,19 +24,44 @@ export interface CallbackConfig {
   dedupTtlSeconds: number;
 }
 
+/**
+ * One callback attempt (one HTTP request from WeChat), carried through verify → decrypt → parse →
+ * de-duplicate → dispatch → store → reply. Request-scoped: whatever a step learns about the
+ * attempt lives here, not in maps keyed by message.
+ */
+export interface Attempt {
+  /** Real time the request arrived (ms): WeChat's reply window runs from here. */
+  readonly arrivedAt: number;
+  query: Query;
+  body: string;
+  encrypted: boolean;
+  xml: XmlObject;
+  message: InboundMessage;
+  /** Bounded (≤ MAX_DEDUP_KEY characters), stable across retries. */
+  dedupKey: string;
+  reply: Reply | null;
+  /**
+   * Set by the handler when the message was already stored and its reply is the one stored then
+   * (a retry after a restart, or one that reached another instance): nothing new to store.
+   */
+  answeredBefore?: boolean;
+  /** The handler's own request-scoped state (which route answered, what follows the reply). */
+  handler?: unknown;
+}
+
 /** What the conversation layer provides: the protocol layer knows nothing else about it. */
 export interface MessageHandler {
-  /** Produce the reply to a message (null: nothing to say). Called once per distinct message. */
-  handle(msg: InboundMessage, meta: { dedupKey: string }): Promise<Reply | null>;
   /**
-   * The reply is about to go out in the HTTP response: store it durably under the message's
-   * de-duplication key. Retries (at any instance) are answered from there by `replyFor`.
+   * Produce the reply to a message (null: nothing to say). The callback calls it for one attempt
+   * of a message at a time; the handler is the durable record: a message it has stored before is
+   * answered from the reply stored then (setting `answeredBefore`), or handled again when no
+   * reply was stored (the process died in between).
    */
-  replied(msg: InboundMessage, reply: Reply, meta: { dedupKey: string }): Promise<void>;
-  /** The reply given to this message before (for a retry), or null. */
-  replyFor(dedupKey: string): Promise<Reply | null>;
+  handle(attempt: Attempt): Promise<Reply | null>;
+  /** The reply is about to go out in the HTTP response: store it durably before it does. */
+  replied(attempt: Attempt, reply: Reply): Promise<void>;
   /** `handle` outran the reply window: the reply must go out another way (customer-service message). */
-  late(msg: InboundMessage, reply: Reply): Promise<void>;
+  late(attempt: Attempt, reply: Reply): Promise<void>;
   /** Reply given when `handle` throws. */
   errorReply?: Reply;
 }
@@ -48,7 +74,7 @@ export interface CallbackDeps {
   handler: MessageHandler;
 }
 
-interface Query {
+export interface Query {
   signature?: string;
   timestamp?: string;
   nonce?: string;
@@ -57,18 +83,7 @@ interface Query {
   msg_signature?: string;
 }
 
-/** State the steps pass along. */
-interface CallbackState {
-  query: Query;
-  body: string;
-  encrypted: boolean;
-  xml: XmlObject;
-  message: InboundMessage;
-  dedupKey: string;
-  reply: Reply | null;
-}
-
-type Ctx = Context & { state: { wx: CallbackState } };
+type Ctx = Context & { state: { wx: Attempt } };
 
 /** Refusals: a status and a reason that is safe to log (never the body, never an openid). */
 class Refusal extends Error {
@@ -81,14 +96,24 @@ class Refusal extends Error {
 }
 
 /**
- * What the shared store knows of a message, kept small (one letter): pending while it is handled,
- * then answered (the reply itself is in the handler's durable store), silent, or late.
+ * What the shared store knows of a message, kept small (one letter): pending while one attempt
+ * handles it (removed when it is answered: the handler's durable store answers later retries),
+ * or silent / late for a while (no reply was stored for those, so a retry must not handle them
+ * again).
  */
 const PENDING = 'p';
-const ANSWERED = 'a';
 const SILENT = 's';
 const LATE = 'l';
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * How long a claim on a message lives: the handling attempt answers (or hands over to a late
+ * reply) within the reply window, so a claim older than that belongs to a process that died; the
+ * next retry (WeChat retries after 5 s) takes it over instead of answering `success` for ever.
+ */
+export function claimTtlMs(replyTimeoutMs: number): number {
+  return replyTimeoutMs + 1000;
+}
 
 /**
  * The WeChat message callback, as a short composition: verify → decrypt → parse → deduplicate →
@@ -98,7 +123,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
   const { config, kv, clock, log, handler } = deps;
   const crypto = config.aesKey ? new WeChatCrypto(config.token, config.aesKey, config.appid) : null;
   const dedupTtl = config.dedupTtlSeconds * 1000;
-  const pendingTtl = Math.max(30_000, config.replyTimeoutMs * 4);
+  const pendingTtl = claimTtlMs(config.replyTimeoutMs);
 
   async function refuseBadInput(ctx: Ctx, next: Next) {
     try {
@@ -129,7 +154,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
         throw new Refusal(403, 'timestamp outside the accepted window');
       }
     }
-    ctx.state.wx = { query: q } as CallbackState;
+    ctx.state.wx = { arrivedAt: Date.now(), query: q } as Attempt;
     await next();
   }
 
@@ -145,13 +170,17 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
   async function readBody(ctx: Ctx, next: Next) {
     const declared = Number(ctx.get('content-length') || NaN);
     if (Number.isFinite(declared) && declared > config.maxBodyBytes) throw new Refusal(413, 'body over the size limit');
+    let raw: Buffer;
     try {
-      ctx.state.wx.body = await getRawBody(ctx.req, { limit: config.maxBodyBytes, encoding: 'utf8' });
+      raw = await getRawBody(ctx.req, { limit: config.maxBodyBytes });
     } catch (err) {
       const e = err as { type?: string; status?: number };
       if (e.type === 'entity.too.large' || e.status === 413) throw new Refusal(413, 'body over the size limit');
       throw new Refusal(400, 'unreadable body');
     }
+    // Strict: a replacement character would silently alter what the citizen wrote.
+    if (!isUtf8(raw)) throw new Refusal(400, 'body is not valid UTF-8');
+    ctx.state.wx.body = raw.toString('utf8');
     await next();
   }
 
@@ -207,20 +236,19 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     await next();
   }
 
-  /** A retry (even one arriving while the first is still being handled) gets the first one's reply. */
+  /**
+   * One attempt at a time handles a message, at any instance: a retry arriving while the first is
+   * still being handled waits for it (and then gets the stored reply from the handler), or takes
+   * the claim over when its holder died.
+   */
   async function deduplicate(ctx: Ctx, next: Next) {
     const wx = ctx.state.wx;
     const key = `dedup:${wx.dedupKey}`;
-    const started = Date.now();
     for (;;) {
       if (await kv.setIfAbsent(key, PENDING, pendingTtl)) break; // ours to handle
       const seen = await kv.get(key);
-      if (seen === null) continue; // the first attempt's claim just expired: take it over
-      if (seen === ANSWERED) {
-        wx.reply = await handler.replyFor(wx.dedupKey);
-        return sendReply(ctx);
-      }
-      if (seen !== PENDING || Date.now() - started >= config.replyTimeoutMs) return answerSuccess(ctx);
+      if (seen === null) continue; // answered meanwhile, or the holder's claim expired: claim it
+      if (seen !== PENDING || Date.now() - wx.arrivedAt >= config.replyTimeoutMs) return answerSuccess(ctx);
       await pause(25);
     }
     await next();
@@ -230,26 +258,32 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     const wx = ctx.state.wx;
     const key = `dedup:${wx.dedupKey}`;
     const msg = wx.message;
-    const work = handler.handle(msg, { dedupKey: wx.dedupKey }).catch((err) => {
+    const work = handler.handle(wx).catch((err) => {
       log.error({ err, kind: msg.kind }, 'message handler failed');
       return handler.errorReply ?? null;
     });
+    // The window runs from the request's arrival, not from here: waiting for a claim used part of it.
+    const left = Math.max(0, config.replyTimeoutMs - (Date.now() - wx.arrivedAt));
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), config.replyTimeoutMs)));
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), left)));
     const outcome = await Promise.race([work, timeout]);
     clearTimeout(timer);
     if (outcome === 'timeout') {
       await kv.set(key, LATE, dedupTtl);
       log.warn({ kind: msg.kind, afterMs: config.replyTimeoutMs }, 'reply not ready in time; answering success and sending it later');
       void work.then(async (reply) => {
-        if (reply) await handler.late(msg, reply);
+        if (reply && !wx.answeredBefore) await handler.late(wx, reply);
       }).catch((err) => log.error({ err }, 'late reply could not be handed over'));
       return answerSuccess(ctx);
     }
     wx.reply = outcome;
-    // Stored before the state says so: a retry that sees "answered" finds the reply.
-    if (outcome) await handler.replied(msg, outcome, { dedupKey: wx.dedupKey });
-    await kv.set(key, outcome ? ANSWERED : SILENT, dedupTtl);
+    if (outcome) {
+      // Stored before the claim is released: a retry that finds no claim finds the reply.
+      if (!wx.answeredBefore) await handler.replied(wx, outcome);
+      await kv.del(key);
+    } else {
+      await kv.set(key, SILENT, dedupTtl);
+    }
     await next();
   }
 

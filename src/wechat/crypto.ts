@@ -1,8 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { sha1Signature } from './signature.ts';
 import { cdataSafe } from './xml.ts';
 
-export type CryptoFailure = 'bad-key' | 'bad-base64' | 'bad-length' | 'bad-padding' | 'bad-appid' | 'bad-message';
+export type CryptoFailure = 'bad-key' | 'bad-base64' | 'bad-length' | 'bad-padding' | 'bad-appid' | 'bad-message' | 'bad-utf8';
 
 export class WeChatCryptoError extends Error {
   constructor(readonly reason: CryptoFailure, message: string) {
@@ -46,9 +47,9 @@ export class WeChatCrypto {
     this.iv = this.key.subarray(0, 16);
   }
 
-  /** Encrypt a message; `random` (16 bytes) only for reproducing published examples. */
-  encrypt(message: string, random: Buffer = randomChunk(16)): string {
-    const msg = Buffer.from(message, 'utf8');
+  /** Encrypt a message (text, or raw bytes); `random` (16 bytes) only for reproducing published examples. */
+  encrypt(message: string | Buffer, random: Buffer = randomChunk(16)): string {
+    const msg = typeof message === 'string' ? Buffer.from(message, 'utf8') : message;
     const len = Buffer.alloc(4);
     len.writeUInt32BE(msg.length, 0);
     const body = Buffer.concat([random, len, msg, Buffer.from(this.appid, 'utf8')]);
@@ -83,10 +84,12 @@ export class WeChatCrypto {
     if (content.length < 20) throw new WeChatCryptoError('bad-message', 'decrypted message too short');
     const len = content.readUInt32BE(16);
     if (20 + len > content.length) throw new WeChatCryptoError('bad-message', 'message length exceeds the decrypted data');
-    const message = content.subarray(20, 20 + len).toString('utf8');
     const appid = content.subarray(20 + len).toString('utf8');
     if (appid !== this.appid) throw new WeChatCryptoError('bad-appid', 'message is for another appid');
-    return message;
+    const bytes = content.subarray(20, 20 + len);
+    // Strict: a replacement character would silently alter what the citizen wrote.
+    if (!isUtf8(bytes)) throw new WeChatCryptoError('bad-utf8', 'message is not valid UTF-8');
+    return bytes.toString('utf8');
   }
 
   sign(timestamp: string, nonce: string, encrypted: string): string {

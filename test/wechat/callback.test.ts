@@ -6,7 +6,7 @@ import { FakeClock } from '../../src/platform/clock.ts';
 import { MemoryKv, type Kv } from '../../src/platform/kv/index.ts';
 import { RedisKv } from '../../src/platform/kv/redis.ts';
 import { createLogger } from '../../src/platform/log.ts';
-import { wechatCallback, type CallbackConfig, type MessageHandler } from '../../src/wechat/callback.ts';
+import { wechatCallback, type Attempt, type CallbackConfig, type MessageHandler } from '../../src/wechat/callback.ts';
 import { WeChatCrypto } from '../../src/wechat/crypto.ts';
 import type { InboundMessage } from '../../src/wechat/messages.ts';
 import type { Reply } from '../../src/wechat/replies.ts';
@@ -27,24 +27,28 @@ class RecordingHandler implements MessageHandler {
   delayMs = 0;
   fail = false;
   errorReply: Reply = { type: 'text', content: '系统繁忙' };
-  async handle(m: InboundMessage): Promise<Reply | null> {
+  /** Like the conversation log: a message answered before is answered from its stored reply. */
+  async handle(a: Attempt): Promise<Reply | null> {
+    const before = this.store.get(a.dedupKey);
+    if (before) {
+      a.answeredBefore = true;
+      return before;
+    }
+    const m = a.message;
     this.handled.push(m);
     if (this.delayMs) await sleep(this.delayMs);
     if (this.fail) throw new Error('boom');
     if (m.kind === 'text') return { type: 'text', content: `echo:${m.content}` };
     return null;
   }
-  async late(_m: InboundMessage, r: Reply) {
+  async late(_a: Attempt, r: Reply) {
     this.lateReplies.push(r);
   }
   /** Stands in for the durable store; shared by every harness on the same kv, as a database would be. */
   constructor(private readonly store: Map<string, Reply> = new Map()) {}
-  async replied(_m: InboundMessage, r: Reply, meta: { dedupKey: string }) {
+  async replied(a: Attempt, r: Reply) {
     this.passive.push(r);
-    this.store.set(meta.dedupKey, r);
-  }
-  async replyFor(key: string) {
-    return this.store.get(key) ?? null;
+    this.store.set(a.dedupKey, r);
   }
 }
 
@@ -237,6 +241,48 @@ describe('bad input is refused cleanly and handled never', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('success');
     expect(h.handler.handled.map((m) => m.kind)).toEqual(['unknown']);
+  });
+
+  // The bytes C3 28 FF: a lead byte with a wrong continuation, then a byte UTF-8 never uses.
+  const invalidUtf8 = (xml: string) => {
+    const [head, tail] = xml.split('BAD');
+    return Buffer.concat([Buffer.from(head!, 'utf8'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(tail!, 'utf8')]);
+  };
+
+  it('invalid UTF-8 in an encrypted message → 400, never stored altered (safe mode)', async () => {
+    const h = await harness();
+    const enc = new WeChatCrypto(TOKEN, AES, APPID).encrypt(invalidUtf8(textXml('请帮我查一下 BAD 这个')));
+    const res = await postSafe(h, envelope(enc), safeQuery(h, enc));
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/utf-?8/i);
+    expect(h.handler.handled).toHaveLength(0);
+    // The same text, well formed, goes through.
+    expect((await h.citizen.act('o_alice', { type: 'text', content: '请帮我查一下 这个' })).reply).toEqual({ type: 'text', content: 'echo:请帮我查一下 这个' });
+  });
+
+  it('invalid UTF-8 in a plain message → 400 (plain and compatible mode)', async () => {
+    for (const encoding of ['plain', 'compatible'] as const) {
+      const h = await harness({ encoding });
+      const res = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: invalidUtf8(textXml('我的身份证 BAD 号码')) });
+      expect(res.status).toBe(400);
+      expect(h.handler.handled).toHaveLength(0);
+    }
+  });
+
+  it('an openid, original id, MsgId or menu key longer than WeChat ever sends → 400', async () => {
+    const h = await harness({ encoding: 'plain' });
+    const post = (body: string) => fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body });
+    expect((await post(textXml('长', '1'.repeat(33)))).status).toBe(400);
+    expect((await post(textXml('长', '10001', `o_${'x'.repeat(63)}`))).status).toBe(400);
+    expect((await post(textXml('长').replace('gh_test', `gh_${'y'.repeat(62)}`))).status).toBe(400);
+    const click = (key: string) =>
+      `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o_alice]]></FromUserName><CreateTime>1795000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[${key}]]></EventKey></xml>`;
+    expect((await post(click('k'.repeat(129)))).status).toBe(400);
+    expect(h.handler.handled).toHaveLength(0);
+    // At the limits they are taken.
+    expect((await post(textXml('长', '1'.repeat(20), `o_${'x'.repeat(62)}`))).status).toBe(200);
+    expect((await post(click('k'.repeat(128)))).status).toBe(200);
+    expect(h.handler.handled).toHaveLength(2);
   });
 
   it('other methods → 405; repeated query parameters → 400', async () => {

@@ -158,30 +158,30 @@ describe('de-duplication keys', () => {
 
   it('messages: MsgId with FromUserName (same MsgId from two citizens are two messages); a retry is the same', () => {
     const a = msg('text', '<Content>a</Content>');
-    expect(key(a)).toBe('m:o_citizen:1234567890123456');
-    expect(key(from(a, 'o_other'))).toBe('m:o_other:1234567890123456');
-    expect(key(a.replace('1234567890123456', '1234567890123457'))).toBe('m:o_citizen:1234567890123457');
+    expect(key(a)).toBe('m:1234567890123456:o_citizen');
+    expect(key(from(a, 'o_other'))).toBe('m:1234567890123456:o_other');
+    expect(key(a.replace('1234567890123456', '1234567890123457'))).toBe('m:1234567890123457:o_citizen');
     // A retry of the same message, re-parsed, has the same key — whatever else it carries.
     expect(key(msg('text', '<Content>a</Content>'))).toBe(key(a));
   });
 
   it('events: FromUserName + CreateTime + Event + EventKey', () => {
     const click = ev('CLICK', '<EventKey>A</EventKey>');
-    expect(key(click)).toBe('e:o_citizen:1348831860:CLICK:A');
+    expect(key(click)).toBe('e:1348831860:o_citizen:CLICK:A');
     // Two citizens tapping the same menu in the same second: two taps (the second must not get the first's stored reply).
-    expect(key(from(click, 'o_other'))).toBe('e:o_other:1348831860:CLICK:A');
+    expect(key(from(click, 'o_other'))).toBe('e:1348831860:o_other:CLICK:A');
     // Two taps of one citizen in one second on different items differ; the same tap a second later differs.
-    expect(key(ev('CLICK', '<EventKey>B</EventKey>'))).toBe('e:o_citizen:1348831860:CLICK:B');
-    expect(key(at(click, 1348831861))).toBe('e:o_citizen:1348831861:CLICK:A');
-    expect(key(ev('VIEW', '<EventKey>A</EventKey>'))).toBe('e:o_citizen:1348831860:VIEW:A');
+    expect(key(ev('CLICK', '<EventKey>B</EventKey>'))).toBe('e:1348831860:o_citizen:CLICK:B');
+    expect(key(at(click, 1348831861))).toBe('e:1348831861:o_citizen:CLICK:A');
+    expect(key(ev('VIEW', '<EventKey>A</EventKey>'))).toBe('e:1348831860:o_citizen:VIEW:A');
     // A retry of the same event has the same key.
     expect(key(ev('CLICK', '<EventKey>A</EventKey>'))).toBe(key(click));
   });
 
   it('events without a key, and platform events carrying their own MsgID', () => {
-    expect(key(ev('subscribe'))).toBe('e:o_citizen:1348831860:subscribe:');
-    expect(key(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163836</MsgID><Status>success</Status>'))).toBe('e:o_citizen:1348831860:TEMPLATESENDJOBFINISH::200163836');
-    expect(key(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163837</MsgID><Status>success</Status>'))).toBe('e:o_citizen:1348831860:TEMPLATESENDJOBFINISH::200163837');
+    expect(key(ev('subscribe'))).toBe('e:1348831860:o_citizen:subscribe:');
+    expect(key(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163836</MsgID><Status>success</Status>'))).toBe('e:1348831860:o_citizen:TEMPLATESENDJOBFINISH::200163836');
+    expect(key(ev('TEMPLATESENDJOBFINISH', '<MsgID>200163837</MsgID><Status>success</Status>'))).toBe('e:1348831860:o_citizen:TEMPLATESENDJOBFINISH::200163837');
   });
 });
 

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { describeInbound } from '../../src/chat/log.ts';
+import { dedupKey, toMessage, type InboundMessage } from '../../src/wechat/messages.ts';
+import { parseWeChatXml } from '../../src/wechat/xml.ts';
+import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
+import { available, DB_BACKENDS } from '../helpers/backends.ts';
+
+/**
+ * SQLite never enforces a varchar's length; PostgreSQL does. The conversation log writes every
+ * message of an event-loop turn in one transaction, so one row PostgreSQL refuses used to fail
+ * the write — and the answer — of every citizen in the same batch.
+ */
+const start = appsClosedAfterEach();
+
+function text(app: TestApp, openid: string, content: string, msgId: string): string {
+  return app.emulator!.wire.buildXml(openid, { type: 'text', content }, Math.floor(app.clock.now() / 1000), msgId);
+}
+
+async function count(app: TestApp, sql: string): Promise<number> {
+  await app.conversationLog.flush();
+  const [row] = (await app.db.query(sql)) as { n: string | number }[];
+  return Number(row!.n);
+}
+
+for (const db of DB_BACKENDS) {
+  describe.skipIf(!available(db))(`field bounds (${db.label})`, () => {
+    it('an over-long openid or MsgId is refused at the edge, and the citizens beside it are answered', async () => {
+      const app = await start({ db: db.name });
+      const citizens = Array.from({ length: 8 }, (_, i) => `o_bounds_${i}`);
+      for (const c of citizens) await app.emulator!.act(c, { type: 'subscribe' });
+      const good = citizens.map((c, i) => text(app, c, i % 2 ? '谢谢' : '你好，我想问一下社保卡丢了怎么补办', `7700000000000${i}`));
+      const bad = [
+        text(app, `o_${'z'.repeat(90)}`, '谢谢', '77000000000099'), // openid beyond its column
+        text(app, 'o_bounds_0', '谢谢', '9'.repeat(200)), // MsgId beyond anything WeChat sends
+      ];
+      // All at once, so that they would share one group-committed write.
+      const all = await Promise.all([...good, ...bad].map((x) => app.emulator!.wire.post(x)));
+      expect(all.slice(good.length).map((r) => r.status)).toEqual([400, 400]);
+      const answers = await Promise.all(all.slice(0, good.length).map((r) => app.emulator!.wire.readReply(r.body, r.encrypted)));
+      for (const a of answers) {
+        expect(a?.type).toBe('text');
+        expect((a as { content: string }).content).not.toBe(app.profile.replies.error);
+      }
+      expect(await count(app, `SELECT count(*) AS n FROM messages WHERE direction = 'in' AND openid LIKE 'o_bounds_%' AND kind = 'text'`)).toBe(good.length);
+    });
+
+    it('a row the database refuses fails alone: the others of its batch are stored', async () => {
+      const app = await start({ db: db.name });
+      const make = (openid: string, msgId: string): [InboundMessage, string] => {
+        const x = parseWeChatXml(text(app, 'o_placeholder', '麻烦帮我看看我的预约还在不在', msgId));
+        const m = { ...toMessage(x), fromUser: openid } as InboundMessage; // past the edge: as if a check were missed
+        return [m, dedupKey(m, x)];
+      };
+      const rows = [make('o_batch_1', '1'), make('o_batch_2', '2'), make(`o_${'q'.repeat(70)}`, '3'), make('o_batch_3', '4')];
+      // Enqueued in one turn: one batch.
+      const settled = await Promise.allSettled(rows.map(([m, k]) => app.conversationLog.recordInbound(m, k)));
+      const expected = db.name === 'postgres' ? ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'] : ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'];
+      expect(settled.map((s) => s.status)).toEqual(expected);
+      expect(await count(app, `SELECT count(*) AS n FROM messages WHERE openid IN ('o_batch_1', 'o_batch_2', 'o_batch_3')`)).toBe(3);
+      expect(await count(app, `SELECT count(*) AS n FROM citizens WHERE openid IN ('o_batch_1', 'o_batch_2', 'o_batch_3')`)).toBe(3);
+      expect(describeInbound(rows[0]![0])).toBe('麻烦帮我看看我的预约还在不在');
+    });
+
+    it('one batch: a follow and a first message of one citizen merge; a retry beside them brings its stored reply and changes nothing', async () => {
+      const app = await start({ db: db.name });
+      const log = app.conversationLog;
+      const parse = (xml: string): [InboundMessage, string] => {
+        const x = parseWeChatXml(xml);
+        const m = toMessage(x);
+        return [m, dedupKey(m, x)];
+      };
+      const wire = app.emulator!.wire;
+      const now = () => Math.floor(app.clock.now() / 1000);
+      // An earlier message of another citizen, answered and stored.
+      const [old, oldKey] = parse(text(app, 'o_batch_old', '上午有人吗', '5000'));
+      expect(await log.recordInbound(old, oldKey)).toEqual({ fresh: true });
+      await log.recordOutbound({ openid: 'o_batch_old', kind: 'text', content: '工作日上午 9 点到 12 点都有人。', channel: 'passive', msgKey: `r:${oldKey}` });
+      const oldCitizen = await log.citizen('o_batch_old');
+      app.clock.advance(60_000);
+      const [follow, followKey] = parse(wire.buildXml('o_batch_new', { type: 'subscribe', scene: 'hall-xinhua' }, now(), '0'));
+      const [first, firstKey] = parse(text(app, 'o_batch_new', '您好，刚关注，想问问老年卡怎么办', '5001'));
+      // Enqueued in one turn: one batch.
+      const results = await Promise.all([log.recordInbound(follow, followKey), log.recordInbound(first, firstKey), log.recordInbound(old, oldKey)]);
+      expect(results).toEqual([{ fresh: true }, { fresh: true }, { fresh: false, reply: { kind: 'text', content: '工作日上午 9 点到 12 点都有人。', payload: null } }]);
+      expect(await log.citizen('o_batch_new')).toMatchObject({ subscribed: true, scene: 'hall-xinhua', lastInteractionKind: 'message', lastMessageAt: app.clock.now() });
+      expect(await log.citizen('o_batch_old')).toEqual(oldCitizen); // the retry is not a new interaction
+    });
+  });
+}
