@@ -19,4 +19,9 @@ export class LiveSearch implements SearchEngine {
   search(query: string, opts: { now: number; audience?: string | null; limit?: number }): SearchHit[] {
     return this.index.search(query, opts);
   }
+
+  /** The index's evidence gate, when it has one (else the engine shows the list). */
+  verdict(hits: SearchHit[]): 'answer' | 'list' | 'none' {
+    return this.index.verdict ? this.index.verdict(hits) : 'list';
+  }
 }
