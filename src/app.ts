@@ -18,6 +18,8 @@ export interface AppParts {
   kv: Kv;
   conversation: Conversation;
   emulator: Emulator | null;
+  /** Told how each WeChat callback ended and how long it took (the metrics). */
+  observe?: CallbackObserver;
   /** Capabilities' own routes (the staff panel, citizen pages …). */
   routers?: Router[];
   /**
@@ -28,6 +30,13 @@ export interface AppParts {
 }
 
 /** The Koa application: each capability mounts its routes here. */
+/** How a callback ended: a reply in the answer, an empty answer (quiet, or the reply comes later), refused. */
+export interface CallbackObserver {
+  callback(outcome: 'answered' | 'quiet' | 'refused', seconds: number): void;
+  /** A reply that was not ready in time went out as a customer-service message instead. */
+  late(): void;
+}
+
 export function buildApp(p: AppParts): Koa {
   // Behind one trusted proxy: the client's address is the one that proxy appended, the last in
   // X-Forwarded-For; whatever a client wrote before it is not believed.
@@ -72,10 +81,24 @@ export function buildApp(p: AppParts): Koa {
     kv: p.kv,
     clock: p.clock,
     log: p.log.child({ component: 'callback' }),
-    handler: p.conversation,
+    handler: p.observe ? observed(p.conversation, p.observe) : p.conversation,
   });
   // The callback is the hot path: mounted ahead of the router, on its exact path.
-  app.use((ctx, next) => (ctx.path === '/wechat' ? callback(ctx, next) : next()));
+  const observe = p.observe;
+  app.use(
+    observe
+      ? async (ctx, next) => {
+          if (ctx.path !== '/wechat') return next();
+          const t0 = performance.now();
+          try {
+            await callback(ctx, next);
+          } finally {
+            const body = typeof ctx.body === 'string' ? ctx.body : '';
+            observe.callback(ctx.status >= 400 ? 'refused' : body.startsWith('<xml') ? 'answered' : 'quiet', (performance.now() - t0) / 1000);
+          }
+        }
+      : (ctx, next) => (ctx.path === '/wechat' ? callback(ctx, next) : next()),
+  );
   const pathHeaders = p.pathHeaders ?? [];
   if (pathHeaders.length) {
     app.use(async (ctx, next) => {
@@ -90,4 +113,14 @@ export function buildApp(p: AppParts): Koa {
     app.use(er.routes()).use(er.allowedMethods());
   }
   return app;
+}
+
+/** The conversation, telling the observer when a reply goes out late. */
+function observed(c: Conversation, o: CallbackObserver): Conversation {
+  return Object.assign(Object.create(c) as Conversation, {
+    late: (...args: Parameters<Conversation['late']>) => {
+      o.late();
+      return c.late(...args);
+    },
+  });
 }

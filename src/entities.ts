@@ -13,6 +13,8 @@ import { ApiKeyEntity, TicketCounterEntity, TicketEntity, TicketEventEntity, Tic
 import { bindingEntities } from './services/bindings/entities.ts';
 import { NoticeEntity, NoticeRecipientEntity } from './services/notices/index.ts';
 import { BillCounterEntity, BillEntity, BillEventEntity, PayOrderEntity, RefundEntity } from './services/bills/entities.ts';
+import { ContentEditEntity } from './ops/content.ts';
+import { PageViewEntity } from './services/catalogue/views.ts';
 
 /** Every entity the application maps; the schema itself comes only from migrations/. */
 export const entities: EntitySchema<any>[] = [
@@ -49,4 +51,6 @@ export const entities: EntitySchema<any>[] = [
   RefundEntity,
   BillEventEntity,
   BillCounterEntity,
+  ContentEditEntity,
+  PageViewEntity,
 ];

@@ -17,8 +17,10 @@ import type { ConversationLog } from './chat/log.ts';
 import { MenuSync } from './chat/menu.ts';
 import type { Outbox } from './chat/outbox.ts';
 import { loadLexicon } from './chat/lexicon.ts';
+import { LiveSearch } from './chat/live-search.ts';
 import { CitizenSearch } from './chat/search.ts';
 import { openCore, type CoreOptions } from './core.ts';
+import { opsCapability } from './ops/capability.ts';
 import { Emulator } from './emulator/index.ts';
 import { PAGE_HEADERS } from './h5/http.ts';
 import { citizenPages } from './h5/index.ts';
@@ -89,6 +91,8 @@ export interface Instance {
   reader: InboxReader;
   stats: Stats;
   emulator: Emulator | null;
+  /** Every capability, by name (tests reach a capability's own services through it). */
+  capabilities: Capability[];
   server: Server;
   /** Stop: no new requests; those in flight get `graceMs` to finish (default: none). */
   close(graceMs?: number): Promise<void>;
@@ -111,6 +115,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
   });
   const appointments = appointmentsCapability(core);
 
+  const lexicon = loadLexicon();
+  const search = new LiveSearch(() => new CitizenSearch(profile, lexicon));
   const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
   ratings = ratingsCapability(core, { departmentName });
   const bills = billsCapability(core, { appointments: appointments.appointments });
@@ -121,7 +127,8 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     const c = await cases.cases.get(Number(id));
     return c ? { openid: c.openid, department: c.department, finished: c.status === 'completed', label: `办件 ${c.caseNo}` } : null;
   });
-  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets, bills, bindingsCapability(core, { pay: bills.bills }), noticesCapability(core)];
+  const ops = opsCapability(core, { catalogueChanged: () => search.rebuild() });
+  const capabilities: Capability[] = [alertsCapability(core), inbox, catalogueCapability(core), appointments, cases, ratings, tickets, bills, bindingsCapability(core, { pay: bills.bills }), noticesCapability(core), ops];
 
   // ---- the conversation -------------------------------------------------------------------------
   const chat = capabilities.flatMap((c) => (c.chat ? [c.chat] : []));
@@ -132,7 +139,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     calendar: core.calendar,
     handoffs: inbox.handoffs,
     publicUrl: core.publicUrl,
-    search: new CitizenSearch(profile, loadLexicon()),
+    search,
     dialogs: Object.assign({ ask: askDialog }, ...chat.map((c) => c.dialogs ?? {})),
     earlyRoutes: chat.flatMap((c) => c.early ?? []),
     extraRoutes: chat.flatMap((c) => c.extra ?? []),
@@ -195,7 +202,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     { prefix: '/admin', headers: PANEL_HEADERS },
     { prefix: '/h5', headers: PAGE_HEADERS },
   ];
-  const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers, pathHeaders });
+  const app = buildApp({ profile, clock, log, db: core.db, kv: core.kv, conversation, emulator, routers, pathHeaders, observe: ops.observe });
   const { server } = core;
   server.removeAllListeners('request');
   server.on('request', app.callback());
@@ -231,6 +238,7 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     reader: inbox.reader,
     stats: inbox.stats,
     emulator,
+    capabilities,
     async close(graceMs = 0) {
       if (closed) return;
       closed = true;

@@ -62,6 +62,10 @@ export const AUDIT_ACTIONS = {
   'bill-refund': '缴费退款',
   'bill-close': '关闭账单',
   'bill-export': '导出缴费记录',
+  'ops-export': '导出运营数据',
+  'content-edit': '修改内容',
+  'content-rollback': '回退内容',
+  'ops-check': '运行体检',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 

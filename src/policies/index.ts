@@ -10,3 +10,4 @@ export * from './cases.ts';
 export * from './tickets.ts';
 export * from './bindings.ts';
 export * from './bills.ts';
+export * from './ops.ts';
