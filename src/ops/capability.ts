@@ -14,7 +14,7 @@ import { runCheck, type CheckDeps, type CheckResult } from './check.ts';
 import { checkPage, contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
 import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, type ContentItem, type ContentKind } from './content.ts';
 import { dayOf } from '../services/catalogue/views.ts';
-import { pageViewUses, bookingUses, caseRequests, caseUses, conversationRatings, conversationRequests, conversationUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
+import { pageViewUses, bookingUses, caseRequests, caseUses, conversationRequests, conversationUses, paymentUses, serviceRatings, ticketRequests, ticketUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
 
 export interface OpsCapability extends Capability {
   operations: Operations;
@@ -34,8 +34,8 @@ interface StoredCheck {
 /**
  * Running the account (运营): use per service item, reply speed against the norms, satisfaction,
  * with exports — for supervisors and administrators in the panel. The figures come from each
- * capability's own records through one reader per source: tickets, bills and ratings plug in by
- * adding their reader to the lists below.
+ * capability's own records through one reader per source (conversations, pages, bookings, cases,
+ * payments, tickets, ratings); a new source plugs in by adding its reader to the lists below.
  */
 export interface OpsNeeds {
   /** The catalogue's text changed (an FAQ answer, a guide): rebuild what is derived from it (search). */
@@ -49,9 +49,10 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
   const staffIdOf = async (username: string) => (await core.accounts.byUsername(username))?.id ?? null;
 
   const days = { of: (t: number) => dayOf(core.calendar, t), start: (d: string) => core.calendar.atLocal(Number(d.slice(0, 4)), Number(d.slice(5, 7)), Number(d.slice(8, 10))) };
-  const uses: UseReader[] = [conversationUses(db, profile.conversation.session_idle_minutes * 60_000), pageViewUses(db, days), bookingUses(db), caseUses(db)];
-  const requests: RequestReader[] = [conversationRequests(db, profile), caseRequests(db, profile, staffIdOf)];
-  const ratings: RatingReader[] = [conversationRatings(db)];
+  const uses: UseReader[] = [conversationUses(db, profile.conversation.session_idle_minutes * 60_000), pageViewUses(db, days), bookingUses(db), caseUses(db), paymentUses(db), ticketUses(db)];
+  const requests: RequestReader[] = [conversationRequests(db, profile), caseRequests(db, profile, staffIdOf), ticketRequests(db, staffIdOf)];
+  // One table for every 好差评: tickets, cases, bookings and conversations (the inbox records them there).
+  const ratings: RatingReader[] = [serviceRatings(db)];
 
   const operations = new Operations({
     db,
@@ -301,7 +302,7 @@ export function exportTables(operations: Operations, departmentName: (id: string
         header: ['排名', '事项', '类别', '次数', '人数', '占比', '累计占比', ...USE_CHANNELS.map((c) => CHANNEL_NAMES[c]), '常用（八成使用）'],
         rows: v.ranking.rows.map((x, i) => [i + 1, x.name, x.kind === 'faq' ? '问答' : '事项', x.uses, x.users, pct(x.share), pct(x.cumulative), ...USE_CHANNELS.map((c) => x.byChannel[c]), x.head ? '是' : '']),
       };
-      for (const u of v.unused) t.rows.push(['—', u.name, u.kind === 'faq' ? '问答' : '事项', 0, 0, '0%', '', ...USE_CHANNELS.map(() => 0), '无人使用']);
+      for (const u of v.unused) t.rows.push(['—', u.name, u.kind === 'faq' ? '问答' : u.kind === 'ticket' ? '诉求' : '事项', 0, 0, '0%', '', ...USE_CHANNELS.map(() => 0), '无人使用']);
       return t;
     },
     async speed(d: number, scope: string[] | null): Promise<Table> {

@@ -13,7 +13,7 @@ import { USE_CHANNELS, type HumanRequest, type Norm, type Period, type Rating, t
 export interface Item {
   key: string;
   name: string;
-  kind: 'service' | 'faq';
+  kind: 'service' | 'faq' | 'ticket';
   /** Inside its validity window now. */
   live: boolean;
 }
@@ -23,13 +23,15 @@ export function catalogueItems(profile: Profile, now: number): Item[] {
   return [
     ...profile.services.map((s) => ({ key: `service:${s.id}`, name: s.name, kind: 'service' as const, live: isValidAt(s, now) })),
     ...profile.faq.map((f) => ({ key: `faq:${f.id}`, name: f.question, kind: 'faq' as const, live: isValidAt(f, now) })),
+    // Tickets count by category: what the citizen's 诉求 was about.
+    ...(profile.tickets?.categories ?? []).map((c) => ({ key: `ticket:${c.id}`, name: `诉求：${c.name}`, kind: 'ticket' as const, live: true })),
   ];
 }
 
 export interface RankRow {
   key: string;
   name: string;
-  kind: 'service' | 'faq';
+  kind: 'service' | 'faq' | 'ticket';
   uses: number;
   /** Distinct citizens. */
   users: number;
@@ -82,7 +84,7 @@ export function ranking(uses: Use[], items: Item[]): Ranking {
     return {
       key,
       name: item?.name ?? key,
-      kind: item?.kind ?? (key.startsWith('faq:') ? 'faq' : 'service'),
+      kind: item?.kind ?? (key.startsWith('faq:') ? 'faq' : key.startsWith('ticket:') ? 'ticket' : 'service'),
       uses: a.uses,
       users: a.users.size,
       share: total ? a.uses / total : 0,
@@ -181,7 +183,8 @@ export const pct = (x: number): string => `${Math.round(x * 1000) / 10}%`;
 // ---- reply speed -------------------------------------------------------------------------------
 
 /** The moment a request's first answer is due by the norm. */
-export function normDeadline(r: Pick<HumanRequest, 'norm' | 'createdAt'>, calendar: WorkingCalendar): number {
+export function normDeadline(r: Pick<HumanRequest, 'norm' | 'createdAt' | 'dueAt'>, calendar: WorkingCalendar): number {
+  if (r.dueAt !== undefined) return r.dueAt;
   return r.norm === 'simple' ? r.createdAt + 24 * HOUR : calendar.workingDaysDeadline(r.createdAt, 3);
 }
 

@@ -186,7 +186,7 @@ export class Operations {
     const ratings = await this.allRatings(p, departments);
     const names = await this.d.staffNames([...new Set(ratings.map((r) => r.staffId).filter((x): x is number => x !== null))]);
     const items = new Map(catalogueItems(this.d.profile, this.d.clock.now()).map((i) => [i.key, i.name]));
-    const channels: Record<string, string> = { chat: '对话', page: '页面', hall: '大厅', phone: '电话' };
+    const channels: Record<string, string> = { chat: '对话', page: '页面', hall: '大厅', phone: '电话', open311: '其他系统（Open311）' };
     const t = (g: Parameters<typeof satisfactionTable>[1]) => satisfactionTable(ratings, g);
     return {
       period: p,

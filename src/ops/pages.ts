@@ -22,6 +22,8 @@ const TABS: [OpsTab, string, string][] = [
   ['check', '体检', '/admin/ops/check'],
 ];
 
+const SOURCE_NAMES: Record<string, string> = { conversation: '会话', ticket: '工单', case: '办件', booking: '预约' };
+
 export function opsPage(c: PageContext, tab: OpsTab, title: string, body: HtmlValue, tools?: HtmlValue): SafeHtml {
   return page(c, {
     title,
@@ -195,7 +197,7 @@ export function satisfactionPage(c: PageContext, v: SatisfactionView, days: numb
     <section class="card"><h2>差评 <small class="muted">${v.poor.length} 个</small></h2>
       ${v.poor.length
         ? html`<table class="items"><thead><tr><th>时间</th><th>评分</th><th>来源</th><th>意见</th><th>整改</th></tr></thead><tbody>${v.poor.map(
-            (r) => html`<tr><td>${f.short(r.at)}</td><td>${r.level} 分</td><td><a href="${r.link}">${r.source === 'conversation' ? '会话' : r.source} #${r.id}</a></td><td>${r.comment ? maskText(r.comment) : html`<span class="muted">（未留言）</span>`}</td><td>${r.rectified === null ? '—' : r.rectified ? '已整改' : html`<span class="pill pill-near">未整改</span>`}</td></tr>`,
+            (r) => html`<tr><td>${f.short(r.at)}</td><td>${r.level} 分</td><td><a href="${r.link}">${SOURCE_NAMES[r.source] ?? r.source} #${r.id}</a></td><td>${r.comment ? maskText(r.comment) : html`<span class="muted">（未留言）</span>`}</td><td>${r.rectified === null ? '—' : r.rectified ? '已整改' : html`<span class="pill pill-near">未整改</span>`}</td></tr>`,
           )}</tbody></table>`
         : html`<p class="muted">没有差评。</p>`}
     </section>`;

@@ -6,6 +6,9 @@ import type { Profile } from '../profile/schema.ts';
 import { BookingEntity } from '../services/appointments/entities.ts';
 import { CaseEntity, CaseEventEntity } from '../services/cases/entities.ts';
 import { PageViewEntity } from '../services/catalogue/views.ts';
+import { BillEntity } from '../services/bills/entities.ts';
+import { RatingEntity } from '../services/ratings/entities.ts';
+import { TicketEntity, TicketEventEntity } from '../services/tickets/entities.ts';
 
 /**
  * What the operations figures are made of, read from the records each capability already keeps —
@@ -63,6 +66,8 @@ export interface HumanRequest {
   norm: Norm;
   createdAt: number;
   firstAnsweredAt: number | null;
+  /** The source's own deadline for the first answer (a ticket's working-day 办理时限), instead of the norm's. */
+  dueAt?: number;
   /** Whether the request is still waiting for anything (an answered but open one is not overdue). */
   open: boolean;
   link: string;
@@ -295,37 +300,191 @@ export function caseRequests(db: DataSource, profile: Profile, staffIdOf: (usern
   };
 }
 
-/**
- * The conversations' own 好差评: the rating a citizen gave when staff closed the conversation. The
- * item is the service the citizen was last reading before asking for a person (from the log).
- */
-export function conversationRatings(db: DataSource): RatingReader {
+/** The service item a citizen was last reading (within a day) before asking for a person. */
+async function itemBeforeHandoff(db: DataSource, handoffId: number): Promise<string | null> {
+  const h = await db.getRepository(HandoffEntity).findOneBy({ id: handoffId });
+  if (!h) return null;
+  const last = await db
+    .getRepository(MessageEntity)
+    .createQueryBuilder('m')
+    .select('m.ref', 'ref')
+    .where("m.openid = :openid AND m.direction = 'out' AND m.ref LIKE 'service:%' AND m.created_at <= :at AND m.created_at >= :since", { openid: h.openid, at: h.createdAt, since: h.createdAt - 86_400_000 })
+    .orderBy('m.created_at', 'DESC')
+    .limit(1)
+    .getRawOne<{ ref: string }>();
+  return last ? (useOfRef(last.ref)?.item ?? null) : null;
+}
+
+/** Finished tickets (no answer is awaited any more). */
+const TICKET_DONE = ['completed', 'closed', 'rejected', 'merged'];
+/** A staff move that answers the citizen: 答复, or 不予受理 with its reason. */
+const TICKET_ANSWERS = ['answered', 'rejected'];
+
+/** Tickets (诉求) filed by citizens through the account — in chat, 随手拍 or a mailbox page — counted by category (`ticket:<category>`). */
+export function ticketUses(db: DataSource): UseReader {
   return {
-    name: 'conversations',
+    name: 'tickets',
+    async uses({ from, to }) {
+      const rows = await db
+        .getRepository(TicketEntity)
+        .createQueryBuilder('t')
+        .leftJoin('Citizen', 'c', 'c.openid = t.openid')
+        .select(['t.category AS category', 't.openid AS openid', 't.channel AS channel', 't.filed_at AS at', 'c.audience AS audience'])
+        // Open311 reports come from other systems, not through the account; a merged report is still a citizen's use.
+        .where("t.channel <> 'open311' AND t.filed_at >= :from AND t.filed_at < :to", { from, to })
+        .getRawMany<{ category: string; openid: string | null; channel: string; at: number | string; audience: string | null }>();
+      return rows.map((r) => ({ item: `ticket:${r.category}`, at: Number(r.at), channel: r.channel === 'chat' ? 'chat' : 'page', action: 'ticket', audience: r.audience ?? null, openid: r.openid }));
+    },
+  };
+}
+
+/**
+ * Payments (缴费) of a case's or a booking's fee, counted for that case's or booking's service item
+ * when paid (a department's own bill — a fine — belongs to no item of the catalogue). Paid on the
+ * pay page; a bill later refunded was still paid.
+ */
+export function paymentUses(db: DataSource): UseReader {
+  return {
+    name: 'payments',
+    async uses({ from, to }) {
+      const rows = await db
+        .getRepository(BillEntity)
+        .createQueryBuilder('b')
+        .leftJoin('Case', 'k', "b.pays_kind = 'case' AND CAST(k.id AS varchar(64)) = b.pays_ref")
+        .leftJoin('Booking', 'p', "b.pays_kind = 'booking' AND CAST(p.id AS varchar(64)) = b.pays_ref")
+        .leftJoin('Citizen', 'c', 'c.openid = b.openid')
+        .select(['k.service_id AS case_service', 'p.service_id AS booking_service', 'b.openid AS openid', 'b.paid_at AS at', 'c.audience AS audience'])
+        .where("b.pays_kind IN ('case', 'booking') AND b.paid_at IS NOT NULL AND b.paid_at >= :from AND b.paid_at < :to", { from, to })
+        .getRawMany<{ case_service: string | null; booking_service: string | null; openid: string; at: number | string; audience: string | null }>();
+      const out: Use[] = [];
+      for (const r of rows) {
+        const service = r.case_service ?? r.booking_service;
+        if (service) out.push({ item: `service:${service}`, at: Number(r.at), channel: 'page', action: 'pay', audience: r.audience ?? null, openid: r.openid });
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Tickets: the first answer is the first 答复 (or 不予受理) staff gave, due by the ticket's own
+ * working-day deadline (its kind's 办理时限, moved by an approved 延期); the staff member is who gave it.
+ * A report merged into another is answered there and is not a request of its own.
+ */
+export function ticketRequests(db: DataSource, staffIdOf: (username: string) => Promise<number | null>): RequestReader {
+  const load = async (where: string, params: Record<string, unknown>): Promise<HumanRequest[]> => {
+    const rows = await db.getRepository(TicketEntity).createQueryBuilder('t').where(`t.status <> 'merged' AND ${where}`, params).getMany();
+    const first = new Map<number, { at: number; actor: string }>();
+    const ids = rows.map((t) => t.id);
+    for (let i = 0; i < ids.length; i += 500) {
+      const events = await db
+        .getRepository(TicketEventEntity)
+        .createQueryBuilder('e')
+        .where("e.ticket_id IN (:...ids) AND e.kind IN (:...kinds) AND e.actor LIKE 'staff:%'", { ids: ids.slice(i, i + 500), kinds: TICKET_ANSWERS })
+        .orderBy('e.created_at', 'ASC')
+        .addOrderBy('e.id', 'ASC')
+        .getMany();
+      for (const e of events) if (!first.has(e.ticketId)) first.set(e.ticketId, { at: e.createdAt, actor: e.actor });
+    }
+    const out: HumanRequest[] = [];
+    for (const t of rows) {
+      const f = first.get(t.id);
+      out.push({
+        source: 'ticket',
+        sourceName: '诉求',
+        id: t.id,
+        title: `${t.ticketNo} ${t.description.slice(0, 40)}`,
+        department: t.department,
+        staffId: f ? await staffIdOf(f.actor.slice('staff:'.length)) : null,
+        norm: 'complex',
+        createdAt: t.filedAt,
+        firstAnsweredAt: f?.at ?? t.answeredAt ?? null,
+        dueAt: t.dueAt,
+        open: !TICKET_DONE.includes(t.status),
+        link: `/admin/tickets/${t.id}`,
+      });
+    }
+    return out;
+  };
+  return {
+    name: 'tickets',
+    requests: ({ from, to }) => load('t.filed_at >= :from AND t.filed_at < :to', { from, to }),
+    async unanswered() {
+      const open = await load('t.status NOT IN (:...done) AND t.answered_at IS NULL', { done: TICKET_DONE });
+      return open.filter((r) => r.firstAnsweredAt === null);
+    },
+  };
+}
+
+/**
+ * 好差评, all from the rating service's table `ratings` (conversations' ratings are recorded there
+ * by the inbox too, so there is no second count) with each 差评's 整改 (`rectifications`: finished when
+ * a supervisor approved it). The item is the case's or the booking's service, or the ticket's
+ * category, or for a conversation what the citizen was reading before asking; the channel is where the rated thing came in. The rater's openid is never read here.
+ */
+export function serviceRatings(db: DataSource): RatingReader {
+  return {
+    name: 'ratings',
     async ratings({ from, to }) {
-      const rows = await db.getRepository(HandoffEntity).createQueryBuilder('h').where('h.rated_at >= :from AND h.rated_at < :to AND h.rating IS NOT NULL', { from, to }).getMany();
+      const rows = await db
+        .getRepository(RatingEntity)
+        .createQueryBuilder('r')
+        .leftJoin('Rectification', 'x', 'x.rating_id = r.id')
+        .leftJoin('Ticket', 't', "r.subject = 'ticket' AND CAST(t.id AS varchar(48)) = r.subject_id")
+        .leftJoin('Case', 'k', "r.subject = 'case' AND CAST(k.id AS varchar(48)) = r.subject_id")
+        .leftJoin('Booking', 'b', "r.subject = 'booking' AND CAST(b.id AS varchar(48)) = r.subject_id")
+        .select([
+          'r.id AS id',
+          'r.subject AS subject',
+          'r.subject_id AS subject_id',
+          'r.department AS department',
+          'r.staff_id AS staff',
+          'r.level AS level',
+          'r.comment AS comment',
+          'r.created_at AS at',
+          'x.status AS rectification',
+          't.category AS category',
+          't.channel AS ticket_channel',
+          'k.service_id AS case_service',
+          'b.service_id AS booking_service',
+          'b.channel AS booking_channel',
+        ])
+        .where('r.created_at >= :from AND r.created_at < :to', { from, to })
+        .getRawMany<{
+          id: number | string;
+          subject: string;
+          subject_id: string;
+          department: string | null;
+          staff: number | string | null;
+          level: number | string;
+          comment: string | null;
+          at: number | string;
+          rectification: string | null;
+          category: string | null;
+          ticket_channel: string | null;
+          case_service: string | null;
+          booking_service: string | null;
+          booking_channel: string | null;
+        }>();
       const out: Rating[] = [];
-      for (const h of rows) {
-        const last = await db
-          .getRepository(MessageEntity)
-          .createQueryBuilder('m')
-          .select('m.ref', 'ref')
-          .where("m.openid = :openid AND m.direction = 'out' AND m.ref LIKE 'service:%' AND m.created_at <= :at AND m.created_at >= :since", { openid: h.openid, at: h.createdAt, since: h.createdAt - 86_400_000 })
-          .orderBy('m.created_at', 'DESC')
-          .limit(1)
-          .getRawOne<{ ref: string }>();
+      for (const r of rows) {
+        const level = Number(r.level);
+        const item = r.category ? `ticket:${r.category}` : r.case_service ? `service:${r.case_service}` : r.booking_service ? `service:${r.booking_service}` : r.subject === 'conversation' ? await itemBeforeHandoff(db, Number(r.subject_id)) : null;
+        const channel =
+          r.subject === 'conversation' ? 'chat' : r.subject === 'case' ? 'page' : r.subject === 'booking' ? (r.booking_channel === 'chat' ? 'chat' : r.booking_channel === 'staff' ? 'hall' : 'page') : r.ticket_channel === 'chat' ? 'chat' : r.ticket_channel === 'open311' ? 'open311' : r.ticket_channel ? 'page' : 'page';
+        const link = r.subject === 'ticket' ? `/admin/tickets/${r.subject_id}` : r.subject === 'case' ? `/admin/cases/${r.subject_id}` : r.subject === 'conversation' ? `/admin/inbox/${r.subject_id}` : `/admin/appointments`;
         out.push({
-          source: 'conversation',
-          id: h.id,
-          item: last ? (useOfRef(last.ref)?.item ?? null) : null,
-          department: h.department,
-          staffId: h.assigneeId,
-          channel: 'chat',
-          level: h.rating!,
-          at: h.ratedAt!,
-          comment: null,
-          rectified: null,
-          link: `/admin/inbox/${h.id}`,
+          source: r.subject,
+          id: Number(r.subject_id),
+          item,
+          department: r.department,
+          staffId: r.staff === null ? null : Number(r.staff),
+          channel,
+          level,
+          at: Number(r.at),
+          comment: r.comment,
+          rectified: level <= 2 ? r.rectification === 'approved' : null,
+          link,
         });
       }
       return out;

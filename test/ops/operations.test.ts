@@ -56,6 +56,8 @@ for (const backend of DB_BACKENDS) {
         { name: 'pages', uses: 2 },
         { name: 'bookings', uses: 1 },
         { name: 'cases', uses: 1 },
+        { name: 'payments', uses: 0 },
+        { name: 'tickets', uses: 0 },
       ]);
       expect(v.menu.find((m) => m.key === 'guides')?.taps).toBe(1);
       expect(v.unused.some((i) => i.key === 'service:marriage-registration')).toBe(true);
