@@ -60,7 +60,7 @@ export function usagePage(c: PageContext, v: UsageView, weeksBack: number, f: Fm
       <p class="lead">${f.at(v.period.from).slice(0, 10)} 至今共 <b>${r.total}</b> 次使用，涉及 <b>${r.rows.length}</b> 个事项；
       其中前 <b>${r.headItems}</b> 个事项（占用到事项的 ${pct(r.headShareOfItems)}）就占了八成使用${r.rows.length ? html`，用得最多的是${r.rows.slice(0, 3).map((x, i) => html`${i ? '、' : ''}<b>${x.name}</b>（${x.uses} 次）`)}` : null}。
       ${v.unused.length ? html`有 <b>${v.unused.length}</b> 个在用事项没有人用过。` : null}</p>
-      <p class="muted small">来源：${v.sources.map((s) => `${({ conversation: '对话记录', bookings: '预约', cases: '办件', tickets: '诉求', bills: '缴费', pages: '页面' } as Record<string, string>)[s.name] ?? s.name} ${s.uses}`).join('，')}。每次使用都来自各业务自己的记录（对话记录里的答复、预约、申请），不另外计数。</p>
+      <p class="muted small">来源：${v.sources.map((s) => `${({ conversation: '对话记录', bookings: '预约', cases: '办件', tickets: '诉求', payments: '缴费', pages: '页面' } as Record<string, string>)[s.name] ?? s.name} ${s.uses}`).join('，')}。每次使用都来自各业务自己的记录（对话记录里的答复、预约、申请、缴费、诉求），不另外计数。</p>
     </section>
     <section class="card">
       <h2>使用排行与累计占比 ${exports('/admin/ops/usage', `?weeks=${weeksBack}`)}</h2>
@@ -160,7 +160,7 @@ export function speedPage(c: PageContext, v: SpeedView, days: number, f: Fmt, de
       ${worstStaff.length ? html`达标率不到九成：${worstStaff.map((r, i) => html`${i ? '、' : ''}${r.label}（${pct(r.share!)}）`)}。` : null}
       另有机器人即时答复 ${v.botAnswers} 次。</p>
       <div class="share-narrow">${shareBar({ title: '首次答复速度', parts: SPEEDS.map((s) => ({ name: SPEED_NAMES[s], value: t.speed[s], color: SPEED_COLORS[s] })) })}</div>
-      <p class="muted small">规范：简单咨询 24 小时内答复，复杂事项 3 个工作日内首次答复（按节假日和调休日历计）。会话按所属分类判断：以小时计时限的为简单咨询，以工作日计的为复杂事项；办件都按复杂事项。达标率只算已答复或已过时限的请求。即时：${v.instantMinutes} 分钟内；次日：下一个工作日内。</p>
+      <p class="muted small">规范：简单咨询 24 小时内答复，复杂事项 3 个工作日内首次答复（按节假日和调休日历计）。会话按所属分类判断：以小时计时限的为简单咨询，以工作日计的为复杂事项；办件都按复杂事项；诉求按其类型的办理时限（工作日，含批准的延期）判断首次答复（答复或不予受理）。达标率只算已答复或已过时限的请求。即时：${v.instantMinutes} 分钟内；次日：下一个工作日内。</p>
     </section>
     <section class="card"><h2>已超时未答复 <small class="muted">${v.overdue.length} 个</small> ${exports('/admin/ops/overdue', '')}</h2>${dueTable(v.overdue, f, 'overdue', v.staffNames, departmentName)}</section>
     <section class="card"><h2>快到期 <small class="muted">${v.near.length} 个</small></h2>${dueTable(v.near, f, 'near', v.staffNames, departmentName)}</section>
@@ -186,7 +186,7 @@ export function satisfactionPage(c: PageContext, v: SatisfactionView, days: numb
     <section class="card figures">
       <h2>一句话</h2>
       <p class="lead">近 ${days} 天收到评价 <b>${t.count}</b> 个，平均 <b>${t.average ?? '—'}</b> 分（满分 5），满意 ${t.count ? pct(t.good / t.count) : '—'}，差评 <b>${t.poor}</b> 个${t.rectifiable ? html`，其中 ${t.rectified}/${t.rectifiable} 个已整改完毕` : null}。</p>
-      <p class="muted small">满意：4–5 分；差评：1–2 分。整改只对记录整改的来源（如诉求）统计；会话评价没有整改记录时显示“—”。</p>
+      <p class="muted small">满意：4–5 分；差评：1–2 分。每个差评（会话、工单、办件）都有一项整改，经主管审核通过才算整改完毕。意见中的个人信息已打码，评价人不显示。</p>
     </section>
     <div class="grid2">
       <section class="card"><h2>按部门 ${exports('/admin/ops/satisfaction', `?days=${days}`)}</h2>${satRows(v.byDepartment, '部门')}</section>

@@ -50,6 +50,33 @@ async function seed(app: TestApp): Promise<void> {
     await app.emulator!.act(`o_h_${week}b`, { type: 'text', content: level === 2 ? '不满意' : '非常满意', bizmsgmenuid: `rate-${slow}-${level}` });
   }
   await ask(app, 'o_h_wait', '老人卡怎么办，我八十多了腿脚不方便');
+  // Tickets (诉求) in the last week: two road reports answered, one still waiting; one rated poorly with a comment.
+  const XINHUA = { lat: 31.2071, lng: 121.4258 };
+  const staff = `staff:${team.supervisor.username}`;
+  const t = app.tickets!;
+  app.clock.set(cst(2026, 11, 24, 9));
+  const road = await t.file({ channel: 'snap', openid: 'o_tk1', category: 'road', description: '楼下路面塌了个大坑，我电话13812345678', ...XINHUA });
+  const lamp = await t.file({ channel: 'chat', openid: 'o_tk2', category: 'road', description: '路灯不亮好几天了', ...XINHUA });
+  await t.file({ channel: 'snap', openid: 'o_tk3', category: 'sanitation', description: '垃圾堆了三天没人收，臭得很', ...XINHUA });
+  for (const r of [road, lamp]) {
+    await t.accept(r.id, staff);
+    await t.dispatch(r.id, staff, 'xinhua-street');
+  }
+  app.clock.advance(26 * HOUR);
+  for (const r of [road, lamp]) {
+    await t.answer(r.id, staff, '已安排修复。');
+    await t.complete(r.id, staff);
+  }
+  await app.ratings.rate('ticket', String(road.id), 'o_tk1', 1, '只填了一半，下雨又塌了，电话13812345678');
+  await app.ratings.rate('ticket', String(lamp.id), 'o_tk2', 5);
+  // A booking's fee, paid.
+  const slot = (await app.appointments.days('id-card', 'center')).filter((d) => d.slots.some((s) => s.bookable))[0]!.slots.find((s) => s.bookable)!;
+  const booking = await app.appointments.book({ openid: 'o_fee_payer', serviceId: 'id-card', hallId: 'center', start: slot.start, channel: 'h5', notify: false });
+  const bill = (await app.bills.byPays('booking', String(booking.id)))!;
+  app.emulator!.platform.citizen('o_fee_payer', '李阿姨');
+  const c = await app.bills.checkout('o_fee_payer', bill.id);
+  app.emulator!.pay.confirm('o_fee_payer', c.params!, 'pay');
+  await app.emulator!.pay.flush();
   app.clock.set(cst(2026, 11, 26, 15));
 }
 
