@@ -442,8 +442,8 @@ describe('Xiamen traffic: vehicles and fines', () => {
     return { v, bound: await v.post('/h5/bindings/new/vehicle', { _csrf: v.csrf(page.text), plate: '闽d·12345', engine_last6: 'a1b2c3', consent: '1' }) };
   }
 
-  it('binds a plate typed in lower case with a separator, and pushes a fine with its amount (no pay link until pay is on)', async () => {
-    const a = await startApp({ profileFile: TRAFFIC });
+  it('binds a plate typed in lower case with a separator, and pushes a fine with its amount (no pay link while pay is off)', async () => {
+    const a = await startApp({ profileFile: TRAFFIC, profile: (p) => void (p.pay.enabled = false) });
     const { bound } = await driver(a, 'o_taxi_driver_wang');
     expect(bound.text).toContain('绑定成功');
     expect(bound.text).toContain('闽D***45');
@@ -513,7 +513,7 @@ describe('the fine joined to payment through the narrow BillIssuer door', () => 
       const res = await events.accept('tms', body);
       expect(res.status).toBe('queued');
       expect(await events.accept('tms', body)).toMatchObject({ status: 'duplicate' });
-      expect(bills).toEqual([{ openid: 'o_fined_driver', title: '闽D****81 交通违法罚款', amountFen: 10000, reference: '3502009876543210', inTransaction: true }]);
+      expect(bills).toEqual([{ openid: 'o_fined_driver', title: '闽D****81 交通违法罚款（决定书 3502009876543210）', amountFen: 10000, reference: '3502009876543210', inTransaction: true }]);
       await jobs.runDue();
       const [msg] = templates(a, 'o_fined_driver');
       expect(msg!.message.url).toBe('https://gov.example/h5/pay/B1'); // one tap from the message to the pay page
