@@ -1,18 +1,9 @@
+import { fitBytes } from '../bills/capability.ts';
 import type { Bills } from '../bills/index.ts';
 import type { BillIssuer, Events } from './events.ts';
 
 /** The bill's `pays.ref` for an event's fine: the event's own id, whose idempotency key already guards replays. */
 const REF = /^event-(\d{1,12})$/;
-
-/** At most `max` bytes of UTF-8 (WeChat Pay's description limit), never cutting a character. */
-function fitBytes(s: string, max = 127): string {
-  let out = '';
-  for (const ch of s) {
-    if (Buffer.byteLength(out + ch) > max) break;
-    out += ch;
-  }
-  return out;
-}
 
 /**
  * A fine pushed by a department's system becomes a bill through pay's one command (`Bills.issue`),
