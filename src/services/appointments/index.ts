@@ -412,8 +412,22 @@ export class Appointments {
     const s = this.services.get(b.serviceId);
     const cutoff = s?.appointment?.cancel_cutoff_minutes ?? 60;
     if (b.startsAt - cutoff * MINUTE < now) throw new BookingError('cancel_too_late', `开始前 ${cutoff} 分钟内不能取消或改约了。如果来不了，请打电话告诉大厅。`);
+    if (!(await this.freePlace(tx, b, now))) throw new BookingError('not_active', '这条预约已经不能取消了。');
+    const cancelled = { ...b, status: 'cancelled' as const, cancelledAt: now, updatedAt: now };
+    for (const h of this.cancelledHooks) await h(cancelled, tx);
+    if (notify) {
+      await this.notify(tx, cancelled, null, `已取消您的预约：${this.serviceName(b.serviceId)}，${this.describeTime(b.startsAt, b.endsAt)}，预约码 ${b.code}。`, `booking:${b.id}:cancelled`);
+    }
+    return cancelled;
+  }
+
+  /**
+   * Cancel a booking that is still held and give its place back (the slot's count, its reminder).
+   * False when someone else changed it first.
+   */
+  private async freePlace(tx: EntityManager, b: BookingRow, now: number): Promise<boolean> {
     const res = await tx.getRepository(BookingEntity).update({ id: b.id, status: 'booked' }, { status: 'cancelled', cancelledAt: now, updatedAt: now });
-    if (res.affected !== 1) throw new BookingError('not_active', '这条预约已经不能取消了。');
+    if (res.affected !== 1) return false;
     await tx
       .createQueryBuilder()
       .update(SlotCountEntity)
@@ -421,12 +435,7 @@ export class Appointments {
       .where('hall_id = :h AND service_id = :s AND starts_at = :t AND booked > 0', { h: b.hallId, s: b.serviceId, t: b.startsAt })
       .execute();
     await this.d.jobs.cancel(`booking:${b.id}:remind`, tx);
-    const cancelled = { ...b, status: 'cancelled' as const, cancelledAt: now, updatedAt: now };
-    for (const h of this.cancelledHooks) await h(cancelled, tx);
-    if (notify) {
-      await this.notify(tx, cancelled, null, `已取消您的预约：${this.serviceName(b.serviceId)}，${this.describeTime(b.startsAt, b.endsAt)}，预约码 ${b.code}。`, `booking:${b.id}:cancelled`);
-    }
-    return cancelled;
+    return true;
   }
 
   /**
@@ -438,15 +447,7 @@ export class Appointments {
     const now = this.d.clock.now();
     const b = await tx.getRepository(BookingEntity).findOneBy({ id: bookingId });
     if (!b || b.status !== 'booked') return false;
-    const res = await tx.getRepository(BookingEntity).update({ id: b.id, status: 'booked' }, { status: 'cancelled', cancelledAt: now, updatedAt: now });
-    if (res.affected !== 1) return false;
-    await tx
-      .createQueryBuilder()
-      .update(SlotCountEntity)
-      .set({ booked: () => 'booked - 1' })
-      .where('hall_id = :h AND service_id = :s AND starts_at = :t AND booked > 0', { h: b.hallId, s: b.serviceId, t: b.startsAt })
-      .execute();
-    await this.d.jobs.cancel(`booking:${b.id}:remind`, tx);
+    if (!(await this.freePlace(tx, b, now))) return false;
     await this.notify(tx, { ...b, status: 'cancelled', cancelledAt: now, updatedAt: now }, null, `${reason}：${this.serviceName(b.serviceId)}，${this.describeTime(b.startsAt, b.endsAt)}，预约码 ${b.code}。需要的话可以重新预约。`, `booking:${b.id}:released`);
     return true;
   }
