@@ -1,6 +1,6 @@
-import { EntitySchema, type DataSource, type EntityManager } from 'typeorm';
+import { EntitySchema, type DataSource } from 'typeorm';
 import { HOUR, type Clock } from '../platform/clock.ts';
-import { epochMs } from '../platform/db.ts';
+import { epochMs, sqliteDirect, type SqliteDirect, type SqliteHandle, type SqliteStatement } from '../platform/db.ts';
 import { isEvent, spokenText, type InboundMessage } from '../wechat/messages.ts';
 
 export interface CitizenRow {
@@ -185,6 +185,51 @@ const CITIZEN_TYPES: Record<string, string> = {
 };
 const FRESH: Recorded = { fresh: true };
 
+interface Written {
+  inserted: Set<string>;
+  replies: Map<string, StoredReply>;
+}
+
+interface CitizenGroup {
+  /** Which columns are written and which updated: one statement shape. */
+  key: string;
+  cols: [keyof CitizenRow, string][];
+  sets: string[];
+  /** Each citizen's merged change, with the keys of the messages that carried it. */
+  rows: { row: Record<string, unknown>; keys: string[] }[];
+}
+
+/**
+ * The citizens' changes of a batch (of the messages `stored` accepts), merged per citizen in
+ * arrival order (the first sighting keeps its first_seen_at) and grouped by statement shape:
+ * usually one group for the whole batch.
+ */
+function citizenGroups(batch: Pending[], stored: (msgKey: string) => boolean): CitizenGroup[] {
+  const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow>; keys: string[] }>();
+  for (const x of batch) {
+    if (!x.citizen || !x.message.msgKey || !stored(x.message.msgKey)) continue;
+    const seen = merged.get(x.citizen.openid);
+    if (!seen) merged.set(x.citizen.openid, { change: { ...x.citizen }, update: new Set(Object.keys(x.citizen) as (keyof CitizenRow)[]), keys: [x.message.msgKey] });
+    else {
+      const { firstSeenAt: _keepFirst, ...later } = x.citizen;
+      Object.assign(seen.change, later);
+      for (const k of Object.keys(later) as (keyof CitizenRow)[]) seen.update.add(k);
+      seen.keys.push(x.message.msgKey);
+    }
+  }
+  const groups = new Map<string, CitizenGroup>();
+  for (const { change, update, keys } of merged.values()) {
+    const row = { subscribed: false, ...change } as Record<string, unknown>;
+    const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
+    const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
+    const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
+    const g = groups.get(key) ?? { key, cols, sets, rows: [] };
+    g.rows.push({ row, keys });
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
+
 /**
  * The conversation log: every message in and out, stored once, and each citizen's last
  * interaction (which decides whether a customer-service message can still reach them).
@@ -197,12 +242,17 @@ export class ConversationLog {
   private pending: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private readonly postgres: boolean;
+  /** SQLite: the connection's own handle, and the statements prepared on it. */
+  private readonly direct: SqliteDirect | null;
+  private sqlite: { db: SqliteHandle; insert: SqliteStatement; reply: SqliteStatement; citizens: Map<string, SqliteStatement> } | null = null;
 
   constructor(
     private readonly ds: DataSource,
     private readonly clock: Clock,
   ) {
     this.postgres = ds.options.type === 'postgres';
+    this.direct = this.postgres ? null : sqliteDirect(ds);
+    if (!this.postgres && !this.direct) throw new Error('the conversation log needs a SQLite database opened by openDatabase()');
   }
 
   /**
@@ -278,7 +328,7 @@ export class ConversationLog {
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
-    const { inserted, replies } = this.postgres ? await this.writeOneStatement(batch) : await this.ds.transaction((tx) => this.write(tx, batch));
+    const { inserted, replies } = this.direct ? await this.direct.run((db) => this.writeSqlite(db, batch)) : await this.writeOneStatement(batch);
     for (const p of batch) {
       const key = p.message.msgKey;
       if (key === null || inserted.has(key)) p.resolve(FRESH);
@@ -286,55 +336,48 @@ export class ConversationLog {
     }
   }
 
-  private async write(tx: EntityManager, batch: Pending[]): Promise<{ inserted: Set<string>; replies: Map<string, StoredReply> }> {
-    const params: unknown[] = [];
-    const ph = () => (this.postgres ? `$${params.length}` : '?');
-    const rows = batch.map((p) => `(${MESSAGE_COLUMNS.map(([k]) => (params.push(this.bind(p.message[k])), ph())).join(', ')})`);
-    const returned = (await tx.query(
-      `INSERT INTO messages (${MESSAGE_COLUMNS.map(([, c]) => c).join(', ')}) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING msg_key`,
-      params,
-    )) as { msg_key: string | null }[];
-    const inserted = new Set(returned.map((r) => r.msg_key).filter((k): k is string => k !== null));
-    // Inbound messages stored before: bring the replies stored for them (rare: retries only).
-    const replies = new Map<string, StoredReply>();
-    const again = batch.filter((p) => p.message.direction === 'in' && p.message.msgKey !== null && !inserted.has(p.message.msgKey)).map((p) => replyKey(p.message.msgKey!));
-    if (again.length) {
-      const marks = again.map((_, i) => (this.postgres ? `$${i + 1}` : '?')).join(', ');
-      const rows = (await tx.query(`SELECT msg_key, kind, content, payload FROM messages WHERE msg_key IN (${marks})`, again)) as (StoredReply & { msg_key: string })[];
-      for (const r of rows) replies.set(r.msg_key, { kind: r.kind, content: r.content, payload: r.payload });
+  /**
+   * SQLite: the batch in one transaction of statements prepared once (a multi-row statement per
+   * batch size was prepared again and again: the batch's size changes every time), run
+   * synchronously on the connection.
+   */
+  private writeSqlite(db: SqliteHandle, batch: Pending[]): Written {
+    if (this.sqlite?.db !== db) {
+      const names = MESSAGE_COLUMNS.map(([, c]) => c);
+      this.sqlite = {
+        db,
+        insert: db.prepare(`INSERT INTO messages (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
+        reply: db.prepare('SELECT kind, content, payload FROM messages WHERE msg_key = ?'),
+        citizens: new Map(),
+      };
     }
-    // Citizens: only for messages actually stored, merged per citizen in arrival order.
-    const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow> }>();
-    for (const p of batch) {
-      if (!p.citizen || !p.message.msgKey || !inserted.has(p.message.msgKey)) continue;
-      const seen = merged.get(p.citizen.openid);
-      if (!seen) merged.set(p.citizen.openid, { change: { ...p.citizen }, update: new Set(Object.keys(p.citizen) as (keyof CitizenRow)[]) });
-      else {
-        const { firstSeenAt: _keepFirst, ...later } = p.citizen;
-        Object.assign(seen.change, later);
-        for (const k of Object.keys(later) as (keyof CitizenRow)[]) seen.update.add(k);
+    const st = this.sqlite;
+    return db.transaction((): Written => {
+      const inserted = new Set<string>();
+      const replies = new Map<string, StoredReply>();
+      for (const p of batch) {
+        const m = p.message;
+        const { changes } = st.insert.run(...MESSAGE_COLUMNS.map(([k]) => this.bind(m[k])));
+        if (m.msgKey === null) continue;
+        if (changes > 0) inserted.add(m.msgKey);
+        else if (m.direction === 'in') {
+          // Stored before (retries only): the reply stored for it, if one was.
+          const r = st.reply.get(replyKey(m.msgKey)) as StoredReply | undefined;
+          if (r) replies.set(replyKey(m.msgKey), { kind: r.kind, content: r.content, payload: r.payload });
+        }
       }
-    }
-    // One upsert per set of changed columns (usually one for the whole batch).
-    const groups = new Map<string, { cols: [keyof CitizenRow, string][]; sets: string[]; rows: Record<string, unknown>[] }>();
-    for (const { change, update } of merged.values()) {
-      const row = { subscribed: false, ...change } as Record<string, unknown>;
-      const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
-      const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
-      const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
-      const g = groups.get(key) ?? { cols, sets, rows: [] };
-      g.rows.push(row);
-      groups.set(key, g);
-    }
-    for (const g of groups.values()) {
-      const values: unknown[] = [];
-      const tuples = g.rows.map((row) => `(${g.cols.map(([k]) => (values.push(this.bind(row[k])), this.postgres ? `$${values.length}` : '?')).join(', ')})`);
-      await tx.query(
-        `INSERT INTO citizens (${g.cols.map(([, c]) => c).join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (openid) DO ${g.sets.length ? `UPDATE SET ${g.sets.join(', ')}` : 'NOTHING'}`,
-        values,
-      );
-    }
-    return { inserted, replies };
+      // Citizens: only for messages stored now, merged per citizen in arrival order.
+      for (const g of citizenGroups(batch, (key) => inserted.has(key))) {
+        let upsert = st.citizens.get(g.key);
+        if (!upsert) {
+          const names = g.cols.map(([, c]) => c);
+          upsert = db.prepare(`INSERT INTO citizens (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (openid) DO ${g.sets.length ? `UPDATE SET ${g.sets.join(', ')}` : 'NOTHING'}`);
+          st.citizens.set(g.key, upsert);
+        }
+        for (const { row } of g.rows) upsert.run(...g.cols.map(([k]) => this.bind(row[k])));
+      }
+      return { inserted, replies };
+    })();
   }
 
   /**
@@ -342,36 +385,14 @@ export class ConversationLog {
    * stored, as data-modifying CTEs), atomic on its own — one round trip instead of BEGIN, two
    * INSERTs and COMMIT.
    */
-  private async writeOneStatement(batch: Pending[]): Promise<{ inserted: Set<string>; replies: Map<string, StoredReply> }> {
+  private async writeOneStatement(batch: Pending[]): Promise<Written> {
     const params: unknown[] = [];
     const p = (v: unknown) => (params.push(v === undefined ? null : v), `$${params.length}`);
     const rows = batch.map((x) => `(${MESSAGE_COLUMNS.map(([k]) => p(x.message[k])).join(', ')})`);
     const ctes = [`ins AS (INSERT INTO messages (${MESSAGE_COLUMNS.map(([, c]) => c).join(', ')}) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING msg_key)`];
-    // Citizens merged per citizen in arrival order, each applied only if one of its messages was stored now.
-    const merged = new Map<string, { change: CitizenChange; update: Set<keyof CitizenRow>; keys: string[] }>();
-    for (const x of batch) {
-      if (!x.citizen || !x.message.msgKey) continue;
-      const seen = merged.get(x.citizen.openid);
-      if (!seen) merged.set(x.citizen.openid, { change: { ...x.citizen }, update: new Set(Object.keys(x.citizen) as (keyof CitizenRow)[]), keys: [x.message.msgKey] });
-      else {
-        const { firstSeenAt: _keepFirst, ...later } = x.citizen;
-        Object.assign(seen.change, later);
-        for (const k of Object.keys(later) as (keyof CitizenRow)[]) seen.update.add(k);
-        seen.keys.push(x.message.msgKey);
-      }
-    }
-    const groups = new Map<string, { cols: [keyof CitizenRow, string][]; sets: string[]; rows: { row: Record<string, unknown>; keys: string[] }[] }>();
-    for (const { change, update, keys } of merged.values()) {
-      const row = { subscribed: false, ...change } as Record<string, unknown>;
-      const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
-      const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
-      const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
-      const g = groups.get(key) ?? { cols, sets, rows: [] };
-      g.rows.push({ row, keys });
-      groups.set(key, g);
-    }
+    // Each citizen's change is applied only if one of its messages was stored now (decided in SQL).
     let i = 0;
-    for (const g of groups.values()) {
+    for (const g of citizenGroups(batch, () => true)) {
       const tuples = g.rows.map(({ row, keys }) => `(${g.cols.map(([k, c]) => `${p(row[k])}::${CITIZEN_TYPES[c]}`).join(', ')}, ${p(keys)}::text[])`);
       const names = g.cols.map(([, c]) => c).join(', ');
       ctes.push(

@@ -93,6 +93,34 @@ export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
  * queryRunner.startTransaction(), which open transactions of their own.
  * (PostgreSQL gives each transaction its own pooled connection and needs none of this.)
  */
+/** What the hot path needs of better-sqlite3's own handle (a statement prepared once, run synchronously). */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+export interface SqliteHandle {
+  prepare(sql: string): SqliteStatement;
+  transaction<A extends unknown[], T>(fn: (...args: A) => T): (...args: A) => T;
+  readonly inTransaction: boolean;
+}
+
+/**
+ * Statements run synchronously on the SQLite connection, outside TypeORM, for the few hot paths
+ * whose statements are fixed (the callback's conversation log): prepared once, a batch in one
+ * better-sqlite3 transaction. `run` waits until no TypeORM transaction holds the connection and
+ * then runs `fn` without yielding, so nothing else can interleave with it.
+ */
+export interface SqliteDirect {
+  run<T>(fn: (db: SqliteHandle) => T): Promise<T>;
+}
+const sqliteDirects = new WeakMap<DataSource, SqliteDirect>();
+
+/** The direct path to a SQLite data source opened by openDatabase (null on PostgreSQL). */
+export function sqliteDirect(ds: DataSource): SqliteDirect | null {
+  return sqliteDirects.get(ds) ?? null;
+}
+
 function serializeSqliteTransactions(ds: DataSource): void {
   let holder: Promise<void> | null = null;
   const shared = ds.createQueryRunner(); // the one runner the driver hands everybody
@@ -110,6 +138,18 @@ function serializeSqliteTransactions(ds: DataSource): void {
     if (holder) await waitForHolder();
     return direct(...args);
   };
+  const handle = (ds.driver as unknown as { databaseConnection?: SqliteHandle }).databaseConnection;
+  if (handle) {
+    sqliteDirects.set(ds, {
+      run: async (fn) => {
+        while (holder) await waitForHolder();
+        // No TypeORM transaction is open here (they all pass through `holder`): fn's statements
+        // are their own, and it returns before anything else can run on the connection.
+        if (handle.inTransaction) throw new Error('SQLite connection is inside a transaction that did not go through DataSource.transaction()');
+        return fn(handle);
+      },
+    });
+  }
   (ds.manager as { transaction: unknown }).transaction = async (...args: unknown[]) => {
     while (holder) await waitForHolder();
     let release!: () => void;

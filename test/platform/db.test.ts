@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import { entities } from '../../src/entities.ts';
-import { databaseAnswers, dropSchema, openDatabase, parseDatabaseUrl } from '../../src/platform/db.ts';
+import { databaseAnswers, dropSchema, openDatabase, parseDatabaseUrl, sqliteDirect } from '../../src/platform/db.ts';
 import { available, DB_BACKENDS, uniqueName } from '../helpers/backends.ts';
 
 describe('DATABASE_URL', () => {
@@ -87,6 +87,38 @@ describe('SQLite: one shared connection, transactions kept apart', () => {
       await tx;
       const rows = await ds.query(`SELECT openid FROM citizens ORDER BY openid`);
       expect(rows.map((r: { openid: string }) => r.openid)).toEqual(['outside']);
+    } finally {
+      await ds.destroy();
+    }
+  });
+  it('the direct path (the conversation log) waits for an open transaction too, and is not rolled back with it', async () => {
+    const ds = await openDatabase({ target: parseDatabaseUrl('sqlite::memory:'), entities, migrations });
+    try {
+      const direct = sqliteDirect(ds)!;
+      expect(direct).not.toBeNull();
+      let inside!: () => void;
+      const insideWrote = new Promise<void>((r) => (inside = r));
+      const order: string[] = [];
+      const tx = ds
+        .transaction(async (m) => {
+          await m.query(`INSERT INTO citizens (openid, subscribed, first_seen_at, updated_at) VALUES ('inside', 0, 0, 0)`);
+          inside();
+          await new Promise((r) => setTimeout(r, 10));
+          order.push('transaction ends');
+          throw new Error('roll back the inside');
+        })
+        .catch(() => undefined);
+      await insideWrote;
+      const wrote = direct.run((db) => {
+        order.push('direct runs');
+        expect(db.inTransaction).toBe(false);
+        return db.prepare(`INSERT INTO citizens (openid, subscribed, first_seen_at, updated_at) VALUES ('direct', 0, 0, 0)`).run().changes;
+      });
+      await tx;
+      expect(await wrote).toBe(1);
+      expect(order).toEqual(['transaction ends', 'direct runs']);
+      const rows = await ds.query(`SELECT openid FROM citizens ORDER BY openid`);
+      expect(rows.map((r: { openid: string }) => r.openid)).toEqual(['direct']);
     } finally {
       await ds.destroy();
     }
