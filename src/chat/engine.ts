@@ -182,7 +182,9 @@ export class ChatEngine {
       r('menu click', (m) => m.kind === 'click', (t) => this.onClick(t, (t.msg as { key: string }).key)),
       ...(this.d.extraRoutes ?? []),
       r('book an item (预约社保卡, 我想约个号办护照), or 约 alone', (_m, t) => this.bookingIntent(t) !== null, (t) => this.bookItem(t)),
-      r('the hours of a hall the citizen names (天山路那个中心几点开门)', (_m, t) => this.hallAsked(t) !== null, async (t) => this.hallHours(t)),
+      // Before the rules that answer with the same hours for every hall; not before one that opens a
+      // dialog or hands off (a report from 天山路 written on the way home from work is a report).
+      r('the hours of a hall the citizen names (天山路那个中心几点开门)', (_m, t) => this.hallAsked(t) !== null && !this.rulePrevails(t), async (t) => this.hallHours(t)),
       r('keyword rule', (_m, t) => t.text !== null && this.ruleFor(t) !== null, (t) => {
         const rule = this.ruleFor(t)!;
         return this.answer(t, rule.reply, `rule:${rule.id}`);
@@ -528,6 +530,12 @@ export class ChatEngine {
     return t.text === null ? null : this.hallNames.asked(t.text, t.v.now, this.d.calendar);
   }
 
+  /** A keyword rule for these words that does something (a dialog, a handoff), not just tell. */
+  private rulePrevails(t: Turn): boolean {
+    const rule = this.rules.match(t.text!, t.v);
+    return !!rule && (rule.reply.dialog !== undefined || rule.reply.handoff === true);
+  }
+
   /** That hall's hours: the day asked about, today, the week ahead (holidays, 调休, closures), from halls.yaml. */
   private hallHours(t: Turn): Answer {
     const asked = this.hallAsked(t)!;
@@ -660,8 +668,9 @@ export class ChatEngine {
   /**
    * Staff have the conversation: the bot does not talk over them, and is never silent either.
    * Keyword rules and menu taps whose answer is information (text, news, image, link, a guide, an
-   * FAQ) are answered if the profile allows; anything that would start a list or a dialog is not,
-   * since its numbers would go to staff. 转人工 typed or tapped says the question is waiting. A
+   * FAQ, a named hall's hours) are answered if the profile allows; anything that would start a list
+   * or a dialog is not, since its numbers would go to staff — but the citizen's own matters are:
+   * a route's or a dialog's `glance` (缴费, 进度) answers as links, without numbers. 转人工 typed or tapped says the question is waiting. A
    * question search can answer gets what it found, as links (no numbers). And the citizen is told
    * their messages reach staff: at the first message after the handoff, then at most once every
    * `ack_every_minutes`, so a citizen who writes and writes is not answered each time.
@@ -701,7 +710,7 @@ export class ChatEngine {
       for (const route of this.d.extraRoutes ?? []) {
         if (route.glance && (await route.when(t.msg, t))) return withAck(await route.glance(t.msg, t));
       }
-      if (allowed && this.hallAsked(t)) return withAck(this.hallHours(t));
+      if (allowed && this.hallAsked(t) && !this.rulePrevails(t)) return withAck(this.hallHours(t));
       const rule = this.rules.match(t.text, t.v);
       if (rule && allowed && informational(rule.reply)) return withAck(await this.answer(t, rule.reply, `rule:${rule.id}`));
       const glance = rule && allowed && rule.reply.dialog ? this.d.dialogs[rule.reply.dialog]?.glance : undefined;

@@ -15,7 +15,7 @@ import { PRIMARY } from './pinyin-data.ts';
 const DAY = 86_400_000;
 
 /** Words that ask when a place is open. */
-const HOURS = /几点|几时|什么时候开|啥时候开|开门|关门|开放|营业|上班|下班|办公时间|工作时间|开[吗么嘛伐不没着了哇]|关[吗么嘛伐]|休息|放假|歇业/u;
+const HOURS = /几点|几时|什么时候开|啥时候开|开门|关门|开放|营业|办公时间|工作时间|上班时间|上班[吗么嘛伐不没]|上不上班|下班[了吗么嘛伐没]|开[吗么嘛伐不没着了哇]|关[吗么嘛伐]|休息[吗么嘛伐不]|休不休息|放假[吗么嘛伐不]|歇业/u;
 
 /** What a hall's name ends with, the same for many halls: the part before it is the distinctive one. */
 const GENERIC_END = /(?:街道)?(?:社区事务受理服务中心|社区事务受理中心|行政服务中心|政务服务中心|便民服务中心|服务中心|分中心|中心|大厅|服务站)$/u;
@@ -159,6 +159,6 @@ export function hallHoursAnswer(asked: HallAsked, halls: Halls, calendar: Workin
     const t = now + d * DAY;
     lines.push(`${dateWords(calendar, t)}　${dayLine(h, halls, calendar, t)}`);
   }
-  lines.push('', `平时：${describeWeekHours(h.hours)}`, `地址：${h.address}`, linkLine(page, '查看大厅和导航'));
+  lines.push('', `平时：${describeWeekHours(h.hours)}`, `地址：${h.address}`, `电话：${h.phone}`, linkLine(page, '查看大厅和导航'));
   return lines.join('\n');
 }

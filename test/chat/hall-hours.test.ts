@@ -41,6 +41,7 @@ describe('opening hours of the hall the citizen names', () => {
     expect(r).toContain('今天（11月23日 周一）：9:00–17:00，现在开着，17:00 关门');
     expect(r).toContain('11月28日 周六　9:00–12:00'); // the week ahead, Saturday morning included
     expect(r).toContain('11月29日 周日　休息');
+    expect(r).toContain('电话：021-6000 1234');
     expect(r).toContain('/h5/halls/center');
     expect(await lastRef('o_hh_road')).toBe('hall-hours:center');
     // Without a hall named, the profile's own text answers as before.
@@ -90,6 +91,12 @@ describe('opening hours of the hall the citizen names', () => {
     expect(await lastRef('o_hh_alias')).not.toMatch(/^hall-hours:/);
     await say('o_hh_alias', '天山路中心怎么走');
     expect(await lastRef('o_hh_alias')).not.toMatch(/^hall-hours:/);
+    await say('o_hh_alias', '我在天山路上班，居住证怎么办');
+    expect(await lastRef('o_hh_alias')).not.toMatch(/^hall-hours:/);
+    // A complaint about the hours is a complaint: its rule's dialog, not the timetable.
+    await say('o_hh_alias', '我要投诉天山路中心，说好9点开门，到现在还不开门');
+    expect(await lastRef('o_hh_alias')).not.toMatch(/^hall-hours:/);
+    expect(await a.db.getRepository(MessageEntity).countBy({ openid: 'o_hh_alias', direction: 'out', ref: 'hall-hours:center' })).toBe(1);
   });
 
   it('is answered while staff have the conversation too, and changes nothing of the handoff', async () => {
