@@ -15,8 +15,14 @@ import { KeywordRules } from './keywords.ts';
 import { Navigation, visible, type Visibility } from './navigation.ts';
 import { Router, SILENT_KINDS, type Route } from './router.ts';
 
-export type ChatRoute = Route<Turn, Answer>;
+/**
+ * A route of the conversation. One that answers with information only (the citizen's own bills,
+ * their case's progress) may say how it answers while staff have the conversation (`glance`): no
+ * numbered choices (a number then goes to staff) and no dialog. Without one, it is not consulted then.
+ */
+export type ChatRoute = Route<Turn, Answer> & { glance?: (m: InboundMessage, t: Turn) => Promise<Answer> };
 import { describeOpenings, describeWeekHours, Halls } from '../services/halls/index.ts';
+import { hallHoursAnswer, HallNames, type HallAsked } from './hall-hours.ts';
 import { IntentReader } from './intent.ts';
 import type { SearchHit } from './search.ts';
 import { Sessions, type Session } from './session.ts';
@@ -68,6 +74,12 @@ export interface Dialog {
    */
   takes?: readonly InboundMessage['kind'][] | ((data: Record<string, unknown>) => readonly InboundMessage['kind'][]);
   start(t: Turn, engine: ChatEngine): Promise<Answer>;
+  /**
+   * What the dialog shows, as information only: no numbered choices, no state kept (links to the
+   * pages instead). Given while staff have the conversation, where a number would go to staff and
+   * no dialog may start. A dialog without it is not answered then.
+   */
+  glance?(t: Turn, engine: ChatEngine): Promise<Answer>;
   /** The citizen's next message; return `done: true` when the dialog is over. */
   step(t: Turn, engine: ChatEngine): Promise<Answer & { done?: boolean }>;
 }
@@ -125,6 +137,7 @@ export class ChatEngine {
   private readonly handoffWords: Set<string>;
   private readonly intents: IntentReader;
   private readonly halls: Halls;
+  private readonly hallNames: HallNames;
 
   constructor(private readonly d: EngineDeps) {
     this.p = d.profile;
@@ -136,6 +149,7 @@ export class ChatEngine {
     this.sessions = new Sessions(d.kv, d.profile.conversation.session_idle_minutes * 60_000, d.seed);
     this.intents = new IntentReader(d.profile.intents);
     this.halls = new Halls(d.profile.halls, d.calendar);
+    this.hallNames = new HallNames(d.profile.halls);
     this.router = new Router(this.routes());
   }
 
@@ -168,6 +182,9 @@ export class ChatEngine {
       r('menu click', (m) => m.kind === 'click', (t) => this.onClick(t, (t.msg as { key: string }).key)),
       ...(this.d.extraRoutes ?? []),
       r('book an item (预约社保卡, 我想约个号办护照), or 约 alone', (_m, t) => this.bookingIntent(t) !== null, (t) => this.bookItem(t)),
+      // Before the rules that answer with the same hours for every hall; not before one that opens a
+      // dialog or hands off (a report from 天山路 written on the way home from work is a report).
+      r('the hours of a hall the citizen names (天山路那个中心几点开门)', (_m, t) => this.hallAsked(t) !== null && !this.rulePrevails(t), async (t) => this.hallHours(t)),
       r('keyword rule', (_m, t) => t.text !== null && this.ruleFor(t) !== null, (t) => {
         const rule = this.ruleFor(t)!;
         return this.answer(t, rule.reply, `rule:${rule.id}`);
@@ -508,6 +525,23 @@ export class ChatEngine {
     return this.home(t, '这条内容已经过期了。');
   }
 
+  /** A question about the opening hours of a hall the message names (天山路那个中心几点开门), or null. */
+  private hallAsked(t: Turn): HallAsked | null {
+    return t.text === null ? null : this.hallNames.asked(t.text, t.v.now, this.d.calendar);
+  }
+
+  /** A keyword rule for these words that does something (a dialog, a handoff), not just tell. */
+  private rulePrevails(t: Turn): boolean {
+    const rule = this.rules.match(t.text!, t.v);
+    return !!rule && (rule.reply.dialog !== undefined || rule.reply.handoff === true);
+  }
+
+  /** That hall's hours: the day asked about, today, the week ahead (holidays, 调休, closures), from halls.yaml. */
+  private hallHours(t: Turn): Answer {
+    const asked = this.hallAsked(t)!;
+    return text(hallHoursAnswer(asked, this.halls, this.d.calendar, t.v.now, this.url(`/h5/halls/${asked.hall.id}`)), `hall-hours:${asked.hall.id}`);
+  }
+
   /** A booking intent the routes act on: not when another rule owns the words (我的预约, 取消预约). */
   private bookingIntent(t: Turn): { rest: string } | null {
     if (t.text === null || !this.d.dialogs.book) return null;
@@ -634,8 +668,9 @@ export class ChatEngine {
   /**
    * Staff have the conversation: the bot does not talk over them, and is never silent either.
    * Keyword rules and menu taps whose answer is information (text, news, image, link, a guide, an
-   * FAQ) are answered if the profile allows; anything that would start a list or a dialog is not,
-   * since its numbers would go to staff. 转人工 typed or tapped says the question is waiting. A
+   * FAQ, a named hall's hours) are answered if the profile allows; anything that would start a list
+   * or a dialog is not, since its numbers would go to staff — but the citizen's own matters are:
+   * a route's or a dialog's `glance` (缴费, 进度) answers as links, without numbers. 转人工 typed or tapped says the question is waiting. A
    * question search can answer gets what it found, as links (no numbers). And the citizen is told
    * their messages reach staff: at the first message after the handoff, then at most once every
    * `ack_every_minutes`, so a citizen who writes and writes is not answered each time.
@@ -653,6 +688,9 @@ export class ChatEngine {
       const spec = target?.reply;
       if (spec?.handoff) return notice(h.texts.already_waiting, 'handoff:waiting');
       if (allowed && spec && informational(spec)) return this.answer(t, spec, target!.ref);
+      // 我的缴费, 查进度: the citizen's own matters, as information (links, no numbers).
+      const glance = allowed && spec?.dialog ? this.d.dialogs[spec.dialog]?.glance : undefined;
+      if (glance) return glance(t, this);
       return notice(h.texts.menu_while_human, 'with-staff:menu');
     }
     if (t.text !== null && this.handoffWords.has(t.text)) return notice(h.texts.already_waiting, 'handoff:waiting');
@@ -667,8 +705,16 @@ export class ChatEngine {
       return { ...a, reply: { type: 'text', content: `${a.reply.content}\n\n${ack}` } };
     };
     if (t.text !== null) {
+      // Paying never waits for a human: the citizen's bills (and a case's progress) are answered
+      // as links, whatever the profile says of keywords, since they are the citizen's own.
+      for (const route of this.d.extraRoutes ?? []) {
+        if (route.glance && (await route.when(t.msg, t))) return withAck(await route.glance(t.msg, t));
+      }
+      if (allowed && this.hallAsked(t) && !this.rulePrevails(t)) return withAck(this.hallHours(t));
       const rule = this.rules.match(t.text, t.v);
       if (rule && allowed && informational(rule.reply)) return withAck(await this.answer(t, rule.reply, `rule:${rule.id}`));
+      const glance = rule && allowed && rule.reply.dialog ? this.d.dialogs[rule.reply.dialog]?.glance : undefined;
+      if (glance) return withAck(await glance(t, this));
       // Words that are no rule's (a rule's would start a list) and no number (a number is for staff).
       const hits = !rule && asChoice(t.text) === null ? (this.d.search?.search(t.text, { now: t.v.now, audience: t.session.audience, limit: 3 }) ?? []) : [];
       const lines = this.hitLines(hits);

@@ -39,6 +39,8 @@ const FIXED: Record<string, string> = {
   progress: '查进度',
   'progress:not-found': '查进度（未找到）',
   'progress:too-many': '查进度（尝试过多）',
+  'bills:list': '我的缴费（待缴费用）',
+  'bills:none': '我的缴费（没有待缴费用）',
   'rating:refused': '评价（未记录）',
   'staff-bind:done': '工作人员绑定微信',
   'staff-bind:expired': '工作人员绑定（已过期）',
@@ -79,6 +81,8 @@ function part(ref: string, n: RefNames): string {
       return '查进度';
     case 'my-bookings':
       return '我的预约';
+    case 'hall-hours':
+      return '大厅开放时间';
     default:
       return '自动回复';
   }

@@ -97,7 +97,8 @@ function targetFunction(d: CheckDeps, key: string, navById: Map<string, { node: 
     if (!r) return null;
     if (r.nav && navById.get(r.nav)?.fn) return { fn: navById.get(r.nav)!.fn!, what: navById.get(r.nav)!.node.title };
     if (r.service) return { fn: '办事服务', what: d.profile.services.find((s) => s.id === r.service)?.name ?? r.service };
-    if (r.dialog === 'book' || r.dialog === 'progress') return { fn: '办事服务', what: r.dialog === 'book' ? '预约' : '进度查询' };
+    const services: Partial<Record<string, string>> = { book: '预约', progress: '进度查询', bills: '我的缴费', 'my-bookings': '我的预约' };
+    if (r.dialog && services[r.dialog]) return { fn: '办事服务', what: services[r.dialog]! };
     if (r.handoff || r.dialog === 'ask') return { fn: '互动交流', what: r.handoff ? '转人工' : '咨询' };
     return null;
   };

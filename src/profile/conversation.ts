@@ -3,7 +3,7 @@ import { functionSchema, idSchema } from './catalogue.ts';
 import { validitySchema } from './validity.ts';
 
 /** Service dialogs a navigation leaf, rule or scene can start (each capability adds its own). */
-export const DIALOGS = ['ask', 'book', 'my-bookings', 'progress', 'ticket'] as const;
+export const DIALOGS = ['ask', 'bills', 'book', 'my-bookings', 'progress', 'ticket'] as const;
 export type DialogName = (typeof DIALOGS)[number];
 
 const text = (max: number) => z.string().trim().min(1).max(max);

@@ -32,6 +32,8 @@ export const hallSchema = z
   .object({
     id: idSchema,
     name: z.string().min(1).max(40),
+    /** Other names citizens use for it (天山路那个中心 is named by its road already): 市民中心, 区政务中心. */
+    aliases: z.array(z.string().trim().min(2).max(20)).default([]),
     address: z.string().min(1).max(100),
     /** As WeChat's location messages give them (GCJ-02, the coordinates Chinese maps use). */
     location: z.object({ latitude: z.number().min(-90).max(90), longitude: z.number().min(-180).max(180) }).strict(),

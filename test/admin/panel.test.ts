@@ -501,7 +501,7 @@ describe('the panel end to end over HTTP', () => {
     await act({ type: 'click', key: 'human' });
     app.clock.advance(MINUTE);
     await act({ type: 'text', content: '我们老两口结婚证丢了，补办要带户口本吗' });
-    await act({ type: 'click', key: 'progress' });
+    await act({ type: 'click', key: 'mine' });
     const id = (await app.handoffs.openFor(o))!.id;
     await app.inbox.claim(actorOf(team.duty), id);
     const c = await signedIn(app, team.duty);
@@ -515,8 +515,9 @@ describe('the panel end to end over HTTP', () => {
     // The question is the citizen's, not the menu's.
     expect(/<h1>[\s\S]*?<\/h1>/.exec(page)![0]).toContain('我们老两口结婚证丢了');
     // Words, not codes: what answered and which button was tapped.
-    expect(text).not.toMatch(/handoff:|rule:|with-staff:|\[菜单\] (human|progress)| via /);
+    expect(text).not.toMatch(/handoff:|rule:|with-staff:|\[菜单\] (human|mine)| via /);
     expect(text).toContain('[菜单] 人工客服');
+    expect(text).toContain('[菜单] 我的办事');
     expect(text).toContain('转人工');
     expect(text).toContain('关键词回复');
     // The record names colleagues, not usernames.

@@ -292,6 +292,7 @@ describe('handoff to staff', () => {
     expect(hello).not.toContain('收到'); // not one acknowledgement per message
     expect(holiday).toContain('居住证'); // a plain information question is answered
     expect(pay).not.toContain('收到');
+    expect(pay).toContain('您现在没有待缴的费用'); // paying never waits for a human
     expect(human).toBe(a.profile.handoff.texts.already_waiting);
     expect(anyone).toBe(''); // within ten minutes of the last notice: quiet
     expect(one).toBe('');
@@ -432,18 +433,23 @@ describe('the citizen is never stuck', () => {
     const handoff = await a.db.getRepository(HandoffEntity).findOneByOrFail({ openid: 'o_busy_tap', status: 'open' });
     await a.conversationLog.flush();
     const before = (await a.db.getRepository(MessageEntity).find({ order: { id: 'DESC' }, take: 1 }))[0]!.id;
-    for (const key of ['book', 'progress', 'ask', 'my-bookings']) {
+    for (const key of ['book', 'ask', 'my-bookings', 'mine']) {
       const r = textOf((await a.emulator!.act('o_busy_tap', { type: 'click', key })).reply);
       expect(r, key).toBe(a.profile.handoff.texts.menu_while_human);
       expect(r, key).not.toMatch(/回复 1/);
       // The citizen's next "1" is a message to staff, not a choice in a dialog.
       expect(await say('o_busy_tap', '1'), key).toBe('');
     }
-    // Nothing the bot said since was a dialog's question or list: only the four notices.
+    // 进度查询 (the old menu's key) is information: the citizen's cases, without a dialog's numbers.
+    const progress = textOf((await a.emulator!.act('o_busy_tap', { type: 'click', key: 'progress' })).reply);
+    expect(progress).toContain('您还没有在网上申请过事项');
+    expect(progress).not.toMatch(/回复 \d/);
+    expect(await say('o_busy_tap', '1')).toBe('');
+    // Nothing the bot said since was a dialog's question or list: the four notices and the progress.
     await a.conversationLog.flush();
     const said = (await a.db.getRepository(MessageEntity).find({ where: { openid: 'o_busy_tap', direction: 'out' }, order: { id: 'ASC' } })).filter((m) => m.id > before);
-    expect(said.map((m) => m.content)).toEqual(Array(4).fill(a.profile.handoff.texts.menu_while_human));
-    expect(await a.db.getRepository(MessageEntity).countBy({ openid: 'o_busy_tap', direction: 'in', content: '1' })).toBe(4);
+    expect(said.map((m) => m.content)).toEqual([...Array(4).fill(a.profile.handoff.texts.menu_while_human), progress]);
+    expect(await a.db.getRepository(MessageEntity).countBy({ openid: 'o_busy_tap', direction: 'in', content: '1' })).toBe(5);
     expect((await a.db.getRepository(HandoffEntity).findOneByOrFail({ id: handoff.id })).status).toBe('open');
   });
 

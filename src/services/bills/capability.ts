@@ -4,7 +4,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import type { Capability, Core } from '../../capability.ts';
-import type { ChatRoute } from '../../chat/engine.ts';
+import type { ChatRoute, Dialog, Turn } from '../../chat/engine.ts';
 import { csrfOk, readForm } from '../../h5/http.ts';
 import { intParam, type PageKit } from '../../h5/kit.ts';
 import { csrfField, message } from '../../h5/layout.ts';
@@ -110,6 +110,16 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
   };
 
   const say = (content: string, ref: string) => ({ reply: { type: 'text' as const, content }, ref });
+  /**
+   * The citizen's unpaid bills, each a link to its pay page. `numbered` lines carry their place in
+   * the list; while staff have the conversation they do not (a number typed then goes to staff).
+   */
+  const unpaidAnswer = async (t: Turn, numbered: boolean) => {
+    const open = await bills.unpaid(t.openid);
+    if (!open.length) return say(`您现在没有待缴的费用。办理的事项需要缴费时，我们会发消息告诉您。\n<a href="${core.publicUrl}/h5/pay">查看缴费记录</a>`, 'bills:none');
+    const lines = open.map((b, i) => `${numbered ? `${i + 1}. ` : '· '}<a href="${bills.link(b)}">${b.description} ${yuan(b.amountFen)} 元</a>`);
+    return say([`您有 ${open.length} 笔待缴费用，点一下就能缴费：`, ...lines].join('\n'), 'bills:list');
+  };
   // 缴费 as citizens put it: 我要交费, 怎么缴费啊, 交罚款, 我的缴费, 有没有要交的钱 …
   const words = /^(?:请问|你好|您好)?(?:我要|我想|我得|要|想|怎么|如何|在哪|在线|网上|手机上?)?(?:缴费|交费|缴款|付款|支付|付费|交钱|付钱|交罚款|缴罚款|缴纳罚款|我的缴费|待缴费用?|缴纳费用|有没有要交的钱|有要交的钱吗)(?:了吗|吗|啊|呀|呢|吧|哦)*$/;
   const chatRoutes: ChatRoute[] = [
@@ -117,20 +127,26 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
       name: '缴费 (the citizen\'s unpaid bills)',
       // Off while the profile does not pay in WeChat: its own keyword rule answers (pay at the counter).
       when: (_m, t) => bills.enabled && t.text !== null && words.test(t.text.replace(/[\s，。！？!?]/g, '')),
-      handle: async (_m, t) => {
-        const open = await bills.unpaid(t.openid);
-        if (!open.length) return say(`您现在没有待缴的费用。办理的事项需要缴费时，我们会发消息告诉您。\n<a href="${core.publicUrl}/h5/pay">查看缴费记录</a>`, 'bills:none');
-        const lines = open.map((b, i) => `${i + 1}. <a href="${bills.link(b)}">${b.description} ${yuan(b.amountFen)} 元</a>`);
-        return say([`您有 ${open.length} 笔待缴费用，点一下就能缴费：`, ...lines].join('\n'), 'bills:list');
-      },
+      handle: async (_m, t) => unpaidAnswer(t, true),
+      // Paying never waits for a human: while staff have the conversation too, as links.
+      glance: async (_m, t) => unpaidAnswer(t, false),
     },
   ];
+  // 我的缴费 as a line of a list or a menu entry (dialog: bills): it answers at once, nothing to choose.
+  const billsDialog: Dialog = {
+    start: async (t) => {
+      t.session.dialog = null;
+      return unpaidAnswer(t, true);
+    },
+    step: async (t) => ({ ...(await unpaidAnswer(t, true)), done: true }),
+    glance: async (t) => unpaidAnswer(t, false),
+  };
 
   return {
     name: 'bills',
     bills,
     caseFees,
-    chat: { extra: chatRoutes },
+    chat: { extra: chatRoutes, dialogs: bills.enabled ? { bills: billsDialog } : {} },
     nav: [{ section: 'bills', label: '收费', href: '/admin/bills', visible: (a) => allowed(a, 'bills') }],
     panel: billSection(bills, (id) => profile.departments.find((d) => d.id === id)?.name ?? '—'),
     pages: (r, kit) => citizenPages(r, kit, bills, core),

@@ -33,23 +33,26 @@ export class CaseChat {
   extraRoutes(): ChatRoute[] {
     const byNumber = /^(?:查询?)?进度\s*[:：]?\s*(WB\d{8}-?\d{4})(?:\s+([A-Za-z0-9]{6}))?$/i;
     const apply = /^(?:我要|我想)?(?:网上|在线)?(?:申请|办理)(.{1,20})$/;
+    const byCaseNumber = async (t: Turn): Promise<Answer> => {
+      const [, no, code] = byNumber.exec(t.text!)!;
+      const caseNo = no!.toUpperCase().replace(/^(WB\d{8})(\d{4})$/, '$1-$2');
+      let c: CaseRow | null;
+      try {
+        c = await this.cases.lookupLimited(caseNo, { openid: t.openid, ...(code ? { queryCode: code } : {}) }, [`openid:${t.openid}`]);
+      } catch (err) {
+        if (err instanceof CaseError && err.code === 'too_many') return say(`${err.message}如果是您本人的申请，直接发送「进度」就能看到。`, 'progress:too-many');
+        throw err;
+      }
+      if (!c) return say('没有查到这个办件。如果是帮家人查，请发送「进度 办件编号 查询码」，查询码在申请成功的消息里。', 'progress:not-found');
+      return say(await this.describe(c, c.openid === t.openid), `case:${c.id} via progress`);
+    };
     return [
       {
         name: '进度 with a case number (and a query code)',
         when: (_m, t) => t.text !== null && byNumber.test(t.text),
-        handle: async (_m, t) => {
-          const [, no, code] = byNumber.exec(t.text!)!;
-          const caseNo = no!.toUpperCase().replace(/^(WB\d{8})(\d{4})$/, '$1-$2');
-          let c: CaseRow | null;
-          try {
-            c = await this.cases.lookupLimited(caseNo, { openid: t.openid, ...(code ? { queryCode: code } : {}) }, [`openid:${t.openid}`]);
-          } catch (err) {
-            if (err instanceof CaseError && err.code === 'too_many') return say(`${err.message}如果是您本人的申请，直接发送「进度」就能看到。`, 'progress:too-many');
-            throw err;
-          }
-          if (!c) return say('没有查到这个办件。如果是帮家人查，请发送「进度 办件编号 查询码」，查询码在申请成功的消息里。', 'progress:not-found');
-          return say(await this.describe(c, c.openid === t.openid), `case:${c.id} via progress`);
-        },
+        // Information only: also while staff have the conversation.
+        glance: async (_m, t) => byCaseNumber(t),
+        handle: async (_m, t) => byCaseNumber(t),
       },
       {
         name: '申请… (an item that can be applied for online)',
@@ -71,6 +74,7 @@ export class CaseChat {
   progressDialog(): Dialog {
     return {
       start: async (t) => this.list(t),
+      glance: async (t) => this.glance(t),
       step: async (t) => {
         const c = t.text === null ? null : asChoice(t.text);
         const ids = (t.session.dialog?.data.ids as number[] | undefined) ?? [];
@@ -95,6 +99,21 @@ export class CaseChat {
     t.session.dialog = { name: 'progress', step: 'list', data: { ids: mine.map((c) => c.id) } };
     const labels = mine.map((c) => `${this.cases.service(c.serviceId)?.name ?? c.serviceId}：${this.current(c)}（${c.caseNo}）`);
     return say(`${hint ? `${hint}\n` : ''}${numberedList('您的办件，回复数字查看进度：', labels, { tappable: this.tappable, back: false })}\n<a href="${this.publicUrl}/h5/cases">在页面上查看我的办件</a>`, 'progress');
+  }
+
+  /**
+   * The citizen's cases as information only (while staff have the conversation): one case in full,
+   * several as links to their pages, no numbers to reply.
+   */
+  private async glance(t: Turn): Promise<Answer> {
+    const mine = await this.cases.mine(t.openid);
+    if (mine.length <= 1) {
+      const a = await this.list(t);
+      t.session.dialog = null;
+      return a;
+    }
+    const lines = mine.map((c) => `· <a href="${this.publicUrl}/h5/cases/${c.id}">${this.cases.service(c.serviceId)?.name ?? c.serviceId}：${this.current(c)}（${c.caseNo}）</a>`);
+    return say(['您的办件，点开看进度：', ...lines].join('\n'), 'progress');
   }
 
   private current(c: CaseRow): string {
