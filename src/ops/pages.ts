@@ -186,7 +186,7 @@ export function satisfactionPage(c: PageContext, v: SatisfactionView, days: numb
     <section class="card figures">
       <h2>一句话</h2>
       <p class="lead">近 ${days} 天收到评价 <b>${t.count}</b> 个，平均 <b>${t.average ?? '—'}</b> 分（满分 5），满意 ${t.count ? pct(t.good / t.count) : '—'}，差评 <b>${t.poor}</b> 个${t.rectifiable ? html`，其中 ${t.rectified}/${t.rectifiable} 个已整改完毕` : null}。</p>
-      <p class="muted small">满意：4–5 分；差评：1–2 分。每个差评（会话、工单、办件）都有一项整改，经主管审核通过才算整改完毕。意见中的个人信息已打码，评价人不显示。</p>
+      <p class="muted small">满意：4–5 分；差评：1–2 分。每个差评（会话、工单、办件、预约）都有一项整改，经主管审核通过才算整改完毕。意见中的个人信息已打码，评价人不显示。</p>
     </section>
     <div class="grid2">
       <section class="card"><h2>按部门 ${exports('/admin/ops/satisfaction', `?days=${days}`)}</h2>${satRows(v.byDepartment, '部门')}</section>
