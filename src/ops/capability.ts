@@ -205,7 +205,7 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
       };
       r.get('/ops/content', kit.signedIn, edit, async (ctx) => {
         const kind = kindOf(ctx.query.kind);
-        kit.send(ctx, contentListPage(await kit.pageContext(ctx), kind, content.items(kind), kit.fmt(), core.clock.now(), mayOps(kit.actor(ctx), 'content.publish')));
+        kit.send(ctx, contentListPage(await kit.pageContext(ctx), kind, content.items(kind), kit.fmt(), core.clock.now(), mayOps(kit.actor(ctx), 'content.publish') && content.lists().length > 0));
       });
       // A new notice or policy interpretation, published into one of the 政务公开 lists.
       const publish = guard('content.publish');
