@@ -113,12 +113,12 @@ export async function start(opts: StartOptions = {}): Promise<Instance> {
     handBack: (openid) => engine!.staffClosed(openid),
     onRated: async (r, tx) => void (await ratings!.ratings.record(tx, { subject: 'conversation', subjectId: String(r.handoffId), department: r.department, staffId: r.staffId, openid: r.openid, level: r.level }, `咨询会话 #${r.handoffId}`)),
   });
-  const appointments = appointmentsCapability(core);
+  const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
+  ratings = ratingsCapability(core, { departmentName });
+  const appointments = appointmentsCapability(core, { ratings: ratings.ratings });
 
   const lexicon = loadLexicon();
   const search = new LiveSearch(() => new CitizenSearch(profile, lexicon));
-  const departmentName = (id: string | null) => inbox.inbox.departmentName(id);
-  ratings = ratingsCapability(core, { departmentName });
   const bills = billsCapability(core, { appointments: appointments.appointments });
   const cases = casesCapability(core, { supervisorOf: (d) => inbox.inbox.supervisorOf(d), departmentName, ratings: ratings.ratings, fees: bills.caseFees });
   const tickets = ticketsCapability(core, { ratings: ratings.ratings, departmentName });

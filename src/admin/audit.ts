@@ -65,6 +65,8 @@ export const AUDIT_ACTIONS = {
   'ops-export': '导出运营数据',
   'content-edit': '修改内容',
   'content-rollback': '回退内容',
+  'content-create': '发布内容',
+  'content-retire': '撤下内容',
   'ops-check': '运行体检',
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -11,8 +11,8 @@ import type { CallbackObserver } from '../app.ts';
 import { chromiumForCheck } from './check-browser.ts';
 import { metrics } from './metrics.ts';
 import { runCheck, type CheckDeps, type CheckResult } from './check.ts';
-import { checkPage, contentEditPage, contentListPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
-import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, type ContentItem, type ContentKind } from './content.ts';
+import { checkPage, contentEditPage, contentListPage, contentNewPage, satisfactionPage, speedPage, usagePage } from './pages.ts';
+import { CONTENT_KINDS, ContentError, ContentStore, FIELDS, MAX_LIST_ITEMS, type ContentItem, type ContentKind } from './content.ts';
 import { dayOf } from '../services/catalogue/views.ts';
 import { pageViewUses, bookingUses, caseRequests, caseUses, conversationRequests, conversationUses, paymentUses, serviceRatings, ticketRequests, ticketUses, CHANNEL_NAMES, USE_CHANNELS, type RatingReader, type RequestReader, type UseReader } from './sources.ts';
 
@@ -192,7 +192,8 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
         } catch {
           preview = content.preview(item.kind, item.id, item.state);
         }
-        kit.send(ctx, contentEditPage(await kit.pageContext(ctx), { item, form, preview, history: await content.history(item.kind, item.id), f: kit.fmt(), ...(error ? { error } : {}), ...(note ? { note } : {}) }), status);
+        const mayRetire = mayOps(kit.actor(ctx), 'content.publish');
+        kit.send(ctx, contentEditPage(await kit.pageContext(ctx), { item, form, preview, history: await content.history(item.kind, item.id), f: kit.fmt(), audiences: content.audiences(), mayRetire, ...(error ? { error } : {}), ...(note ? { note } : {}) }), status);
       };
       const caught = async (ctx: Context, fn: () => Promise<void>) => {
         try {
@@ -204,7 +205,40 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
       };
       r.get('/ops/content', kit.signedIn, edit, async (ctx) => {
         const kind = kindOf(ctx.query.kind);
-        kit.send(ctx, contentListPage(await kit.pageContext(ctx), kind, content.items(kind), kit.fmt(), core.clock.now()));
+        kit.send(ctx, contentListPage(await kit.pageContext(ctx), kind, content.items(kind), kit.fmt(), core.clock.now(), mayOps(kit.actor(ctx), 'content.publish') && content.lists().length > 0));
+      });
+      // A new notice or policy interpretation, published into one of the 政务公开 lists.
+      const publish = guard('content.publish');
+      const newPage = async (ctx: Context, form: Record<string, string>, error?: string, status = 200) => {
+        let preview: string | null = null;
+        if (form.title || form.text) {
+          try {
+            preview = content.preview('notice', null, content.validate('notice', form));
+          } catch {
+            preview = form.text ?? null;
+          }
+        }
+        kit.send(ctx, contentNewPage(await kit.pageContext(ctx), { lists: content.lists(), audiences: content.audiences(), form, preview, ...(error ? { error } : {}) }), status);
+      };
+      r.get('/ops/content/new', kit.signedIn, publish, async (ctx) => {
+        const list = typeof ctx.query.list === 'string' ? ctx.query.list : (content.lists().find((l) => l.count < MAX_LIST_ITEMS)?.id ?? '');
+        await newPage(ctx, { list });
+      });
+      r.post('/ops/content/new', kit.signedIn, publish, async (ctx) => {
+        const form = await kit.checkedForm(ctx, 64 * 1024);
+        const note = (form.note ?? '').trim();
+        try {
+          if (form.intent !== 'save') {
+            content.validate('notice', form);
+            return await newPage(ctx, form);
+          }
+          const item = await content.create(kit.actor(ctx), form.list ?? '', form, note || null, ctx.ip);
+          await kit.flash(ctx, 'ok', '已发布，对话里的列表和搜索里已经能看到。');
+          ctx.redirect(`/admin/ops/content/notice/${item.id}`);
+        } catch (err) {
+          if (err instanceof ContentError) return newPage(ctx, form, err.message, err.code === 'conflict' ? 409 : 422);
+          throw err;
+        }
       });
       r.get('/ops/content/:kind/:id', kit.signedIn, edit, (ctx) => caught(ctx, async () => {
         const item = target(ctx);
@@ -213,7 +247,7 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
       r.post('/ops/content/:kind/:id', kit.signedIn, edit, (ctx) => caught(ctx, async () => {
         const item = target(ctx);
         const form = await kit.checkedForm(ctx, 64 * 1024);
-        const asForm = { values: Object.fromEntries(FIELDS[item.kind].map((f) => [f.name, form[f.name] ?? ''])), valid_from: form.valid_from, valid_until: form.valid_until };
+        const asForm = { values: Object.fromEntries(FIELDS[item.kind].map((f) => [f.name, form[f.name] ?? ''])), valid_from: form.valid_from, valid_until: form.valid_until, audience: content.audienceOf(form) };
         const note = (form.note ?? '').trim();
         if (form.intent !== 'save') {
           try {
@@ -231,6 +265,18 @@ export function opsCapability(core: Core, needs: OpsNeeds = {}): OpsCapability {
           throw err;
         }
         await kit.flash(ctx, 'ok', '已保存，对话、页面和搜索里已经是新内容。');
+        ctx.redirect(`/admin/ops/content/${item.kind}/${item.id}`);
+      }));
+      r.post('/ops/content/:kind/:id/retire', kit.signedIn, publish, (ctx) => caught(ctx, async () => {
+        const item = target(ctx);
+        const form = await kit.checkedForm(ctx);
+        try {
+          await content.retire(kit.actor(ctx), item.kind, item.id, Number(form.base), (form.note ?? '').trim() || null, ctx.ip);
+          await kit.flash(ctx, 'ok', '已撤下，对话和搜索里已经看不到了。');
+        } catch (err) {
+          if (!(err instanceof ContentError) || err.code === 'not_found') throw err;
+          await kit.flash(ctx, 'error', err.message);
+        }
         ctx.redirect(`/admin/ops/content/${item.kind}/${item.id}`);
       }));
       r.post('/ops/content/:kind/:id/rollback', kit.signedIn, edit, (ctx) => caught(ctx, async () => {

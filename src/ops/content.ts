@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EntitySchema, type DataSource } from 'typeorm';
 import type { Audit } from '../admin/audit.ts';
 import { faqText, guideText } from '../chat/format.ts';
@@ -19,6 +19,11 @@ import type { StaffActor } from '../policies/index.ts';
  * same objects chat, pages and search read — and a rollback is a new version that copies an older
  * one (version 0 is the profile's own text). Instances pick up each other's edits by polling the
  * newest version; a restart or a new profile lays the edits over the fresh profile again.
+ *
+ * Staff may also publish a NEW notice or policy interpretation into one of the 政务公开 lists (its
+ * first version is a `create`, naming the list) and retire one (a `retire` version: it leaves the
+ * list, the search and every lookup, and a rollback to an earlier version brings it back). Both
+ * are versions like any edit: audited, on every instance within a poll, laid over a restart.
  */
 
 export type ContentKind = 'notice' | 'faq' | 'guide';
@@ -63,8 +68,12 @@ export interface ContentEditRow {
   kind: ContentKind;
   itemId: string;
   version: number;
-  action: 'edit' | 'rollback';
-  /** JSON: { values, base } — base fingerprints the profile text the edit was made over; null: the profile's own text. */
+  action: 'edit' | 'rollback' | 'create' | 'retire';
+  /**
+   * JSON: { values, base, parent, audience, retired } — base fingerprints the profile text the edit
+   * was made over; parent names the list a notice made in the panel sits in (with its audience);
+   * retired: taken down. null: the profile's own text.
+   */
   fields: string | null;
   validFrom: string | null;
   validUntil: string | null;
@@ -100,7 +109,30 @@ interface State {
   values: Values;
   valid_from: string | undefined;
   valid_until: string | undefined;
+  /** A notice made in the panel: who it is shown to (empty: everyone). */
+  audience?: string[] | undefined;
 }
+
+/** What a version's `fields` hold besides the values. */
+interface Stored {
+  values: Values;
+  base?: string;
+  parent?: string;
+  audience?: string[];
+  retired?: boolean;
+}
+
+/** A list under 政务公开 a new notice or policy interpretation can be published in. */
+export interface ContentList {
+  id: string;
+  /** Where it sits: 政策解读和通知公告 › 通知公告 */
+  place: string;
+  /** Items shown in it now (the navigation shows at most 9). */
+  count: number;
+}
+
+/** The navigation shows a list's choices as one digit each. */
+export const MAX_LIST_ITEMS = 9;
 
 export interface ContentItem {
   kind: ContentKind;
@@ -115,11 +147,15 @@ export interface ContentItem {
   editedAt: number | null;
   /** The profile's text of this item changed since the current edit was made over it. */
   profileChanged: boolean;
+  /** Made in the panel (not in the profile): it has no version 0. */
+  created: boolean;
+  /** Taken down: not in the navigation, the search or any lookup. */
+  retired: boolean;
 }
 
 export class ContentError extends Error {
   constructor(
-    readonly code: 'not_found' | 'invalid' | 'conflict',
+    readonly code: 'not_found' | 'invalid' | 'conflict' | 'full',
     message: string,
   ) {
     super(message);
@@ -132,6 +168,17 @@ interface Target {
   place: string;
   read(): State;
   write(s: State): void;
+  /** A notice's navigation node. */
+  node?: NavNode;
+  /** Made in the panel, in this list. */
+  parent?: string;
+}
+
+interface Branch {
+  node: NavNode;
+  place: string;
+  /** The profile's own choices, in its order. */
+  original: NavNode[];
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?$/;
@@ -140,6 +187,11 @@ export class ContentStore {
   private readonly targets = new Map<string, Target>();
   private readonly originals = new Map<string, State>();
   private readonly current = new Map<string, ContentEditRow>();
+  /** The lists under 政务公开, by node id. */
+  private readonly branches = new Map<string, Branch>();
+  /** Items made in the panel: their keys, oldest first. */
+  private readonly made: string[] = [];
+  private readonly retired = new Set<string>();
   private seen = -1;
 
   constructor(
@@ -150,7 +202,9 @@ export class ContentStore {
     const walk = (nodes: NavNode[], place: string, open: boolean) => {
       for (const n of nodes) {
         const inOpen = open || n.function === '政务公开';
-        if (n.children) walk(n.children, place ? `${place} › ${n.title}` : n.title, inOpen);
+        const here = place ? `${place} › ${n.title}` : n.title;
+        if (n.children && inOpen) this.branches.set(n.id, { node: n, place: here, original: [...n.children] });
+        if (n.children) walk(n.children, here, inOpen);
         else if (inOpen && n.reply?.text !== undefined) this.add(noticeTarget(n, place));
       }
     };
@@ -167,20 +221,51 @@ export class ContentStore {
   async load(): Promise<void> {
     const rows = await this.d.db.getRepository(ContentEditEntity).find({ order: { id: 'ASC' } });
     this.current.clear();
+    // Items made in the panel are laid over afresh from their versions, like every edit.
+    for (const key of this.made.splice(0)) {
+      this.targets.delete(key);
+      this.originals.delete(key);
+    }
+    this.retired.clear();
     let max = 0;
     for (const r of rows) {
       max = Math.max(max, r.id);
       const key = `${r.kind}:${r.itemId}`;
       const had = this.current.get(key);
       if (!had || had.version < r.version) this.current.set(key, r);
+      if (r.action === 'create' && r.version === 1 && !this.targets.has(key)) this.addMade(r);
     }
     for (const [key, t] of this.targets) {
       const row = this.current.get(key);
       t.write(row ? this.stateOf(row, key) : structuredClone(this.originals.get(key)!));
+      if (row && stored(row)?.retired) this.retired.add(key);
     }
     for (const key of this.current.keys()) if (!this.targets.has(key)) this.d.log.warn({ item: key }, 'a content edit names an item the profile no longer has; it is kept but not shown');
+    this.relist();
     this.seen = max;
     this.d.changed?.();
+  }
+
+  /** A notice made in the panel: a navigation leaf of its own, placed in its list by relist(). */
+  private addMade(r: ContentEditRow): void {
+    const s = stored(r);
+    const branch = s?.parent ? this.branches.get(s.parent) : undefined;
+    if (!s || !branch) return; // its list left the profile: kept, not shown (load() warns)
+    const node: NavNode = { id: r.itemId, title: String(s.values.title), audience: [], reply: { text: String(s.values.text) } };
+    const key = `${r.kind}:${r.itemId}`;
+    const t = { ...noticeTarget(node, branch.place), node, parent: s.parent! };
+    this.targets.set(key, t);
+    this.originals.set(key, { values: s.values, valid_from: r.validFrom ?? undefined, valid_until: r.validUntil ?? undefined, audience: s.audience ?? [] });
+    this.made.push(key);
+  }
+
+  /** Each 政务公开 list: the newest notices made in the panel first, then the profile's, without those retired. */
+  private relist(): void {
+    for (const [id, b] of this.branches) {
+      const made = this.made.filter((k) => this.targets.get(k)!.parent === id && !this.retired.has(k)).reverse().map((k) => this.targets.get(k)!.node!);
+      const kept = b.original.filter((n) => !this.retired.has(`notice:${n.id}`));
+      b.node.children!.splice(0, b.node.children!.length, ...made, ...kept);
+    }
   }
 
   /** Pick up edits made elsewhere: true when something changed. */
@@ -194,12 +279,13 @@ export class ContentStore {
 
   private stateOf(row: ContentEditRow, key: string): State {
     if (row.fields === null) return structuredClone(this.originals.get(key)!);
-    const parsed = JSON.parse(row.fields) as { values: Values };
-    return { values: parsed.values, valid_from: row.validFrom ?? undefined, valid_until: row.validUntil ?? undefined };
+    const parsed = stored(row)!;
+    return { values: parsed.values, valid_from: row.validFrom ?? undefined, valid_until: row.validUntil ?? undefined, ...(parsed.audience ? { audience: parsed.audience } : {}) };
   }
 
   private fingerprint(key: string): string {
-    const o = this.originals.get(key)!;
+    // The text and validity only (not the audience, which edits leave alone), as edits were always fingerprinted.
+    const { audience: _audience, ...o } = this.originals.get(key)!;
     return createHash('sha256').update(JSON.stringify(o)).digest('hex').slice(0, 16);
   }
 
@@ -229,7 +315,19 @@ export class ContentStore {
       editedBy: row?.staffName ?? null,
       editedAt: row?.createdAt ?? null,
       profileChanged: base !== undefined && base !== this.fingerprint(key),
+      created: t.parent !== undefined,
+      retired: this.retired.has(key),
     };
+  }
+
+  /** The 政务公开 lists a new notice or policy interpretation can go in. */
+  lists(): ContentList[] {
+    return [...this.branches.entries()].map(([id, b]) => ({ id, place: b.place, count: b.node.children!.filter((n) => n.reply?.text !== undefined || n.children).length }));
+  }
+
+  /** The audiences a new notice can be limited to (the profile's). */
+  audiences(): { id: string; name: string }[] {
+    return (this.d.profile.audiences?.options ?? []).map((a) => ({ id: a.id, name: a.name }));
   }
 
   /** Check a form's values as the profile would: required, lengths, dates. */
@@ -263,8 +361,14 @@ export class ContentStore {
     return { values, valid_from: from, valid_until: until };
   }
 
-  /** What a citizen would read in chat, before saving. */
-  preview(kind: ContentKind, id: string, s: State): string {
+  /** A new notice's audience from the form (a ticked `audience-<id>` per audience; none: everyone). */
+  audienceOf(input: Record<string, string>): string[] {
+    return this.audiences().filter((a) => input[`audience-${a.id}`] === '1').map((a) => a.id);
+  }
+
+  /** What a citizen would read in chat, before saving (id null: a notice not made yet). */
+  preview(kind: ContentKind, id: string | null, s: State): string {
+    if (id === null && kind === 'notice') return String(s.values.text);
     const t = this.targets.get(`${kind}:${id}`);
     if (!t) throw new ContentError('not_found', '没有这条内容');
     const v = s.values;
@@ -279,20 +383,54 @@ export class ContentStore {
     const key = `${kind}:${id}`;
     if (!this.targets.has(key)) throw new ContentError('not_found', '没有这条内容');
     const s = this.validate(kind, input);
-    return this.save(actor, kind, id, { fields: JSON.stringify({ values: s.values, base: this.fingerprint(key) }), validFrom: s.valid_from ?? null, validUntil: s.valid_until ?? null, action: 'edit' }, baseVersion, note, ip);
+    const t = this.targets.get(key)!;
+    // A notice made in the panel keeps its list and takes its audience from the form; the profile's keep theirs.
+    const fields: Stored = t.parent ? { values: s.values, parent: t.parent, audience: this.audienceOf(input) } : { values: s.values, base: this.fingerprint(key) };
+    // An edit of a notice taken down stays down (bringing it back is a rollback).
+    if (this.retired.has(key)) fields.retired = true;
+    return this.save(actor, kind, id, { fields: JSON.stringify(fields), validFrom: s.valid_from ?? null, validUntil: s.valid_until ?? null, action: 'edit' }, baseVersion, note, ip);
+  }
+
+  /**
+   * Publish a new notice or policy interpretation in one of the 政务公开 lists: live at once in the
+   * list, the search and on every instance (version 1 of a new item).
+   */
+  async create(actor: StaffActor, list: string, input: Record<string, string>, note: string | null, ip?: string): Promise<ContentItem> {
+    await this.refresh();
+    const branch = this.branches.get(list);
+    if (!branch) throw new ContentError('invalid', '请选择要发布到哪个栏目。');
+    const s = this.validate('notice', input);
+    const audience = this.audienceOf(input);
+    if (branch.node.children!.length >= MAX_LIST_ITEMS) throw new ContentError('full', `「${branch.place}」已经有 ${MAX_LIST_ITEMS} 项了（对话里每个列表最多 ${MAX_LIST_ITEMS} 项），请先撤下一条再发布。`);
+    const now = this.d.clock.now();
+    const id = `new-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
+    const fields: Stored = { values: s.values, parent: list, audience };
+    return this.save(actor, 'notice', id, { fields: JSON.stringify(fields), validFrom: s.valid_from ?? null, validUntil: s.valid_until ?? null, action: 'create' }, 0, note, ip, `发布到「${branch.place}」`);
+  }
+
+  /** Take a notice down (one made in the panel or the profile's): a rollback to an earlier version brings it back. */
+  async retire(actor: StaffActor, kind: ContentKind, id: string, baseVersion: number, note: string | null, ip?: string): Promise<ContentItem> {
+    const key = `${kind}:${id}`;
+    const t = this.targets.get(key);
+    if (!t || kind !== 'notice') throw new ContentError('not_found', '没有这条内容');
+    if (this.retired.has(key)) throw new ContentError('conflict', '这条内容已经撤下了。');
+    const row = this.current.get(key);
+    const was: Stored = row?.fields ? stored(row)! : { values: this.originals.get(key)!.values, base: this.fingerprint(key) };
+    return this.save(actor, kind, id, { fields: JSON.stringify({ ...was, retired: true } satisfies Stored), validFrom: row ? row.validFrom : (t.read().valid_from ?? null), validUntil: row ? row.validUntil : (t.read().valid_until ?? null), action: 'retire' }, baseVersion, note, ip);
   }
 
   /** Bring back an older version (0: the profile's own text) as a new version. */
   async rollback(actor: StaffActor, kind: ContentKind, id: string, toVersion: number, baseVersion: number, ip?: string): Promise<ContentItem> {
     const key = `${kind}:${id}`;
     if (!this.targets.has(key)) throw new ContentError('not_found', '没有这条内容');
+    if (toVersion === 0 && this.targets.get(key)!.parent) throw new ContentError('not_found', '这条内容是在后台发布的，没有配置文件原文；不要了可以撤下。');
     if (toVersion === 0) return this.save(actor, kind, id, { fields: null, validFrom: null, validUntil: null, action: 'rollback' }, baseVersion, '恢复为配置文件中的原文', ip);
     const old = await this.d.db.getRepository(ContentEditEntity).findOneBy({ kind, itemId: id, version: toVersion });
     if (!old) throw new ContentError('not_found', '没有这个版本');
     return this.save(actor, kind, id, { fields: old.fields, validFrom: old.validFrom, validUntil: old.validUntil, action: 'rollback' }, baseVersion, `回退到第 ${toVersion} 版`, ip);
   }
 
-  private async save(actor: StaffActor, kind: ContentKind, id: string, v: Pick<ContentEditRow, 'fields' | 'validFrom' | 'validUntil' | 'action'>, baseVersion: number, note: string | null, ip?: string): Promise<ContentItem> {
+  private async save(actor: StaffActor, kind: ContentKind, id: string, v: Pick<ContentEditRow, 'fields' | 'validFrom' | 'validUntil' | 'action'>, baseVersion: number, note: string | null, ip?: string, where?: string): Promise<ContentItem> {
     await this.refresh();
     const key = `${kind}:${id}`;
     const now = this.d.clock.now();
@@ -303,7 +441,9 @@ export class ContentStore {
         const version = latest?.v === null || latest?.v === undefined ? 0 : Number(latest.v);
         if (version !== baseVersion) throw conflict();
         await tx.getRepository(ContentEditEntity).insert({ kind, itemId: id, version: version + 1, ...v, staffId: actor.id, staffName: actor.name.slice(0, 64), note: note?.slice(0, 200) || null, createdAt: now });
-        await this.d.audit.record({ actor, action: v.action === 'edit' ? 'content-edit' : 'content-rollback', target: `content:${key}`, department: actor.department, detail: `${KIND_NAMES[kind]}「${this.item(this.targets.get(key)!).title.slice(0, 40)}」第 ${version + 1} 版${note ? `：${note.slice(0, 100)}` : ''}`, ...(ip ? { ip } : {}) }, tx);
+        const title = v.action === 'create' ? String((JSON.parse(v.fields!) as Stored).values.title) : this.item(this.targets.get(key)!).title;
+        const what = { edit: '', rollback: '', create: `${where ?? '发布'}，`, retire: '撤下，' }[v.action];
+        await this.d.audit.record({ actor, action: AUDIT[v.action], target: `content:${key}`, department: actor.department, detail: `${KIND_NAMES[kind]}「${title.slice(0, 40)}」${what}第 ${version + 1} 版${note ? `：${note.slice(0, 100)}` : ''}`, ...(ip ? { ip } : {}) }, tx);
       });
     } catch (err) {
       if (err instanceof ContentError) throw err;
@@ -323,6 +463,12 @@ export class ContentStore {
   versionState(kind: ContentKind, id: string, row: ContentEditRow | null): State {
     return row ? this.stateOf(row, `${kind}:${id}`) : structuredClone(this.originals.get(`${kind}:${id}`)!);
   }
+}
+
+const AUDIT = { edit: 'content-edit', rollback: 'content-rollback', create: 'content-create', retire: 'content-retire' } as const;
+
+function stored(row: ContentEditRow): Stored | null {
+  return row.fields === null ? null : (JSON.parse(row.fields) as Stored);
 }
 
 function validityOf(x: { valid_from?: string | undefined; valid_until?: string | undefined }) {
@@ -374,10 +520,11 @@ function noticeTarget(n: NavNode, place: string): Target {
     kind: 'notice',
     id: n.id,
     place,
-    read: () => ({ values: { title: n.title, text: n.reply!.text! }, ...validityOf(n) }),
+    read: () => ({ values: { title: n.title, text: n.reply!.text! }, ...validityOf(n), audience: [...n.audience] }),
     write: (s) => {
       n.title = String(s.values.title);
       n.reply = { ...n.reply, text: String(s.values.text) };
+      if (s.audience) n.audience = [...s.audience];
       setValidity(n, s);
     },
   };

@@ -2,7 +2,7 @@ import { SPEED_NAMES, SPEEDS } from '../inbox/due.ts';
 import type { Fmt } from '../admin/pages/inbox.ts';
 import { csrfField, page, type PageContext } from '../admin/pages/layout.ts';
 import { parseChinaTime } from '../profile/validity.ts';
-import { CONTENT_KINDS, FIELDS, HAS_VALIDITY, KIND_NAMES, type ContentEditRow, type ContentItem, type ContentKind } from './content.ts';
+import { CONTENT_KINDS, FIELDS, HAS_VALIDITY, KIND_NAMES, MAX_LIST_ITEMS, type ContentEditRow, type ContentItem, type ContentKind, type ContentList } from './content.ts';
 import { groupedBars, shareBar } from '../admin/chart.ts';
 import { maskText } from '../platform/pii.ts';
 import { html, type HtmlValue, type SafeHtml } from '../web/html.ts';
@@ -186,7 +186,7 @@ export function satisfactionPage(c: PageContext, v: SatisfactionView, days: numb
     <section class="card figures">
       <h2>一句话</h2>
       <p class="lead">近 ${days} 天收到评价 <b>${t.count}</b> 个，平均 <b>${t.average ?? '—'}</b> 分（满分 5），满意 ${t.count ? pct(t.good / t.count) : '—'}，差评 <b>${t.poor}</b> 个${t.rectifiable ? html`，其中 ${t.rectified}/${t.rectifiable} 个已整改完毕` : null}。</p>
-      <p class="muted small">满意：4–5 分；差评：1–2 分。每个差评（会话、工单、办件）都有一项整改，经主管审核通过才算整改完毕。意见中的个人信息已打码，评价人不显示。</p>
+      <p class="muted small">满意：4–5 分；差评：1–2 分。每个差评（会话、工单、办件、预约）都有一项整改，经主管审核通过才算整改完毕。意见中的个人信息已打码，评价人不显示。</p>
     </section>
     <div class="grid2">
       <section class="card"><h2>按部门 ${exports('/admin/ops/satisfaction', `?days=${days}`)}</h2>${satRows(v.byDepartment, '部门')}</section>
@@ -206,7 +206,7 @@ export function satisfactionPage(c: PageContext, v: SatisfactionView, days: numb
 
 // ---- content staff edit --------------------------------------------------------------------------
 
-export function contentListPage(c: PageContext, kind: ContentKind, items: ContentItem[], f: Fmt, now: number): SafeHtml {
+export function contentListPage(c: PageContext, kind: ContentKind, items: ContentItem[], f: Fmt, now: number, mayPublish = false): SafeHtml {
   const validity = (i: ContentItem) => {
     const s = i.state;
     if (!s.valid_from && !s.valid_until) return html`<span class="muted">长期</span>`;
@@ -215,18 +215,18 @@ export function contentListPage(c: PageContext, kind: ContentKind, items: Conten
     return html`${s.valid_from ?? '…'} 至 ${s.valid_until ?? '…'} ${expired ? html`<span class="pill pill-closed">已过期</span>` : pending ? html`<span class="pill pill-near">未生效</span>` : null}`;
   };
   const body = html`
-    <nav class="filters">${CONTENT_KINDS.map((k) => html`<a class="${k === kind ? 'pill pill-ok' : 'pill pill-normal'}" href="/admin/ops/content?kind=${k}">${KIND_NAMES[k]}</a>`)}</nav>
+    <nav class="filters">${CONTENT_KINDS.map((k) => html`<a class="${k === kind ? 'pill pill-ok' : 'pill pill-normal'}" href="/admin/ops/content?kind=${k}">${KIND_NAMES[k]}</a>`)}${kind === 'notice' && mayPublish ? html` <a class="button primary small" href="/admin/ops/content/new">发布新公告或政策解读</a>` : null}</nav>
     <section class="card">
       <table class="items"><thead><tr><th>${kind === 'guide' ? '事项' : '标题'}</th><th>位置</th>${HAS_VALIDITY[kind] ? html`<th>有效期</th>` : null}<th>当前版本</th><th></th></tr></thead>
       <tbody>${items.map(
-        (i) => html`<tr><td class="q"><a href="/admin/ops/content/${i.kind}/${i.id}">${i.title}</a></td><td class="small muted">${i.place}</td>${HAS_VALIDITY[kind] ? html`<td class="small">${validity(i)}</td>` : null}<td class="small">${i.version ? html`第 ${i.version} 版 · ${i.editedBy} · ${f.short(i.editedAt!)}` : html`<span class="muted">配置文件原文</span>`}${i.profileChanged ? html` <span class="pill pill-near" title="修改之后，配置文件里这一条的原文也变了">原文已更新</span>` : null}</td><td><a href="/admin/ops/content/${i.kind}/${i.id}">修改</a></td></tr>`,
+        (i) => html`<tr class="${i.retired ? 'muted' : ''}"><td class="q"><a href="/admin/ops/content/${i.kind}/${i.id}">${i.title}</a>${i.created ? html` <span class="pill pill-normal">后台发布</span>` : null}${i.retired ? html` <span class="pill pill-closed">已撤下</span>` : null}</td><td class="small muted">${i.place}</td>${HAS_VALIDITY[kind] ? html`<td class="small">${validity(i)}</td>` : null}<td class="small">${i.version ? html`第 ${i.version} 版 · ${i.editedBy} · ${f.short(i.editedAt!)}` : html`<span class="muted">配置文件原文</span>`}${i.profileChanged ? html` <span class="pill pill-near" title="修改之后，配置文件里这一条的原文也变了">原文已更新</span>` : null}</td><td><a href="/admin/ops/content/${i.kind}/${i.id}">修改</a></td></tr>`,
       )}</tbody></table>
-      <p class="muted small">这里改的内容立即在对话、页面和搜索里生效（所有实例），重启和更新配置文件后仍然保留；结构（菜单、导航、事项的增减）仍在配置文件里改。每次修改都记入审计日志，可以回退到任何一版，也可以恢复配置文件原文。</p>
+      <p class="muted small">这里改的内容立即在对话、页面和搜索里生效（所有实例），重启和更新配置文件后仍然保留；公告和政策解读可以在这里发布新的、撤下旧的，其他结构（菜单、导航、事项的增减）仍在配置文件里改。每次修改都记入审计日志，可以回退到任何一版，也可以恢复配置文件原文。</p>
     </section>`;
   return opsPage(c, 'content', '内容维护', body);
 }
 
-export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { values: Record<string, string | string[]>; valid_from?: string | undefined; valid_until?: string | undefined }; preview: string; history: ContentEditRow[]; error?: string; f: Fmt; note?: string }): SafeHtml {
+export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { values: Record<string, string | string[]>; valid_from?: string | undefined; valid_until?: string | undefined; audience?: string[] | undefined }; preview: string; history: ContentEditRow[]; error?: string; f: Fmt; note?: string; audiences?: { id: string; name: string }[]; mayRetire?: boolean }): SafeHtml {
   const { item, form, f } = o;
   const val = (name: string) => {
     const v = form.values[name];
@@ -235,6 +235,7 @@ export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { 
   const body = html`
     <p class="crumbs"><a href="/admin/ops/content?kind=${item.kind}">${KIND_NAMES[item.kind]}</a> › ${item.place}</p>
     ${o.error ? html`<div class="flash flash-error">${o.error}</div>` : null}
+    ${item.retired ? html`<div class="flash flash-error">这条内容已经撤下，市民在对话和搜索里都看不到了。要重新上线，请在下面的历史版本里回退到撤下之前的一版。</div>` : null}
     ${item.profileChanged ? html`<div class="flash flash-error">修改之后，配置文件里这一条的原文也变了。请对照下面“第 0 版（配置文件原文）”，决定保留修改还是恢复原文。</div>` : null}
     <div class="grid2">
       <section class="card content-edit">
@@ -246,6 +247,7 @@ export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { 
           ${HAS_VALIDITY[item.kind]
             ? html`<div class="grid2"><label>生效时间（可空）<input name="valid_from" value="${form.valid_from ?? ''}" placeholder="2026-12-15 或 2026-12-15T09:00"></label><label>失效时间（可空）<input name="valid_until" value="${form.valid_until ?? ''}" placeholder="2027-01-04"></label></div>`
             : null}
+          ${item.created && o.audiences?.length ? audienceBoxes(o.audiences, form.audience ?? []) : null}
           <label>修改说明（可空）<input name="note" maxlength="200" value="${o.note ?? ''}"></label>
           <div class="send-row"><button name="intent" value="preview">预览</button> <button class="primary" name="intent" value="save">保存并立即生效</button></div>
         </form>
@@ -256,16 +258,54 @@ export function contentEditPage(c: PageContext, o: { item: ContentItem; form: { 
         <p class="muted small">对话里的样子；页面上的指南按同样的内容排版。</p>
       </section>
     </div>
+    ${item.kind === 'notice' && o.mayRetire && !item.retired
+      ? html`<section class="card"><h2>撤下</h2><form method="post" action="/admin/ops/content/notice/${item.id}/retire">${csrfField(c)}<input type="hidden" name="base" value="${item.version}"><label>撤下原因（可空）<input name="note" maxlength="200"></label><div class="send-row"><button class="danger">撤下这条${item.created ? '' : '（配置文件里的原文保留）'}</button></div></form><p class="muted small">撤下后立即从对话的列表、搜索里消失（所有实例）；记入审计日志，随时可以回退到撤下之前的一版重新上线。</p></section>`
+      : null}
     <section class="card">
       <h2>历史版本</h2>
       <table class="items"><thead><tr><th>版本</th><th>时间</th><th>修改人</th><th>说明</th><th></th></tr></thead><tbody>
         ${o.history.map(
-          (h) => html`<tr><td>第 ${h.version} 版${h.action === 'rollback' ? html` <small class="muted">回退</small>` : null}</td><td>${f.at(h.createdAt)}</td><td>${h.staffName}</td><td class="small">${h.note ?? ''}</td><td>${h.version === item.version ? html`<span class="muted small">当前</span>` : rollbackForm(c, item, h.version)}</td></tr>`,
+          (h) => html`<tr><td>第 ${h.version} 版${h.action !== 'edit' ? html` <small class="muted">${ACTION_LABELS[h.action]}</small>` : null}</td><td>${f.at(h.createdAt)}</td><td>${h.staffName}</td><td class="small">${h.note ?? ''}</td><td>${h.version === item.version ? html`<span class="muted small">当前</span>` : rollbackForm(c, item, h.version)}</td></tr>`,
         )}
-        <tr><td>第 0 版</td><td class="muted">—</td><td class="muted">配置文件原文</td><td></td><td>${item.version === 0 ? html`<span class="muted small">当前</span>` : rollbackForm(c, item, 0)}</td></tr>
+        ${item.created ? null : html`<tr><td>第 0 版</td><td class="muted">—</td><td class="muted">配置文件原文</td><td></td><td>${item.version === 0 ? html`<span class="muted small">当前</span>` : rollbackForm(c, item, 0)}</td></tr>`}
       </tbody></table>
     </section>`;
   return opsPage(c, 'content', `修改：${item.title.slice(0, 30)}`, body);
+}
+
+const ACTION_LABELS: Record<ContentEditRow['action'], string> = { edit: '修改', rollback: '回退', create: '发布', retire: '撤下' };
+
+function audienceBoxes(audiences: { id: string; name: string }[], chosen: string[]): SafeHtml {
+  return html`<fieldset class="audience"><legend>给谁看（都不选：所有人）</legend>${audiences.map((a) => html`<label class="check"><input type="checkbox" name="audience-${a.id}" value="1" ${chosen.includes(a.id) ? 'checked' : ''}> ${a.name}</label> `)}</fieldset>`;
+}
+
+/** Publishing a new notice or policy interpretation into one of the 政务公开 lists. */
+export function contentNewPage(c: PageContext, o: { lists: ContentList[]; audiences: { id: string; name: string }[]; form: Record<string, string>; preview: string | null; error?: string }): SafeHtml {
+  const { form } = o;
+  const chosen = o.audiences.filter((a) => form[`audience-${a.id}`] === '1').map((a) => a.id);
+  const body = html`
+    <p class="crumbs"><a href="/admin/ops/content?kind=notice">${KIND_NAMES.notice}</a> › 发布新内容</p>
+    ${o.error ? html`<div class="flash flash-error" role="alert">${o.error}</div>` : null}
+    <div class="grid2">
+      <section class="card content-edit">
+        <h2>发布新公告或政策解读</h2>
+        <form method="post" action="/admin/ops/content/new">
+          ${csrfField(c)}
+          <label>栏目<select name="list" required>${o.lists.map((l) => html`<option value="${l.id}" ${form.list === l.id ? 'selected' : ''} ${l.count >= MAX_LIST_ITEMS ? 'disabled' : ''}>${l.place}（${l.count} 项${l.count >= MAX_LIST_ITEMS ? '，已满' : ''}）</option>`)}</select></label>
+          ${FIELDS.notice.map((fs) => html`<label>${fs.label}${fs.multiline ? html`<textarea name="${fs.name}" maxlength="${fs.max}" required>${form[fs.name] ?? ''}</textarea>` : html`<input name="${fs.name}" value="${form[fs.name] ?? ''}" maxlength="${fs.max}" required>`}</label>`)}
+          <div class="grid2"><label>生效时间（可空）<input name="valid_from" value="${form.valid_from ?? ''}" placeholder="2026-12-15 或 2026-12-15T09:00"></label><label>失效时间（可空）<input name="valid_until" value="${form.valid_until ?? ''}" placeholder="2027-01-04"></label></div>
+          ${o.audiences.length ? audienceBoxes(o.audiences, chosen) : null}
+          <label>说明（可空）<input name="note" maxlength="200" value="${form.note ?? ''}"></label>
+          <div class="send-row"><button name="intent" value="preview">预览</button> <button class="primary" name="intent" value="save">发布并立即生效</button></div>
+        </form>
+      </section>
+      <section class="card">
+        <h2>市民看到的样子 <small class="muted">手机宽度</small></h2>
+        ${o.preview === null ? html`<p class="muted">填好标题和正文后点“预览”。</p>` : html`<div class="phone-preview">${o.preview}</div>`}
+        <p class="muted small">发布后立即出现在对话里这个栏目的列表最前面，搜索也能找到（所有实例）；记入审计日志，可以修改、撤下，也可以回退到任何一版。</p>
+      </section>
+    </div>`;
+  return opsPage(c, 'content', '发布新公告或政策解读', body);
 }
 
 function rollbackForm(c: PageContext, item: ContentItem, version: number): SafeHtml {

@@ -448,6 +448,7 @@ export function serviceRatings(db: DataSource): RatingReader {
           'k.service_id AS case_service',
           'b.service_id AS booking_service',
           'b.channel AS booking_channel',
+          'b.hall_id AS booking_hall',
         ])
         .where('r.created_at >= :from AND r.created_at < :to', { from, to })
         .getRawMany<{
@@ -465,6 +466,7 @@ export function serviceRatings(db: DataSource): RatingReader {
           case_service: string | null;
           booking_service: string | null;
           booking_channel: string | null;
+          booking_hall: string | null;
         }>();
       const out: Rating[] = [];
       for (const r of rows) {
@@ -472,7 +474,7 @@ export function serviceRatings(db: DataSource): RatingReader {
         const item = r.category ? `ticket:${r.category}` : r.case_service ? `service:${r.case_service}` : r.booking_service ? `service:${r.booking_service}` : r.subject === 'conversation' ? await itemBeforeHandoff(db, Number(r.subject_id)) : null;
         const channel =
           r.subject === 'conversation' ? 'chat' : r.subject === 'case' ? 'page' : r.subject === 'booking' ? (r.booking_channel === 'chat' ? 'chat' : r.booking_channel === 'staff' ? 'hall' : 'page') : r.ticket_channel === 'chat' ? 'chat' : r.ticket_channel === 'open311' ? 'open311' : r.ticket_channel ? 'page' : 'page';
-        const link = r.subject === 'ticket' ? `/admin/tickets/${r.subject_id}` : r.subject === 'case' ? `/admin/cases/${r.subject_id}` : r.subject === 'conversation' ? `/admin/inbox/${r.subject_id}` : `/admin/appointments`;
+        const link = r.subject === 'ticket' ? `/admin/tickets/${r.subject_id}` : r.subject === 'case' ? `/admin/cases/${r.subject_id}` : r.subject === 'conversation' ? `/admin/inbox/${r.subject_id}` : r.booking_hall ? `/admin/halls/${r.booking_hall}` : '/admin/halls';
         out.push({
           source: r.subject,
           id: Number(r.subject_id),

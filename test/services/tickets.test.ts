@@ -13,6 +13,7 @@ import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { EXE_AS_JPG, JPEG, PNG } from '../helpers/files.ts';
 import { makeTeam, openHandoff, PASSWORD, signedIn } from '../admin/client.ts';
 import { AuditEntity } from '../../src/admin/audit.ts';
+import type { OpsCapability } from '../../src/ops/capability.ts';
 
 const startApp = appsClosedAfterEach();
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
@@ -352,6 +353,30 @@ describe('好差评: rating → rectification → 反馈', () => {
     expect((await a.ratings.satisfaction({ subject: 'conversation' })).count).toBe(1);
   });
 
+  it('a ticket\'s rating names the staff member who gave the last 答复 or 办结, so satisfaction per staff member counts tickets', async () => {
+    const { a, t, say } = await app();
+    const team = await makeTeam(a);
+    const ops = (a.capabilities.find((c) => c.name === 'ops') as OpsCapability).operations;
+    await say('o_rater_a', '你好');
+    await say('o_rater_b', '你好');
+    // Ticket A: answered by 钱经办, closed by 王主任 → 王主任 is rated. Ticket B: answered and closed by 孙经办.
+    const ta = await t.file(report({ openid: 'o_rater_a' }));
+    const tb = await t.file(report({ openid: 'o_rater_b', description: '公交站台的顶棚被风吹坏了，下雨天等车的人都淋湿了，请尽快修一修' }));
+    for (const [row, answerer, closer] of [[ta, team.handler, team.supervisor], [tb, team.handler2, team.handler2]] as const) {
+      await t.accept(row.id, 'staff:admin');
+      await t.dispatch(row.id, 'staff:admin', 'service-centre');
+      await t.answer(row.id, `staff:${answerer.username}`, '已经派人修好了，感谢您的反映。');
+      await t.complete(row.id, `staff:${closer.username}`);
+      await t.visit(row.id, 'citizen', true, null, row.openid!);
+    }
+    await a.jobs.runDue();
+    expect(await say('o_rater_a', '不满意', `rt-ticket-${ta.id}-2`)).toContain('整改');
+    expect(await say('o_rater_b', '非常满意', `rt-ticket-${tb.id}-5`)).toContain('感谢');
+    expect(await a.ratings.ratingOf('ticket', String(ta.id))).toMatchObject({ staffId: team.supervisor.id, level: 2 });
+    expect(await a.ratings.ratingOf('ticket', String(tb.id))).toMatchObject({ staffId: team.handler2.id, level: 5 });
+    const v = await ops.satisfaction(ops.lastDays(30), null);
+    expect(Object.fromEntries(v.byStaff.map((r) => [r.label, [r.count, r.poor]]))).toEqual({ [team.supervisor.name]: [1, 1], [team.handler2.name]: [1, 0] });
+  });
 });
 
 describe('tickets in another department\'s profile', () => {

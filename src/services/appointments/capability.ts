@@ -15,6 +15,8 @@ import { allowed } from '../../policies/index.ts';
 import { html } from '../../web/html.ts';
 import { describeOpenings, Halls } from '../halls/index.ts';
 import { hallBody, hallsBody, type Here } from '../halls/pages.ts';
+import type { Ratings } from '../ratings/index.ts';
+import { ratingForm } from '../ratings/pages.ts';
 
 export interface AppointmentsCapability extends Capability {
   halls: Halls;
@@ -26,7 +28,7 @@ export interface AppointmentsCapability extends Capability {
  * hall in chat or on a page, 我的预约 (cancel, reschedule), check-in by the hall's code with a queue
  * number, the reminder the day before; and the hall's desk in the staff panel.
  */
-export function appointmentsCapability(core: Core): AppointmentsCapability {
+export function appointmentsCapability(core: Core, needs: { ratings?: Ratings } = {}): AppointmentsCapability {
   const { profile } = core;
   const halls = new Halls(profile.halls, core.calendar);
   const appointments = new Appointments({
@@ -46,6 +48,23 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
   const screens = new HallScreens({ kv: core.kv, api: core.api, halls, appointments, clock: core.clock, accountName: profile.account.name });
   const chat = new AppointmentChat(appointments, halls, core.calendar, core.clock, core.publicUrl, profile.conversation.tappable_numbers, profile.texts, profile.services);
   const services = new Map(profile.services.map((s) => [s.id, s]));
+  const { ratings } = needs;
+  if (ratings) {
+    // 好差评 at every service step: a booking served at the hall is rated like a case or a ticket —
+    // the item's department, the staff member who marked it served, once, by its own citizen.
+    const departmentFor = (serviceId: string) => profile.departments.find((d) => d.handles.includes(serviceId))?.id ?? profile.inbox.default_department;
+    const labelOf = (b: BookingRow) => `预约「${appointments.serviceName(b.serviceId)}」（${halls.get(b.hallId)?.name ?? b.hallId}，预约码 ${b.code}）`;
+    ratings.register('booking', async (id) => {
+      const b = /^\d{1,12}$/.test(id) ? await core.db.getRepository(BookingEntity).findOneBy({ id: Number(id) }) : null;
+      return b ? { openid: b.openid, department: departmentFor(b.serviceId), staffId: b.servedBy, finished: b.status === 'served', label: labelOf(b) } : null;
+    });
+    // The question follows the mark at once, as its own message: inside the 48-hour window it
+    // reaches the phone; past it, the booking's page asks (never pressed with a template).
+    appointments.onServed(async (b, tx) => {
+      const menu = ratings.menu('booking', b.id, core.wording(`您在${halls.get(b.hallId)?.name ?? '大厅'}办理的「${appointments.serviceName(b.serviceId)}」已办结。请为这次办理打个分（自愿评价）：`));
+      await core.outbox.send({ openid: b.openid, messages: [menu], ref: `booking:${b.id}:rating` }, { uniqueKey: `booking-rating:${b.id}`, manager: tx });
+    });
+  }
   const live = (s: Service | undefined): s is Service => !!s && isValidAt(s, core.clock.now());
 
   return {
@@ -180,7 +199,8 @@ export function appointmentsCapability(core: Core): AppointmentsCapability {
         const id = intParam(ctx.params.id);
         const b = id === undefined ? null : await appointments.own(openid, id).catch(() => null);
         if (!b) return kit.notFound(ctx, '这条预约');
-        const card = bookingCard(ctx, appointments, b, halls.get(b.hallId), core.clock.now());
+        const rating = b.status === 'served' && ratings ? await ratingForm(ctx, ratings, 'booking', b.id, `/h5/bookings/${b.id}`) : '';
+        const card = html`${bookingCard(ctx, appointments, b, halls.get(b.hallId), core.clock.now())}${rating}`;
         const done = ctx.query.done === '1';
         const note = done ? await kit.messagesNote(openid, '预约详情和前一天的提醒') : null;
         // A booking with a fee (工本费, 挂号费): pay it now, or the place goes back.

@@ -47,6 +47,8 @@ export interface BookingRow {
   updatedAt: number;
   checkedInAt: number | null;
   cancelledAt: number | null;
+  /** The staff member who marked it served at the hall's desk (the one its 好差评 rates). */
+  servedBy: number | null;
 }
 
 export const BookingEntity = new EntitySchema<BookingRow>({
@@ -69,6 +71,7 @@ export const BookingEntity = new EntitySchema<BookingRow>({
     updatedAt: { name: 'updated_at', type: 'bigint', transformer: epochMs },
     checkedInAt: { name: 'checked_in_at', type: 'bigint', nullable: true, transformer: epochMs },
     cancelledAt: { name: 'cancelled_at', type: 'bigint', nullable: true, transformer: epochMs },
+    servedBy: { name: 'served_by', type: 'integer', nullable: true },
   },
   indices: [
     { name: 'ix_bookings_openid_start', columns: ['openid', 'startsAt'] },

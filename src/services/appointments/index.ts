@@ -122,10 +122,16 @@ export class Appointments {
 
   private readonly bookedHooks: ((b: BookingRow, s: Service, tx: EntityManager) => Promise<void>)[] = [];
   private readonly cancelledHooks: ((b: BookingRow, tx: EntityManager) => Promise<void>)[] = [];
+  private readonly servedHooks: ((b: BookingRow, tx: EntityManager) => Promise<void>)[] = [];
 
   /** Told inside the transaction that books a place (not a reschedule): a booking fee's bill. */
   onBooked(h: (b: BookingRow, s: Service, tx: EntityManager) => Promise<void>): void {
     this.bookedHooks.push(h);
+  }
+
+  /** Told inside the transaction that marks a booking served at the hall (the 好差评 question). */
+  onServed(h: (b: BookingRow, tx: EntityManager) => Promise<void>): void {
+    this.servedHooks.push(h);
   }
 
   /** Told inside the transaction that cancels a booking (the citizen's cancel, a release). */
@@ -326,6 +332,7 @@ export class Appointments {
       updatedAt: now,
       checkedInAt: null,
       cancelledAt: null,
+      servedBy: null,
     });
     await this.scheduleReminder(tx, booking, now);
     if (b.notify) await this.notify(tx, booking, 'booking_confirmed', this.confirmationText(booking), `booking:${booking.id}:confirmed`);
@@ -604,11 +611,19 @@ export class Appointments {
     if (res.affected !== 1) throw new BookingError('not_active', '只有标记为未到的预约可以撤销。');
   }
 
-  /** Staff: the matter was handled at the window. */
-  async markServed(bookingId: number): Promise<void> {
+  /**
+   * Staff: the matter was handled at the window, by `staffId` (who is rated for it). Those told
+   * (onServed: the 好差评 question) hear of it in the same transaction.
+   */
+  async markServed(bookingId: number, staffId: number | null = null): Promise<BookingRow> {
     const now = this.d.clock.now();
-    const res = await this.d.ds.getRepository(BookingEntity).update({ id: bookingId, status: 'checked_in' }, { status: 'served', updatedAt: now });
-    if (res.affected !== 1) throw new BookingError('not_active', '只有已签到的预约可以标记为办结。');
+    return this.d.ds.transaction(async (tx) => {
+      const res = await tx.getRepository(BookingEntity).update({ id: bookingId, status: 'checked_in' }, { status: 'served', servedBy: staffId, updatedAt: now });
+      if (res.affected !== 1) throw new BookingError('not_active', '只有已签到的预约可以标记为办结。');
+      const b = await tx.getRepository(BookingEntity).findOneByOrFail({ id: bookingId });
+      for (const h of this.servedHooks) await h(b, tx);
+      return b;
+    });
   }
 
   // ---- messages ------------------------------------------------------------------------------

@@ -100,11 +100,12 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
       kit.send(ctx, page(pc, { title: `${h.name} · 大厅`, section: 'halls', body }));
     });
 
-    const marks: [string, 'hall-arrived' | 'hall-no-show' | 'hall-no-show-undone' | 'hall-served', (id: number) => Promise<unknown>, string][] = [
+    const marks: [string, 'hall-arrived' | 'hall-no-show' | 'hall-no-show-undone' | 'hall-served', (id: number, staffId: number) => Promise<unknown>, string][] = [
       ['arrived', 'hall-arrived', (id) => d.appointments.markArrived(id), '已签到并取号'],
       ['no-show', 'hall-no-show', (id) => d.appointments.markNoShow(id), '已标记为未到'],
       ['undo-no-show', 'hall-no-show-undone', (id) => d.appointments.undoNoShow(id), '已撤销未到，可以签到了'],
-      ['served', 'hall-served', (id) => d.appointments.markServed(id), '已标记为办理完毕'],
+      // Who marks it served is who served: the staff member the citizen's 好差评 rates.
+      ['served', 'hall-served', async (id, staffId) => void (await d.appointments.markServed(id, staffId)), '已标记为办理完毕'],
     ];
     for (const [path, action, run, done] of marks) {
       r.post(`/halls/:hall/bookings/:id/${path}`, kit.signedIn, async (ctx) => {
@@ -116,7 +117,7 @@ export function hallSection(d: { halls: Halls; appointments: Appointments; api: 
         // Only today's bookings at this hall can be marked here.
         if (!h || !b) return kit.fail(ctx, 404, '今天这个大厅没有这条预约');
         try {
-          const after = (await run(b.id)) as BookingRow | undefined;
+          const after = (await run(b.id, kit.actor(ctx).id)) as BookingRow | undefined;
           await kit.audit.record({ actor: kit.actor(ctx), action, target: `booking:${b.id}`, department: null, detail: `${h.name} ${b.code}`, ip: ctx.ip });
           await kit.flash(ctx, 'ok', `${b.code}：${done}${after?.queueNo ? `，排队号 ${after.queueNo}` : ''}。`);
         } catch (err) {

@@ -30,11 +30,11 @@ export function ratingsCapability(core: Core, needs: { departmentName(id: string
     ratings,
     chat: { early: [ratings.route()] },
     pages(r, kit) {
-      /** A rating given on a page (ratingForm): the citizen's own finished case or ticket, once. */
+      /** A rating given on a page (ratingForm): the citizen's own finished case, ticket or booking, once. */
       r.post('/h5/rate', async (ctx) => {
         const openid = await kit.openid(ctx);
         const form = await readForm(ctx);
-        const back = /^\/h5\/(cases|tickets)\/\d{1,12}$/.test(form.get('back') ?? '') ? form.get('back')! : '/h5/cases';
+        const back = /^\/h5\/(cases|tickets|bookings)\/\d{1,12}$/.test(form.get('back') ?? '') ? form.get('back')! : '/h5/cases';
         if (!openid) return kit.expired(ctx, '身份信息已过期，请重新打开页面再评价。', { href: back, label: '重新打开' }, 401);
         if (!csrfOk(ctx, form)) return kit.expired(ctx, '为了您的安全，请刷新页面后再评价。', { href: back, label: '刷新' });
         const subject = form.get('subject') as RatingSubject;

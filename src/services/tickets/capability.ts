@@ -50,7 +50,11 @@ export function ticketsCapability(core: Core, needs: { ratings: Ratings; departm
   });
   ratings.register('ticket', async (id) => {
     const t = await tickets.get(Number(id));
-    return t && t.openid ? { openid: t.openid, department: t.department, finished: t.status === 'closed' || t.status === 'completed', label: `工单 ${t.ticketNo}` } : null;
+    if (!t || !t.openid) return null;
+    // The staff member rated is whoever answered (答复) or closed (办结) it last in its timeline.
+    const moved = (await tickets.timeline(t.id)).filter((e) => (e.kind === 'answered' || e.kind === 'completed') && e.actor.startsWith('staff:')).at(-1);
+    const staffId = moved ? ((await core.accounts.byUsername(moved.actor.slice('staff:'.length)))?.id ?? null) : null;
+    return { openid: t.openid, department: t.department, staffId, finished: t.status === 'closed' || t.status === 'completed', label: `工单 ${t.ticketNo}` };
   });
   const log = core.log.child({ component: 'tickets' });
   const limits = { maxFileBytes: settings.max_photo_kb * 1024 + 1, maxFiles: settings.max_photos + 1, maxTotalBytes: settings.max_photo_kb * 1024 * (settings.max_photos + 1) + 64 * 1024 };
