@@ -1,6 +1,6 @@
 // weiban's full path: verify, decrypt, parse, de-duplicate, log, route, reply — on a SQLite file
 // with the in-process store, or on PostgreSQL + Redis when DATABASE_URL / REDIS_URL say so.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -34,5 +34,6 @@ process.on('SIGTERM', () =>
   void inst
     .close()
     .then(() => (pg && schema ? dropSchema(pg, schema) : undefined))
+    .then(() => rmSync(dir, { recursive: true, force: true })) // the SQLite file: tens of MB per run
     .then(() => process.exit(0)),
 );
