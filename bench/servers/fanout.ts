@@ -15,6 +15,12 @@ const raw = loaded as Record<string, any>;
 const platform = `http://127.0.0.1:${process.env.EMULATOR_PORT}/emulator`;
 raw.wechat = { ...raw.wechat, api_base_url: platform, oauth_base_url: platform };
 raw.emulator = { enabled: false, citizens: [] };
+// The demo pays through its own emulator, which this process does not run: no payments, no fees.
+raw.pay = { ...raw.pay, enabled: false };
+for (const s of raw.services ?? []) {
+  delete s.fee_fen;
+  if (s.appointment) delete s.appointment.fee_fen;
+}
 raw.menu.sync_on_start = false;
 raw.bindings = { kinds: [], systems: [], events: [] }; // the demo's records and keys are for the emulator only
 const inst = await start({
