@@ -20,6 +20,11 @@ export const ticketKindSchema = z
     due_working_days: z.number().int().min(1).max(60),
     /** Whether it may be filed without a name or a phone for a call-back. */
     anonymous: z.boolean().default(true),
+    /**
+     * Whether its reports in a public category may be listed by the open Open311 GETs (masked).
+     * False for 举报: a report against someone is never listed unless its writer agreed.
+     */
+    public: z.boolean().default(true),
   })
   .strict();
 
@@ -40,6 +45,12 @@ export const ticketCategorySchema = z
     kind: idSchema.optional(),
     /** Offered on the 随手拍 page (a photo of it makes sense). */
     snap: z.boolean().default(true),
+    /**
+     * Its reports are listed, masked, by the open Open311 GETs (anyone may read them): problems in
+     * public space (a pothole, rubbish). Default: what `snap` says. A private matter (a consumer
+     * dispute, a pension question) is listed only when its writer agreed to publication.
+     */
+    public: z.boolean().optional(),
   })
   .strict();
 

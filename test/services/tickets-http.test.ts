@@ -310,4 +310,20 @@ describe('Open311 GeoReport v2', () => {
     expect(await (await fetch(`${a.url}/open311/v2/requests.json?start_date=2026-11-01T00:00:00%2B08:00`)).json()).toHaveLength(1);
     expect((await fetch(`${a.url}/open311/v2/requests.json?start_date=yesterday`)).status).toBe(400);
   });
+  it('the open GETs list public-space problems and what writers agreed to publish, never a private matter or a 举报', async () => {
+    const a = await startApp();
+    const t = a.tickets!;
+    const pothole = await t.file({ channel: 'snap', openid: 'o_pub_1', category: 'road', kind: 'help', description: '小区门口路面塌了一个坑，晚上看不见，老人差点摔跤', lat: 31.2071, lng: 121.4258 });
+    const refund = await t.file({ channel: 'chat', openid: 'o_pub_2', category: 'consumer', description: '楼下健身房预付卡办了三千块钱，现在老板跑路了，退不了款，我姓王电话13912345678' });
+    const agreed = await t.file({ channel: 'chat', openid: 'o_pub_3', category: 'consumer', description: '商场买的羽绒服是假货，商家不给退', publish: true });
+    const tipOff = await t.file({ channel: 'chat', openid: 'o_pub_4', category: 'parking', kind: 'report', description: '隔壁饭店老板天天把车停在盲道上，车牌沪A12345', contactName: '李四', phone: '13600001111' });
+    const listed = (await (await fetch(`${a.url}/open311/v2/requests.json`)).json()) as { service_request_id: string }[];
+    expect(listed.map((r) => r.service_request_id).sort()).toEqual([pothole.ticketNo, agreed.ticketNo].sort());
+    for (const hidden of [refund, tipOff]) {
+      expect((await fetch(`${a.url}/open311/v2/requests/${hidden.ticketNo}.json`)).status).toBe(404);
+      const byId = (await (await fetch(`${a.url}/open311/v2/requests.json?service_request_id=${hidden.ticketNo}`)).json()) as unknown[];
+      expect(byId).toEqual([]);
+    }
+    expect((await fetch(`${a.url}/open311/v2/requests/${agreed.ticketNo}.json`)).status).toBe(200);
+  });
 });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { IsNull, type DataSource } from 'typeorm';
+import { Brackets, IsNull, type DataSource } from 'typeorm';
 import type { Core } from '../../capability.ts';
 import { readForm } from '../../h5/http.ts';
 import type { Clock } from '../../platform/clock.ts';
@@ -160,7 +160,17 @@ export function open311Routes(core: Core, tickets: Tickets): Router {
     long: round(t.lng),
     media_url: t.mediaUrl,
   });
-  const publicTickets = () => core.db.getRepository(TicketEntity).createQueryBuilder('t').where('t.mailbox IS NULL');
+  // What anyone may read: reports of public-space problems (a category's `public`, by default its
+  // `snap`) of a kind that may be listed (not 举报 against someone), and whatever a writer agreed
+  // to publish; never a letter to a mailbox (the mailbox's own public list shows consenting letters).
+  const listed = s.categories.filter((c) => c.public ?? c.snap).map((c) => c.id);
+  const unlisted = s.kinds.filter((k) => !k.public).map((k) => k.id);
+  const publicTickets = () =>
+    core.db
+      .getRepository(TicketEntity)
+      .createQueryBuilder('t')
+      .where('t.mailbox IS NULL')
+      .andWhere(new Brackets((w) => w.where('t.publish = :yes', { yes: true }).orWhere(new Brackets((x) => x.where('t.category IN (:...listed)', { listed: listed.length ? listed : [''] }).andWhere('t.kind NOT IN (:...unlisted)', { unlisted: unlisted.length ? unlisted : [''] })))));
 
   const handle = (fn: (ctx: Context, name: string) => Promise<void>) => async (ctx: Context) => {
     const name = ctx.params.name ?? '';
