@@ -30,6 +30,36 @@ describe('缴费 in the chat', () => {
     // 社保缴费 is a question about social insurance, not a bill: search answers it.
     expect(textOf((await a.emulator!.act(openid, { type: 'text', content: '社保缴费' })).reply)).not.toContain('/h5/pay/bills/');
   });
+
+  it('a number typed after the list opens that bill, as the list says; 0 leaves it; another number is asked again', async () => {
+    const a = await startApp();
+    const openid = 'o_chat_payer_02';
+    await a.emulator!.act(openid, { type: 'subscribe' });
+    const fine = await a.bills.issue({ openid, amountFen: 20_000, description: '交通违法罚款', pays: { kind: 'event', ref: 'CHAT-2' }, department: 'service-centre' });
+    const fee = await a.bills.issue({ openid, amountFen: 4_000, description: '居民身份证补领工本费', pays: { kind: 'event', ref: 'CHAT-3' }, department: 'service-centre' });
+    const say = async (content: string) => textOf((await a.emulator!.act(openid, { type: 'text', content })).reply);
+    const list = await say('我要缴费');
+    expect(list).toContain('回复前面的数字');
+    const second = list.split('\n').find((l) => l.startsWith('2. '))!;
+    const chosen = second.includes('身份证') ? fee : fine;
+    const one = await say('2');
+    expect(one).toContain(`/h5/pay/bills/${chosen.id}`);
+    expect(one).not.toContain(`/h5/pay/bills/${(chosen === fee ? fine : fee).id}`);
+    // The list again, then a number it does not have: the list is shown again, nothing else happens.
+    await say('缴费');
+    expect(await say('7')).toContain('待缴费用');
+    // 0 leaves the list for the home list.
+    expect(await say('0')).not.toContain('/h5/pay/bills/');
+    // A bill paid meanwhile is not offered by its old number.
+    const again = await say('缴费');
+    const fineNo = again.split('\n').find((l) => l.includes(`/h5/pay/bills/${fine.id}`))!.slice(0, 1);
+    const c = await a.bills.checkout(openid, fine.id);
+    a.emulator!.pay.confirm(openid, c.params!, 'pay');
+    await a.emulator!.pay.flush();
+    const after = await say(fineNo);
+    expect(after).not.toContain(`/h5/pay/bills/${fine.id}`);
+    expect(after).toContain(`/h5/pay/bills/${fee.id}`); // the list as it is now
+  });
 });
 
 describe('收费 in the staff panel', () => {

@@ -4,7 +4,8 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import type { Capability, Core } from '../../capability.ts';
-import type { ChatRoute, Dialog, Turn } from '../../chat/engine.ts';
+import type { ChatEngine, ChatRoute, Dialog, Turn } from '../../chat/engine.ts';
+import { asChoice } from '../../chat/text.ts';
 import { csrfOk, readForm } from '../../h5/http.ts';
 import { intParam, type PageKit } from '../../h5/kit.ts';
 import { csrfField, message } from '../../h5/layout.ts';
@@ -116,9 +117,24 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
    */
   const unpaidAnswer = async (t: Turn, numbered: boolean) => {
     const open = await bills.unpaid(t.openid);
+    if (numbered) {
+      // A number typed next picks a bill (the dialog below): the list is what "1" means now.
+      t.session.dialog = open.length ? { name: 'bills', step: 'choose', data: { ids: open.map((b) => b.id) } } : null;
+      t.session.list = null;
+    }
     if (!open.length) return say(`您现在没有待缴的费用。办理的事项需要缴费时，我们会发消息告诉您。\n<a href="${core.publicUrl}/h5/pay">查看缴费记录</a>`, 'bills:none');
     const lines = open.map((b, i) => `${numbered ? `${i + 1}. ` : '· '}<a href="${bills.link(b)}">${b.description} ${yuan(b.amountFen)} 元</a>`);
-    return say([`您有 ${open.length} 笔待缴费用，点一下就能缴费：`, ...lines].join('\n'), 'bills:list');
+    return say([`您有 ${open.length} 笔待缴费用，${numbered ? '点一下或回复前面的数字' : '点一下'}就能缴费：`, ...lines].join('\n'), 'bills:list');
+  };
+  /** A number against the list of bills: that bill's pay link (still unpaid, and the citizen's own). */
+  const chooseBill = async (t: Turn, engine: ChatEngine) => {
+    const c = asChoice(t.text ?? '');
+    if (c?.kind === 'back') return { ...engine.home(t, ''), done: true };
+    const ids = (t.session.dialog?.data.ids as number[] | undefined) ?? [];
+    const id = c?.kind === 'number' ? ids[c.n - 1] : undefined;
+    const bill = id === undefined ? undefined : (await bills.unpaid(t.openid)).find((b) => b.id === id);
+    if (!bill) return { ...(await unpaidAnswer(t, true)), done: false };
+    return { ...say(`${bill.description}，${yuan(bill.amountFen)} 元。\n<a href="${bills.link(bill)}">点这里缴费</a>`, `bills:bill:${bill.id}`), done: true };
   };
   // 缴费 as citizens put it: 我要交费, 怎么缴费啊, 交罚款, 我的缴费, 有没有要交的钱 …
   const words = /^(?:请问|你好|您好)?(?:我要|我想|我得|要|想|怎么|如何|在哪|在线|网上|手机上?)?(?:缴费|交费|缴款|付款|支付|付费|交钱|付钱|交罚款|缴罚款|缴纳罚款|我的缴费|待缴费用?|缴纳费用|有没有要交的钱|有要交的钱吗)(?:了吗|吗|啊|呀|呢|吧|哦)*$/;
@@ -132,13 +148,10 @@ export function billsCapability(core: Core, needs: BillsNeeds = {}): BillsCapabi
       glance: async (_m, t) => unpaidAnswer(t, false),
     },
   ];
-  // 我的缴费 as a line of a list or a menu entry (dialog: bills): it answers at once, nothing to choose.
+  // 我的缴费 as a line of a list or a menu entry (dialog: bills); a number then picks a bill.
   const billsDialog: Dialog = {
-    start: async (t) => {
-      t.session.dialog = null;
-      return unpaidAnswer(t, true);
-    },
-    step: async (t) => ({ ...(await unpaidAnswer(t, true)), done: true }),
+    start: async (t) => unpaidAnswer(t, true),
+    step: async (t, engine) => chooseBill(t, engine),
     glance: async (t) => unpaidAnswer(t, false),
   };
 
