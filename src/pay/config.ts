@@ -18,7 +18,11 @@ export const paySchema = z
     mchid: z.string().regex(/^\d{8,12}$/, { message: 'expected a merchant id (商户号) of 8 to 12 digits' }).default('1900000109'),
     /** 收款方 as citizens see it on the pay page and receipts. */
     payee: z.string().trim().min(1).max(40).default('收款单位'),
-    /** WeChat Pay's address (https://api.mch.weixin.qq.com) or the emulator's. */
+    /**
+     * WeChat Pay's address (https://api.mch.weixin.qq.com), or the emulator: "emulator" for this
+     * process's own, or the URL of one running in another process on this machine
+     * (http://127.0.0.1:<port>/emulator/pay), which pays with the emulator's demo merchant only.
+     */
     base_url: z.union([z.literal('emulator'), z.string().url({ message: 'expected "emulator" or https://api.mch.weixin.qq.com' })]).default('https://api.mch.weixin.qq.com'),
     /** The merchant API certificate's serial number (商户API证书序列号); WECHATPAY_MERCHANT_SERIAL overrides. */
     merchant_serial: z.string().regex(/^[0-9A-Fa-f]{8,64}$/, { message: 'expected the certificate serial number in hex' }).optional(),
@@ -44,6 +48,22 @@ export const paySchema = z
 export type PayProfile = z.infer<typeof paySchema>;
 
 export const LIVE_PAY_URL = 'https://api.mch.weixin.qq.com';
+
+/**
+ * An emulator in another process on this machine (an end-to-end test that kills weiban and keeps
+ * the pay platform running): an http(s) URL on a loopback address whose path ends in
+ * /emulator/pay. WeChat Pay is never on a loopback address, so a live profile cannot match.
+ */
+export function isEmulatorUrl(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(u.hostname);
+  return (u.protocol === 'http:' || u.protocol === 'https:') && loopback && /\/emulator\/pay\/?$/.test(u.pathname) && !u.search && !u.username && !u.password;
+}
 
 const DEMO_DIR = join(SOURCE_DIR, 'emulator', 'pay-demo');
 /** The emulator's demo merchant (committed on purpose: it works only against the emulator). */
@@ -103,7 +123,9 @@ function readSecret(env: NodeJS.ProcessEnv, name: string, fileName: string, prob
  */
 export function resolvePay(p: PayProfile, o: { env: NodeJS.ProcessEnv; appid: string; publicUrl: string; emulatorUrl: string; repoRoot: string }): PaySettings {
   const problems: string[] = [];
-  const emulated = p.base_url === 'emulator';
+  // The emulator: this process's own, or one elsewhere on this machine (its URL).
+  const remoteEmulator = p.base_url !== 'emulator' && isEmulatorUrl(p.base_url);
+  const emulated = p.base_url === 'emulator' || remoteEmulator;
   const env = o.env;
   let pem = readSecret(env, 'WECHATPAY_PRIVATE_KEY', 'WECHATPAY_PRIVATE_KEY_FILE', problems, 'pay.private_key', o.repoRoot);
   let apiV3Key = readSecret(env, 'WECHATPAY_APIV3_KEY', 'WECHATPAY_APIV3_KEY_FILE', problems, 'pay.apiv3_key', o.repoRoot)?.trim() ?? null;
@@ -124,6 +146,13 @@ export function resolvePay(p: PayProfile, o: { env: NodeJS.ProcessEnv; appid: st
   if (!apiV3Key) problems.push('pay.apiv3_key: expected the APIv3 key in WECHATPAY_APIV3_KEY or WECHATPAY_APIV3_KEY_FILE');
   else if (Buffer.byteLength(apiV3Key) !== 32) problems.push(`pay.apiv3_key: expected 32 characters (the APIv3 key set on the merchant platform); got ${Buffer.byteLength(apiV3Key)}`);
   if (!serial) problems.push('pay.merchant_serial: expected the merchant certificate serial number (profile or WECHATPAY_MERCHANT_SERIAL)');
+  if (remoteEmulator) {
+    // The demo merchant only: a real merchant's keys never sign requests to an emulator.
+    if (pem && pem.trim() !== DEMO_MERCHANT.privateKeyPem().trim()) problems.push(`pay.base_url: an emulator's URL (${p.base_url}) takes only the emulator's demo merchant key; unset WECHATPAY_PRIVATE_KEY(_FILE) or use ${LIVE_PAY_URL}`);
+    if (apiV3Key && apiV3Key !== DEMO_MERCHANT.apiV3Key) problems.push(`pay.base_url: an emulator's URL (${p.base_url}) takes only the emulator's demo APIv3 key`);
+    if (serial && serial.toUpperCase() !== DEMO_MERCHANT.serial) problems.push(`pay.merchant_serial: an emulator's URL (${p.base_url}) takes only the demo merchant's serial ${DEMO_MERCHANT.serial}`);
+    if (p.verify.mode === 'public_key' && env.WECHATPAY_PUBLIC_KEY_FILE) problems.push(`pay.verify.public_key: an emulator's URL (${p.base_url}) verifies with the emulator's own key; unset WECHATPAY_PUBLIC_KEY_FILE`);
+  }
   if (!emulated) {
     if (pem && pem.trim() === DEMO_MERCHANT.privateKeyPem().trim()) problems.push(`pay.base_url: the emulator's demo merchant key cannot be used with a live base URL (${p.base_url}); set WECHATPAY_PRIVATE_KEY_FILE to your own key`);
     if (apiV3Key === DEMO_MERCHANT.apiV3Key) problems.push(`pay.base_url: the emulator's demo APIv3 key cannot be used with a live base URL (${p.base_url})`);
@@ -151,7 +180,7 @@ export function resolvePay(p: PayProfile, o: { env: NodeJS.ProcessEnv; appid: st
     mchid: p.mchid,
     appid: o.appid,
     payee: p.payee,
-    baseUrl: emulated ? o.emulatorUrl : p.base_url.replace(/\/$/, ''),
+    baseUrl: p.base_url === 'emulator' ? o.emulatorUrl : p.base_url.replace(/\/$/, ''),
     emulated,
     serial: serial.toUpperCase(),
     privateKey,

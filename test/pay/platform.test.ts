@@ -48,6 +48,22 @@ describe('the merchant settings', () => {
     expect(() => resolvePay(p, { ...base, env: { WECHATPAY_PRIVATE_KEY_FILE: join(PROJECT_ROOT, 'src/emulator/pay-demo/merchant-key.pem') } })).toThrow(/pay\.private_key \(WECHATPAY_PRIVATE_KEY_FILE\): expected a file outside the repository/);
   });
 
+  it("an emulator in another process on this machine: its loopback URL with the demo merchant only; anything else is still a live URL", () => {
+    const at = (base_url: string) => paySchema.parse({ enabled: true, base_url });
+    const s = resolvePay(at('http://127.0.0.1:4100/emulator/pay'), { ...base, env: {} });
+    expect(s).toMatchObject({ baseUrl: 'http://127.0.0.1:4100/emulator/pay', emulated: true, serial: DEMO_MERCHANT.serial, apiV3Key: DEMO_MERCHANT.apiV3Key, verify: { mode: 'public_key', fromEmulator: true } });
+    expect(resolvePay(at('http://localhost:4100/emulator/pay/'), { ...base, env: {} }).baseUrl).toBe('http://localhost:4100/emulator/pay');
+    // A real merchant's keys never go with an emulator's URL.
+    const mine = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    expect(() => resolvePay(at('http://127.0.0.1:4100/emulator/pay'), { ...base, env: { WECHATPAY_PRIVATE_KEY: mine } })).toThrow(/pay\.base_url: an emulator's URL \(http:\/\/127\.0\.0\.1:4100\/emulator\/pay\) takes only the emulator's demo merchant key/);
+    expect(() => resolvePay(at('http://127.0.0.1:4100/emulator/pay'), { ...base, env: { WECHATPAY_APIV3_KEY: 'B'.repeat(32) } })).toThrow(/takes only the emulator's demo APIv3 key/);
+    expect(() => resolvePay(paySchema.parse({ enabled: true, base_url: 'http://127.0.0.1:4100/emulator/pay', merchant_serial: 'ABCDEF0123456789' }), { ...base, env: {} })).toThrow(/pay\.merchant_serial: an emulator's URL/);
+    // Not on this machine, or not the emulator's path: a live URL, so the demo keys are refused (and http too).
+    for (const url of ['http://gov.example.cn/emulator/pay', 'https://api.mch.weixin.qq.com/emulator/pay', 'http://127.0.0.1:4100/v3', 'http://127.0.0.1.example.cn/emulator/pay']) {
+      expect(() => resolvePay(at(url), { ...base, env: { WECHATPAY_PRIVATE_KEY: DEMO_MERCHANT.privateKeyPem(), WECHATPAY_APIV3_KEY: DEMO_MERCHANT.apiV3Key } }), url).toThrow(/the emulator's demo merchant key cannot be used with a live base URL/);
+    }
+  });
+
   it('a live merchant with its own keys from files outside the repository is accepted', () => {
     const dir = outside();
     const mine = generateKeyPairSync('rsa', { modulusLength: 2048 });
