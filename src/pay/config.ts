@@ -54,7 +54,7 @@ export const LIVE_PAY_URL = 'https://api.mch.weixin.qq.com';
  * the pay platform running): an http(s) URL on a loopback address whose path ends in
  * /emulator/pay. WeChat Pay is never on a loopback address, so a live profile cannot match.
  */
-export function isEmulatorUrl(url: string): boolean {
+export function isEmulatorUrl(url: string, path = /\/emulator\/pay\/?$/): boolean {
   let u: URL;
   try {
     u = new URL(url);
@@ -62,7 +62,7 @@ export function isEmulatorUrl(url: string): boolean {
     return false;
   }
   const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(u.hostname);
-  return (u.protocol === 'http:' || u.protocol === 'https:') && loopback && /\/emulator\/pay\/?$/.test(u.pathname) && !u.search && !u.username && !u.password;
+  return (u.protocol === 'http:' || u.protocol === 'https:') && loopback && path.test(u.pathname) && !u.search && !u.username && !u.password;
 }
 
 const DEMO_DIR = join(SOURCE_DIR, 'emulator', 'pay-demo');

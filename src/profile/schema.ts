@@ -8,7 +8,7 @@ import { audiencesSchema, conversationSchema, handoffSchema, keywordRuleSchema, 
 import { textsSchema } from './texts.ts';
 import { checkTicketReferences, ticketsSchema } from './tickets.ts';
 import { bindingsSchema, checkBindings } from './bindings.ts';
-import { paySchema } from '../pay/config.ts';
+import { isEmulatorUrl, LIVE_PAY_URL, paySchema } from '../pay/config.ts';
 import { checkStaffReferences, DEFAULT_DEPARTMENTS, DEFAULT_INBOX, departmentSchema, inboxSchema } from './staff.ts';
 
 /**
@@ -198,6 +198,15 @@ export const profileSchema = z
     });
     if (p.pay.enabled && p.pay.base_url === 'emulator' && !p.emulator.enabled) {
       ctx.addIssue({ code: 'custom', path: ['pay', 'base_url'], message: 'expected https://api.mch.weixin.qq.com: "emulator" needs emulator.enabled: true' });
+    }
+    // An emulated pay platform in another process pays nothing: never for a real account's citizens.
+    const realAccount = (['api_base_url', 'oauth_base_url'] as const).find((f) => p.wechat[f] !== 'emulator' && !isEmulatorUrl(p.wechat[f], /\/emulator\/?$/));
+    if (p.pay.enabled && p.pay.base_url !== 'emulator' && isEmulatorUrl(p.pay.base_url) && realAccount) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pay', 'base_url'],
+        message: `expected ${LIVE_PAY_URL} with a real WeChat account (wechat.${realAccount} is ${p.wechat[realAccount]}): an emulator's pay platform would mark bills paid that nobody paid`,
+      });
     }
     for (const field of ['api_base_url', 'oauth_base_url'] as const) {
       if (p.wechat[field] === 'emulator' && !p.emulator.enabled) {

@@ -95,6 +95,20 @@ describe('a live profile (WeChat\'s real URLs) with the emulator on is refused a
   });
 });
 
+describe('an emulated pay platform in another process is refused with a real WeChat account', () => {
+  it('names pay.base_url: its bills would be marked paid by a platform that takes no money', async () => {
+    const file = profileFile((p) => {
+      p.emulator.enabled = false;
+      p.wechat.api_base_url = 'https://api.weixin.qq.com';
+      p.wechat.oauth_base_url = 'https://open.weixin.qq.com';
+      p.pay.base_url = 'http://127.0.0.1:4100/emulator/pay';
+    });
+    const err = await start({ env: { DATABASE_URL: 'sqlite::memory:', WEIBAN_PROFILE: file }, log: silent, port: 0, runJobs: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProfileError);
+    expect((err as ProfileError).problems).toContainEqual(expect.stringMatching(/^pay\.base_url: expected https:\/\/api\.mch\.weixin\.qq\.com with a real WeChat account \(wechat\.api_base_url is https:\/\/api\.weixin\.qq\.com\)/));
+  });
+});
+
 describe('the emulator redirects only to the account\'s own pages', () => {
   it('the phone\'s open?url= refuses other hosts however they are written', async () => {
     running = await startTestApp();
