@@ -161,6 +161,8 @@ export class JobQueue {
   private async tick(): Promise<void> {
     this.timer = null;
     this.timerAt = Infinity;
+    // This run takes every job due now; a wake-up for a later one is set again by its enqueue.
+    if (this.wakeAt <= this.clock.now()) this.wakeAt = Infinity;
     try {
       await this.runDue();
     } catch (err) {
@@ -172,9 +174,9 @@ export class JobQueue {
   /** The poll interval, or sooner when a job enqueued here is due before it (a batch chain's next step). */
   private nextPollMs(): number {
     const poll = this.opts.pollMs ?? 1000;
-    const now = this.clock.now();
-    if (this.wakeAt <= now) this.wakeAt = Infinity;
-    return Math.max(0, Math.min(poll, this.wakeAt - now));
+    const wait = this.wakeAt - this.clock.now();
+    if (wait <= 0) this.wakeAt = Infinity; // due already (the clock moved during the run): poll now
+    return Math.max(0, Math.min(poll, wait));
   }
 
   /** A job enqueued here for later: make sure the timer fires by then, not only at the next poll. */
