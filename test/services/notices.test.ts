@@ -144,6 +144,28 @@ describe('mass notices (群发通知)', () => {
     expect(n).toMatchObject({ status: 'paused', sent: 12, failed: 0, total: 30 });
     expect(await a.db.getRepository(NoticeRecipientEntity).countBy({ noticeId: id, status: 'pending' })).toBe(18);
   });
+  it('a quota stop puts back those this run claimed, and leaves those a dead run left `sending` to their own client_msg_id', async () => {
+    const a = await startApp();
+    await followers(a, 40);
+    a.emulator!.platform.templateDailyQuota = 0;
+    const { res } = await compose(a, GOOD);
+    const id = Number(/\/admin\/notices\/(\d+)/.exec(res.headers.get('location')!)![1]);
+    const team = await signedIn(a, (await a.accounts.list()).find((s) => s.role === 'supervisor')!);
+    await team.page(`/admin/notices/${id}`);
+    await team.post(`/admin/notices/${id}/send`);
+    // A run that died left the first 20 `sending`: some may be in their WeChat already.
+    const rrepo = a.db.getRepository(NoticeRecipientEntity);
+    const all = await rrepo.find({ where: { noticeId: id }, order: { id: 'ASC' } });
+    const leftByTheDead = new Set(all.slice(0, 20).map((r) => r.id));
+    for (const rid of leftByTheDead) await rrepo.update({ id: rid }, { status: 'sending' });
+    await a.jobs.runDue();
+    expect(await a.db.getRepository(NoticeEntity).findOneByOrFail({ id })).toMatchObject({ status: 'paused', sent: 0 });
+    const after = await rrepo.find({ where: { noticeId: id } });
+    const stillSending = after.filter((r) => r.status === 'sending');
+    expect(stillSending.length).toBeGreaterThan(0); // not tried before the quota stopped the batch
+    for (const r of stillSending) expect(leftByTheDead.has(r.id), String(r.id)).toBe(true);
+    for (const r of after) if (!leftByTheDead.has(r.id)) expect(r.status).toBe('pending');
+  });
 });
 
 describe.skipIf(!PG_URL)(`notices on postgres${PG_URL ? '' : ' (SKIPPED: DATABASE_URL is not set to a postgres:// URL)'}`, () => {

@@ -266,7 +266,9 @@ export class Notices {
       while (i < next.length) {
         const r = next[i++]!;
         if (quotaSpent || failure) {
-          unsent.push(r.id);
+          // Not tried: one this run claimed goes back to `pending`; one left `sending` by a run that
+          // died stays so (it may be in the citizen's WeChat already: only its own id may resend it).
+          if (r.status === 'pending') unsent.push(r.id);
           continue;
         }
         try {
@@ -275,7 +277,7 @@ export class Notices {
         } catch (err) {
           if (err instanceof WeChatApiError && err.errcode === 45009) {
             quotaSpent = true;
-            unsent.push(r.id);
+            unsent.push(r.id); // refused, so not sent: back to `pending`
           } else if (isWeChatError(err) && !err.retryable) {
             refused.push({ id: r.id, delivery: `refused ${(err as WeChatApiError).errcode}`.slice(0, 40) });
           } else {
