@@ -91,6 +91,9 @@ export class JobQueue {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private stopped = true;
+  /** When the poll timer fires (wall time), and the earliest run time (clock) of a job enqueued here for later. */
+  private timerAt = Infinity;
+  private wakeAt = Infinity;
 
   constructor(
     private readonly ds: DataSource,
@@ -126,7 +129,10 @@ export class JobQueue {
     const manager = opts.manager ?? this.ds.manager;
     // ON CONFLICT DO NOTHING: a duplicate key never aborts the caller's transaction.
     const id = await insertIgnoringDuplicate(manager, JobEntity, row);
-    if (id !== null) this.kick();
+    if (id !== null) {
+      if (row.runAt <= now) this.kick();
+      else this.wake(row.runAt);
+    }
     return id;
   }
 
@@ -148,17 +154,37 @@ export class JobQueue {
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerAt = Date.now() + ms;
     this.timer = setTimeout(() => void this.tick(), ms);
   }
 
   private async tick(): Promise<void> {
     this.timer = null;
+    this.timerAt = Infinity;
+    // This run takes every job due now; a wake-up for a later one is set again by its enqueue.
+    if (this.wakeAt <= this.clock.now()) this.wakeAt = Infinity;
     try {
       await this.runDue();
     } catch (err) {
       this.log.error({ err }, 'job poll failed');
     }
-    this.schedule(this.opts.pollMs ?? 1000);
+    this.schedule(this.nextPollMs());
+  }
+
+  /** The poll interval, or sooner when a job enqueued here is due before it (a batch chain's next step). */
+  private nextPollMs(): number {
+    const poll = this.opts.pollMs ?? 1000;
+    const wait = this.wakeAt - this.clock.now();
+    if (wait <= 0) this.wakeAt = Infinity; // due already (the clock moved during the run): poll now
+    return Math.max(0, Math.min(poll, wait));
+  }
+
+  /** A job enqueued here for later: make sure the timer fires by then, not only at the next poll. */
+  private wake(runAt: number): void {
+    this.wakeAt = Math.min(this.wakeAt, runAt);
+    if (this.running || this.stopped) return; // the drain in progress schedules the next tick by nextPollMs
+    const ms = Math.max(0, runAt - this.clock.now());
+    if (Date.now() + ms < this.timerAt) this.schedule(ms);
   }
 
   /** A job was just enqueued here: look now rather than at the next poll. */

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { migrations } from '../../migrations/index.ts';
 import { entities } from '../../src/entities.ts';
@@ -147,6 +147,43 @@ for (const backend of DB_BACKENDS) {
       clock.advance(MINUTE);
       await q2.runDue();
       expect(seen).toEqual([{ n: 1 }]);
+    });
+
+    it('wakes for a job enqueued for later when it is due, not at the next poll (a notice batch chain keeps its rate)', async () => {
+      const ds = await open();
+      // The poll timer is wall time: faked here, and moved together with the clock.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      try {
+        const q = new JobQueue(ds, clock, log, { pollMs: 60 * SECOND });
+        const ran: number[] = [];
+        q.define<{ n: number }>('step', {
+          run: async (p) => {
+            ran.push(p.n);
+            if (p.n < 3) await q.enqueue('step', { n: p.n + 1 }, { delayMs: 250, uniqueKey: `step:${p.n + 1}` });
+          },
+        });
+        await q.enqueue('step', { n: 1 }, { uniqueKey: 'step:1' });
+        q.start();
+        /** Move the clock and the timers together in 10 ms steps until `n` steps have run; the time it took. */
+        const until = async (n: number): Promise<number> => {
+          for (let ms = 0; ms <= 5_000; ms += 10) {
+            await new Promise((r) => setImmediate(r)); // the queries of a run in progress (setImmediate is not faked)
+            if (ran.length >= n) return ms;
+            clock.advance(10);
+            await vi.advanceTimersByTimeAsync(10);
+          }
+          return Infinity;
+        };
+        expect(await until(1)).toBeLessThan(50);
+        const second = await until(2);
+        expect(second).toBeGreaterThanOrEqual(250); // not before it is due
+        expect(second).toBeLessThan(400); // and not at the next poll, a minute later
+        expect(await until(3)).toBeLessThan(second + 400);
+        expect(ran).toEqual([1, 2, 3]);
+        await q.stop();
+      } finally {
+        vi.useRealTimers();
+      }
     });
 
     it('two instances on one database run each job exactly once', async () => {

@@ -95,6 +95,41 @@ describe('mass notices (群发通知)', () => {
     expect(report.html).toContain('成功 229，用户拒收 1');
   });
 
+  it('sends a batch with several calls in flight and starts the next one an interval after this one started, not after it ended', async () => {
+    const a = await startApp();
+    const ids = await followers(a, 150);
+    const { res, sup } = await compose(a, GOOD);
+    const id = Number(/\/admin\/notices\/(\d+)/.exec(res.headers.get('location')!)![1]);
+    await sup.page(`/admin/notices/${id}`);
+    // Each call takes 3 ms on the clock; how many are in flight at once is counted.
+    const send = a.api.template.send.bind(a.api.template);
+    let inFlight = 0;
+    let most = 0;
+    a.api.template.send = async (...args) => {
+      most = Math.max(most, ++inFlight);
+      a.clock.advance(3);
+      try {
+        return await send(...args);
+      } finally {
+        inFlight--;
+      }
+    };
+    const started = a.clock.now();
+    await sup.post(`/admin/notices/${id}/send`);
+    await a.jobs.runDue(); // the first batch (100 at the default 100 a second)
+    expect(await a.db.getRepository(NoticeEntity).findOneByOrFail({ id })).toMatchObject({ status: 'sending', sent: 100 });
+    expect(most).toBeGreaterThan(1);
+    expect(a.clock.now() - started).toBe(300);
+    const next = (await a.jobs.list({ status: 'pending', name: 'notices.batch' }))[0]!;
+    expect(next.runAt).toBe(started + 1000); // 100 a second: one batch a second, counted from its start
+    a.clock.set(next.runAt - 1);
+    expect(await a.jobs.runDue()).toBe(0);
+    a.clock.advance(1);
+    await a.jobs.runDue();
+    expect(await a.db.getRepository(NoticeEntity).findOneByOrFail({ id })).toMatchObject({ status: 'done', sent: 150 });
+    for (const o of ids) expect(templatesTo(a, o), o).toHaveLength(1);
+  });
+
   it('stops for the day when WeChat’s daily template quota is spent, keeping who is left', async () => {
     const a = await startApp();
     await followers(a, 30);
@@ -108,6 +143,28 @@ describe('mass notices (群发通知)', () => {
     const n = await a.db.getRepository(NoticeEntity).findOneByOrFail({ id });
     expect(n).toMatchObject({ status: 'paused', sent: 12, failed: 0, total: 30 });
     expect(await a.db.getRepository(NoticeRecipientEntity).countBy({ noticeId: id, status: 'pending' })).toBe(18);
+  });
+  it('a quota stop puts back those this run claimed, and leaves those a dead run left `sending` to their own client_msg_id', async () => {
+    const a = await startApp();
+    await followers(a, 40);
+    a.emulator!.platform.templateDailyQuota = 0;
+    const { res } = await compose(a, GOOD);
+    const id = Number(/\/admin\/notices\/(\d+)/.exec(res.headers.get('location')!)![1]);
+    const team = await signedIn(a, (await a.accounts.list()).find((s) => s.role === 'supervisor')!);
+    await team.page(`/admin/notices/${id}`);
+    await team.post(`/admin/notices/${id}/send`);
+    // A run that died left the first 20 `sending`: some may be in their WeChat already.
+    const rrepo = a.db.getRepository(NoticeRecipientEntity);
+    const all = await rrepo.find({ where: { noticeId: id }, order: { id: 'ASC' } });
+    const leftByTheDead = new Set(all.slice(0, 20).map((r) => r.id));
+    for (const rid of leftByTheDead) await rrepo.update({ id: rid }, { status: 'sending' });
+    await a.jobs.runDue();
+    expect(await a.db.getRepository(NoticeEntity).findOneByOrFail({ id })).toMatchObject({ status: 'paused', sent: 0 });
+    const after = await rrepo.find({ where: { noticeId: id } });
+    const stillSending = after.filter((r) => r.status === 'sending');
+    expect(stillSending.length).toBeGreaterThan(0); // not tried before the quota stopped the batch
+    for (const r of stillSending) expect(leftByTheDead.has(r.id), String(r.id)).toBe(true);
+    for (const r of after) if (!leftByTheDead.has(r.id)) expect(r.status).toBe('pending');
   });
 });
 

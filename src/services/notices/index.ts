@@ -1,7 +1,7 @@
 import { EntitySchema, In, type DataSource } from 'typeorm';
 import { CitizenEntity } from '../../chat/log.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { epochMs } from '../../platform/db.ts';
+import { epochMs, sqliteDirect } from '../../platform/db.ts';
 import { PermanentJobError, type JobQueue } from '../../platform/jobs.ts';
 import type { Logger } from '../../platform/log.ts';
 import { fieldLimit } from '../../profile/bindings.ts';
@@ -99,6 +99,8 @@ export interface NoticesDeps {
   /** Messages per batch and the pause between batches: WeChat's rate, kept. */
   batchSize?: number;
   batchIntervalMs?: number;
+  /** Sends in flight at once within a batch (default 16): the rate is kept by the batches, not by waiting on each answer. */
+  concurrency?: number;
 }
 
 /**
@@ -111,10 +113,12 @@ export class Notices {
   static readonly JOB = 'notices.batch';
   readonly batchSize: number;
   readonly batchIntervalMs: number;
+  readonly concurrency: number;
 
   constructor(private readonly d: NoticesDeps) {
     this.batchSize = d.batchSize ?? 100;
     this.batchIntervalMs = d.batchIntervalMs ?? 1000;
+    this.concurrency = Math.max(1, d.concurrency ?? 16);
     d.jobs.define<{ noticeId: number; generation: number; step?: number }>(Notices.JOB, {
       maxAttempts: 20,
       backoffMs: (n) => Math.min(600_000, 5_000 * 2 ** (n - 1)),
@@ -226,9 +230,14 @@ export class Notices {
     });
   }
 
-  /** One batch: claim, send, mark; then schedule the next at the rate, or finish. */
+  /**
+   * One batch: claim it (one statement), send it with up to `concurrency` calls in flight, mark the
+   * sent in one transaction; then schedule the next so that batches start `batchIntervalMs` apart
+   * (the rate, counted from this batch's start rather than its end), or finish.
+   */
   private async batch(noticeId: number, generation: number, step: number): Promise<void> {
     const db = this.d.db;
+    const startedAt = this.d.clock.now();
     const notice = await this.get(noticeId);
     if (!notice || notice.status !== 'sending' || notice.batches !== generation) return; // paused, done, or an older chain
     const t = this.template(notice.template);
@@ -236,53 +245,103 @@ export class Notices {
     const data = JSON.parse(notice.data) as Record<string, string>;
     const url = notice.url ? (notice.url.startsWith('/') ? `${this.d.publicUrl}${notice.url}` : notice.url) : undefined;
     const rrepo = db.getRepository(NoticeRecipientEntity);
-    // Those left `sending` by a run that died go first, with the same client_msg_id.
-    const next = await rrepo.find({ where: { noticeId, status: In(['sending', 'pending']) }, order: { id: 'ASC' }, take: this.batchSize });
-    for (const r of next) {
-      if (r.status === 'pending') {
-        const claimed = await rrepo.update({ id: r.id, status: 'pending' }, { status: 'sending' });
-        if (!claimed.affected) continue;
-      }
-      try {
-        const res = await this.d.api.template.send(r.openid, { templateId: t.id, data, ...(url ? { url } : {}), clientMsgId: `nt-${noticeId}-${r.id}` });
-        await rrepo.update({ id: r.id }, { status: 'sent', msgid: String(res.msgid), sentAt: this.d.clock.now() });
-      } catch (err) {
-        if (err instanceof WeChatApiError && err.errcode === 45009) {
-          // The day's template quota is spent: hold the notice (resumed by staff, or tomorrow).
-          await rrepo.update({ id: r.id }, { status: 'pending' });
-          await db.getRepository(NoticeEntity).update({ id: noticeId, status: 'sending' }, { status: 'paused' });
-          await this.count(noticeId);
-          this.d.log.warn({ notice: noticeId }, 'notice paused: the daily template quota is spent');
-          return;
-        }
-        if (isWeChatError(err) && !err.retryable) {
-          await rrepo.update({ id: r.id }, { status: 'failed', delivery: `refused ${(err as WeChatApiError).errcode}`.slice(0, 40) });
+    // Those left `sending` by a run that died go first, with the same client_msg_id. Two queries,
+    // each walking the (notice, status, id) index for a batch, rather than one over both statuses
+    // that sorts every pending recipient to take the first hundred.
+    const pick = { select: { id: true, openid: true, status: true }, order: { id: 'ASC' as const } };
+    const left = await rrepo.find({ ...pick, where: { noticeId, status: 'sending' }, take: this.batchSize });
+    const fresh = left.length < this.batchSize ? await rrepo.find({ ...pick, where: { noticeId, status: 'pending' }, take: this.batchSize - left.length }) : [];
+    if (fresh.length) {
+      // Claimed together: a crash from here on leaves them `sending`, resent with their own client_msg_id.
+      await rrepo.createQueryBuilder().update(NoticeRecipientEntity).set({ status: 'sending' }).where('id IN (:...ids) AND status = :pending', { ids: fresh.map((r) => r.id), pending: 'pending' }).execute();
+    }
+    const next = [...left, ...fresh];
+    const sent: { id: number; msgid: string; at: number }[] = [];
+    const refused: { id: number; delivery: string }[] = [];
+    const unsent: number[] = [];
+    let quotaSpent = false;
+    let failure: unknown = null;
+    let i = 0;
+    const worker = async () => {
+      while (i < next.length) {
+        const r = next[i++]!;
+        if (quotaSpent || failure) {
+          // Not tried: one this run claimed goes back to `pending`; one left `sending` by a run that
+          // died stays so (it may be in the citizen's WeChat already: only its own id may resend it).
+          if (r.status === 'pending') unsent.push(r.id);
           continue;
         }
-        await this.count(noticeId);
-        throw err; // retried later: this recipient stays `sending` and is resent with the same id
+        try {
+          const res = await this.d.api.template.send(r.openid, { templateId: t.id, data, ...(url ? { url } : {}), clientMsgId: `nt-${noticeId}-${r.id}` });
+          sent.push({ id: r.id, msgid: String(res.msgid), at: this.d.clock.now() });
+        } catch (err) {
+          if (err instanceof WeChatApiError && err.errcode === 45009) {
+            quotaSpent = true;
+            unsent.push(r.id); // refused, so not sent: back to `pending`
+          } else if (isWeChatError(err) && !err.retryable) {
+            refused.push({ id: r.id, delivery: `refused ${(err as WeChatApiError).errcode}`.slice(0, 40) });
+          } else {
+            failure ??= err; // retried later: this recipient stays `sending` and is resent with the same id
+          }
+        }
       }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, next.length) }, worker));
+    await this.mark(sent, refused, quotaSpent ? unsent : []);
+    if (quotaSpent) {
+      // The day's template quota is spent: hold the notice (resumed by staff, or tomorrow).
+      await db.getRepository(NoticeEntity).update({ id: noticeId, status: 'sending' }, { status: 'paused' });
+      await this.count(noticeId);
+      this.d.log.warn({ notice: noticeId }, 'notice paused: the daily template quota is spent');
+      return;
     }
-    const left = await this.count(noticeId);
-    if (left === 0) {
+    if (failure) {
+      await this.count(noticeId);
+      throw failure;
+    }
+    const remaining = await this.count(noticeId);
+    if (remaining === 0) {
       await db.getRepository(NoticeEntity).update({ id: noticeId, status: 'sending' }, { status: 'done', finishedAt: this.d.clock.now() });
       this.d.log.info({ notice: noticeId }, 'notice sent to everyone in its segment');
       return;
     }
     // Keyed by chain and step: a batch run again after a crash schedules the same next step, not a second chain.
-    await this.d.jobs.enqueue(Notices.JOB, { noticeId, generation, step: step + 1 }, { uniqueKey: `notice:${noticeId}:${generation}:${step + 1}`, delayMs: this.batchIntervalMs });
+    const delayMs = Math.max(0, startedAt + this.batchIntervalMs - this.d.clock.now());
+    await this.d.jobs.enqueue(Notices.JOB, { noticeId, generation, step: step + 1 }, { uniqueKey: `notice:${noticeId}:${generation}:${step + 1}`, delayMs });
   }
 
-  /** Recount sent and failed; returns how many are left. */
+  /** Record a batch's outcome in one transaction: sent (with WeChat's msgid), refused, and those put back (quota). */
+  private async mark(sent: { id: number; msgid: string; at: number }[], refused: { id: number; delivery: string }[], back: number[]): Promise<void> {
+    if (!sent.length && !refused.length && !back.length) return;
+    const direct = sqliteDirect(this.d.db);
+    if (direct) {
+      // SQLite: prepared statements in one transaction, without TypeORM's query building per row.
+      await direct.run((h) => {
+        const s = h.prepare('UPDATE notice_recipients SET status = ?, msgid = ?, sent_at = ? WHERE id = ?');
+        const f = h.prepare('UPDATE notice_recipients SET status = ?, delivery = ? WHERE id = ?');
+        const b = h.prepare("UPDATE notice_recipients SET status = 'pending' WHERE id = ?");
+        h.transaction(() => {
+          for (const r of sent) s.run('sent', r.msgid, r.at, r.id);
+          for (const r of refused) f.run('failed', r.delivery, r.id);
+          for (const id of back) b.run(id);
+        })();
+      });
+      return;
+    }
+    await this.d.db.transaction(async (tx) => {
+      const repo = tx.getRepository(NoticeRecipientEntity);
+      for (const r of sent) await repo.update({ id: r.id }, { status: 'sent', msgid: r.msgid, sentAt: r.at });
+      for (const r of refused) await repo.update({ id: r.id }, { status: 'failed', delivery: r.delivery });
+      if (back.length) await repo.update({ id: In(back) }, { status: 'pending' });
+    });
+  }
+
+  /** Recount sent and failed (one pass over the notice's index entries); returns how many are left. */
   private async count(noticeId: number): Promise<number> {
-    const rrepo = this.d.db.getRepository(NoticeRecipientEntity);
-    const [sent, failed, left] = await Promise.all([
-      rrepo.count({ where: { noticeId, status: 'sent' } }),
-      rrepo.count({ where: { noticeId, status: 'failed' } }),
-      rrepo.count({ where: { noticeId, status: In(['pending', 'sending']) } }),
-    ]);
-    await this.d.db.getRepository(NoticeEntity).update({ id: noticeId }, { sent, failed });
-    return left;
+    const rows = (await this.d.db.getRepository(NoticeRecipientEntity).createQueryBuilder('r').select('r.status', 'status').addSelect('COUNT(*)', 'n').where('r.notice_id = :noticeId', { noticeId }).groupBy('r.status').getRawMany()) as { status: string; n: string | number }[];
+    const by = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
+    await this.d.db.getRepository(NoticeEntity).update({ id: noticeId }, { sent: by('sent'), failed: by('failed') });
+    return by('pending') + by('sending');
   }
 
   /** TEMPLATESENDJOBFINISH: record a recipient's delivery (success, failed:user block, failed:system failed). */

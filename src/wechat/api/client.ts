@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import type { Clock } from '../../platform/clock.ts';
 import type { Kv } from '../../platform/kv/index.ts';
 import type { Logger } from '../../platform/log.ts';
@@ -30,6 +32,41 @@ interface CallOptions {
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+// Kept-alive connections to the platform, shared by every client in the process.
+const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+
+/**
+ * One request with node:http rather than fetch: a mass notice makes thousands of calls a second,
+ * and fetch's per-call machinery (Request/Response objects, web streams, an AbortSignal) was most of
+ * weiban's CPU and garbage there (measured: see bench/README.md, fanout).
+ */
+function nodeRequest(url: URL, method: string, body: string | undefined, timeoutMs: number, retried = false): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string | number> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = mod.request(url, { method, headers, agent: agents[url.protocol as 'http:' | 'https:'] }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      // A kept-alive connection the server had just closed: once more on a new one (Node's advice).
+      if (!retried && req.reusedSocket && err.code === 'ECONNRESET') resolve(nodeRequest(url, method, body, timeoutMs, true));
+      else reject(err);
+    });
+    req.end(body);
+  });
+}
+
 /**
  * The one client that talks to the platform API. It owns the access token: kept in the shared kv
  * store so every instance uses the same one, refreshed before expiry by one caller at a time under
@@ -39,12 +76,12 @@ const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class ApiClient {
   readonly appid: string;
   private readonly tokenKey: string;
-  private readonly f: typeof fetch;
+  private readonly f: typeof fetch | null;
 
   constructor(private readonly o: ApiClientOptions) {
     this.appid = o.appid;
     this.tokenKey = `wechat:${o.appid}:access_token`;
-    this.f = o.fetch ?? fetch;
+    this.f = o.fetch ?? null;
   }
 
   get baseUrl(): string {
@@ -114,22 +151,25 @@ export class ApiClient {
   private async http(method: string, path: string, query: Record<string, string> | undefined, body: unknown): Promise<Record<string, any>> {
     const url = new URL(this.o.baseUrl.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
-    let res: Response;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const timeoutMs = this.o.timeoutMs ?? 10_000;
+    let status: number;
+    let textBody: string;
     try {
-      res = await this.f(url, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
-      });
+      if (this.f) {
+        const res = await this.f(url, { method, headers: payload === undefined ? {} : { 'content-type': 'application/json' }, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+        status = res.status;
+        textBody = await res.text();
+      } else {
+        ({ status, text: textBody } = await nodeRequest(url, method, payload, timeoutMs));
+      }
     } catch (err) {
       throw new WeChatApiError(0, `network error: ${(err as Error).message}`, path);
     }
-    const textBody = await res.text();
     try {
       return JSON.parse(textBody) as Record<string, any>;
     } catch {
-      throw new WeChatApiError(0, `HTTP ${res.status}, not JSON`, path);
+      throw new WeChatApiError(0, `HTTP ${status}, not JSON`, path);
     }
   }
 }
