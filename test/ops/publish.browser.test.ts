@@ -69,6 +69,11 @@ describe(`publishing notices and rating bookings in Chromium${SKIP_REASON}`, () 
       phone.on('pageerror', (e) => errors.push(e.message));
       await phone.goto(`${origin}/h5/bookings/${booking.id}`);
       expect(await phone.locator('h2', { hasText: '评价（自愿）' }).count()).toBe(1);
+      // Each level is a whole tap target, not a strip of text (they were 22 px tall).
+      for (const box of await phone.locator('.wb-rate button').evaluateAll((bs) => bs.map((b) => { const r = b.getBoundingClientRect(); return { width: r.width, height: r.height }; }))) {
+        expect(box.height).toBeGreaterThanOrEqual(44);
+        expect(box.width).toBeGreaterThanOrEqual(300);
+      }
       await screenshot(phone, 'booking-rate-375.png');
       expect(await horizontalOverflow(phone)).toBe(0);
       let found = await axe(phone);
