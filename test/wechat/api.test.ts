@@ -435,17 +435,19 @@ describe('what each API topic sends', () => {
   it('QR codes: a scene of 1 to 64 characters; a temporary code lives 60 seconds to 30 days, whole seconds', async () => {
     const p = recordingPlatform((req) => ({ ticket: 'TK', url: 'http://weixin.qq.com/q/x', ...((req.body as { expire_seconds?: number }).expire_seconds ? { expire_seconds: (req.body as { expire_seconds: number }).expire_seconds } : {}) }));
     const api = wired(p);
-    expect(await api.qrcode.permanent('x'.repeat(64))).toEqual({ ticket: 'TK', url: 'http://weixin.qq.com/q/x' });
+    // A permanent code has no lifetime at all (not an undefined one).
+    expect(await api.qrcode.permanent('x'.repeat(64))).toStrictEqual({ ticket: 'TK', url: 'http://weixin.qq.com/q/x' });
+    expect(await api.qrcode.permanent('x')).toStrictEqual({ ticket: 'TK', url: 'http://weixin.qq.com/q/x' });
     expect(p.calls('/cgi-bin/qrcode/create')[0]!.body).toEqual({ action_name: 'QR_LIMIT_STR_SCENE', action_info: { scene: { scene_str: 'x'.repeat(64) } } });
     expect(await api.qrcode.temporary('v', 3600.7)).toEqual({ ticket: 'TK', url: 'http://weixin.qq.com/q/x', expireSeconds: 3600 });
     expect((await api.qrcode.temporary('v', 10)).expireSeconds).toBe(60);
     expect((await api.qrcode.temporary('x'.repeat(64), 90 * 86_400)).expireSeconds).toBe(2_592_000);
-    expect(p.calls('/cgi-bin/qrcode/create')[1]!.body).toEqual({ action_name: 'QR_STR_SCENE', expire_seconds: 3600, action_info: { scene: { scene_str: 'v' } } });
+    expect(p.calls('/cgi-bin/qrcode/create')[2]!.body).toEqual({ action_name: 'QR_STR_SCENE', expire_seconds: 3600, action_info: { scene: { scene_str: 'v' } } });
     for (const scene of ['', 'x'.repeat(65)]) {
       await expect(api.qrcode.permanent(scene)).rejects.toThrow(new RangeError('scene_str must be 1–64 characters'));
       await expect(api.qrcode.temporary(scene, 3600)).rejects.toThrow(new RangeError('scene_str must be 1–64 characters'));
     }
-    expect(p.calls('/cgi-bin/qrcode/create')).toHaveLength(4);
+    expect(p.calls('/cgi-bin/qrcode/create')).toHaveLength(5);
   });
 
   it('customer-service messages in WeChat\'s wire shape, optional parts empty', async () => {
@@ -484,7 +486,8 @@ describe('what each API topic sends', () => {
       ] as never,
       'https://weiban.example/',
     );
-    expect(menu).toEqual([
+    // Strictly: a button carries only the fields of its type (WeChat refuses unknown ones).
+    expect(menu).toStrictEqual([
       { type: 'click', name: '指南', key: 'GUIDES' },
       {
         name: '办事',
