@@ -20,6 +20,7 @@ describe('the form checks, field by field, in the words the citizen reads', () =
   it('required and optional fields; a draft (partial) may leave any out; text is trimmed, line ends made \n', () => {
     expect(error({ type: 'text' }, '  ')).toBe('请填写字段。');
     expect(error({ type: 'text', required: false }, '')).toBeNull();
+    expect(checkForm([field({ type: 'text' })], {}, [], { now: NOW }).errors).toEqual({ f: '请填写字段。' });
     expect(error({ type: 'text' }, '', { partial: true })).toBeNull();
     expect(one({ type: 'text' }, '').values).toEqual({});
     expect(value({ type: 'text', max: 20 }, ' 第一行\r\n第二行\r第三行 ')).toBe('第一行\n第二行\n第三行');
@@ -41,6 +42,7 @@ describe('the form checks, field by field, in the words the citizen reads', () =
     expect(error({ type: 'number' }, 'abc12')).toBe('字段请填数字。');
     expect(error({ type: 'number' }, '1.5')).toBe('字段请填整数。');
     expect(value({ type: 'number', integer: false }, '1.5')).toBe(1.5);
+    expect(value({ type: 'number', integer: false }, '1.25')).toBe(1.25);
     expect(value({ type: 'number', min: -5, max: 10 }, '-5')).toBe(-5);
     expect(value({ type: 'number', min: -5, max: 10 }, '10')).toBe(10);
     expect(error({ type: 'number', min: -5, max: 10 }, '-6')).toBe('字段不能小于 -5。');
@@ -49,7 +51,7 @@ describe('the form checks, field by field, in the words the citizen reads', () =
 
   it('dates: a real calendar day, written YYYY-MM-DD; not after today (China time) when so configured', () => {
     expect(value({ type: 'date' }, '2024-02-29')).toBe('2024-02-29');
-    for (const bad of ['2026-02-29', '2026-13-01', '2026-04-31', '2026/11/23', '26-11-23', '2026-11-23x']) expect(error({ type: 'date' }, bad), bad).toBe('字段请填正确的日期。');
+    for (const bad of ['2026-02-29', '2026-13-01', '2026-04-31', '2026/11/23', '26-11-23', '12026-11-23', '2026-11-23x']) expect(error({ type: 'date' }, bad), bad).toBe('字段请填正确的日期。');
     expect(value({ type: 'date', not_after_today: true }, '2026-11-23')).toBe('2026-11-23');
     expect(error({ type: 'date', not_after_today: true }, '2026-11-24')).toBe('字段不能晚于今天。');
     expect(value({ type: 'date' }, '2026-11-24')).toBe('2026-11-24');
@@ -62,7 +64,7 @@ describe('the form checks, field by field, in the words the citizen reads', () =
     expect(value({ type: 'select', options: ['甲', '乙'] }, '乙')).toBe('乙');
     expect(error({ type: 'select', options: ['甲', '乙'] }, '丙')).toBe('请从列表里选择字段。');
     for (const ok of ['13812345678', '021-12345678', '02112345678', '0571-1234567']) expect(value({ type: 'phone' }, ok), ok).toBe(ok);
-    for (const bad of ['12812345678', '138123456789', '913812345678', '021-123456', '21-12345678', '021-123456789']) expect(error({ type: 'phone' }, bad), bad).toBe('字段请填 11 位手机号或带区号的固定电话。');
+    for (const bad of ['12812345678', '138123456789', '913812345678', '021-123456', '21-12345678', '9021-12345678', '021-123456789']) expect(error({ type: 'phone' }, bad), bad).toBe('字段请填 11 位手机号或带区号的固定电话。');
     const id = validId();
     expect(error({ type: 'id_card' }, id.slice(0, 17))).toBe('字段应是 18 位，最后一位可能是 X。');
     expect(error({ type: 'id_card' }, `x${id}`)).toBe('字段应是 18 位，最后一位可能是 X。');
@@ -75,11 +77,13 @@ describe('the form checks, field by field, in the words the citizen reads', () =
 
   it('an address: 5 to 100 characters with some Chinese, explained with the profile\'s example', () => {
     expect(value({ type: 'address' }, '天山路 1 号')).toBe('天山路 1 号');
+    expect(value({ type: 'address' }, '天山路1号')).toBe('天山路1号'); // five characters are enough
     expect(value({ type: 'address' }, '天' + 'x'.repeat(99))).toHaveLength(100);
     const why = '字段请写到门牌号，例如：幸福路 100 弄 2 号 301 室。';
     for (const bad of ['天山路1', 'Main Street 1', '天' + 'x'.repeat(100)]) expect(error({ type: 'address' }, bad), bad).toBe(why);
     expect(error({ type: 'address' }, 'abc', { addressExample: '例如：长宁路 1 号。' })).toBe('字段请写到门牌号，例如：长宁路 1 号。');
     expect(error({ type: 'address' }, 'abc', { addressExample: '例如：长宁路 1 号' })).toBe('字段请写到门牌号，例如：长宁路 1 号。');
+    expect(error({ type: 'address' }, 'abc', { addressExample: '例如：淮海中路 1.5 号.' })).toBe('字段请写到门牌号，例如：淮海中路 1.5 号。');
   });
 
   it('files: type by content, size, number, required; kept ones count; empty ones are ignored', () => {
@@ -97,6 +101,7 @@ describe('the form checks, field by field, in the words the citizen reads', () =
     const edge = Buffer.concat([JPEG, Buffer.alloc(10 * 1024 - JPEG.length)]);
     expect(check([up(edge, 'edge.jpg')], { ...photo, max_kb: 10 }).errors).toEqual({}); // exactly 10 KB
     expect(check([up(Buffer.concat([edge, Buffer.alloc(1)]), 'edge.jpg')], { ...photo, max_kb: 10 }).errors.f).toBe('字段「edge.jpg」太大了，不能超过 10 KB。');
+    expect(check([up(Buffer.concat([JPEG, Buffer.alloc(1024 * 1024)]), 'mb.jpg')], { ...photo, max_kb: 1024 }).errors.f).toBe('字段「mb.jpg」太大了，不能超过 1 MB。');
     expect(check([up(JPEG, 'cut.jpg', true)]).errors.f).toBe('字段「cut.jpg」太大了，不能超过 2 MB。');
     expect(check([up(EXE_AS_JPG, 'x.jpg')]).errors.f).toBe('字段「x.jpg」不是 JPG 或 PNG 图片，请换一个文件。');
     expect(check([up(PDF, 'x.pdf')]).errors.f).toBe('字段「x.pdf」不是 JPG 或 PNG 图片，请换一个文件。');
