@@ -158,8 +158,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     await next();
   }
 
-  async function urlCheck(ctx: Ctx, next: Next) {
-    if (ctx.method === 'POST') return next();
+  async function urlCheck(ctx: Ctx) {
     const q = ctx.state.wx.query;
     if (!verifyPlainSignature(config.token, q)) throw new Refusal(403, 'invalid signature');
     if (typeof q.echostr !== 'string' || q.echostr === '') throw new Refusal(400, 'missing echostr');
@@ -174,8 +173,8 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     try {
       raw = await getRawBody(ctx.req, { limit: config.maxBodyBytes });
     } catch (err) {
-      const e = err as { type?: string; status?: number };
-      if (e.type === 'entity.too.large' || e.status === 413) throw new Refusal(413, 'body over the size limit');
+      // raw-body's errors carry an HTTP status: 413 (type entity.too.large) for a body over the limit.
+      if ((err as { status?: number }).status === 413) throw new Refusal(413, 'body over the size limit');
       throw new Refusal(400, 'unreadable body');
     }
     // Strict: a replacement character would silently alter what the citizen wrote.
@@ -214,7 +213,7 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     } else {
       if (q.encrypt_type && q.encrypt_type !== 'raw') throw new Refusal(400, 'unsupported encrypt_type');
       if (config.encoding === 'safe' || config.requireEncryption) throw new Refusal(400, 'plain messages are not accepted');
-      if (!verifyPlainSignature(config.token, q)) throw new Refusal(403, 'invalid signature');
+      // Not encrypted, so `verify` has already checked the plain signature.
       wx.xml = outer;
       wx.encrypted = false;
     }

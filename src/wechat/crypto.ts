@@ -42,17 +42,17 @@ export class WeChatCrypto {
     private readonly appid: string,
   ) {
     if (!/^[A-Za-z0-9]{43}$/.test(encodingAesKey)) throw new WeChatCryptoError('bad-key', 'EncodingAESKey must be 43 letters or digits');
+    // 43 Base64 digits are 258 bits: always 32 bytes.
     this.key = Buffer.from(encodingAesKey + '=', 'base64');
-    if (this.key.length !== 32) throw new WeChatCryptoError('bad-key', 'EncodingAESKey does not decode to 32 bytes');
     this.iv = this.key.subarray(0, 16);
   }
 
   /** Encrypt a message (text, or raw bytes); `random` (16 bytes) only for reproducing published examples. */
   encrypt(message: string | Buffer, random: Buffer = randomChunk(16)): string {
-    const msg = typeof message === 'string' ? Buffer.from(message, 'utf8') : message;
+    const msg = typeof message === 'string' ? Buffer.from(message) : message;
     const len = Buffer.alloc(4);
     len.writeUInt32BE(msg.length, 0);
-    const body = Buffer.concat([random, len, msg, Buffer.from(this.appid, 'utf8')]);
+    const body = Buffer.concat([random, len, msg, Buffer.from(this.appid)]);
     const pad = BLOCK - (body.length % BLOCK);
     const padded = Buffer.concat([body, Buffer.alloc(pad, pad)]);
     const cipher = createCipheriv('aes-256-cbc', this.key, this.iv);
@@ -62,19 +62,14 @@ export class WeChatCrypto {
 
   /** Decrypt and check the appid; throws WeChatCryptoError with a reason on any fault. */
   decrypt(encrypted: string): string {
-    if (typeof encrypted !== 'string' || encrypted.length === 0 || encrypted.length % 4 !== 0 || !BASE64.test(encrypted)) {
-      throw new WeChatCryptoError('bad-base64', 'Encrypt is not valid Base64');
-    }
+    // The pattern needs at least one digit, so the data is never empty.
+    if (encrypted.length % 4 !== 0 || !BASE64.test(encrypted)) throw new WeChatCryptoError('bad-base64', 'Encrypt is not valid Base64');
     const data = Buffer.from(encrypted, 'base64');
-    if (data.length === 0 || data.length % 16 !== 0) throw new WeChatCryptoError('bad-length', 'ciphertext is not a whole number of AES blocks');
-    let plain: Buffer;
-    try {
-      const decipher = createDecipheriv('aes-256-cbc', this.key, this.iv);
-      decipher.setAutoPadding(false);
-      plain = Buffer.concat([decipher.update(data), decipher.final()]);
-    } catch {
-      throw new WeChatCryptoError('bad-length', 'ciphertext could not be decrypted');
-    }
+    if (data.length % 16 !== 0) throw new WeChatCryptoError('bad-length', 'ciphertext is not a whole number of AES blocks');
+    // Whole blocks without automatic padding: deciphering cannot fail (the padding is checked below).
+    const decipher = createDecipheriv('aes-256-cbc', this.key, this.iv);
+    decipher.setAutoPadding(false);
+    const plain = Buffer.concat([decipher.update(data), decipher.final()]);
     const pad = plain[plain.length - 1]!;
     if (pad < 1 || pad > BLOCK || pad > plain.length) throw new WeChatCryptoError('bad-padding', 'invalid padding');
     for (let i = plain.length - pad; i < plain.length; i++) {

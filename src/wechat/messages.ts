@@ -350,7 +350,8 @@ export function dedupKey(m: InboundMessage, raw: XmlObject): string {
   const extra = text(raw, 'MsgID');
   const key = `e:${m.createTime}:${m.fromUser}:${event}:${text(raw, 'EventKey')}${extra ? `:${extra}` : ''}`;
   // A VIEW event's key is a URL (up to 1024 characters): a long key is kept to its head and a digest.
-  return key.length <= MAX_DEDUP_KEY ? key : `${key.slice(0, MAX_DEDUP_KEY - 45)}#${createHash('sha256').update(key).digest('base64url').slice(0, 43)}`;
+  // (A SHA-256 digest is 43 characters of base64url.)
+  return key.length <= MAX_DEDUP_KEY ? key : `${key.slice(0, MAX_DEDUP_KEY - 45)}#${createHash('sha256').update(key).digest('base64url')}`;
 }
 
 /** The longest de-duplication key (the log's msg_key column holds 191, with room for a prefix). */

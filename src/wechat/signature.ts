@@ -1,15 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** WeChat's signature: sha1 hex of the parts sorted as strings and concatenated. */
+/** WeChat's signature: sha1 hex of the parts sorted as strings and concatenated (a rest array is ours to sort). */
 export function sha1Signature(...parts: string[]): string {
-  return createHash('sha1').update(parts.slice().sort().join('')).digest('hex');
+  return createHash('sha1').update(parts.sort().join('')).digest('hex');
 }
 
 /** Compare two signatures in constant time (for equal lengths; unequal lengths are simply false). */
 export function signaturesEqual(expected: string, given: string | undefined | null): boolean {
   if (typeof given !== 'string') return false;
-  const a = Buffer.from(expected, 'utf8');
-  const b = Buffer.from(given.toLowerCase(), 'utf8');
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given.toLowerCase());
   if (a.length !== b.length) {
     timingSafeEqual(a, a); // spend the same time as a real comparison
     return false;

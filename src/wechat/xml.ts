@@ -67,7 +67,7 @@ class XmlReader {
 
   private skipMisc(): void {
     for (;;) {
-      while (this.i < this.s.length && isSpace(this.s.charCodeAt(this.i))) this.i++;
+      while (isSpace(this.s.charCodeAt(this.i))) this.i++; // NaN past the end
       if (this.s.startsWith('<!--', this.i)) this.comment();
       else return;
     }
@@ -195,7 +195,7 @@ function decodeEntities(raw: string, r: XmlReader): string {
 export function parseWeChatXml(xml: string): XmlObject {
   const start = assertSafePrologue(xml);
   const value = new XmlReader(xml, start).document();
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new XmlError('empty <xml> document');
+  if (typeof value === 'string' || Array.isArray(value)) throw new XmlError('empty <xml> document');
   return value;
 }
 

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { JobEntity } from '../../src/platform/jobs.ts';
 import { BookingEntity, SlotCountEntity } from '../../src/services/appointments/entities.ts';
-import { BookingError } from '../../src/services/appointments/index.ts';
+import { BookingError, parseCheckInScene } from '../../src/services/appointments/index.ts';
 import { available, DB_BACKENDS, KV_BACKENDS } from '../helpers/backends.ts';
+import { validId, wrongCheckDigit } from '../helpers/files.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 
 const app = appsClosedAfterEach();
@@ -141,6 +142,371 @@ describe('booking', () => {
     expect(await refused(book(cst(2026, 11, 30, 10), 'o_noshow'))).toBe('suspended');
     a.clock.set(cst(2026, 12, 3, 16)); // seven days after the last missed visit (11/26 15:00)
     expect(await refused(book(cst(2026, 12, 4, 10), 'o_noshow'))).toBe('accepted');
+  });
+});
+
+describe('what the citizen is told and shown', () => {
+  it('each refusal explains itself in words the citizen can act on', async () => {
+    const a = await app(); // Monday 2026-11-23 10:00
+    const rule = a.profile.services.find((x) => x.id === 'residence-permit')!.appointment!;
+    const center = a.profile.halls.find((h) => h.id === 'center')!;
+    const book = (o: Partial<{ openid: string; serviceId: string; hallId: string; start: number }>) =>
+      a.appointments.book({ openid: 'o_words', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false, ...o });
+    expect(await message(book({ serviceId: 'divorce-registration' }))).toBe('not_bookable: 这项服务暂时不能预约。');
+    expect(await message(book({ serviceId: 'passport', hallId: 'xinhua' }))).toBe('no_such_hall: 这个大厅不办理这项服务的预约，请换一个大厅。');
+    expect(await message(book({ start: cst(2026, 11, 29, 10) }))).toBe(`closed: ${center.name}这一天不开放，请换一天。`);
+    expect(await message(book({ start: cst(2026, 11, 25, 10, 7) }))).toBe('no_such_slot: 没有这个时间段，请从可选时间里选。');
+    expect(await message(book({ start: cst(2026, 11, 23, 9) }))).toBe('past: 这个时间已经过去了，请选以后的时间。');
+    expect(await message(book({ start: cst(2026, 12, 18, 10) }))).toBe(`beyond_window: 只能预约 ${rule.days_ahead} 个工作日内的时间。`);
+    // Five minutes on, the 10:30 slot is inside its cut-off: too late, though not past.
+    a.clock.set(cst(2026, 11, 23, 10, 5));
+    expect(await message(book({ start: cst(2026, 11, 23, 10, 30) }))).toBe(`too_late: 开始前 ${rule.cutoff_minutes} 分钟内不能再预约这个时段了，请选更晚的时间。`);
+    expect(await refused(book({ start: cst(2026, 11, 23, 11) }))).toBe('accepted');
+    expect(await message(book({ start: cst(2026, 11, 23, 15) }))).toBe(`daily_limit: 同一天最多预约 ${rule.max_per_citizen_per_day} 次这项服务。如需换时间，请先取消原来的预约。`);
+  });
+
+  it('the offer counts bookings per item, slot and day, to the last bookable day; a full slot is not bookable', async () => {
+    const a = await app();
+    const days = await a.appointments.days('residence-permit', 'xinhua');
+    const last = days.at(-1)!;
+    const lastSlot = last.slots[0]!;
+    // The last day of the window can be booked, and its bookings are counted.
+    await a.appointments.book({ openid: 'o_last', serviceId: 'residence-permit', hallId: 'xinhua', start: lastSlot.start, channel: 'h5', notify: false });
+    const after = (await a.appointments.days('residence-permit', 'xinhua')).at(-1)!;
+    expect(after.slots[0]).toMatchObject({ booked: 1, free: lastSlot.capacity - 1, bookable: lastSlot.capacity > 1 });
+    expect(after.free).toBe(last.free - 1);
+    // Fill a slot: nothing free, not bookable, not counted in the day's free places.
+    const tue = days.find((d) => d.label === '11月24日 周二')!;
+    const slot = tue.slots[0]!;
+    for (let i = 0; i < slot.capacity; i++) await a.appointments.book({ openid: `o_fill${i}`, serviceId: 'residence-permit', hallId: 'xinhua', start: slot.start, channel: 'h5', notify: false });
+    const full = (await a.appointments.days('residence-permit', 'xinhua')).find((d) => d.label === '11月24日 周二')!;
+    expect(full.slots[0]).toMatchObject({ booked: slot.capacity, free: 0, bookable: false });
+    expect(full.free).toBe(tue.free - slot.capacity);
+    // Another item at the same hall and time has its own places.
+    const senior = (await a.appointments.days('senior-card', 'xinhua')).find((d) => d.label === '11月24日 周二')!;
+    expect(senior.slots.find((x) => x.start === slot.start)).toMatchObject({ booked: 0 });
+  });
+
+  it('today: only slots after the cut-off are bookable, and only they count as free; a Sunday is a day of rest', async () => {
+    const a = await app();
+    a.clock.set(cst(2026, 11, 23, 10, 5));
+    const [today] = await a.appointments.days('residence-permit', 'center');
+    expect(today!.slots.filter((x) => x.bookable).map((x) => hm(a, x.start))[0]).toBe('11:00');
+    expect(today!.free).toBe(today!.slots.filter((x) => x.bookable).reduce((n, x) => n + x.free, 0));
+    expect(today!.free).toBeLessThan(today!.slots.reduce((n, x) => n + x.free, 0));
+    a.clock.set(cst(2026, 11, 27, 10));
+    const sunday = (await a.appointments.days('residence-permit', 'center')).find((d) => d.label === '11月29日 周日')!;
+    expect(sunday).toMatchObject({ open: false, closedBecause: '休息日', free: 0, slots: [] });
+  });
+
+  it('a checked-in booking still counts towards the limit per day', async () => {
+    const a = await app();
+    const b = await a.appointments.book({ openid: 'o_twice', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 9, 40));
+    await a.appointments.checkIn('o_twice', 'center');
+    expect((await a.db.getRepository(BookingEntity).findOneByOrFail({ id: b.id })).status).toBe('checked_in');
+    expect(await refused(a.appointments.book({ openid: 'o_twice', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 15), channel: 'h5', notify: false }))).toBe('daily_limit');
+  });
+
+  it('what can be booked where: an unknown or non-bookable item has no halls', async () => {
+    const a = await app();
+    expect(a.appointments.service('no-such-item')).toBeNull();
+    expect(a.appointments.service('divorce-registration')).toBeNull();
+    expect(a.appointments.hallsFor('divorce-registration')).toEqual([]);
+    expect(a.appointments.hallsFor('passport').map((h) => h.id)).toEqual(['center']);
+  });
+
+  it('those who hang on a booking (the booking fee) are told of each new booking and each cancellation, not of a reschedule', async () => {
+    const a = await app();
+    const booked: string[] = [];
+    const cancelled: string[] = [];
+    a.appointments.onBooked(async (b, s) => void booked.push(`${b.openid}:${s.id}`));
+    a.appointments.onCancelled(async (b) => void cancelled.push(`${b.openid}:${b.status}`));
+    const b = await a.appointments.book({ openid: 'o_hook', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false });
+    const moved = await a.appointments.reschedule('o_hook', b.id, { hallId: 'center', start: cst(2026, 11, 25, 15), channel: 'h5', notify: false });
+    await a.appointments.cancel('o_hook', moved.id, { notify: false });
+    expect(booked).toEqual(['o_hook:residence-permit']);
+    expect(cancelled).toEqual(['o_hook:cancelled', 'o_hook:cancelled']);
+  });
+});
+
+
+describe('the contact details an item asks for', () => {
+  const collectAll = (p: Record<string, any>) => (p.services.find((x: { id: string }) => x.id === 'residence-permit').appointment.collect = ['name', 'phone', 'id_card']);
+  /** A synthetic ID whose check digit is X. */
+  const idWithX = () => {
+    for (let n = 100; n < 1000; n++) {
+      const id = validId(`31010519800101${n}`);
+      if (id.endsWith('X')) return id;
+    }
+    throw new Error('no X');
+  };
+
+  it('are checked one by one, with what is wrong; kept trimmed, the ID in capitals', async () => {
+    const a = await app({ profile: collectAll });
+    const book = (contact: Record<string, string>, openid = 'o_contact') =>
+      a.appointments.book({ openid, serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false, contact });
+    const good = { name: '王小明', phone: '13812345678', id_card: validId() };
+    for (const name of [undefined, '王', '1王小明', '王小明1', '王'.repeat(21)]) {
+      const contact: Record<string, string> = { ...good };
+      if (name === undefined) delete contact.name;
+      else contact.name = name;
+      expect(await message(book(contact)), String(name)).toBe('invalid_contact: 请填写办事人的真实姓名（2 到 20 个字）。');
+    }
+    for (const phone of ['1381234567', '138123456789', '213812345678', '12812345678']) {
+      expect(await message(book({ ...good, phone })), phone).toBe('invalid_contact: 请填写 11 位手机号码。');
+    }
+    expect(await message(book({ ...good, id_card: wrongCheckDigit(validId()) }))).toBe('invalid_contact: 身份证号码不正确，请核对后再填。');
+    expect(await a.db.getRepository(BookingEntity).count()).toBe(0);
+    const x = idWithX();
+    const b = await book({ name: ' Anna·李 ', phone: ' 13812345678 ', id_card: x.toLowerCase() });
+    expect(JSON.parse(b.contact!)).toEqual({ name: 'Anna·李', phone: '13812345678', id_card: x });
+  });
+});
+
+describe('suspension for no-shows', () => {
+  it('names how many were missed and until when; it ends at the last missed visit plus the suspension, counted from the latest', async () => {
+    const a = await app();
+    const book = (start: number, openid = 'o_ns') => a.appointments.book({ openid, serviceId: 'social-security-card', hallId: 'center', start, channel: 'chat', notify: false });
+    const missed = [];
+    for (const d of [24, 25, 26]) missed.push(await book(cst(2026, 11, d, 15)));
+    for (const b of missed) {
+      a.clock.set(b.endsAt);
+      await a.appointments.markNoShow(b.id);
+    }
+    a.clock.set(cst(2026, 12, 2, 10)); // six days after the last one: still suspended (the first one's week is over)
+    expect(await message(book(cst(2026, 12, 4, 10)))).toBe('suspended: 您最近 30 天内有 3 次预约未到，12月3日前暂时不能预约。可以直接到大厅现场取号办理。');
+    a.clock.set(cst(2026, 12, 3, 15)); // exactly seven days after 11/26 15:00
+    expect(await refused(book(cst(2026, 12, 4, 10)))).toBe('accepted');
+  });
+});
+
+describe('my bookings', () => {
+  it('upcoming ones first (soonest first), then the last month\'s others, latest first', async () => {
+    const a = await app();
+    const book = (start: number, serviceId = 'residence-permit') => a.appointments.book({ openid: 'o_mine', serviceId, hallId: 'center', start, channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 10, 12, 10));
+    const old = await book(cst(2026, 10, 13, 10)); // more than a month ago by 11/23
+    a.clock.set(cst(2026, 11, 12, 10));
+    const past = await book(cst(2026, 11, 13, 10));
+    a.clock.set(cst(2026, 11, 23, 9, 30));
+    const here = await book(cst(2026, 11, 23, 10), 'social-security-card');
+    const later = await book(cst(2026, 11, 25, 10));
+    const sooner = await book(cst(2026, 11, 24, 10));
+    const dropped = await book(cst(2026, 11, 26, 10));
+    await a.appointments.cancel('o_mine', dropped.id, { notify: false });
+    a.clock.set(cst(2026, 11, 23, 9, 40));
+    await a.appointments.checkIn('o_mine', 'center');
+    await a.appointments.book({ openid: 'o_someone', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 11), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 23, 10, 30)); // the checked-in visit ends now: still upcoming
+    expect((await a.appointments.mine('o_mine')).map((b) => b.id)).toEqual([here.id, sooner.id, later.id, dropped.id, past.id]);
+    expect((await a.appointments.mine('o_mine')).map((b) => b.id)).not.toContain(old.id);
+  });
+
+  it('a cancellation is confirmed to the citizen unless the caller says it tells them itself; a booking already cancelled says so, whatever the time', async () => {
+    const a = await app();
+    await a.emulator!.act('o_cancel', { type: 'subscribe' });
+    await a.emulator!.act('o_cancel', { type: 'text', content: '你好' });
+    const book = (start: number) => a.appointments.book({ openid: 'o_cancel', serviceId: 'residence-permit', hallId: 'center', start, channel: 'h5', notify: false });
+    const b = await book(cst(2026, 11, 25, 10));
+    const quiet = await book(cst(2026, 11, 26, 10));
+    await a.appointments.cancel('o_cancel', b.id);
+    await a.appointments.cancel('o_cancel', quiet.id, { notify: false });
+    await a.jobs.runDue();
+    const sent = a.emulator!.platform.inbox('o_cancel').filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
+    expect(sent).toEqual([`已取消您的预约：${a.appointments.serviceName('residence-permit')}，11月25日（周三）10:00–10:30，预约码 ${b.code}。`]);
+    a.clock.set(cst(2026, 11, 25, 9, 30)); // inside the cut-off: the booking is still simply no longer active
+    expect(await message(a.appointments.cancel('o_cancel', b.id))).toBe('not_active: 这条预约已经不能取消了。');
+  });
+
+  it('a booking may be cancelled up to the cut-off, not a minute after; other slots keep their count', async () => {
+    const a = await app();
+    const book = (start: number) => a.appointments.book({ openid: 'o_cut', serviceId: 'residence-permit', hallId: 'center', start, channel: 'h5', notify: false });
+    const keep = await book(cst(2026, 11, 24, 10));
+    const first = await book(cst(2026, 11, 23, 11));
+    a.clock.set(cst(2026, 11, 23, 10)); // exactly the 60 minutes before
+    await a.appointments.cancel('o_cut', first.id);
+    expect(await a.db.getRepository(SlotCountEntity).findOneBy({ hallId: 'center', startsAt: keep.startsAt })).toMatchObject({ booked: 1 });
+    const second = await a.appointments.book({ openid: 'o_cut2', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 23, 11), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 23, 10, 1));
+    expect(await message(a.appointments.cancel('o_cut2', second.id))).toBe('cancel_too_late: 开始前 60 分钟内不能取消或改约了。如果来不了，请打电话告诉大厅。');
+    expect(await message(a.appointments.cancel('o_cut2', 999_999))).toBe('not_found: 没有找到这条预约。');
+  });
+
+  it('rescheduling: only one\'s own booking; the citizen hears of the new time, not of a cancellation', async () => {
+    const a = await app();
+    await a.emulator!.act('o_re', { type: 'subscribe' });
+    await a.emulator!.act('o_re', { type: 'text', content: '你好' });
+    const b = await a.appointments.book({ openid: 'o_re', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false });
+    expect(await message(a.appointments.reschedule('o_other', b.id, { hallId: 'center', start: cst(2026, 11, 25, 15), channel: 'h5', notify: true }))).toBe('not_found: 没有找到这条预约。');
+    const moved = await a.appointments.reschedule('o_re', b.id, { hallId: 'center', start: cst(2026, 11, 25, 15), channel: 'h5', notify: true });
+    await a.jobs.runDue();
+    const sent = a.emulator!.platform.inbox('o_re').filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toContain(`预约码：${moved.code}`);
+  });
+});
+
+describe('messages about a booking', () => {
+  it('the confirmation in full: the item, the hall and its address, the time, the code, the materials numbered', async () => {
+    const a = await app();
+    await a.emulator!.act('o_msg', { type: 'subscribe' });
+    await a.emulator!.act('o_msg', { type: 'text', content: '你好' });
+    const b = await a.appointments.book({ openid: 'o_msg', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: true });
+    const quiet = await a.appointments.book({ openid: 'o_msg', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 26, 10), channel: 'h5', notify: false });
+    const second = await a.appointments.book({ openid: 'o_msg', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 27, 10), channel: 'h5', notify: true });
+    await a.jobs.runDue();
+    const sent = a.emulator!.platform.inbox('o_msg').filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
+    const hall = a.profile.halls.find((h) => h.id === 'center')!;
+    const materials = a.profile.services.find((x) => x.id === 'residence-permit')!.guide.materials;
+    expect(materials.length).toBeGreaterThan(1);
+    expect(sent).toHaveLength(2); // the quiet one is told by its caller
+    expect(sent[0]).toBe(
+      [
+        '预约成功！',
+        `事项：${a.appointments.serviceName('residence-permit')}`,
+        `地点：${hall.name}（${hall.address}）`,
+        '时间：11月25日（周三）10:00–10:30',
+        `预约码：${b.code}`,
+        '请带好：',
+        ...materials.map((m, i) => `${i + 1}. ${m}`),
+        '请按时到达；到大厅后扫服务台的二维码签到取号。',
+        '要取消或改约，回复「我的预约」。',
+      ].join('\n'),
+    );
+    expect(sent[1]).toContain(`预约码：${second.code}`);
+    expect(sent.join()).not.toContain(quiet.code);
+  });
+
+  it('a booking of an item no longer in the profile is still described, by the item\'s id and without a list', async () => {
+    const a = await app();
+    const b = await a.appointments.book({ openid: 'o_gone', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false });
+    const text = a.appointments.confirmationText({ ...b, serviceId: 'gone-item' });
+    expect(text).toContain('事项：gone-item');
+    expect(text).not.toContain('请带好');
+  });
+
+  it('past the window the confirmation goes as the template, linking to the bookings page', async () => {
+    const a = await app();
+    await a.emulator!.act('o_tpl', { type: 'subscribe' });
+    a.clock.advance(2 * 60_000); // following opened a one-minute window only
+    const b = await a.appointments.book({ openid: 'o_tpl', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: true });
+    await a.jobs.runDue();
+    const [t] = a.emulator!.platform.inbox('o_tpl').filter((i) => i.channel === 'template');
+    expect(t!.message).toMatchObject({ title: '预约成功通知', data: { character_string4: b.code, time2: '11月25日（周三）10:00–10:30' } });
+    expect(String(t!.message.url)).toMatch(/\/h5\/bookings$/);
+  });
+
+  it('the reminder the evening before, in full, only for a booking still held; none for a booking made after that evening', async () => {
+    const a = await app();
+    await a.emulator!.act('o_rem', { type: 'subscribe' });
+    await a.emulator!.act('o_rem2', { type: 'subscribe' });
+    const keep = await a.appointments.book({ openid: 'o_rem', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false });
+    const drop = await a.appointments.book({ openid: 'o_rem2', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false });
+    await a.appointments.cancel('o_rem2', drop.id, { notify: false });
+    a.clock.set(cst(2026, 11, 24, 17, 59));
+    await a.emulator!.act('o_rem', { type: 'text', content: '你好' });
+    await a.emulator!.act('o_rem2', { type: 'text', content: '你好' });
+    a.clock.set(cst(2026, 11, 24, 18));
+    await a.jobs.runDue();
+    const hall = a.profile.halls.find((h) => h.id === 'center')!;
+    const custom = (o: string) => a.emulator!.platform.inbox(o).filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
+    expect(custom('o_rem')).toEqual([
+      [
+        `温馨提醒：您明天预约了「${a.appointments.serviceName('residence-permit')}」。`,
+        '时间：11月25日（周三）10:00–10:30',
+        `地点：${hall.name}（${hall.address}）`,
+        `预约码：${keep.code}`,
+        '来不了请提前回复「我的预约」取消，把时间让给别人。',
+      ].join('\n'),
+    ]);
+    expect(custom('o_rem2').filter((t) => t.includes('温馨提醒'))).toEqual([]);
+    // Booked at 18:00 for the next morning: the evening before has come, no reminder is planned.
+    const late = await a.appointments.book({ openid: 'o_rem3', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 11), channel: 'h5', notify: false });
+    expect(await a.db.getRepository(JobEntity).findOneBy({ uniqueKey: `booking:${late.id}:remind` })).toBeNull();
+  });
+
+  it('a place released for an unpaid fee goes back to others, and the citizen is told why', async () => {
+    const a = await app();
+    await a.emulator!.act('o_unpaid', { type: 'subscribe' });
+    await a.emulator!.act('o_unpaid', { type: 'text', content: '你好' });
+    const b = await a.appointments.book({ openid: 'o_unpaid', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 25, 10), channel: 'h5', notify: false });
+    const release = (id: number) => a.db.transaction((tx) => a.appointments.releaseUnpaid(id, tx, '工本费没有按时支付，预约已取消'));
+    expect(await release(b.id)).toBe(true);
+    expect(await a.db.getRepository(BookingEntity).findOneByOrFail({ id: b.id })).toMatchObject({ status: 'cancelled' });
+    expect(await a.db.getRepository(SlotCountEntity).findOneBy({ hallId: 'center', startsAt: b.startsAt })).toMatchObject({ booked: 0 });
+    expect((await a.db.getRepository(JobEntity).findOneBy({ uniqueKey: `booking:${b.id}:remind` }))?.status).toBe('cancelled');
+    expect(await release(b.id)).toBe(false);
+    expect(await release(999_999)).toBe(false);
+    await a.jobs.runDue();
+    const sent = a.emulator!.platform.inbox('o_unpaid').filter((i) => i.channel === 'custom').map((i) => i.message.content as string);
+    expect(sent).toEqual([`工本费没有按时支付，预约已取消：${a.appointments.serviceName('residence-permit')}，11月25日（周三）10:00–10:30，预约码 ${b.code}。需要的话可以重新预约。`]);
+  });
+});
+
+describe('the hall\'s desk', () => {
+  it('today\'s list is the hall\'s own bookings of today, by time', async () => {
+    const a = await app();
+    const book = (openid: string, hallId: string, start: number, serviceId = 'residence-permit') => a.appointments.book({ openid, serviceId, hallId, start, channel: 'h5', notify: false });
+    const late = await book('o_t1', 'center', cst(2026, 11, 24, 15));
+    const early = await book('o_t2', 'center', cst(2026, 11, 24, 10));
+    await book('o_t3', 'xinhua', cst(2026, 11, 24, 10));
+    await book('o_t4', 'center', cst(2026, 11, 25, 10));
+    a.clock.set(cst(2026, 11, 24, 8));
+    expect((await a.appointments.today('center')).map((b) => b.id)).toEqual([early.id, late.id]);
+  });
+
+  it('arrived, no-show, undo and served each apply to the booking named, in the right state only', async () => {
+    const a = await app();
+    const book = (openid: string, start: number) => a.appointments.book({ openid, serviceId: 'residence-permit', hallId: 'center', start, channel: 'h5', notify: false });
+    await book('o_d1', cst(2026, 11, 24, 10));
+    const b = await book('o_d2', cst(2026, 11, 24, 10));
+    a.clock.set(cst(2026, 11, 24, 9, 50));
+    expect(await message(a.appointments.markServed(b.id))).toBe('not_active: 只有已签到的预约可以标记为办结。');
+    const arrived = await a.appointments.markArrived(b.id);
+    expect(arrived).toMatchObject({ id: b.id, openid: 'o_d2', status: 'checked_in', queueNo: 1 });
+    expect((await a.db.getRepository(JobEntity).findOneBy({ uniqueKey: `booking:${b.id}:remind` }))?.status).toBe('cancelled');
+    expect(await message(a.appointments.markArrived(b.id))).toBe('not_active: 这条预约不是待到场状态。');
+    expect(await message(a.appointments.markArrived(999_999))).toBe('not_active: 这条预约不是待到场状态。');
+    expect(await message(a.appointments.markNoShow(999_999))).toBe('not_active: 只有还没到场的预约可以标记为未到。');
+    expect(await message(a.appointments.markNoShow(b.id))).toBe('not_active: 只有还没到场的预约可以标记为未到。');
+    // 未到 for the other one once its time is over; a mistake is undone, and only a 未到 can be.
+    const other = (await a.db.getRepository(BookingEntity).findOneByOrFail({ openid: 'o_d1' })).id;
+    expect(await message(a.appointments.markNoShow(other))).toBe('too_early: 预约的时间还没过，不能标记为未到。');
+    a.clock.set(cst(2026, 11, 24, 10, 30));
+    await a.appointments.markNoShow(other);
+    expect(await message(a.appointments.markNoShow(other))).toBe('not_active: 只有还没到场的预约可以标记为未到。');
+    await a.appointments.undoNoShow(other);
+    expect(await a.db.getRepository(BookingEntity).findOneByOrFail({ id: other })).toMatchObject({ status: 'booked', updatedAt: a.clock.now() });
+    expect(await message(a.appointments.undoNoShow(other))).toBe('not_active: 只有标记为未到的预约可以撤销。');
+    expect((await a.db.getRepository(BookingEntity).findOneByOrFail({ id: b.id })).status).toBe('checked_in');
+  });
+
+  it('a scan at an unknown hall, and the screen code of an unknown hall, are refused; a screen code lives two periods', async () => {
+    const a = await app({ profile: (p) => (p.halls.find((h: { id: string }) => h.id === 'center').check_in = { screen_code_minutes: 5 }) });
+    expect(await message(a.appointments.checkIn('o_x', 'nowhere'))).toBe('no_such_hall: 没有这个大厅。');
+    expect(() => a.appointments.screenPeriod('nowhere')).toThrow('没有这个大厅。');
+    expect(a.appointments.screenPeriod('center').lifetimeSeconds).toBe(600);
+  });
+
+  it('a check-in names the soonest booking of the day, and the result is checked in; it cancels the reminder', async () => {
+    const a = await app();
+    await a.appointments.book({ openid: 'o_two', serviceId: 'residence-permit', hallId: 'center', start: cst(2026, 11, 24, 14), channel: 'h5', notify: false });
+    const first = await a.appointments.book({ openid: 'o_two', serviceId: 'social-security-card', hallId: 'center', start: cst(2026, 11, 24, 10), channel: 'h5', notify: false });
+    a.clock.set(cst(2026, 11, 24, 8));
+    expect(await message(a.appointments.checkIn('o_two', 'center'))).toBe('too_early: 您预约的是今天 10:00，请在 9:00 以后到了大厅再扫码签到。');
+    a.clock.set(cst(2026, 11, 24, 9, 45));
+    const r = await a.appointments.checkIn('o_two', 'center');
+    expect(r.booking).toMatchObject({ id: first.id, status: 'checked_in', queueNo: 1 });
+    expect((await a.db.getRepository(JobEntity).findOneBy({ uniqueKey: `booking:${first.id}:remind` }))?.status).toBe('cancelled');
+  });
+});
+
+describe('check-in codes', () => {
+  it('a check-in scene names its hall, and a screen\'s code its period; anything else is not one', () => {
+    expect(parseCheckInScene('checkin:center')).toEqual({ hallId: 'center', code: { kind: 'printed' } });
+    expect(parseCheckInScene('checkin:center:zz')).toEqual({ hallId: 'center', code: { kind: 'screen', period: 35 * 36 + 35 } });
+    for (const scene of ['xcheckin:center', 'checkin:', 'checkin:Center', 'checkin:center:', 'checkin:center:zz:1', 'hall:center']) expect(parseCheckInScene(scene), scene).toBeNull();
   });
 });
 

@@ -5,7 +5,7 @@ import { EmulatedPlatform } from '../../src/emulator/platform.ts';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { MemoryKv, type Kv } from '../../src/platform/kv/index.ts';
 import { RedisKv } from '../../src/platform/kv/redis.ts';
-import { createLogger } from '../../src/platform/log.ts';
+import { createLogger, type Logger } from '../../src/platform/log.ts';
 import { wechatCallback, type Attempt, type CallbackConfig, type MessageHandler } from '../../src/wechat/callback.ts';
 import { WeChatCrypto } from '../../src/wechat/crypto.ts';
 import type { InboundMessage } from '../../src/wechat/messages.ts';
@@ -17,7 +17,12 @@ import { serve } from '../helpers/http.ts';
 const APPID = 'wx0123456789abcdef';
 const TOKEN = 'cbToken';
 const AES = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
-const log = createLogger({ level: 'silent' });
+/** What the operators see: the callback's log lines, parsed. */
+type LogLine = { level: number; msg: string } & Record<string, unknown>;
+function capturingLog(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { log: createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) } }), lines };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class RecordingHandler implements MessageHandler {
@@ -55,6 +60,7 @@ class RecordingHandler implements MessageHandler {
 interface Harness {
   url: string;
   handler: RecordingHandler;
+  logs: LogLine[];
   citizen: CitizenWire;
   platform: EmulatedPlatform;
   clock: FakeClock;
@@ -81,12 +87,14 @@ async function harness(config: Partial<CallbackConfig> = {}, kv?: Kv, clock = ne
     ...config,
   };
   const app = new Koa();
+  app.silent = true;
+  const { log, lines } = capturingLog();
   app.use(wechatCallback({ config: full, kv: kv ?? new MemoryKv(clock), clock, log, handler }));
   const srv = await serve(app);
   const platform = new EmulatedPlatform({ appid: APPID, secret: 'secret123', clock });
   const citizen = new CitizenWire({ callbackUrl: srv.url, originalId: 'gh_test', appid: APPID, token: TOKEN, aesKey: AES, encoding: full.encoding }, platform, clock);
   platform.setSubscribed('o_alice', true);
-  const h = { url: srv.url, handler, citizen, platform, clock, close: srv.close };
+  const h = { url: srv.url, handler, logs: lines, citizen, platform, clock, close: srv.close };
   opened.push(h);
   return h;
 }
@@ -112,6 +120,36 @@ describe('URL check (GET)', () => {
     expect((await fetch(`${h.url}/?${signedQuery(h.clock)}`)).status).toBe(400);
     expect((await fetch(`${h.url}/`)).status).toBe(403);
   });
+
+  it('refuses an empty echostr, and a URL check that carries only a message signature', async () => {
+    const h = await harness();
+    const empty = await fetch(`${h.url}/?${signedQuery(h.clock, { echostr: '' })}`);
+    expect(empty.status).toBe(400);
+    expect(await empty.text()).toBe('missing echostr');
+    // encrypt_type=aes with a msg_signature gets past the first gate (a POST is checked on its Encrypt);
+    // a URL check has no Encrypt, so its own signature must be right.
+    const q = signedQuery(h.clock, { echostr: 'hello123', encrypt_type: 'aes', msg_signature: 'f'.repeat(40) }, 'wrong');
+    const res = await fetch(`${h.url}/?${q}`);
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('invalid signature');
+  });
+
+  it('echoes echostr as plain text, never as a page', async () => {
+    const h = await harness();
+    const res = await fetch(`${h.url}/?${signedQuery(h.clock, { echostr: '<script>alert(1)</script>' })}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await res.text()).toBe('<script>alert(1)</script>');
+  });
+
+  it('answers HEAD like GET; other methods get 405 with the allowed ones', async () => {
+    const h = await harness();
+    expect((await fetch(`${h.url}/?${signedQuery(h.clock, { echostr: 'hello123' })}`, { method: 'HEAD' })).status).toBe(200);
+    expect((await fetch(`${h.url}/?${signedQuery(h.clock, { echostr: 'hello123' }, 'wrong')}`, { method: 'HEAD' })).status).toBe(403);
+    const put = await fetch(h.url, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+  });
 });
 
 describe('plain, compatible and safe mode', () => {
@@ -132,6 +170,7 @@ describe('plain, compatible and safe mode', () => {
     const h = await harness();
     const res = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: textXml('hi') });
     expect(res.status).toBe(400);
+    expect(await res.text()).toBe('plain messages are not accepted');
     expect(h.handler.handled).toHaveLength(0);
   });
 
@@ -139,6 +178,7 @@ describe('plain, compatible and safe mode', () => {
     const h = await harness({ encoding: 'plain' });
     const ok = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: textXml('进度') });
     expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^application\/xml/);
     expect(await ok.text()).toContain('echo:进度');
     const forged = await fetch(`${h.url}/?${signedQuery(h.clock, {}, 'guessed')}`, { method: 'POST', body: textXml('进度', '10002') });
     expect(forged.status).toBe(403);
@@ -146,6 +186,33 @@ describe('plain, compatible and safe mode', () => {
     const unsigned = await fetch(`${h.url}/?timestamp=1&nonce=2`, { method: 'POST', body: textXml('进度', '10003') });
     expect(unsigned.status).toBe(403);
     expect(h.handler.handled).toHaveLength(1);
+    // encrypt_type=raw is the plain mode spelled out.
+    const raw = await fetch(`${h.url}/?${signedQuery(h.clock, { encrypt_type: 'raw' })}`, { method: 'POST', body: textXml('进度', '10004') });
+    expect(await raw.text()).toContain('echo:进度');
+  });
+
+  it('an unsigned request is refused before its body is read or parsed', async () => {
+    const h = await harness({ encoding: 'compatible', maxBodyBytes: 64 });
+    const q = (extra: Record<string, string>) => new URLSearchParams({ timestamp: String(Math.floor(h.clock.now() / 1000)), nonce: '1', ...extra });
+    for (const query of [q({}), q({ signature: 'f'.repeat(40) }), q({ encrypt_type: 'aes' }), q({ msg_signature: 'f'.repeat(40) }), q({ encrypt_type: '', msg_signature: 'f'.repeat(40) }), q({ encrypt_type: 'raw', msg_signature: 'f'.repeat(40) })]) {
+      const res = await fetch(`${h.url}/?${query}`, { method: 'POST', body: 'not xml at all, and longer than the sixty-four bytes this account takes' });
+      expect(res.status, String(query)).toBe(403);
+      expect(await res.text()).toBe('invalid signature');
+    }
+    expect(h.handler.handled).toHaveLength(0);
+  });
+
+  it('an account in plain mode, or without an EncodingAESKey, refuses encrypted messages', async () => {
+    for (const config of [{ encoding: 'plain' as const }, { encoding: 'compatible' as const, aesKey: undefined }]) {
+      const h = await harness(config);
+      const enc = new WeChatCrypto(TOKEN, AES, APPID).encrypt(textXml('x'));
+      const q = signedQuery(h.clock, { encrypt_type: 'aes' });
+      q.set('msg_signature', sha1Signature(TOKEN, q.get('timestamp')!, q.get('nonce')!, enc));
+      const res = await fetch(`${h.url}/?${q}`, { method: 'POST', body: `<xml><ToUserName>gh_test</ToUserName><Encrypt><![CDATA[${enc}]]></Encrypt></xml>` });
+      expect(res.status, config.encoding).toBe(400);
+      expect(await res.text()).toBe('encrypted message but the account is in plain mode');
+      expect(h.handler.handled).toHaveLength(0);
+    }
   });
 
   it('compatible mode takes both, answering encrypted requests encrypted and plain ones plain', async () => {
@@ -180,7 +247,34 @@ describe('bad input is refused cleanly and handled never', () => {
   it('wrong msg_signature → 403', async () => {
     const h = await harness();
     const enc = new WeChatCrypto(TOKEN, AES, APPID).encrypt(textXml('x'));
-    expect((await postSafe(h, envelope(enc), safeQuery(h, enc, 'forged'))).status).toBe(403);
+    const res = await postSafe(h, envelope(enc), safeQuery(h, enc, 'forged'));
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('invalid msg_signature');
+  });
+
+  it('an encrypted message is checked on its msg_signature alone (no plain signature needed)', async () => {
+    const h = await harness();
+    const enc = new WeChatCrypto(TOKEN, AES, APPID).encrypt(textXml('只签了密文'));
+    const q = safeQuery(h, enc);
+    q.delete('signature');
+    const res = await postSafe(h, envelope(enc), q);
+    expect(res.status).toBe(200);
+    expect(h.handler.handled).toHaveLength(1);
+  });
+
+  it('an envelope without Encrypt → 400', async () => {
+    const h = await harness();
+    const res = await postSafe(h, '<xml><ToUserName><![CDATA[gh_test]]></ToUserName></xml>', safeQuery(h, ''));
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('missing Encrypt');
+  });
+
+  it('an unknown encrypt_type → 400', async () => {
+    const h = await harness({ encoding: 'plain' });
+    const res = await fetch(`${h.url}/?${signedQuery(h.clock, { encrypt_type: 'rsa' })}`, { method: 'POST', body: textXml('x') });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('unsupported encrypt_type');
+    expect(h.handler.handled).toHaveLength(0);
   });
 
   it('bad Base64 and bad block length → 400', async () => {
@@ -205,18 +299,29 @@ describe('bad input is refused cleanly and handled never', () => {
   it('malformed XML, DOCTYPE/entities, missing fields → 400 (outer and inner document)', async () => {
     const h = await harness({ encoding: 'compatible' });
     const post = (body: string) => fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body });
-    expect((await post('<xml><Content>oops</xml>')).status).toBe(400);
+    const oops = await post('<xml><Content>oops</xml>');
+    expect(oops.status).toBe(400);
+    expect(await oops.text()).toMatch(/^malformed XML: <\/xml> closes <Content>/);
     expect((await post('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>')).status).toBe(400);
     expect((await post('<xml><MsgType>text</MsgType></xml>')).status).toBe(400);
     expect((await post('')).status).toBe(400);
     const inner = new WeChatCrypto(TOKEN, AES, APPID).encrypt('<!DOCTYPE x><xml></xml>');
-    expect((await postSafe(h, envelope(inner), safeQuery(h, inner))).status).toBe(400);
+    const res = await postSafe(h, envelope(inner), safeQuery(h, inner));
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('inner DOCTYPE and entity declarations are not accepted');
   });
 
   it('bodies over the limit → 413, declared or streamed', async () => {
     const h = await harness({ encoding: 'plain', maxBodyBytes: 2048 });
     const big = textXml('x'.repeat(5000));
-    expect((await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: big })).status).toBe(413);
+    const declared = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: big });
+    expect(declared.status).toBe(413);
+    expect(await declared.text()).toBe('payload too large');
+    expect(h.logs.filter((l) => l.msg === 'wechat callback refused').at(-1)).toMatchObject({ level: 40, status: 413, reason: 'body over the size limit', method: 'POST' });
+    // Exactly at the limit is taken.
+    const fits = textXml('x'.repeat(2048 - textXml('').length));
+    expect(Buffer.byteLength(fits)).toBe(2048);
+    expect((await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: fits })).status).toBe(200);
     const stream = new ReadableStream({
       start(c) {
         c.enqueue(new TextEncoder().encode(big));
@@ -225,13 +330,43 @@ describe('bad input is refused cleanly and handled never', () => {
     });
     const chunked = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
     expect(chunked.status).toBe(413);
+    expect(h.logs.filter((l) => l.msg === 'wechat callback refused').at(-1)).toMatchObject({ status: 413, reason: 'body over the size limit' });
+  });
+
+  it('a body declared over the limit is refused at once, without waiting for it to arrive', async () => {
+    const h = await harness({ encoding: 'plain', maxBodyBytes: 2048 });
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', headers: { 'content-length': '5000' } }, (res) => {
+        resolve(res.statusCode!);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.write('<xml>'); // the rest never comes
+    });
+    expect(status).toBe(413);
   });
 
   it('timestamps far from our clock → 403 (a replayed capture)', async () => {
     const h = await harness({ encoding: 'plain' });
     const q = signedQuery(h.clock);
     h.clock.advance(10 * 60 * 1000);
-    expect((await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x') })).status).toBe(403);
+    const res = await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x') });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toBe('timestamp outside the accepted window');
+  });
+
+  it('the timestamp window: up to max_clock_skew_seconds either way is taken; 0 turns it off', async () => {
+    const h = await harness({ encoding: 'plain' });
+    const q = signedQuery(h.clock);
+    h.clock.advance(300_000);
+    expect((await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x', '30001') })).status).toBe(200);
+    h.clock.advance(1000);
+    expect((await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x', '30002') })).status).toBe(403);
+    const off = await harness({ encoding: 'plain', maxClockSkewSeconds: 0 });
+    const old = signedQuery(off.clock);
+    off.clock.advance(24 * 3600_000);
+    expect((await fetch(`${off.url}/?${old}`, { method: 'POST', body: textXml('x') })).status).toBe(200);
   });
 
   it('unknown message types are handed on as such (to be stored) and answered success', async () => {
@@ -241,6 +376,10 @@ describe('bad input is refused cleanly and handled never', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('success');
     expect(h.handler.handled.map((m) => m.kind)).toEqual(['unknown']);
+    // Logged for the operators, with what it was; ordinary messages are not.
+    expect(h.logs.filter((l) => l.msg === 'unknown message type, answered success')).toEqual([expect.objectContaining({ level: 30, msgType: 'hologram' })]);
+    await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: textXml('x', '10002') });
+    expect(h.logs.filter((l) => l.msg === 'unknown message type, answered success')).toHaveLength(1);
   });
 
   // The bytes C3 28 FF: a lead byte with a wrong continuation, then a byte UTF-8 never uses.
@@ -265,6 +404,7 @@ describe('bad input is refused cleanly and handled never', () => {
       const h = await harness({ encoding });
       const res = await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: invalidUtf8(textXml('我的身份证 BAD 号码')) });
       expect(res.status).toBe(400);
+      expect(await res.text()).toBe('body is not valid UTF-8');
       expect(h.handler.handled).toHaveLength(0);
     }
   });
@@ -290,7 +430,10 @@ describe('bad input is refused cleanly and handled never', () => {
     expect((await fetch(h.url, { method: 'PUT' })).status).toBe(405);
     const q = signedQuery(h.clock);
     q.append('signature', 'x');
-    expect((await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x') })).status).toBe(400);
+    const res = await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('x') });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('repeated query parameter signature');
+    expect(h.logs.filter((l) => l.msg === 'wechat callback refused')).toEqual([expect.objectContaining({ level: 40, status: 400, reason: 'repeated query parameter signature', method: 'POST' })]);
   });
 });
 
@@ -300,6 +443,7 @@ describe('replies that take time, fail, or are retried', () => {
     h.handler.fail = true;
     const res = await h.citizen.act('o_alice', { type: 'text', content: 'x' });
     expect(res.reply).toEqual({ type: 'text', content: '系统繁忙' });
+    expect(h.logs.filter((l) => l.msg === 'message handler failed')).toEqual([expect.objectContaining({ level: 50, kind: 'text', err: expect.objectContaining({ message: 'boom' }) })]);
   });
 
   it('a slow handler: success within the window, the reply handed over for a customer-service message', async () => {
@@ -313,6 +457,28 @@ describe('replies that take time, fail, or are retried', () => {
     await sleep(400);
     expect(h.handler.lateReplies).toEqual([{ type: 'text', content: 'echo:slow' }]);
     expect(h.handler.passive).toEqual([]);
+    expect(h.logs.filter((l) => l.msg === 'reply not ready in time; answering success and sending it later')).toEqual([expect.objectContaining({ level: 40, kind: 'text', afterMs: 150 })]);
+  });
+
+  it('a slow handler with nothing to say sends nothing later', async () => {
+    const h = await harness({ replyTimeoutMs: 100, encoding: 'plain' });
+    h.handler.delayMs = 200;
+    const click = `<xml><ToUserName>gh_test</ToUserName><FromUserName>o_alice</FromUserName><CreateTime>1795000000</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>A</EventKey></xml>`;
+    expect(await (await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: click })).text()).toBe('success');
+    await sleep(250);
+    expect(h.handler.handled).toHaveLength(1);
+    expect(h.handler.lateReplies).toEqual([]);
+  });
+
+  it('a late reply that cannot be handed over is logged, not lost silently', async () => {
+    const h = await harness({ replyTimeoutMs: 100 });
+    h.handler.delayMs = 200;
+    h.handler.late = async () => {
+      throw new Error('customer-service queue down');
+    };
+    expect((await h.citizen.act('o_alice', { type: 'text', content: 'slow' })).raw).toBe('success');
+    await sleep(250);
+    expect(h.logs.filter((l) => l.msg === 'late reply could not be handed over')).toEqual([expect.objectContaining({ level: 50, err: expect.objectContaining({ message: 'customer-service queue down' }) })]);
   });
 
   it('handles the exact retry of a message once and gives it the same reply', async () => {
@@ -322,9 +488,72 @@ describe('replies that take time, fail, or are retried', () => {
     const second = await (await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('一次') })).text();
     expect(second).toBe(first);
     expect(h.handler.handled).toHaveLength(1);
+    // Answered from the stored reply, which is not stored a second time.
+    expect(h.handler.passive).toHaveLength(1);
     // the same MsgId from another citizen is another message
     await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('一次', '10001', 'o_bob') });
     expect(h.handler.handled).toHaveLength(2);
+  });
+});
+
+describe('what the shared store remembers', () => {
+  const click = `<xml><ToUserName>gh_test</ToUserName><FromUserName>o_alice</FromUserName><CreateTime>1795000000</CreateTime><MsgType>event</MsgType><Event>CLICK</Event><EventKey>A</EventKey></xml>`;
+
+  it('a message given no reply is not handled again on a retry within dedup_ttl_seconds, and is after it', async () => {
+    const h = await harness({ encoding: 'plain', dedupTtlSeconds: 600 });
+    const post = async () => (await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: click })).text();
+    const started = Date.now();
+    expect(await post()).toBe('success');
+    expect(await post()).toBe('success');
+    // Answered at once from the mark, not after waiting out the reply window.
+    expect(Date.now() - started).toBeLessThan(h.handler.delayMs + 1000);
+    h.clock.advance(599_000);
+    expect(await post()).toBe('success');
+    expect(h.handler.handled).toHaveLength(1);
+    h.clock.advance(1000);
+    expect(await post()).toBe('success');
+    expect(h.handler.handled).toHaveLength(2);
+  });
+
+  it('a claim left by an instance that died is taken over once the reply window and a second have passed', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 10, 24, 2));
+    const shared = new MemoryKv(clock);
+    // This instance claims the message, then loses its store (and with it, everything after the claim).
+    const dying: Kv = Object.assign(Object.create(shared) as Kv, {
+      setIfAbsent: (k: string, v: string, ttl?: number) => shared.setIfAbsent(k, v, ttl),
+      set: async () => {
+        throw new Error('store gone');
+      },
+      del: async () => {
+        throw new Error('store gone');
+      },
+    });
+    const a = await harness({ encoding: 'plain', replyTimeoutMs: 200, maxClockSkewSeconds: 0 }, dying, clock);
+    expect((await fetch(`${a.url}/?${signedQuery(clock)}`, { method: 'POST', body: click })).status).toBe(500);
+    const b = await harness({ encoding: 'plain', replyTimeoutMs: 200, maxClockSkewSeconds: 0 }, shared, clock);
+    clock.advance(1199);
+    // Still claimed: the retry waits out its window and answers success without handling it.
+    expect(await (await fetch(`${b.url}/?${signedQuery(clock)}`, { method: 'POST', body: click })).text()).toBe('success');
+    expect(b.handler.handled).toHaveLength(0);
+    clock.advance(1);
+    expect(await (await fetch(`${b.url}/?${signedQuery(clock)}`, { method: 'POST', body: click })).text()).toBe('success');
+    expect(b.handler.handled).toHaveLength(1);
+  });
+
+  it('a retry while the first attempt outruns the window answers success within its own window', async () => {
+    const h = await harness({ encoding: 'plain', replyTimeoutMs: 150 });
+    h.handler.delayMs = 600;
+    const q = signedQuery(h.clock);
+    const first = fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('慢') }).then((r) => r.text());
+    await sleep(20);
+    const started = Date.now();
+    const second = await (await fetch(`${h.url}/?${q}`, { method: 'POST', body: textXml('慢') })).text();
+    expect(second).toBe('success');
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(await first).toBe('success');
+    await sleep(650);
+    expect(h.handler.handled).toHaveLength(1);
+    expect(h.handler.lateReplies).toEqual([{ type: 'text', content: 'echo:慢' }]);
   });
 });
 

@@ -47,6 +47,18 @@ describe('signatures', () => {
     expect(sha1Signature('b', 'a', '10', '9')).toBe(sha1Signature('10', '9', 'a', 'b'));
   });
 
+  it('refuses a request without a timestamp or a nonce, even one signed as if it were empty (no replay window to check)', () => {
+    const token = 'token';
+    // sha1Signature joins the sorted parts: a missing part signs like an empty one.
+    const q = (timestamp?: string, nonce?: string) => ({ timestamp, nonce, signature: sha1Signature(token, timestamp ?? '', nonce ?? ''), msg_signature: sha1Signature(token, timestamp ?? '', nonce ?? '', 'E') });
+    for (const [timestamp, nonce] of [[undefined, 'n0nce'], ['1409304348', undefined], [undefined, undefined]] as const) {
+      expect(verifyPlainSignature(token, q(timestamp, nonce)), `${timestamp} ${nonce}`).toBe(false);
+      expect(verifyMessageSignature(token, q(timestamp, nonce), 'E'), `${timestamp} ${nonce}`).toBe(false);
+    }
+    expect(verifyPlainSignature(token, q('1409304348', 'n0nce'))).toBe(true);
+    expect(verifyMessageSignature(token, q('1409304348', 'n0nce'), 'E')).toBe(true);
+  });
+
   it('compares case-insensitively and tolerates length mismatch without throwing', () => {
     const sig = sha1Signature('a', 'b', 'c');
     expect(signaturesEqual(sig, sig.toUpperCase())).toBe(true);
@@ -109,6 +121,8 @@ describe('WXBizMsgCrypt', () => {
       fn();
     } catch (e) {
       expect(e).toBeInstanceOf(WeChatCryptoError);
+      // Every refusal also says why in words, for the log.
+      expect((e as Error).message).not.toBe('');
       return (e as WeChatCryptoError).reason;
     }
     return 'no error';
@@ -161,6 +175,8 @@ describe('WXBizMsgCrypt', () => {
     expect(reason(() => c.decrypt(raw(first)))).toBe('bad-padding');
     // A padding longer than everything decrypted.
     expect(reason(() => c.decrypt(raw(Buffer.alloc(16, 17))))).toBe('bad-padding');
+    // Padding and nothing else is well padded, but holds no message.
+    expect(reason(() => c.decrypt(raw(Buffer.alloc(16, 16))))).toBe('bad-message');
     expect(c.decrypt(raw(Buffer.concat([body('ok'), Buffer.alloc(32 - ((40) % 32), 32 - (40 % 32))])))).toBe('ok');
   });
 
@@ -173,8 +189,19 @@ describe('WXBizMsgCrypt', () => {
     expect(reason(() => c.decrypt(raw(padTo32(body('hello', `${FIXED.appid}x`)))))).toBe('bad-appid');
   });
 
-  it('refuses a malformed EncodingAESKey', () => {
-    expect(() => new WeChatCrypto('t', 'short', 'wx1')).toThrow(WeChatCryptoError);
+  it('refuses a malformed EncodingAESKey, even one Base64 would decode to 32 bytes', () => {
+    const good = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+    // URL-safe digits, a stray space or character around a pasted key: not what the platform issues.
+    for (const key of ['short', good.slice(0, 42) + '-', good.slice(0, 42) + '_', ` ${good}`, `${good} `, `!${good}`, `${good}!`]) {
+      expect(reason(() => new WeChatCrypto('t', key, 'wx1')), JSON.stringify(key)).toBe('bad-key');
+    }
+    expect(() => new WeChatCrypto('t', good, 'wx1')).not.toThrow();
+  });
+
+  it('refuses a message whose text is not valid UTF-8 rather than altering it', () => {
+    const bytes = Buffer.concat([Buffer.from('<xml><Content>身份证 '), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('</Content></xml>')]);
+    expect(reason(() => c.decrypt(c.encrypt(bytes)))).toBe('bad-utf8');
+    expect(c.decrypt(c.encrypt(Buffer.from('<xml><Content>身份证</Content></xml>')))).toBe('<xml><Content>身份证</Content></xml>');
   });
 
   it('wraps a reply in a signed envelope the other side can verify', async () => {

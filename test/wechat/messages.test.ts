@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dedupKey, spokenText, toMessage, type InboundMessage } from '../../src/wechat/messages.ts';
+import { dedupKey, MAX_DEDUP_KEY, MessageError, spokenText, toMessage, type InboundMessage } from '../../src/wechat/messages.ts';
 import { parseWeChatXml, XmlError } from '../../src/wechat/xml.ts';
 
 const head = (type: string) =>
@@ -145,6 +145,96 @@ describe('inbound messages', () => {
 
   it('a message without its addressing fields is an error', async () => {
     await expect(parse('<xml><MsgType>text</MsgType></xml>')).rejects.toThrow(/ToUserName/);
+    // Each one missing on its own, and a CreateTime that is empty or not a number.
+    const whole = msg('text', '<Content>a</Content>');
+    for (const broken of [
+      whole.replace('<ToUserName><![CDATA[gh_demo]]></ToUserName>', ''),
+      whole.replace('<FromUserName><![CDATA[o_citizen]]></FromUserName>', ''),
+      whole.replace('<CreateTime>1348831860</CreateTime>', ''),
+      whole.replace('<CreateTime>1348831860</CreateTime>', '<CreateTime></CreateTime>'),
+      whole.replace('<CreateTime>1348831860</CreateTime>', '<CreateTime>soon</CreateTime>'),
+      whole.replace('<MsgType><![CDATA[text]]></MsgType>', ''),
+    ]) {
+      await expect(parse(broken), broken).rejects.toThrow(MessageError);
+    }
+  });
+
+  it('keeps exactly what was sent: optional parts absent when WeChat left them out', async () => {
+    expect(await parse(msg('text', '<Content>a</Content>'))).toEqual({ kind: 'text', toUser: 'gh_demo', fromUser: 'o_citizen', createTime: 1348831860, msgId: '1234567890123456', content: 'a' });
+    expect(await parse(msg('voice', '<MediaId>m</MediaId><Format>amr</Format>'))).toEqual({ kind: 'voice', toUser: 'gh_demo', fromUser: 'o_citizen', createTime: 1348831860, msgId: '1234567890123456', mediaId: 'm', format: 'amr' });
+    const base = { toUser: 'gh_demo', fromUser: 'o_citizen', createTime: 1348831860 };
+    expect(await parse(msg('link', '<Title>t</Title><Description>d</Description><Url>u</Url>'))).toEqual({ ...base, kind: 'link', msgId: '1234567890123456', title: 't', description: 'd', url: 'u' });
+    expect(await parse(msg('file', '<Title>材料.pdf</Title><Description>d</Description><FileKey>k</FileKey><FileMd5>5</FileMd5><FileTotalLen>1024</FileTotalLen>'))).toEqual({
+      ...base,
+      kind: 'file',
+      msgId: '1234567890123456',
+      title: '材料.pdf',
+      description: 'd',
+      fileKey: 'k',
+      fileMd5: '5',
+      fileTotalLen: 1024,
+    });
+    expect(await parse(ev('subscribe', '<EventKey></EventKey>'))).toEqual({ ...base, kind: 'subscribe' });
+    expect(await parse(ev('VIEW', '<EventKey>https://example.org/h5</EventKey>'))).toEqual({ ...base, kind: 'view', url: 'https://example.org/h5' });
+    expect(await parse(ev('LOCATION', '<Latitude>23.1</Latitude><Longitude>113.3</Longitude><Precision>119.5</Precision>'))).toEqual({ ...base, kind: 'location_report', latitude: 23.1, longitude: 113.3, precision: 119.5 });
+    expect(await parse(ev('location_select', '<EventKey>NEARBY</EventKey><SendLocationInfo><Location_X>23</Location_X><Location_Y>113</Location_Y><Scale>15</Scale><Label>广州市海珠区</Label><Poiname>海珠广场</Poiname></SendLocationInfo>'))).toEqual({
+      ...base,
+      kind: 'location_select',
+      key: 'NEARBY',
+      latitude: 23,
+      longitude: 113,
+      scale: 15,
+      label: '广州市海珠区',
+      poiname: '海珠广场',
+    });
+    expect(await parse(ev('subscribe_msg_popup_event', '<SubscribeMsgPopupEvent><List><TemplateId>T</TemplateId><SubscribeStatusString>accept</SubscribeStatusString></List></SubscribeMsgPopupEvent>'))).toEqual({
+      ...base,
+      kind: 'subscribe_msg_popup',
+      items: [{ templateId: 'T', status: 'accept' }],
+    });
+    // An event with no list has no items (not one empty item).
+    expect(await parse(ev('subscribe_msg_popup_event', '<SubscribeMsgPopupEvent><Other>x</Other></SubscribeMsgPopupEvent>'))).toMatchObject({ items: [] });
+  });
+
+  it('pictures without a checksum are left out of the list', async () => {
+    const info = '<SendPicsInfo><Count>3</Count><PicList><item><PicMd5Sum>a</PicMd5Sum></item><item></item><item>b</item></PicList></SendPicsInfo>';
+    expect(await parse(ev('pic_weixin', `<EventKey>P</EventKey>${info}`))).toMatchObject({ kind: 'pic_weixin', count: 3, picMd5s: ['a'] });
+  });
+
+  it('a template job report spelled MsgId (not MsgID) still names its message', async () => {
+    expect(await parse(ev('TEMPLATESENDJOBFINISH', '<MsgId>200163836</MsgId><Status>success</Status>'))).toMatchObject({ kind: 'template_send_finish', msgId: '200163836' });
+  });
+
+  it('refuses an openid, original id, MsgId, scene or menu key longer than its column, naming the field', async () => {
+    const long = (n: number) => 'x'.repeat(n);
+    const text = (from: string, to = 'gh_demo', msgId = '1234567890123456') =>
+      `<xml><ToUserName>${to}</ToUserName><FromUserName>${from}</FromUserName><CreateTime>1348831860</CreateTime><MsgType>text</MsgType><Content>a</Content><MsgId>${msgId}</MsgId></xml>`;
+    await expect(parse(text(long(64)))).resolves.toMatchObject({ fromUser: long(64) });
+    await expect(parse(text(long(65)))).rejects.toThrow(/^FromUserName longer than 64 characters$/);
+    await expect(parse(text('o', long(64)))).resolves.toMatchObject({ toUser: long(64) });
+    await expect(parse(text('o', long(65)))).rejects.toThrow(/^ToUserName longer than 64 characters$/);
+    await expect(parse(text('o', 'gh', '1'.repeat(32)))).resolves.toMatchObject({ msgId: '1'.repeat(32) });
+    await expect(parse(text('o', 'gh', '1'.repeat(33)))).rejects.toThrow(/^MsgId longer than 32 characters$/);
+    // A QR scene: 64 characters after the qrscene_ prefix, on following and on scanning.
+    await expect(parse(ev('subscribe', `<EventKey>qrscene_${long(64)}</EventKey>`))).resolves.toMatchObject({ kind: 'subscribe', scene: long(64) });
+    await expect(parse(ev('subscribe', `<EventKey>qrscene_${long(65)}</EventKey>`))).rejects.toThrow(/^EventKey longer than 64 characters$/);
+    await expect(parse(ev('SCAN', `<EventKey>${long(64)}</EventKey>`))).resolves.toMatchObject({ kind: 'scan', scene: long(64) });
+    await expect(parse(ev('SCAN', `<EventKey>${long(65)}</EventKey>`))).rejects.toThrow(/^EventKey longer than 64 characters$/);
+    await expect(parse(ev('scan', `<EventKey>${long(65)}</EventKey>`))).rejects.toThrow(/^EventKey longer than 64 characters$/);
+    // A menu key: 128.
+    await expect(parse(ev('CLICK', `<EventKey>${long(128)}</EventKey>`))).resolves.toMatchObject({ kind: 'click', key: long(128) });
+    await expect(parse(ev('CLICK', `<EventKey>${long(129)}</EventKey>`))).rejects.toThrow(/^EventKey longer than 128 characters$/);
+    // A VIEW's key is the page's URL: not a key, not bounded here.
+    const url = `https://example.org/h5?q=${long(1000)}`;
+    await expect(parse(ev('VIEW', `<EventKey>${url}</EventKey>`))).resolves.toMatchObject({ kind: 'view', url });
+    // An event's own MsgID.
+    await expect(parse(ev('TEMPLATESENDJOBFINISH', `<MsgID>${'2'.repeat(33)}</MsgID>`))).rejects.toThrow(/^MsgID longer than 32 characters$/);
+  });
+
+  it('the text a citizen meant: typed, or recognised from speech; nothing for anything else', async () => {
+    expect(spokenText(await parse(msg('text', '<Content>社保</Content>')))).toBe('社保');
+    expect(spokenText(await parse(msg('image', '<PicUrl>p</PicUrl><MediaId>m</MediaId>')))).toBeNull();
+    expect(spokenText(await parse(ev('CLICK', '<EventKey>GUIDES</EventKey>')))).toBeNull();
   });
 });
 
@@ -176,6 +266,31 @@ describe('de-duplication keys', () => {
     expect(key(ev('VIEW', '<EventKey>A</EventKey>'))).toBe('e:1348831860:o_citizen:VIEW:A');
     // A retry of the same event has the same key.
     expect(key(ev('CLICK', '<EventKey>A</EventKey>'))).toBe(key(click));
+  });
+
+  it('a VIEW event with a long URL: kept to its head and a digest, bounded, still distinct per URL', () => {
+    const view = (url: string) => ev('VIEW', `<EventKey>${url}</EventKey>`);
+    const head = 'e:1348831860:o_citizen:VIEW:';
+    // Up to the limit the key is written out whole.
+    const exact = 'https://x/' + 'a'.repeat(MAX_DEDUP_KEY - head.length - 'https://x/'.length);
+    expect(key(view(exact))).toBe(head + exact);
+    expect(key(view(exact))).toHaveLength(MAX_DEDUP_KEY);
+    const longer = key(view(exact + 'b'));
+    expect(longer.length).toBeLessThanOrEqual(MAX_DEDUP_KEY);
+    expect(longer.startsWith((head + exact).slice(0, MAX_DEDUP_KEY - 45))).toBe(true);
+    expect(longer).toMatch(/#[A-Za-z0-9_-]{43}$/);
+    const a = key(view(`https://example.org/h5?q=${'x'.repeat(900)}/page/1`));
+    const b = key(view(`https://example.org/h5?q=${'x'.repeat(900)}/page/2`));
+    expect(a.length).toBeLessThanOrEqual(MAX_DEDUP_KEY);
+    expect(b).not.toBe(a);
+    expect(key(view(`https://example.org/h5?q=${'x'.repeat(900)}/page/1`))).toBe(a);
+  });
+
+  it('a message without a MsgId is keyed like an event, by its type', () => {
+    const noId = (type: string) =>
+      `<xml><ToUserName>gh_demo</ToUserName><FromUserName>o_citizen</FromUserName><CreateTime>1348831860</CreateTime><MsgType>${type}</MsgType></xml>`;
+    expect(key(noId('miniprogrampage'))).toBe('e:1348831860:o_citizen:miniprogrampage:');
+    expect(key(noId('hologram'))).not.toBe(key(noId('miniprogrampage')));
   });
 
   it('events without a key, and platform events carrying their own MsgID', () => {

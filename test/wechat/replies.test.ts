@@ -53,7 +53,8 @@ describe('passive replies', () => {
     // Optional parts are there, empty, when not given (WeChat expects the elements).
     const bare = await parseWeChatXml(renderReply({ type: 'music', thumbMediaId: 'TH' }, env));
     expect(bare.Music).toEqual({ Title: '', Description: '', MusicUrl: '', HQMusicUrl: '', ThumbMediaId: 'TH' });
-    expect(child(await parseWeChatXml(renderReply({ type: 'transfer_customer_service' }, env)), 'TransInfo')).toEqual({});
+    // Without an account the conversation goes to any free agent: no TransInfo, nothing else.
+    expect(await parseWeChatXml(renderReply({ type: 'transfer_customer_service' }, env))).toEqual({ ToUserName: 'o_citizen', FromUserName: 'gh_demo', CreateTime: '1795500000', MsgType: 'transfer_customer_service' });
     const video = await parseWeChatXml(renderReply({ type: 'video', mediaId: 'M' }, env));
     expect(video.Video).toEqual({ MediaId: 'M', Title: '', Description: '' });
     const news = await parseWeChatXml(renderReply({ type: 'news', article: { title: 'T', url: 'u' } }, env));

@@ -45,6 +45,14 @@ const CORPUS = [
   '<xml><a>1</a><b>2</b><a>3</a></xml>',
   '<xml><a/><a/></xml>',
   '<xml><a x="&amp;"/></xml>',
+  '<xml><a x = "1"\ty="2"\r\nz="3"\n>v</a\n></xml>',
+  '<xml><a>1</a ></xml>',
+  '<xml><a>&#X41;&#x42;&#x10FFFF;</a></xml>',
+  '<xml><a>1</a></xml>\n',
+  '<xml><a>1</a></xml>\n<!-- sent by the platform -->\n',
+  '<xml></xml>',
+  '<xml/>',
+  '<xml>only text</xml>',
   // malformed: both must refuse
   '<xml><a>1</b></xml>',
   '<xml><a>1</a>',
@@ -52,12 +60,20 @@ const CORPUS = [
   '<xml><a><![CDATA[never closed</a></xml>',
   '<xml></xml><xml></xml>',
   '<xml><a x=1>v</a></xml>',
+  '<xml><a x=1y1>v</a></xml>',
+  '<xml><a b></xml>',
+  '<xml><a x="1"y="2">v</a></xml>',
+  '<xml><a>1</a x></xml>',
+  '<xml><1a>v</1a></xml>',
+  '<xml><a><!--->v</a></xml>',
 ];
 
 /** Where we are deliberately stricter than xml2js (it accepts these; a WeChat document never has them). */
 const STRICTER = [
   '<xml><a>&nbsp;</a></xml>', // sax knows HTML entities; we know only XML's five and numeric references
   '<xml><a>1</a></xml>trailing', // text after the root element
+  '<xml><a x="<">v</a></xml>', // a raw < in an attribute value is not well-formed XML
+  '<xml><a>1</a></xml><!-- never closed', // an unterminated comment after the root
 ];
 
 describe('the WeChat XML parser agrees with xml2js', () => {
@@ -111,9 +127,42 @@ describe('safety limits', () => {
   it('refuses absurd nesting instead of recursing without bound', () => {
     const deep = '<xml>' + '<a>'.repeat(100) + 'x' + '</a>'.repeat(100) + '</xml>';
     expect(() => parseWeChatXml(deep)).toThrow(/too deep/);
+    // Sixteen levels below the root are taken, seventeen are not.
+    const nested = (n: number) => '<xml>' + '<a>'.repeat(n) + 'x' + '</a>'.repeat(n) + '</xml>';
+    let expected: unknown = 'x';
+    for (let i = 0; i < 16; i++) expected = { a: expected };
+    expect(parseWeChatXml(nested(16))).toEqual(expected);
+    expect(() => parseWeChatXml(nested(17))).toThrow(/too deep/);
   });
   it('refuses processing instructions and declarations inside the document', () => {
-    expect(() => parseWeChatXml('<xml><?php x ?></xml>')).toThrow(XmlError);
-    expect(() => parseWeChatXml('<xml><!ENTITY e "x"></xml>')).toThrow(XmlError);
+    expect(() => parseWeChatXml('<xml><?php x ?></xml>')).toThrow(/processing instructions are not accepted/);
+    expect(() => parseWeChatXml('<xml><!ENTITY e "x"></xml>')).toThrow(/declarations are not accepted inside the document/);
+  });
+  it('says what is wrong with a refused document (the reason goes into the log and the 400 answer)', () => {
+    for (const [doc, why] of [
+      ['<xml><a>1</a>', /unclosed element <xml>/],
+      ['<xml><a>1</b></xml>', /<\/b> closes <a>/],
+      ['<xml><a><![CDATA[never closed</a></xml>', /unterminated CDATA section/],
+      ['<xml><a x="1>v</a></xml>', /unterminated attribute value/],
+      ['<xml><a x=1>v</a></xml>', /expected a quoted attribute value/],
+      ['<xml><a x="<">v</a></xml>', /< in an attribute value/],
+      ['<xml><a>& b</a></xml>', /an & that does not start a character reference/],
+      ['<xml><a>&foo;</a></xml>', /undeclared entity &foo;/],
+      ['<xml><a>&#0;</a></xml>', /invalid character reference &#0;/],
+      ['<xml><a>&#1114112;</a></xml>', /invalid character reference &#1114112;/],
+      ['<xml><a>&#x110000;</a></xml>', /invalid character reference/],
+      ['<xml><a>&#12a;</a></xml>', /invalid character reference &#12a;/],
+      ['<xml><a>&#x;</a></xml>', /invalid character reference/],
+      ['<xml></xml>', /^empty <xml> document$/],
+      ['<xml>only text</xml>', /^empty <xml> document$/],
+      ['<xml><a>1</a></xml>trailing', /content after the root element/],
+    ] as const) {
+      expect(() => parseWeChatXml(doc), doc).toThrow(why);
+    }
+  });
+  it('takes whitespace and a BOM around the declaration, and only a root named xml', () => {
+    expect(parseWeChatXml('\uFEFF \n<?xml version="1.0"?>\n<xml><a>1</a></xml>')).toEqual({ a: '1' });
+    expect(parseWeChatXml('<xml\n><a>1</a></xml>')).toEqual({ a: '1' });
+    expect(() => parseWeChatXml('<xmlfoo><a>1</a></xmlfoo>')).toThrow(/^expected an <xml> document$/);
   });
 });

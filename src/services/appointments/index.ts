@@ -243,8 +243,8 @@ export class Appointments {
     let total = 0;
     for (const s of this.bookable(now)) {
       if (!s.appointment!.halls.includes(hallId)) continue;
-      const today = (await this.days(s.id, hallId, now))[0];
-      if (today && today.day === this.d.halls.dayStart(now)) total += today.free;
+      // The offer always starts with today (the window ends on or after it).
+      total += (await this.days(s.id, hallId, now))[0]!.free;
     }
     return total;
   }
@@ -303,7 +303,8 @@ export class Appointments {
         st: ['booked', 'checked_in'],
       })
       .getMany();
-    if (sameDay.filter((k) => k.id !== b.replacing).length >= rule.max_per_citizen_per_day) {
+    // (A booking being rescheduled was cancelled just before, in this transaction: it is not counted.)
+    if (sameDay.length >= rule.max_per_citizen_per_day) {
       throw new BookingError('daily_limit', `同一天最多预约 ${rule.max_per_citizen_per_day} 次这项服务。如需换时间，请先取消原来的预约。`);
     }
     // The one place that decides whether a place is free.
@@ -533,7 +534,7 @@ export class Appointments {
       const already = todays.find((k) => k.status === 'checked_in');
       let booking = already;
       if (!booking) {
-        const waiting = todays.filter((k) => k.status === 'booked');
+        const waiting = todays; // none is checked in: each of today's is still booked
         if (!waiting.length) throw new BookingError('no_booking_today', '您今天在这个大厅没有预约。可以到服务台现场取号，或回复「预约」约个时间。');
         this.checkCode(hallId, code, now);
         booking = waiting.find((k) => now >= k.startsAt - rule.early_minutes * MINUTE && now <= k.startsAt + rule.late_minutes * MINUTE);

@@ -44,7 +44,7 @@ export function acceptedWords(accept: readonly string[]): string {
   const images = accept.filter((a) => a.startsWith('image/')).map((a) => FORMAT_NAMES[a] ?? a);
   const docs = accept.filter((a) => !a.startsWith('image/')).map((a) => FORMAT_NAMES[a] ?? a);
   const parts = [images.length ? `${orList(images)} 图片` : '', docs.length ? `${orList(docs)} 文件` : ''].filter(Boolean);
-  return parts.join('或');
+  return parts.join('或 ');
 }
 
 /**

@@ -20,11 +20,11 @@ export class MenuApi {
   }
 
   async get(): Promise<{ menu?: { button: WireButton[] } }> {
-    return this.c.call('/cgi-bin/menu/get', { method: 'GET' });
+    return this.c.call('/cgi-bin/menu/get'); // no body: a GET
   }
 
   async delete(): Promise<void> {
-    await this.c.call('/cgi-bin/menu/delete', { method: 'GET' });
+    await this.c.call('/cgi-bin/menu/delete');
   }
 }
 
