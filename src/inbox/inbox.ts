@@ -262,10 +262,11 @@ export class Inbox {
   async claim(actor: Actor, id: number, o: CommandOptions = {}): Promise<void> {
     // Someone else took it first (a race lost before or at the UPDATE, or a stale list): the same
     // answer either way — it is taken, not forbidden.
-    const seen = await this.loadFor(actor, id, 'view');
-    if (seen.status === 'open' && seen.assigneeId !== null && seen.assigneeId !== staffId(actor)) throw new InboxError('conflict', '已被其他同事领取');
-    const row = await this.loadFor(actor, id, 'claim');
+    // One read: a second one could see the winner of a race and refuse as "forbidden" instead.
+    const row = await this.loadFor(actor, id, 'view');
     const me = staffId(actor);
+    if (row.status === 'open' && row.assigneeId !== null && row.assigneeId !== me) throw new InboxError('conflict', '已被其他同事领取');
+    if (!may(actor, 'claim', row)) throw new InboxError('forbidden', refusal('claim', row));
     await this.change(row, { assigneeId: IsNull() }, { assigneeId: me }, '已被其他同事领取', { actor, action: 'claim', ip: o.ip });
   }
 
