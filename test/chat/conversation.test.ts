@@ -1,36 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import type { PhoneReply } from '../../src/emulator/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
 import { FOLLOW_UP_DELAY_MS } from '../../src/chat/index.ts';
 import { actorOf } from '../../src/admin/accounts.ts';
 import { appsClosedAfterEach, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
+import { choices, cst, textOf } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-
-/** China time → epoch ms. */
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 
 async function account(opts: TestAppOptions = {}) {
   const a = await startApp(opts);
   const say = async (openid: string, content: string) => textOf((await a.emulator!.act(openid, { type: 'text', content })).reply);
   const follow = async (openid: string, scene?: string) => textOf((await a.emulator!.act(openid, scene ? { type: 'subscribe', scene } : { type: 'subscribe' })).reply);
   return { a, say, follow };
-}
-
-function textOf(r: PhoneReply | null): string {
-  if (!r) return '';
-  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
-  return r.content;
-}
-
-/** The labels of the numbered lines, without the tappable link markup. */
-function choices(text: string): string[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('回复 ') && !l.startsWith('回复 0'))
-    .map((l) => l.replace(/<[^>]+>/g, '').replace(/^回复 \d+\s+/, ''));
 }
 
 describe('welcome', () => {

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { PhoneReply } from '../../src/emulator/index.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
 import { appsClosedAfterEach, type TestAppOptions } from '../helpers/app.ts';
+import { cst, textOf } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-
-/** China time → epoch ms. */
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
-
-function textOf(r: PhoneReply | null): string {
-  if (!r) return '';
-  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
-  return r.content;
-}
 
 async function account(opts: TestAppOptions = {}) {
   const a = await startApp(opts);

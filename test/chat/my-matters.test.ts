@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { PhoneReply } from '../../src/emulator/index.ts';
 import type { OpsCapability } from '../../src/ops/capability.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { choices, textOf } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-
-function textOf(r: PhoneReply | null): string {
-  if (!r) return '';
-  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
-  return r.content;
-}
-
-/** The labels of the numbered lines, without the tappable link markup. */
-function choices(text: string): string[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('回复 ') && !l.startsWith('回复 0'))
-    .map((l) => l.replace(/<[^>]+>/g, '').replace(/^回复 \d+\s+/, ''));
-}
 
 async function account() {
   const a = await startApp();

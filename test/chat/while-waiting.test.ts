@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { PhoneReply } from '../../src/emulator/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
 import { MessageEntity } from '../../src/chat/log.ts';
 import { appsClosedAfterEach, type TestApp, type TestAppOptions } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { textOf } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-
-function textOf(r: PhoneReply | null): string {
-  if (!r) return '';
-  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
-  return r.content;
-}
 
 async function account(opts: TestAppOptions = {}) {
   const a = await startApp(opts);

@@ -8,6 +8,7 @@ import type { PhoneReply } from '../../src/emulator/index.ts';
 import { loadProfile } from '../../src/profile/load.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { validId } from '../helpers/files.ts';
+import { cst } from '../helpers/chat.ts';
 
 /**
  * The research's accounts as example profiles (profiles/): each starts with no code of its own,
@@ -17,7 +18,6 @@ import { validId } from '../helpers/files.ts';
 
 const PROFILES = join(import.meta.dirname, '..', '..', 'profiles');
 const startApp = appsClosedAfterEach();
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 
 /** What only the demo department says: its place, its centre, its services, its app. */
 const DEMO = [/示范区/, /天山路/, /社保/, /行政服务中心/, /随申办/, /021-6000/, /外地来沪/, /居住证/, /敬老卡/];

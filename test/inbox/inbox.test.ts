@@ -8,9 +8,7 @@ import { JobEntity } from '../../src/platform/jobs.ts';
 import { makeTeam, openHandoff, type Team } from '../admin/client.ts';
 import { appsClosedAfterEach, MONDAY_10AM, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
-
-/** China time → epoch ms. */
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
+import { cst } from '../helpers/chat.ts';
 
 /** A 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');

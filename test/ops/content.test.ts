@@ -4,9 +4,9 @@ import type { OpsCapability } from '../../src/ops/capability.ts';
 import { makeTeam, signedIn, type StaffClient } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { uniqueName } from '../helpers/backends.ts';
+import { cst } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 const content = (app: TestApp) => (app.capabilities.find((c) => c.name === 'ops') as OpsCapability).content;
 
 /** What the citizen's phone got last (the passive reply's text). */

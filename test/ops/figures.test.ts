@@ -4,9 +4,9 @@ import { loadCalendarData, WorkingCalendar } from '../../src/platform/calendar.t
 import { HOUR } from '../../src/platform/clock.ts';
 import { dueLists, menuSuggestions, normDeadline, ranking, satisfactionTable, speedTable, unusedItems, weeklyTrend, weeks, type Item } from '../../src/ops/figures.ts';
 import { useOfRef, type HumanRequest, type Rating, type Use } from '../../src/ops/sources.ts';
+import { cst } from '../helpers/chat.ts';
 
 const cal = new WorkingCalendar({ data: loadCalendarData(fileURLToPath(new URL('../../config/calendar.yaml', import.meta.url))), hours: { default: [['09:00', '12:00'], ['13:30', '17:30']] } });
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 
 const items: Item[] = 'abcdefghij'.split('').map((c) => ({ key: `service:${c}`, name: `事项${c}`, kind: 'service', live: c !== 'j' }));
 const use = (item: string, n: number, o: Partial<Use> = {}): Use[] => Array.from({ length: n }, (_, i) => ({ item: `service:${item}`, at: cst(2026, 11, 23) + i, channel: 'chat', action: 'read', audience: null, openid: `o_${item}_${i % 3}`, ...o }));

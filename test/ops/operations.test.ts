@@ -8,9 +8,9 @@ import { makeTeam, openHandoff, signedIn } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { cst } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 const form = { name: '王小明', id_card: validId(), phone: '13812345678', address: '示范区天山路 600 弄 2 号 301 室', kind: '首次申领' };
 const files: Upload[] = [
   { fieldId: 'photo', fileName: 'me.jpg', data: JPEG },

@@ -5,9 +5,9 @@ import type { OpsCapability } from '../../src/ops/capability.ts';
 import { makeTeam, openHandoff, PASSWORD } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { HAVE_CHROMIUM, horizontalOverflow, launch, screenshot, SKIP_REASON } from '../helpers/browser.ts';
+import { cst } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 
 /** Four weeks of an account's life: most citizens want 社保卡 and 居住证, a few anything else. */
 /** A citizen asks in their own words and then for a person (the bot may have answered the words). */

@@ -5,9 +5,9 @@ import { RectificationEntity } from '../../src/services/ratings/entities.ts';
 import { makeTeam, signedIn } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
+import { cst } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 const XINHUA = { lat: 31.2071, lng: 121.4258 };
 const ops = (app: TestApp) => (app.capabilities.find((c) => c.name === 'ops') as OpsCapability).operations;
 

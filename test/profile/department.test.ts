@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { AuditEntity } from '../../src/admin/audit.ts';
 import { AlertEntity } from '../../src/alerts/index.ts';
 import { HandoffEntity } from '../../src/chat/handoff.ts';
-import type { PhoneReply } from '../../src/emulator/index.ts';
 import { maskPersonal } from '../../src/platform/pii.ts';
 import { stepStatus } from '../../src/profile/texts.ts';
 import { makeTeam, signedIn } from '../admin/client.ts';
 import { appsClosedAfterEach, type TestAppOptions } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { cst, textOf } from '../helpers/chat.ts';
 
 /**
  * A second department with zero code: what the demo said in code, a profile now says — its
@@ -16,13 +16,6 @@ import { JPEG, PDF, validId } from '../helpers/files.ts';
  */
 
 const startApp = appsClosedAfterEach();
-const cst = (y: number, m: number, d: number, hh = 10, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
-
-function textOf(r: PhoneReply | null): string {
-  if (!r) return '';
-  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
-  return r.content;
-}
 
 async function account(opts: TestAppOptions = {}) {
   const a = await startApp(opts);

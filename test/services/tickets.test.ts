@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { listedLabels } from '../../src/chat/format.ts';
 import { describe, expect, it } from 'vitest';
 import { AlertEntity } from '../../src/alerts/index.ts';
-import type { PhoneReply } from '../../src/emulator/citizen.ts';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { RatingEntity, RectificationEntity } from '../../src/services/ratings/entities.ts';
 import { TicketEntity, TicketEventEntity, TicketPhotoEntity } from '../../src/services/tickets/entities.ts';
@@ -14,17 +13,12 @@ import { EXE_AS_JPG, JPEG, PNG } from '../helpers/files.ts';
 import { makeTeam, openHandoff, PASSWORD, signedIn } from '../admin/client.ts';
 import { AuditEntity } from '../../src/admin/audit.ts';
 import type { OpsCapability } from '../../src/ops/capability.ts';
+import { textOf } from '../helpers/chat.ts';
 
 const startApp = appsClosedAfterEach();
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 /** 新华路 (area xinhua), inside the demo's bounds. */
 const XINHUA = { lat: 31.2071, lng: 121.4258 };
-
-function textOf(r: PhoneReply | null): string {
-  if (!r) return '';
-  if (r.type !== 'text') throw new Error(`expected text, got ${r.type}`);
-  return r.content;
-}
 
 async function caught(p: Promise<unknown>): Promise<TicketError> {
   try {
