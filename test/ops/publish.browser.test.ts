@@ -78,6 +78,16 @@ describe(`publishing notices and rating bookings in Chromium${SKIP_REASON}`, () 
       expect(await horizontalOverflow(phone)).toBe(0);
       let found = await axe(phone);
       expect(found, describeViolations(found, 'the booking page with its rating')).toEqual([]);
+      // 长者模式: larger targets still, nothing sideways, nothing axe objects to.
+      await ctx.addCookies([{ name: 'wb_care', value: '1', url: origin }]);
+      await phone.reload();
+      for (const h of await phone.locator('.wb-rate button').evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().height))) expect(h).toBeGreaterThanOrEqual(56);
+      await screenshot(phone, 'booking-rate-375-care.png');
+      expect(await horizontalOverflow(phone)).toBe(0);
+      found = await axe(phone);
+      expect(found, describeViolations(found, 'the booking page with its rating, 长者模式')).toEqual([]);
+      await ctx.clearCookies({ name: 'wb_care' });
+      await phone.reload();
       await phone.click('button[name="level"][value="5"]');
       await phone.waitForLoadState();
       expect(await phone.locator('body').textContent()).toContain('感谢您的评价');
