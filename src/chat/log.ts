@@ -140,6 +140,8 @@ export type Recorded = { fresh: true } | { fresh: false; reply: StoredReply | nu
 
 interface Pending {
   message: NewMessage;
+  /** The passive reply to an inbound message, stored with it in the same transaction. */
+  reply: NewMessage | null;
   citizen: CitizenChange | null;
   resolve(r: Recorded): void;
   reject(err: unknown): void;
@@ -244,7 +246,7 @@ export class ConversationLog {
   private readonly postgres: boolean;
   /** SQLite: the connection's own handle, and the statements prepared on it. */
   private readonly direct: SqliteDirect | null;
-  private sqlite: { db: SqliteHandle; insert: SqliteStatement; reply: SqliteStatement; citizens: Map<string, SqliteStatement> } | null = null;
+  private sqlite: { db: SqliteHandle; insert: SqliteStatement; reply: SqliteStatement; lookup: SqliteStatement; citizens: Map<string, SqliteStatement> } | null = null;
 
   constructor(
     private readonly ds: DataSource,
@@ -255,6 +257,11 @@ export class ConversationLog {
     if (!this.postgres && !this.direct) throw new Error('the conversation log needs a SQLite database opened by openDatabase()');
   }
 
+  /** The log's clock. */
+  now(): number {
+    return this.clock.now();
+  }
+
   /**
    * Store an inbound message and update the citizen. When this message was stored before (a
    * retry after a restart, or at another instance), says so and brings the passive reply stored
@@ -262,19 +269,52 @@ export class ConversationLog {
    */
   recordInbound(m: InboundMessage, msgKey: string): Promise<Recorded> {
     const now = this.clock.now();
-    const message: NewMessage = {
+    return this.enqueue(inboundRow(m, msgKey, now), null, citizenChange(m, now));
+  }
+
+  /**
+   * Store an inbound message and its passive reply together (one write per message), with the
+   * citizen's change; `receivedAt` is when the message arrived (its handling came in between).
+   * `{ fresh: false, reply }` when a passive reply was stored for this message before (another
+   * attempt answered it first): that reply is the one to give.
+   */
+  recordExchange(m: InboundMessage, msgKey: string, receivedAt: number, reply: { kind: string; content: string; payload: unknown; ref: string | null } | null): Promise<Recorded> {
+    const out: NewMessage | null = reply && {
       openid: m.fromUser,
-      direction: 'in',
-      kind: m.kind,
-      content: describeInbound(m),
-      payload: JSON.stringify(m),
-      channel: 'callback',
-      msgKey,
-      ref: null,
-      status: null,
-      createdAt: now,
+      direction: 'out',
+      kind: reply.kind,
+      content: reply.content,
+      payload: reply.payload === undefined ? null : JSON.stringify(reply.payload),
+      channel: 'passive',
+      msgKey: replyKey(msgKey),
+      ref: reply.ref,
+      status: 'sent',
+      createdAt: this.clock.now(),
     };
-    return this.enqueue(message, citizenChange(m, now));
+    return this.enqueue(inboundRow(m, msgKey, receivedAt), out, citizenChange(m, receivedAt));
+  }
+
+  /**
+   * What the log holds of an inbound message: not stored (`fresh`), or stored — with the passive
+   * reply stored for it, if one was. Read before a message is handled, so a retry the shared
+   * store cannot vouch for (after a restart) is answered as it was the first time.
+   */
+  async lookup(msgKey: string): Promise<Recorded> {
+    // No write of this message can be pending: the attempt that handled it released its claim
+    // only once its write was committed.
+    const key = replyKey(msgKey);
+    let rows: { msg_key: string; kind: string; content: string; payload: string | null }[];
+    if (this.direct) {
+      rows = await this.direct.run((db) => {
+        if (this.sqlite?.db !== db) this.prepare(db);
+        return this.sqlite!.lookup.all(msgKey, key) as typeof rows;
+      });
+    } else {
+      rows = (await this.ds.query('SELECT msg_key, kind, content, payload FROM messages WHERE msg_key IN ($1, $2)', [msgKey, key])) as typeof rows;
+    }
+    if (!rows.some((r) => r.msg_key === msgKey)) return FRESH;
+    const r = rows.find((x) => x.msg_key === key);
+    return { fresh: false, reply: r ? { kind: r.kind, content: r.content, payload: r.payload } : null };
   }
 
   /** Store an outbound message. */
@@ -293,12 +333,13 @@ export class ConversationLog {
         createdAt: this.clock.now(),
       },
       null,
+      null,
     );
   }
 
-  private enqueue(message: NewMessage, citizen: CitizenChange | null): Promise<Recorded> {
+  private enqueue(message: NewMessage, reply: NewMessage | null, citizen: CitizenChange | null): Promise<Recorded> {
     return new Promise<Recorded>((resolve, reject) => {
-      this.pending.push({ message, citizen, resolve, reject });
+      this.pending.push({ message, reply, citizen, resolve, reject });
       if (!this.flushing) this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flush());
     });
   }
@@ -329,9 +370,17 @@ export class ConversationLog {
 
   private async writeBatch(batch: Pending[]): Promise<void> {
     const { inserted, replies } = this.direct ? await this.direct.run((db) => this.writeSqlite(db, batch)) : await this.writeOneStatement(batch);
+    const answered = new Set<string>();
     for (const p of batch) {
       const key = p.message.msgKey;
-      if (key === null || inserted.has(key)) p.resolve(FRESH);
+      if (p.reply?.msgKey) {
+        // Ours stands unless a reply was stored for this message before (or earlier in this batch).
+        const k = p.reply.msgKey;
+        const won = inserted.has(k) && !answered.has(k);
+        answered.add(k);
+        const before = won ? undefined : replies.get(k);
+        p.resolve(before ? { fresh: false, reply: before } : FRESH);
+      } else if (key === null || inserted.has(key)) p.resolve(FRESH);
       else p.resolve({ fresh: false, reply: replies.get(replyKey(key)) ?? null });
     }
   }
@@ -341,17 +390,24 @@ export class ConversationLog {
    * batch size was prepared again and again: the batch's size changes every time), run
    * synchronously on the connection.
    */
+  private prepare(db: SqliteHandle): void {
+    const names = MESSAGE_COLUMNS.map(([, c]) => c);
+    this.sqlite = {
+      db,
+      insert: db.prepare(`INSERT INTO messages (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
+      reply: db.prepare('SELECT kind, content, payload FROM messages WHERE msg_key = ?'),
+      lookup: db.prepare('SELECT msg_key, kind, content, payload FROM messages WHERE msg_key IN (?, ?)'),
+      citizens: new Map(),
+    };
+  }
+
   private writeSqlite(db: SqliteHandle, batch: Pending[]): Written {
-    if (this.sqlite?.db !== db) {
-      const names = MESSAGE_COLUMNS.map(([, c]) => c);
-      this.sqlite = {
-        db,
-        insert: db.prepare(`INSERT INTO messages (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`),
-        reply: db.prepare('SELECT kind, content, payload FROM messages WHERE msg_key = ?'),
-        citizens: new Map(),
-      };
-    }
-    const st = this.sqlite;
+    if (this.sqlite?.db !== db) this.prepare(db);
+    const st = this.sqlite!;
+    const stored = (key: string, replies: Map<string, StoredReply>) => {
+      const r = st.reply.get(key) as StoredReply | undefined;
+      if (r) replies.set(key, { kind: r.kind, content: r.content, payload: r.payload });
+    };
     return db.transaction((): Written => {
       const inserted = new Set<string>();
       const replies = new Map<string, StoredReply>();
@@ -360,10 +416,11 @@ export class ConversationLog {
         const { changes } = st.insert.run(...MESSAGE_COLUMNS.map(([k]) => this.bind(m[k])));
         if (m.msgKey === null) continue;
         if (changes > 0) inserted.add(m.msgKey);
-        else if (m.direction === 'in') {
-          // Stored before (retries only): the reply stored for it, if one was.
-          const r = st.reply.get(replyKey(m.msgKey)) as StoredReply | undefined;
-          if (r) replies.set(replyKey(m.msgKey), { kind: r.kind, content: r.content, payload: r.payload });
+        else if (m.direction === 'in' && !p.reply) stored(replyKey(m.msgKey), replies); // stored before (retries only): its reply, if one was
+        if (p.reply?.msgKey) {
+          const r = p.reply;
+          if (st.insert.run(...MESSAGE_COLUMNS.map(([k]) => this.bind(r[k]))).changes > 0) inserted.add(r.msgKey!);
+          else stored(r.msgKey!, replies); // another attempt's reply, stored first
         }
       }
       // Citizens: only for messages stored now, merged per citizen in arrival order.
@@ -388,7 +445,7 @@ export class ConversationLog {
   private async writeOneStatement(batch: Pending[]): Promise<Written> {
     const params: unknown[] = [];
     const p = (v: unknown) => (params.push(v === undefined ? null : v), `$${params.length}`);
-    const rows = batch.map((x) => `(${MESSAGE_COLUMNS.map(([k]) => p(x.message[k])).join(', ')})`);
+    const rows = batch.flatMap((x) => (x.reply ? [x.message, x.reply] : [x.message]).map((m) => `(${MESSAGE_COLUMNS.map(([k]) => p(m[k])).join(', ')})`));
     const ctes = [`ins AS (INSERT INTO messages (${MESSAGE_COLUMNS.map(([, c]) => c).join(', ')}) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING msg_key)`];
     // Each citizen's change is applied only if one of its messages was stored now (decided in SQL).
     let i = 0;
@@ -403,9 +460,19 @@ export class ConversationLog {
     const returned = (await this.ds.query(`WITH ${ctes.join(', ')} SELECT msg_key FROM ins`, params)) as { msg_key: string | null }[];
     const inserted = new Set(returned.map((r) => r.msg_key).filter((k): k is string => k !== null));
     const replies = new Map<string, StoredReply>();
-    const again = batch.filter((x) => x.message.direction === 'in' && x.message.msgKey !== null && !inserted.has(x.message.msgKey)).map((x) => replyKey(x.message.msgKey!));
+    // Stored before (retries only): the replies stored for them; a reply of ours not stored: the one stored first.
+    const inBatch = new Set<string>();
+    const again = batch.flatMap((x) => {
+      if (x.reply?.msgKey) {
+        const k = x.reply.msgKey;
+        const first = !inBatch.has(k);
+        inBatch.add(k);
+        return inserted.has(k) && first ? [] : [k];
+      }
+      return x.message.direction === 'in' && x.message.msgKey !== null && !inserted.has(x.message.msgKey) ? [replyKey(x.message.msgKey)] : [];
+    });
     if (again.length) {
-      // Stored before (retries only): their replies, once stored, never change.
+      // Once stored, a reply never changes.
       const rs = (await this.ds.query(`SELECT msg_key, kind, content, payload FROM messages WHERE msg_key = ANY($1::text[])`, [again])) as (StoredReply & { msg_key: string })[];
       for (const r of rs) replies.set(r.msg_key, { kind: r.kind, content: r.content, payload: r.payload });
     }
@@ -428,7 +495,14 @@ export class ConversationLog {
 
   async setAudience(openid: string, audience: string): Promise<void> {
     await this.flush(); // the citizen's row may still be pending
-    await this.ds.getRepository(CitizenEntity).update({ openid }, { audience, updatedAt: this.clock.now() });
+    const repo = this.ds.getRepository(CitizenEntity);
+    const now = this.clock.now();
+    const res = await repo.update({ openid }, { audience, updatedAt: now });
+    if (!res.affected) {
+      // A citizen's first message is stored with its reply, after it is answered: no row yet.
+      await repo.createQueryBuilder().insert().values({ openid, subscribed: true, firstSeenAt: now, audience, updatedAt: now }).orIgnore().execute();
+      await repo.update({ openid }, { audience, updatedAt: now });
+    }
   }
 
   async citizen(openid: string): Promise<CitizenRow | null> {
@@ -449,6 +523,11 @@ export class ConversationLog {
     const rows = await this.ds.getRepository(MessageEntity).find({ where: { openid }, order: { id: 'DESC' }, take: limit });
     return rows.reverse();
   }
+}
+
+/** The log's row of an inbound message. */
+function inboundRow(m: InboundMessage, msgKey: string, at: number): NewMessage {
+  return { openid: m.fromUser, direction: 'in', kind: m.kind, content: describeInbound(m), payload: JSON.stringify(m), channel: 'callback', msgKey, ref: null, status: null, createdAt: at };
 }
 
 /** What a message says about the citizen who sent it. */

@@ -41,6 +41,12 @@ export interface Attempt {
   dedupKey: string;
   reply: Reply | null;
   /**
+   * The shared store vouches that no earlier attempt of this message was answered: it keeps a mark
+   * of every answered message for the de-duplication window, across instances and restarts of
+   * this process (Redis). The handler need not ask its own record first.
+   */
+  firstAttempt?: boolean;
+  /**
    * Set by the handler when the message was already stored and its reply is the one stored then
    * (a retry after a restart, or one that reached another instance): nothing new to store.
    */
@@ -58,8 +64,11 @@ export interface MessageHandler {
    * reply was stored (the process died in between).
    */
   handle(attempt: Attempt): Promise<Reply | null>;
-  /** The reply is about to go out in the HTTP response: store it durably before it does. */
-  replied(attempt: Attempt, reply: Reply): Promise<void>;
+  /**
+   * The reply is about to go out in the HTTP response: store it durably before it does. Returns
+   * the reply to send — the one stored before, when another attempt answered the message first.
+   */
+  replied(attempt: Attempt, reply: Reply): Promise<Reply | void>;
   /** `handle` outran the reply window: the reply must go out another way (customer-service message). */
   late(attempt: Attempt, reply: Reply): Promise<void>;
   /** Reply given when `handle` throws. */
@@ -104,6 +113,8 @@ class Refusal extends Error {
 const PENDING = 'p';
 const SILENT = 's';
 const LATE = 'l';
+/** Answered, its reply stored (kept only by a shared store; see `remembersAnswers`). */
+const ANSWERED = 'a';
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -124,6 +135,13 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
   const crypto = config.aesKey ? new WeChatCrypto(config.token, config.aesKey, config.appid) : null;
   const dedupTtl = config.dedupTtlSeconds * 1000;
   const pendingTtl = claimTtlMs(config.replyTimeoutMs);
+  /**
+   * A shared store (Redis) keeps a mark of each answered message for the de-duplication window:
+   * a claim it grants is then a first attempt, and the handler need not read its record before
+   * answering. The in-process store forgets answered messages at once (its memory is the
+   * process's) and is forgotten by a restart: the handler's record decides there.
+   */
+  const remembersAnswers = kv.backend === 'redis';
 
   async function refuseBadInput(ctx: Ctx, next: Next) {
     try {
@@ -244,9 +262,14 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     const wx = ctx.state.wx;
     const key = `dedup:${wx.dedupKey}`;
     for (;;) {
-      if (await kv.setIfAbsent(key, PENDING, pendingTtl)) break; // ours to handle
+      if (await kv.setIfAbsent(key, PENDING, pendingTtl)) {
+        // Ours to handle; with a store that remembers answers, no attempt was answered before.
+        wx.firstAttempt = remembersAnswers;
+        break;
+      }
       const seen = await kv.get(key);
       if (seen === null) continue; // answered meanwhile, or the holder's claim expired: claim it
+      if (seen === ANSWERED) break; // the handler gives the stored reply again
       if (seen !== PENDING || Date.now() - wx.arrivedAt >= config.replyTimeoutMs) return answerSuccess(ctx);
       await pause(25);
     }
@@ -278,8 +301,9 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     wx.reply = outcome;
     if (outcome) {
       // Stored before the claim is released: a retry that finds no claim finds the reply.
-      if (!wx.answeredBefore) await handler.replied(wx, outcome);
-      await kv.del(key);
+      if (!wx.answeredBefore) wx.reply = (await handler.replied(wx, outcome)) ?? outcome;
+      if (remembersAnswers) await kv.set(key, ANSWERED, dedupTtl);
+      else await kv.del(key);
     } else {
       await kv.set(key, SILENT, dedupTtl);
     }

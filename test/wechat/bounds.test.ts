@@ -85,5 +85,54 @@ for (const db of DB_BACKENDS) {
       expect(await log.citizen('o_batch_new')).toMatchObject({ subscribed: true, scene: 'hall-xinhua', lastInteractionKind: 'message', lastMessageAt: app.clock.now() });
       expect(await log.citizen('o_batch_old')).toEqual(oldCitizen); // the retry is not a new interaction
     });
+
+    it('a message and its passive reply are stored together; the reply stored first is the one that stands', async () => {
+      const app = await start({ db: db.name });
+      const log = app.conversationLog;
+      const x = parseWeChatXml(text(app, 'o_exchange_1', '请问公积金提取要带什么材料', '6100'));
+      const m = toMessage(x);
+      const key = dedupKey(m, x);
+      expect(await log.lookup(key)).toEqual({ fresh: true });
+      const received = app.clock.now();
+      app.clock.advance(300); // handling it took a moment
+      const first = { kind: 'text', content: '带身份证和银行卡，到任一服务大厅即可。', payload: undefined, ref: 'faq:gjj' };
+      // Two attempts that both answered it (the shared store lost its mark): one batch, the first reply stands.
+      const [a, b] = await Promise.all([log.recordExchange(m, key, received, first), log.recordExchange(m, key, received, { ...first, content: '另一个答案' })]);
+      expect(a).toEqual({ fresh: true });
+      expect(b).toEqual({ fresh: false, reply: { kind: 'text', content: first.content, payload: null } });
+      const rows = (await app.db.query(`SELECT direction, content, ref, created_at FROM messages WHERE msg_key IN ('${key}', 'r:${key}') ORDER BY id`)) as { direction: string; content: string; ref: string | null; created_at: string | number }[];
+      expect(rows.map((r) => [r.direction, r.content, r.ref])).toEqual([
+        ['in', '请问公积金提取要带什么材料', null],
+        ['out', first.content, 'faq:gjj'],
+      ]);
+      // The message keeps the time it arrived, the reply the time it was given.
+      expect(rows.map((r) => Number(r.created_at))).toEqual([received, received + 300]);
+      expect(await log.citizen('o_exchange_1')).toMatchObject({ subscribed: true, lastMessageAt: received });
+      expect(await log.lookup(key)).toEqual({ fresh: false, reply: { kind: 'text', content: first.content, payload: null } });
+      // Later attempts get the stored reply.
+      expect(await log.recordExchange(m, key, received, { ...first, content: '第三个' })).toEqual({ fresh: false, reply: { kind: 'text', content: first.content, payload: null } });
+
+      // A message with nothing to say at once is stored alone; the lookup says so.
+      const y = parseWeChatXml(text(app, 'o_exchange_1', '（没有回复的消息）', '6101'));
+      const n = toMessage(y);
+      const nKey = dedupKey(n, y);
+      expect(await log.recordExchange(n, nKey, app.clock.now(), null)).toEqual({ fresh: true });
+      expect(await log.lookup(nKey)).toEqual({ fresh: false, reply: null });
+      // Answered later (the process died in between): the reply is stored beside it.
+      expect(await log.recordExchange(n, nKey, app.clock.now(), { ...first, content: '补上的答复' })).toEqual({ fresh: true });
+      expect(await count(app, `SELECT count(*) AS n FROM messages WHERE msg_key IN ('${nKey}', 'r:${nKey}')`)).toBe(2);
+    });
+
+    it('choosing an audience before the citizen has a row creates the row with it', async () => {
+      const app = await start({ db: db.name });
+      await app.conversationLog.setAudience('o_new_elder', 'elderly');
+      expect(await app.conversationLog.citizen('o_new_elder')).toMatchObject({ audience: 'elderly', subscribed: true, firstSeenAt: app.clock.now() });
+      // Their first message, stored after it was answered, keeps it.
+      const x = parseWeChatXml(text(app, 'o_new_elder', '老年卡', '6200'));
+      const m = toMessage(x);
+      app.clock.advance(1000);
+      await app.conversationLog.recordExchange(m, dedupKey(m, x), app.clock.now(), null);
+      expect(await app.conversationLog.citizen('o_new_elder')).toMatchObject({ audience: 'elderly', lastMessageAt: app.clock.now() });
+    });
   });
 }

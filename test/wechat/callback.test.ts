@@ -32,12 +32,20 @@ class RecordingHandler implements MessageHandler {
   delayMs = 0;
   fail = false;
   errorReply: Reply = { type: 'text', content: '系统繁忙' };
+  /** How many times the handler read its record before answering. */
+  lookups = 0;
+  /** Another attempt's reply, stored while this one was being handled. */
+  storedMeanwhile: Reply | null = null;
   /** Like the conversation log: a message answered before is answered from its stored reply. */
   async handle(a: Attempt): Promise<Reply | null> {
-    const before = this.store.get(a.dedupKey);
-    if (before) {
-      a.answeredBefore = true;
-      return before;
+    if (!a.firstAttempt) {
+      // The shared store cannot vouch for this attempt: the record decides.
+      this.lookups++;
+      const before = this.store.get(a.dedupKey);
+      if (before) {
+        a.answeredBefore = true;
+        return before;
+      }
     }
     const m = a.message;
     this.handled.push(m);
@@ -52,8 +60,13 @@ class RecordingHandler implements MessageHandler {
   /** Stands in for the durable store; shared by every harness on the same kv, as a database would be. */
   constructor(private readonly store: Map<string, Reply> = new Map()) {}
   async replied(a: Attempt, r: Reply) {
+    if (this.storedMeanwhile) this.store.set(a.dedupKey, this.storedMeanwhile);
+    // Like the log: the reply stored first stands.
+    const first = this.store.get(a.dedupKey);
+    if (first) return first;
     this.passive.push(r);
     this.store.set(a.dedupKey, r);
+    return r;
   }
 }
 
@@ -481,6 +494,15 @@ describe('replies that take time, fail, or are retried', () => {
     expect(h.logs.filter((l) => l.msg === 'late reply could not be handed over')).toEqual([expect.objectContaining({ level: 50, err: expect.objectContaining({ message: 'customer-service queue down' }) })]);
   });
 
+  it('the reply that goes out is the one stored: that of another attempt, when it stored one first', async () => {
+    const h = await harness({ encoding: 'plain' });
+    h.handler.storedMeanwhile = { type: 'text', content: '先到的答复' };
+    const got = await (await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: textXml('同时') })).text();
+    expect(got).toContain('先到的答复');
+    expect(got).not.toContain('echo:同时');
+    expect(h.handler.passive).toHaveLength(0);
+  });
+
   it('handles the exact retry of a message once and gives it the same reply', async () => {
     const h = await harness({ encoding: 'plain' });
     const q = signedQuery(h.clock);
@@ -585,6 +607,20 @@ for (const backend of KV_BACKENDS) {
         await fetch(`${b.url}/?${q}`, { method: 'POST', body: click('B') });
         await fetch(`${b.url}/?${q}`, { method: 'POST', body: click('A') });
         expect([...a.handler.handled, ...b.handler.handled].filter((m) => m.kind === 'click')).toHaveLength(2);
+
+        // Answered at one instance, retried at the other: the same reply, from the record. A store
+        // shared by instances (Redis) keeps a mark of answered messages, so a first attempt is
+        // answered without reading the record and only the retry reads it; the in-process store
+        // vouches for nothing (a restart forgets it), so every attempt reads the record.
+        a.handler.lookups = 0;
+        b.handler.lookups = 0;
+        const q2 = signedQuery(clock);
+        const once = await (await fetch(`${a.url}/?${q2}`, { method: 'POST', body: textXml('查一下', '20002') })).text();
+        const again = await (await fetch(`${b.url}/?${q2}`, { method: 'POST', body: textXml('查一下', '20002') })).text();
+        expect(once).toContain('echo:查一下');
+        expect(again).toBe(once);
+        expect([...a.handler.handled, ...b.handler.handled].filter((m) => m.kind === 'text' && m.content === '查一下')).toHaveLength(1);
+        expect([a.handler.lookups, b.handler.lookups]).toEqual(backend.name === 'redis' ? [0, 1] : [1, 1]);
       } finally {
         await shared.close();
       }
