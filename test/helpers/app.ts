@@ -1,5 +1,5 @@
 import { afterEach } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -59,6 +59,7 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
   if (dbKind === 'postgres' && !PG_URL) throw new Error('postgres requested but DATABASE_URL is not set');
   if (kvKind === 'redis' && !REDIS_URL) throw new Error('redis requested but REDIS_URL is not set');
   const schema = o.shared ?? uniqueName('t');
+  const uploadDir = mkdtempSync(join(tmpdir(), 'weiban-uploads-'));
   const env: NodeJS.ProcessEnv = {
     DATABASE_URL: dbKind === 'postgres' ? PG_URL : o.shared ? `sqlite:${join('/tmp', `${o.shared}.sqlite`)}` : 'sqlite::memory:',
     REDIS_URL: kvKind === 'redis' ? REDIS_URL : '',
@@ -71,7 +72,7 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     port: 0,
     host: '127.0.0.1',
     runJobs: o.runJobs ?? false,
-    uploadDir: mkdtempSync(join(tmpdir(), 'weiban-uploads-')),
+    uploadDir,
     // Cheap password hashing keeps tests fast; test/admin/passwords.test.ts checks the real cost.
     admin: { passwordCost: { logN: 10, r: 8, p: 1 }, ...o.admin },
     ...(dbKind === 'postgres' || kvKind === 'redis' ? { dbSchema: schema } : {}),
@@ -81,6 +82,7 @@ export async function startTestApp(o: TestAppOptions = {}): Promise<TestApp> {
     clock,
     async close() {
       await close();
+      rmSync(uploadDir, { recursive: true, force: true }); // each test app's uploads: one directory per app, left behind before
       if (dbKind === 'postgres' && !o.shared) await dropSchema(PG_URL!, schema);
     },
   });
