@@ -42,9 +42,14 @@ export interface SessionSeed {
 /**
  * Sessions live in the shared kv store with an idle timeout; a citizen without one starts at the
  * home list. What must outlive a session (the audience, an open staff conversation) is loaded from
- * the database when a session starts.
+ * the database when a session starts. Reading a session restarts its idle timeout; it is written
+ * back only when it changed (most messages — a keyword answer, a question for staff — change
+ * nothing), so an unchanged one costs one round trip to the store, not two.
  */
 export class Sessions {
+  /** What each loaded session looked like in the store. */
+  private readonly stored = new WeakMap<Session, string>();
+
   constructor(
     private readonly kv: Kv,
     private readonly idleMs: number,
@@ -56,14 +61,22 @@ export class Sessions {
   }
 
   async load(openid: string): Promise<Session> {
-    const raw = await this.kv.get(this.key(openid));
-    if (raw) return JSON.parse(raw) as Session;
+    const raw = await this.kv.getAndTouch(this.key(openid), this.idleMs);
+    if (raw) {
+      const s = JSON.parse(raw) as Session;
+      this.stored.set(s, raw);
+      return s;
+    }
     const s = await this.seed(openid);
     return { audience: s.audience, list: null, dialog: null, human: s.human };
   }
 
   async save(openid: string, s: Session): Promise<void> {
-    await this.kv.set(this.key(openid), JSON.stringify(s), this.idleMs);
+    const raw = JSON.stringify(s);
+    // Unchanged since it was read: reading it restarted its idle timeout already.
+    if (this.stored.get(s) === raw) return;
+    await this.kv.set(this.key(openid), raw, this.idleMs);
+    this.stored.set(s, raw);
   }
 
   async forget(openid: string): Promise<void> {

@@ -47,6 +47,19 @@ for (const backend of KV_BACKENDS) {
       expect(await kv.ttl('ttl')).toBeNull();
     });
 
+    it('getAndTouch reads a value and restarts its TTL; a missing key stays missing', async () => {
+      expect(await kv.getAndTouch('touch-none', 2000)).toBeNull();
+      expect(await kv.get('touch-none')).toBeNull();
+      await kv.set('touch', 'v', 2000);
+      await pass(1200);
+      expect(await kv.getAndTouch('touch', 2000)).toBe('v');
+      expect(await kv.ttl('touch')).toBeGreaterThan(1800); // counted again from the read
+      await pass(1200); // 2,400 ms after it was set: alive only because the read restarted its TTL
+      expect(await kv.get('touch')).toBe('v');
+      await pass(1000);
+      expect(await kv.get('touch')).toBeNull();
+    });
+
     it('setIfAbsent lets exactly one of many concurrent callers win', async () => {
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => kv.setIfAbsent('once', String(i), 5 * SECOND)));
       expect(results.filter(Boolean)).toHaveLength(1);

@@ -44,6 +44,13 @@ export class MemoryKv implements Kv {
     return this.live(key)?.value ?? null;
   }
 
+  async getAndTouch(key: string, ttlMs: number): Promise<string | null> {
+    const e = this.live(key);
+    if (!e) return null;
+    e.expiresAt = this.clock.now() + ttlMs;
+    return e.value;
+  }
+
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
     this.put(key, value, ttlMs);
   }

@@ -46,6 +46,10 @@ export class RedisKv implements Kv {
     return this.redis.get(this.k(key));
   }
 
+  async getAndTouch(key: string, ttlMs: number): Promise<string | null> {
+    return this.redis.getex(this.k(key), 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
     if (ttlMs === undefined) await this.redis.set(this.k(key), value);
     else await this.redis.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)));

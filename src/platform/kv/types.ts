@@ -5,6 +5,8 @@
  */
 export interface Kv {
   get(key: string): Promise<string | null>;
+  /** Read a value and restart its time to live (GETEX … PX): an idle timeout counted from now. */
+  getAndTouch(key: string, ttlMs: number): Promise<string | null>;
   /** Set a value; `ttlMs` makes it expire (omit for no expiry). */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Set only when the key does not exist (SET NX). True when this call set it. */
