@@ -201,6 +201,21 @@ interface CitizenGroup {
   rows: { row: Record<string, unknown>; keys: string[] }[];
 }
 
+const SHAPES = new Map<number, Omit<CitizenGroup, 'rows'>>();
+
+/** The citizen statement for a shape mask (low bits: columns written; high bits: columns updated), built once. */
+function citizenShape(mask: number): Omit<CitizenGroup, 'rows'> {
+  let shape = SHAPES.get(mask);
+  if (!shape) {
+    const n = CITIZEN_COLUMNS.length;
+    const cols = CITIZEN_COLUMNS.filter((_, i) => mask & (1 << i));
+    const sets = CITIZEN_COLUMNS.filter((_, i) => mask & (1 << (i + n))).map(([, c]) => `${c} = excluded.${c}`);
+    shape = { key: `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`, cols, sets };
+    SHAPES.set(mask, shape);
+  }
+  return shape;
+}
+
 /**
  * The citizens' changes of a batch (of the messages `stored` accepts), merged per citizen in
  * arrival order (the first sighting keeps its first_seen_at) and grouped by statement shape:
@@ -219,15 +234,24 @@ function citizenGroups(batch: Pending[], stored: (msgKey: string) => boolean): C
       seen.keys.push(x.message.msgKey);
     }
   }
-  const groups = new Map<string, CitizenGroup>();
+  const groups = new Map<number, CitizenGroup>();
   for (const { change, update, keys } of merged.values()) {
     const row = { subscribed: false, ...change } as Record<string, unknown>;
-    const cols = CITIZEN_COLUMNS.filter(([k]) => row[k] !== undefined);
-    const sets = cols.filter(([k]) => k !== 'openid' && k !== 'firstSeenAt' && update.has(k)).map(([, c]) => `${c} = excluded.${c}`);
-    const key = `${cols.map(([, c]) => c).join(',')}|${sets.join(',')}`;
-    const g = groups.get(key) ?? { key, cols, sets, rows: [] };
+    // The statement's shape: which columns are written, and which of them updated.
+    let mask = 0;
+    for (let i = 0; i < CITIZEN_COLUMNS.length; i++) {
+      const k = CITIZEN_COLUMNS[i]![0];
+      if (row[k] === undefined) continue;
+      mask |= 1 << i;
+      if (k !== 'openid' && k !== 'firstSeenAt' && update.has(k)) mask |= 1 << (i + CITIZEN_COLUMNS.length);
+    }
+    let g = groups.get(mask);
+    if (!g) {
+      const shape = citizenShape(mask);
+      g = { ...shape, rows: [] };
+      groups.set(mask, g);
+    }
     g.rows.push({ row, keys });
-    groups.set(key, g);
   }
   return [...groups.values()];
 }
@@ -413,13 +437,13 @@ export class ConversationLog {
       const replies = new Map<string, StoredReply>();
       for (const p of batch) {
         const m = p.message;
-        const { changes } = st.insert.run(...MESSAGE_COLUMNS.map(([k]) => this.bind(m[k])));
+        const { changes } = insertMessage(st.insert, m);
         if (m.msgKey === null) continue;
         if (changes > 0) inserted.add(m.msgKey);
         else if (m.direction === 'in' && !p.reply) stored(replyKey(m.msgKey), replies); // stored before (retries only): its reply, if one was
         if (p.reply?.msgKey) {
           const r = p.reply;
-          if (st.insert.run(...MESSAGE_COLUMNS.map(([k]) => this.bind(r[k]))).changes > 0) inserted.add(r.msgKey!);
+          if (insertMessage(st.insert, r).changes > 0) inserted.add(r.msgKey!);
           else stored(r.msgKey!, replies); // another attempt's reply, stored first
         }
       }
@@ -523,6 +547,11 @@ export class ConversationLog {
     const rows = await this.ds.getRepository(MessageEntity).find({ where: { openid }, order: { id: 'DESC' }, take: limit });
     return rows.reverse();
   }
+}
+
+/** A message row into the prepared INSERT (columns in MESSAGE_COLUMNS' order; no booleans to convert). */
+function insertMessage(insert: SqliteStatement, m: NewMessage): { changes: number } {
+  return insert.run(m.openid, m.direction, m.kind, m.content, m.payload ?? null, m.channel, m.msgKey ?? null, m.ref ?? null, m.status ?? null, m.createdAt);
 }
 
 /** The log's row of an inbound message. */
