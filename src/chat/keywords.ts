@@ -40,13 +40,33 @@ export class KeywordRules {
    * message (a contains rule's word alone, a regular expression matching all of it).
    */
   match(input: string, v: Visibility, o: { whole?: boolean } = {}): KeywordRule | null {
+    const whole = o.whole === true;
+    // A message is matched more than once while it is routed (a route's test, then its answer):
+    // the last answer is kept for the same words seen by the same citizen at the same moment
+    // (what a rule's visibility depends on).
+    const last = this.last;
+    if (last && last.input === input && last.now === v.now && last.audience === v.audience && last.whole === whole) return last.rule;
+    const rule = this.find(input, v, whole);
+    this.last = { input, now: v.now, audience: v.audience, whole, rule };
+    return rule;
+  }
+
+  private last: { input: string; now: number; audience: string | null; whole: boolean; rule: KeywordRule | null } | null = null;
+
+  private find(input: string, v: Visibility, whole: boolean): KeywordRule | null {
     const text = norm(input);
     if (!text) return null;
     for (const c of this.compiled) {
       if (!visible(c.rule, v)) continue;
-      if (c.rule.match === 'exact' && c.words.includes(text)) return c.rule;
-      if (c.rule.match === 'contains' && (o.whole ? c.words.includes(text) : c.words.some((w) => text.includes(w)))) return c.rule;
-      if (c.rule.match === 'regex' && c.regexes.some((r) => (o.whole ? r.exec(input.trim())?.[0] === input.trim() : r.test(input)))) return c.rule;
+      const kind = c.rule.match;
+      if (kind === 'exact' || (kind === 'contains' && whole)) {
+        if (c.words.includes(text)) return c.rule;
+      } else if (kind === 'contains') {
+        for (const w of c.words) if (text.includes(w)) return c.rule;
+      } else if (kind === 'regex') {
+        const trimmed = whole ? input.trim() : input;
+        for (const r of c.regexes) if (whole ? r.exec(trimmed)?.[0] === trimmed : r.test(input)) return c.rule;
+      }
     }
     return null;
   }
