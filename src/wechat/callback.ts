@@ -286,10 +286,13 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     });
     // The window runs from the request's arrival, not from here: waiting for a claim used part of it.
     const left = Math.max(0, config.replyTimeoutMs - (Date.now() - wx.arrivedAt));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), left)));
-    const outcome = await Promise.race([work, timeout]);
-    clearTimeout(timer);
+    const outcome = await new Promise<Reply | null | 'timeout'>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), left);
+      void work.then((r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
     if (outcome === 'timeout') {
       await kv.set(key, LATE, dedupTtl);
       log.warn({ kind: msg.kind, afterMs: config.replyTimeoutMs }, 'reply not ready in time; answering success and sending it later');
