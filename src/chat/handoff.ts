@@ -1,7 +1,7 @@
 import { EntitySchema, IsNull, type DataSource, type EntityManager } from 'typeorm';
 import type { WorkingCalendar } from '../platform/calendar.ts';
 import type { Clock } from '../platform/clock.ts';
-import { epochMs } from '../platform/db.ts';
+import { epochMs, sqliteDirect, type SqliteStatement } from '../platform/db.ts';
 
 export interface HandoffRow {
   id: number;
@@ -186,16 +186,29 @@ export class Handoffs {
    * What a new session starts from, in one statement: the audience on the citizen's record and
    * their open staff conversation. Runs on every citizen's first message after an idle timeout.
    */
+  /**
+   * What a new chat session starts from: the citizen's audience and their open staff conversation.
+   * Every conversation that starts afresh (after the idle timeout) asks this: on SQLite it is a
+   * statement prepared once on the connection, not a query through TypeORM.
+   */
   async sessionSeed(openid: string): Promise<{ audience: string | null; human: number | null }> {
-    const p = this.ds.options.type === 'postgres' ? ['$1', '$1'] : ['?', '?'];
-    const params = this.ds.options.type === 'postgres' ? [openid] : [openid, openid];
-    const rows = (await this.ds.query(
-      `SELECT (SELECT audience FROM citizens WHERE openid = ${p[0]}) AS audience, (SELECT MAX(id) FROM handoffs WHERE openid = ${p[1]} AND status = 'open' AND citizen_left_at IS NULL) AS human`,
-      params,
-    )) as { audience: string | null; human: number | string | null }[];
-    const row = rows[0];
+    const sql = (a: string, b: string) =>
+      `SELECT (SELECT audience FROM citizens WHERE openid = ${a}) AS audience, (SELECT MAX(id) FROM handoffs WHERE openid = ${b} AND status = 'open' AND citizen_left_at IS NULL) AS human`;
+    type Row = { audience: string | null; human: number | string | null };
+    let row: Row | undefined;
+    const direct = sqliteDirect(this.ds);
+    if (direct) {
+      row = await direct.run((db) => {
+        if (this.seedStatement?.db !== db) this.seedStatement = { db, st: db.prepare(sql('?', '?')) };
+        return this.seedStatement.st.get(openid, openid) as Row | undefined;
+      });
+    } else {
+      row = ((await this.ds.query(sql('$1', '$1'), [openid])) as Row[])[0];
+    }
     return { audience: row?.audience ?? null, human: row?.human == null ? null : Number(row.human) };
   }
+
+  private seedStatement: { db: unknown; st: SqliteStatement } | null = null;
 
   async openFor(openid: string): Promise<HandoffRow | null> {
     return this.ds.getRepository(HandoffEntity).findOne({ where: { openid, status: 'open' }, order: { id: 'DESC' } });

@@ -323,22 +323,45 @@ export class ConversationLog {
    * reply stored for it, if one was. Read before a message is handled, so a retry the shared
    * store cannot vouch for (after a restart) is answered as it was the first time.
    */
-  async lookup(msgKey: string): Promise<Recorded> {
+  lookup(msgKey: string): Promise<Recorded> {
     // No write of this message can be pending: the attempt that handled it released its claim
-    // only once its write was committed.
-    const key = replyKey(msgKey);
-    let rows: { msg_key: string; kind: string; content: string; payload: string | null }[];
-    if (this.direct) {
-      rows = await this.direct.run((db) => {
-        if (this.sqlite?.db !== db) this.prepare(db);
-        return this.sqlite!.lookup.all(msgKey, key) as typeof rows;
-      });
-    } else {
-      rows = (await this.ds.query('SELECT msg_key, kind, content, payload FROM messages WHERE msg_key IN ($1, $2)', [msgKey, key])) as typeof rows;
+    // only once its write was committed. Lookups made in the same event-loop turn are read
+    // together (on SQLite in one read transaction: each one of its own costs file-lock calls).
+    return new Promise<Recorded>((resolve, reject) => {
+      this.lookups.push({ key: msgKey, resolve, reject });
+      if (this.lookups.length === 1) setImmediate(() => void this.readLookups());
+    });
+  }
+
+  private lookups: { key: string; resolve(r: Recorded): void; reject(err: unknown): void }[] = [];
+
+  private async readLookups(): Promise<void> {
+    const batch = this.lookups.splice(0);
+    type Row = { msg_key: string; kind: string; content: string; payload: string | null };
+    try {
+      const keys = batch.flatMap((l) => [l.key, replyKey(l.key)]);
+      let rows: Row[];
+      if (this.direct) {
+        rows = await this.direct.run((db) => {
+          if (this.sqlite?.db !== db) this.prepare(db);
+          const st = this.sqlite!.lookup;
+          return db.transaction(() => batch.flatMap((l) => st.all(l.key, replyKey(l.key)) as Row[]))();
+        });
+      } else {
+        rows = (await this.ds.query('SELECT msg_key, kind, content, payload FROM messages WHERE msg_key = ANY($1::text[])', [keys])) as Row[];
+      }
+      const found = new Map(rows.map((r) => [r.msg_key, r]));
+      for (const l of batch) {
+        if (!found.has(l.key)) {
+          l.resolve(FRESH);
+          continue;
+        }
+        const r = found.get(replyKey(l.key));
+        l.resolve({ fresh: false, reply: r ? { kind: r.kind, content: r.content, payload: r.payload } : null });
+      }
+    } catch (err) {
+      for (const l of batch) l.reject(err);
     }
-    if (!rows.some((r) => r.msg_key === msgKey)) return FRESH;
-    const r = rows.find((x) => x.msg_key === key);
-    return { fresh: false, reply: r ? { kind: r.kind, content: r.content, payload: r.payload } : null };
   }
 
   /** Store an outbound message. */
