@@ -8,6 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomChunk, WeChatCrypto, WeChatCryptoError } from './crypto.ts';
 import { dedupKey, MessageError, toMessage, type InboundMessage } from './messages.ts';
 import { renderReply, type Reply } from './replies.ts';
+import { RecentKeys } from './recent.ts';
 import { verifyMessageSignature, verifyPlainSignature } from './signature.ts';
 import { parseWeChatXml, text, XmlError, type XmlObject } from './xml.ts';
 
@@ -41,9 +42,10 @@ export interface Attempt {
   dedupKey: string;
   reply: Reply | null;
   /**
-   * The shared store vouches that no earlier attempt of this message was answered: it keeps a mark
-   * of every answered message for the de-duplication window, across instances and restarts of
-   * this process (Redis). The handler need not ask its own record first.
+   * No earlier attempt of this message was answered: a shared store (Redis) keeps a mark of every
+   * answered message for the de-duplication window, across instances and restarts of this
+   * process; without one, this process has been up for longer than that window and has not seen
+   * the message. The handler need not ask its own record first.
    */
   firstAttempt?: boolean;
   /**
@@ -142,6 +144,14 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
    * process's) and is forgotten by a restart: the handler's record decides there.
    */
   const remembersAnswers = kv.backend === 'redis';
+  /**
+   * Without such a store, this process keeps which messages it claimed lately, in fixed memory
+   * (a Bloom filter; see RecentKeys). Once it has been up for longer than the de-duplication
+   * window — WeChat retries a message only within it — a claim on a message it has not seen is
+   * the first attempt; until then, and for a "maybe", the handler reads its record.
+   */
+  const recent = remembersAnswers ? null : new RecentKeys(dedupTtl, clock);
+  const startedAt = clock.now();
 
   async function refuseBadInput(ctx: Ctx, next: Next) {
     try {
@@ -263,8 +273,11 @@ export function wechatCallback(deps: CallbackDeps): Middleware {
     const key = `dedup:${wx.dedupKey}`;
     for (;;) {
       if (await kv.setIfAbsent(key, PENDING, pendingTtl)) {
-        // Ours to handle; with a store that remembers answers, no attempt was answered before.
-        wx.firstAttempt = remembersAnswers;
+        // Ours to handle; is it also the first attempt (no earlier one answered, anywhere)?
+        if (recent) {
+          wx.firstAttempt = clock.now() - startedAt >= dedupTtl && !recent.mayHave(wx.dedupKey);
+          recent.add(wx.dedupKey);
+        } else wx.firstAttempt = true;
         break;
       }
       const seen = await kv.get(key);

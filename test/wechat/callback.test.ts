@@ -503,6 +503,21 @@ describe('replies that take time, fail, or are retried', () => {
     expect(h.handler.passive).toHaveLength(0);
   });
 
+  it('the in-process store: once up for longer than dedup_ttl_seconds, a first attempt is answered without reading the record; a retry still reads it', async () => {
+    const h = await harness({ encoding: 'plain', dedupTtlSeconds: 30 });
+    const post = async (content: string, msgId: string) => (await fetch(`${h.url}/?${signedQuery(h.clock)}`, { method: 'POST', body: textXml(content, msgId) })).text();
+    // Just started: an attempt may be the retry of one answered before a restart.
+    await post('刚启动', '30001');
+    expect(h.handler.lookups).toBe(1);
+    h.clock.advance(30_000);
+    const first = await post('你好', '30002');
+    expect(h.handler.lookups).toBe(1);
+    // WeChat's retry of it (the answer was lost on its way): the record gives the same reply.
+    expect(await post('你好', '30002')).toBe(first);
+    expect(h.handler.lookups).toBe(2);
+    expect(h.handler.handled.filter((m) => m.kind === 'text' && m.content === '你好')).toHaveLength(1);
+  });
+
   it('handles the exact retry of a message once and gives it the same reply', async () => {
     const h = await harness({ encoding: 'plain' });
     const q = signedQuery(h.clock);
