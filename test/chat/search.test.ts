@@ -192,14 +192,16 @@ describe('queries that are not questions', () => {
     }
   });
 
-  it('handles a 5,000-character message in well under 50 ms, searching only its start', () => {
+  it('handles a 5,000-character message by searching only its start (its cost is bounded by MAX_QUERY_CHARS, not by the message)', () => {
     const long = `社保卡丢了怎么办${'啊'.repeat(2_000)}${'abc,'.repeat(500)}${'护照'.repeat(500)}`.slice(0, 5_000);
     expect(long.length).toBe(5_000);
-    const t0 = performance.now();
     const hits = catalogue.search(long, { now: NOW });
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(50);
     expect(hits[0]?.ref).toBe('faq:ssc-lost');
+    // What lies beyond the start changes nothing: 护照 far down the message finds no passport answer.
+    expect(hits).toEqual(catalogue.search(long.slice(0, MAX_QUERY_CHARS), { now: NOW }));
+    const passport = catalogue.search('护照', { now: NOW })[0]?.ref;
+    expect(passport).toBeDefined();
+    expect(hits.map((h) => h.ref)).not.toContain(passport);
     const noise = Array.from({ length: 5_000 }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919) % 20_000))).join('');
     expect(() => catalogue.search(noise, { now: NOW })).not.toThrow();
     expect(MAX_QUERY_CHARS).toBeLessThanOrEqual(200);
