@@ -1,5 +1,5 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_MERCHANT } from '../../src/pay/config.ts';
 import {
   AUTH_SCHEMA,
@@ -57,8 +57,13 @@ describe('the signed strings', () => {
 });
 
 describe('RSA-SHA256', () => {
-  const message = responseMessage('1763863200', 'N', '{"amount":4000}');
-  const signature = rsaSign(message, pair.privateKey);
+  // Computed inside each test: a failure here must fail a test, not the file's collection.
+  let message = '';
+  let signature = '';
+  beforeEach(() => {
+    message = responseMessage('1763863200', 'N', '{"amount":4000}');
+    signature = rsaSign(message, pair.privateKey);
+  });
 
   it('verifies its own signature with the public key, as a KeyObject or PEM, and nothing else', () => {
     expect(signature).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
@@ -76,6 +81,14 @@ describe('RSA-SHA256', () => {
     expect(rsaVerify(message, `${signature}=`.replace(/=*$/, '==='), pair.publicKey)).toBe(false);
     expect(rsaVerify(message, '', pair.publicKey)).toBe(false);
     expect(rsaVerify(message, 'A'.repeat(1025), pair.publicKey)).toBe(false);
+  });
+
+  it("a 2048-bit key's signature, with its two padding characters, verifies", () => {
+    const key = loadPrivateKey(DEMO_MERCHANT.privateKeyPem());
+    const sig = rsaSign('中文 message', key);
+    expect(sig).toMatch(/[^=]==$/);
+    expect(rsaVerify('中文 message', sig, createPublicKey(key))).toBe(true);
+    expect(rsaVerify('中文 messagf', sig, createPublicKey(key))).toBe(false);
   });
 
   it('a key that cannot verify is a failed check, not an exception', () => {
@@ -96,6 +109,8 @@ describe('the Authorization header', () => {
   const fields = 'mchid="1900000109",nonce_str="593BEC0C930BF1AFEB40B4A08C8FB242",signature="c2lnbmF0dXJl",timestamp="1554208460",serial_no="1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C"';
 
   it('reads the five fields, in any order', () => {
+    expect(AUTH_SCHEMA).toBe('WECHATPAY2-SHA256-RSA2048');
+    expect(parseAuthorization(`WECHATPAY2-SHA256-RSA2048 ${fields}`)?.serial_no).toBe('1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C');
     expect(parseAuthorization(`${AUTH_SCHEMA} ${fields}`)).toEqual({ mchid: '1900000109', nonce_str: '593BEC0C930BF1AFEB40B4A08C8FB242', signature: 'c2lnbmF0dXJl', timestamp: '1554208460', serial_no: '1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C' });
     const reordered = `${AUTH_SCHEMA} serial_no="S1",timestamp="1",signature="x",nonce_str="n",mchid="m"`;
     expect(parseAuthorization(reordered)).toEqual({ mchid: 'm', nonce_str: 'n', signature: 'x', timestamp: '1', serial_no: 'S1' });

@@ -1,22 +1,20 @@
 import { join } from 'node:path';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import type { Alerts, AlertInput } from '../../src/alerts/index.ts';
 import type { Outbox } from '../../src/chat/outbox.ts';
 import { Audit, AuditEntity } from '../../src/admin/audit.ts';
-import { entities } from '../../src/entities.ts';
 import { PayApiError, type PayClient, type RefundResult, type Transaction } from '../../src/pay/client.ts';
 import { WorkingCalendar, loadCalendarData } from '../../src/platform/calendar.ts';
 import { FakeClock } from '../../src/platform/clock.ts';
 import { openDatabase } from '../../src/platform/db.ts';
-import { JobQueue } from '../../src/platform/jobs.ts';
+import { JobEntity, JobQueue } from '../../src/platform/jobs.ts';
 import { openKv, tryLock } from '../../src/platform/kv/index.ts';
 import { createLogger } from '../../src/platform/log.ts';
-import { BillEntity, BillEventEntity, PayOrderEntity, RefundEntity, type BillRow } from '../../src/services/bills/entities.ts';
+import { BillCounterEntity, BillEntity, BillEventEntity, PayOrderEntity, RefundEntity } from '../../src/services/bills/entities.ts';
 import type { StaffActor } from '../../src/policies/roles.ts';
 import { BillError, Bills, STATUS_NAMES, yuan, type IssueBill } from '../../src/services/bills/index.ts';
-import { MONDAY_10AM } from '../helpers/app.ts';
 
 /**
  * The bills' commands on their own: a real database (SQLite in memory), jobs, audit and key-value
@@ -26,6 +24,8 @@ import { MONDAY_10AM } from '../helpers/app.ts';
  * test/pay/.
  */
 
+/** A 2026 working Monday, 10:00 China time (as test/helpers/app.ts, without starting the app). */
+const MONDAY_10AM = Date.UTC(2026, 10, 23, 2, 0, 0);
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const MCHID = '1900000109';
@@ -127,7 +127,8 @@ afterAll(async () => {
 });
 
 async function emptyDatabase(): Promise<DataSource> {
-  shared ??= await openDatabase({ target: { kind: 'sqlite', location: ':memory:' }, entities, migrations });
+  // The whole schema from the migrations; only the tables the bills touch mapped (and emptied).
+  shared ??= await openDatabase({ target: { kind: 'sqlite', location: ':memory:' }, entities: [JobEntity, AuditEntity, BillCounterEntity, BillEntity, BillEventEntity, PayOrderEntity, RefundEntity], migrations });
   await shared.query('PRAGMA foreign_keys = OFF');
   for (const m of shared.entityMetadatas) await shared.query(`DELETE FROM "${m.tableName}"`);
   await shared.query('PRAGMA foreign_keys = ON');
@@ -1320,5 +1321,123 @@ describe('reconciliation', () => {
     expect(done).toEqual(['2026-11-23', '2026-11-24', '2026-11-25', '2026-11-28', '2026-11-29', '2026-11-30', '2026-12-01', '2026-12-02', '2026-12-03', '2026-12-04']);
     expect((await w.pending(Bills.RECONCILE)).map((j) => j.key)).toEqual(['bills-reconcile:2026-12-05']);
     expect(w.logged('daily reconciliation was not run for over a week; the days before the last seven are left to the panel')).toEqual([{ from: '2026-11-26', to: '2026-11-28' }]);
+  });
+});
+
+describe('races and leftovers', () => {
+  it('a bill issued by a concurrent push between the lookup and the insert: the same bill, or a conflict if it differs', async () => {
+    const w = await setup();
+    const first = await w.issue();
+    /** The transaction as a concurrent push leaves it: the first lookup does not see the bill yet. */
+    const racing = (m: EntityManager): EntityManager => {
+      let hidden = false;
+      return new Proxy(m, {
+        get(target, prop) {
+          if (prop !== 'getRepository') return Reflect.get(target, prop);
+          return (entity: unknown) => {
+            const repo = target.getRepository(entity as typeof BillEntity);
+            if (entity !== BillEntity || hidden) return repo;
+            return new Proxy(repo, {
+              get(r, p) {
+                if (p !== 'findOneBy') return Reflect.get(r, p);
+                hidden = true;
+                return async () => null;
+              },
+            });
+          };
+        },
+      });
+    };
+    const same = await w.ds.transaction((m) => w.bills.issue({ openid: OPENID, amountFen: 20_000, description: '交通违法罚款', pays: { kind: 'event', ref: 'JJ-1' } }, racing(m)));
+    expect(same.id).toBe(first.id);
+    for (const b of [{ amountFen: 20_001, openid: OPENID }, { amountFen: 20_000, openid: 'o_someone_else' }]) {
+      const e = await refusal(w.ds.transaction((m) => w.bills.issue({ ...b, description: '交通违法罚款', pays: { kind: 'event', ref: 'JJ-1' } }, racing(m))));
+      expect(e.code).toBe('conflict');
+      expect(e.message).toBe('这笔费用已经开过账单，市民或金额与原账单不同');
+    }
+    expect(await w.ds.getRepository(BillEntity).count()).toBe(1);
+    expect(await w.messages()).toHaveLength(1);
+    expect(await w.events(first.id)).toHaveLength(1);
+  });
+
+  it('an order number taken by a concurrent checkout: busy, WeChat Pay not asked', async () => {
+    const w = await setup();
+    const bill = await w.issue();
+    const other = await w.issue({ pays: { kind: 'event', ref: 'OTHER' } });
+    await w.ds.getRepository(PayOrderEntity).insert({ billId: other.id, outTradeNo: 'JF20261123000001N1', tradeType: 'JSAPI', amountFen: 20_000, status: 'closed', prepayId: null, codeUrl: null, transactionId: null, payerOpenid: OPENID, expiresAt: MONDAY_10AM, paidAt: null, closedAt: MONDAY_10AM, createdAt: MONDAY_10AM, updatedAt: MONDAY_10AM });
+    const e = await refusal(w.bills.checkout(OPENID, bill.id));
+    expect(e.code).toBe('busy');
+    expect(e.message).toBe('正在为您准备支付，请稍等一下再点。');
+    expect(w.pay.calls).toEqual([]);
+    expect((await w.bills.get(bill.id))!.status).toBe('unpaid');
+    expect(await w.bills.orders(bill.id)).toEqual([]);
+  });
+
+  it('the expiry job closes an unpaid order at its time', async () => {
+    const w = await setup();
+    const bill = await w.issue();
+    const c = await w.bills.checkout(OPENID, bill.id);
+    w.clock.advance(30 * MINUTE);
+    await w.jobs.runDue();
+    expect(w.pay.calls.at(-1)).toBe(`close ${c.order.outTradeNo}`);
+    expect((await w.bills.orders(bill.id))[0]!.status).toBe('closed');
+    expect((await w.jobs.list({ name: Bills.EXPIRE }))[0]!.status).toBe('done');
+  });
+
+  it('jobs whose rows are gone or done, or with pay switched off, do nothing and finish', async () => {
+    const w = await setup();
+    const { bill, order } = await paidBill(w);
+    await w.jobs.enqueue(Bills.QUERY, { orderId: 99_999, n: 0 });
+    await w.jobs.enqueue(Bills.EXPIRE, { orderId: 99_999 });
+    await w.jobs.enqueue(Bills.REFUND_QUERY, { refundId: 99_999 });
+    await w.jobs.enqueue(Bills.DUPLICATE_REFUND, { orderId: 99_999 });
+    await w.jobs.enqueue(Bills.DUPLICATE_REFUND, { orderId: order.id }); // paid, not a duplicate
+    await w.jobs.enqueue(Bills.DUE, { billId: 99_999 });
+    w.pay.refundAnswer = () => new Error('timeout');
+    const r = await w.bills.refund({ billId: bill.id, amountFen: 100, reason: '退', staff: null });
+    // Another bill, paid, and paid a second time by another order: a duplicate to refund.
+    const { bill: other } = await paidBill(w, { pays: { kind: 'event', ref: 'OTHER' } });
+    await w.ds.getRepository(PayOrderEntity).insert({ billId: other.id, outTradeNo: 'JF20261123000002N2', tradeType: 'NATIVE', amountFen: 20_000, status: 'open', prepayId: null, codeUrl: 'weixin://x', transactionId: null, payerOpenid: null, expiresAt: MONDAY_10AM + 30 * MINUTE, paidAt: null, closedAt: null, createdAt: MONDAY_10AM, updatedAt: MONDAY_10AM });
+    expect(await w.bills.apply(tx('JF20261123000002N2', 'SUCCESS'), 'notify')).toBe('duplicate');
+    (w.bills as unknown as { d: { pay: null } }).d.pay = null;
+    await w.jobs.enqueue(Bills.REFUND_QUERY, { refundId: r.id });
+    await w.jobs.enqueue(Bills.WITHDRAW, { billId: other.id, reason: '撤回' });
+    await w.jobs.runDue();
+    const jobs = (await w.jobs.list()).filter((j) => j.name.startsWith('bills.'));
+    expect(jobs.filter((j) => j.lastError !== null || j.status === 'failed').map((j) => `${j.name} ${j.lastError}`)).toEqual([]);
+    expect(jobs.filter((j) => j.status === 'done')).toHaveLength(9);
+    expect(w.pay.calls.filter((x) => !x.startsWith('jsapi'))).toEqual([`refund ${r.outRefundNo}`]);
+    expect((await w.bills.get(other.id))!.status).toBe('paid');
+    expect((await w.bills.get(bill.id))!.status).toBe('refunding');
+  });
+
+  it('the job names are stored with queued jobs: a new name would orphan the jobs queued before an upgrade', async () => {
+    expect([Bills.QUERY, Bills.EXPIRE, Bills.DUE, Bills.REFUND_QUERY, Bills.DUPLICATE_REFUND, Bills.WITHDRAW, Bills.RECONCILE]).toEqual(['bills.query', 'bills.expire', 'bills.due', 'bills.refund-query', 'bills.duplicate-refund', 'bills.withdraw', 'bills.reconcile']);
+  });
+
+  it('a failed daily reconciliation is retried an hour later', async () => {
+    const w = await setup();
+    w.pay.tradeBill = async () => {
+      throw new PayApiError(500, 'SYSTEM_ERROR', '账单未生成');
+    };
+    await w.jobs.enqueue(Bills.RECONCILE, { date: '2026-11-22' });
+    await w.jobs.runDue();
+    const [job] = await w.jobs.list({ name: Bills.RECONCILE });
+    expect(job).toMatchObject({ status: 'pending', runAt: MONDAY_10AM + 3_600_000 });
+  });
+
+  it("a bill's refunds, oldest first; a long note is kept to 300 characters, an empty one as none", async () => {
+    const w = await setup();
+    const { bill, order } = await paidBill(w);
+    await w.bills.refund({ billId: bill.id, amountFen: 100, reason: '一', staff: null });
+    await w.bills.refund({ billId: bill.id, amountFen: 200, reason: '二', staff: null });
+    expect((await w.bills.refunds(bill.id)).map((r) => `${r.outRefundNo} ${r.amountFen}`)).toEqual([`${order.outTradeNo}R1 100`, `${order.outTradeNo}R2 200`]);
+    expect(await w.bills.refunds(99_999)).toEqual([]);
+    const a = await w.issue({ pays: { kind: 'event', ref: 'NOTE-1' } });
+    await w.bills.closeIfUnpaid(a.id, '因'.repeat(400));
+    expect((await w.bills.timeline(a.id)).at(-1)!.note).toBe('因'.repeat(300));
+    const b = await w.issue({ pays: { kind: 'event', ref: 'NOTE-2' } });
+    await w.bills.closeIfUnpaid(b.id, '');
+    expect((await w.bills.timeline(b.id)).at(-1)).toMatchObject({ kind: 'closed', note: null });
   });
 });
