@@ -1441,3 +1441,33 @@ describe('races and leftovers', () => {
     expect((await w.bills.timeline(b.id)).at(-1)).toMatchObject({ kind: 'closed', note: null });
   });
 });
+
+describe('one bill among others', () => {
+  it("a bill's timeline, order numbers and refund numbers are its own", async () => {
+    const w = await setup();
+    const { bill: a, order: oa } = await paidBill(w, { pays: { kind: 'event', ref: 'A' } });
+    const { bill: b, order: ob } = await paidBill(w, { pays: { kind: 'event', ref: 'B' } });
+    expect(oa.outTradeNo).toBe('JF20261123000001N1');
+    expect(ob.outTradeNo).toBe('JF20261123000002N1');
+    await w.bills.refund({ billId: a.id, amountFen: 100, reason: '退', staff: null });
+    expect((await w.bills.refund({ billId: b.id, amountFen: 100, reason: '退', staff: null })).outRefundNo).toBe(`${ob.outTradeNo}R1`);
+    expect((await w.bills.timeline(b.id)).every((e) => e.billId === b.id)).toBe(true);
+    expect((await w.events(b.id))[0]).toBe('issued system: 交通违法罚款 200.00 元');
+  });
+
+  it('a payment for an order closed here, its bill unpaid again, is still the payment of the bill', async () => {
+    const w = await setup();
+    const bill = await w.issue();
+    const c = await w.bills.checkout(OPENID, bill.id);
+    expect(await w.bills.closeOrder(c.order)).toBe('closed');
+    expect((await w.bills.get(bill.id))!.status).toBe('unpaid');
+    expect(await w.bills.apply(tx(c.order.outTradeNo, 'SUCCESS'), 'notify')).toBe('paid');
+    expect((await w.bills.orders(bill.id))[0]!.status).toBe('paid');
+  });
+
+  it('a January bill number has the month and day in two digits', async () => {
+    const w = await setup();
+    w.clock.set(Date.parse('2027-01-05T10:00:00+08:00'));
+    expect((await w.issue()).billNo).toBe('JF20270105-000001');
+  });
+});
