@@ -1393,6 +1393,8 @@ describe('races and leftovers', () => {
     await w.jobs.enqueue(Bills.DUPLICATE_REFUND, { orderId: 99_999 });
     await w.jobs.enqueue(Bills.DUPLICATE_REFUND, { orderId: order.id }); // paid, not a duplicate
     await w.jobs.enqueue(Bills.DUE, { billId: 99_999 });
+    await w.jobs.runDue();
+    expect(w.pay.refunds).toEqual([]); // the citizen's one payment is never sent back as a duplicate
     w.pay.refundAnswer = () => new Error('timeout');
     const r = await w.bills.refund({ billId: bill.id, amountFen: 100, reason: '退', staff: null });
     // Another bill, paid, and paid a second time by another order: a duplicate to refund.
