@@ -374,7 +374,9 @@ describe('tickets: the moves, each from its own states', () => {
     expect(closed).toMatchObject({ status: 'closed', visitResult: 'solved', visitedAt: clock.now() });
     expect((await t.timeline(first.id)).at(-1)).toMatchObject({ kind: 'solved', actor: 'citizen', note: null, department: null });
     expect(await caught(t.visit(first.id, 'citizen', false, null, 'o_a'))).toMatchObject({ code: 'wrong_state', message: '这个工单已经回访过了，感谢您的反馈。' });
-    expect(await caught(t.visit(1.5, 'citizen', true))).toMatchObject({ code: 'not_found' });
+    expect(await caught(t.answer(first.id, 'staff:jd', '再补充一句答复。'))).toMatchObject({ code: 'wrong_state', message: '工单现在是「已结案」，不能这样操作。' });
+    expect(await caught(t.visit(1.5, 'citizen', true))).toMatchObject({ code: 'not_found', message: '没有找到这个工单。' });
+    expect(await caught(t.visit(first.id, 'citizen', true, null, 'o_b'))).toMatchObject({ code: 'not_found', message: '没有找到这个工单。' });
   });
 
   it('延期: 1 to 30 working days with a reason, one at a time; refused leaves the deadline, approved moves it and the 督办 check, and clears a 督办', async () => {
@@ -390,6 +392,12 @@ describe('tickets: the moves, each from its own states', () => {
     await t.requestExtension(row.id, 'staff:jd', 30, '需要会同住建部门核查');
     expect((await t.pendingExtension(a.db, row.id))).toMatchObject({ kind: 'extension_requested', days: 30, note: '需要会同住建部门核查', actor: 'staff:jd' });
     expect((await a.db.getRepository(AlertEntity).findBy({ kind: 'ticket-extension' })).map((x) => [x.staffId, x.title, x.link])).toEqual([[boss.id, `延期申请：工单 ${row.ticketNo} 申请延期 30 个工作日`, `/admin/tickets/${row.id}`]]);
+    expect(await caught(t.requestExtension(row.id, 'staff:jd', 2, '再申请两天看看'))).toMatchObject({ code: 'conflict', message: '已经有一个延期申请在等待审批。' });
+    // Another ticket's moves in the meantime do not hide this one's request.
+    const other = await t.file(report());
+    await t.accept(other.id, 'staff:desk');
+    expect(await t.pendingExtension(a.db, other.id)).toBeNull();
+    expect(await t.pendingExtension(a.db, row.id)).toMatchObject({ ticketId: row.id, kind: 'extension_requested' });
     expect(await t.decideExtension(row.id, 'staff:boss', false, '  先按时答复  ')).toMatchObject({ dueAt: row.dueAt });
     expect(await t.pendingExtension(a.db, row.id)).toBeNull();
     expect((await t.get(row.id))?.dueAt).toBe(row.dueAt);
@@ -408,7 +416,7 @@ describe('tickets: the moves, each from its own states', () => {
       ['extension_requested', '还要等检测报告', 1],
       ['extension_approved', '同意', 1],
     ]);
-    expect((await a.jobs.list({ name: 'tickets.overdue', status: 'pending' })).map((j) => j.runAt)).toEqual([cst(2026, 11, 26, 17, 30)]);
+    expect((await a.jobs.list({ name: 'tickets.overdue', status: 'pending' })).filter((j) => JSON.parse(j.payload).ticketId === row.id).map((j) => j.runAt)).toEqual([cst(2026, 11, 26, 17, 30)]);
     // Not on a finished ticket.
     const gone = await t.file(report());
     await t.reject(gone.id, 'staff:desk', '重复反映的问题');
@@ -577,6 +585,7 @@ describe('tickets: merging, duplicates, lookups, lists, masking', () => {
     expect(merged).toMatchObject({ id: b1.id, status: 'merged', mergedInto: a1.id });
     expect(await t.get(c1.id)).toMatchObject({ status: 'merged', mergedInto: a1.id });
     expect(await t.get(a1.id)).toMatchObject({ status: 'submitted', mergedInto: null });
+    expect(await caught(t.accept(b1.id, 'staff:desk'))).toMatchObject({ code: 'wrong_state', message: '工单现在是「已合并」，不能这样操作。' });
     expect((await t.timeline(b1.id)).slice(-1).map((e) => [e.kind, e.actor, e.note])).toEqual([['merged', 'staff:desk', a1.ticketNo]]);
     expect((await t.timeline(a1.id)).slice(1).map((e) => [e.kind, e.note])).toEqual([['note', `合并了同一问题的工单 ${b1.ticketNo}`]]);
     const pending = (await a.jobs.list({ name: 'tickets.overdue', status: 'pending' })).map((j) => JSON.parse(j.payload).ticketId);
