@@ -75,6 +75,8 @@ for (const db of DB_BACKENDS) {
       expect(a.cases.stepStatus('residence-permit', 'review')).toBe('审核中');
       expect(a.cases.stepStatus('residence-permit', 'gone')).toBe('gone');
       expect(a.cases.stepStatus('no-such-item', 'review')).toBe('review');
+      expect(a.cases.stepName('divorce-registration', 'accept')).toBe('accept'); // an item without an application form
+      expect(a.cases.stepStatus('divorce-registration', 'accept')).toBe('accept');
       expect((['submitted', 'in_progress', 'correction', 'completed', 'refused'] as const).map(statusName)).toEqual(['待受理', '办理中', '待补正', '已办结', '不予受理']);
     });
 
@@ -397,6 +399,11 @@ for (const db of DB_BACKENDS) {
       expect(await a.cases.lookup('WB20261123-0001', { queryCode: c.queryCode.slice(0, 5) })).toBeNull();
       expect(await a.cases.lookup('WB20261123-0001', { queryCode: `${c.queryCode}X` })).toBeNull();
       expect(await a.cases.lookup('WB20261123-0001', { openid: '' })).toBeNull();
+      expect(await a.cases.lookup('WB20261123-0001', { openid: 'o_stranger' })).toBeNull();
+      expect(await a.cases.lookup('WB20261123-0009', { openid: 'o_applicant', queryCode: c.queryCode })).toBeNull(); // no such case
+      const other = await seniorCase(a, 'o_other', '张爷爷');
+      expect(await a.cases.lookup(other.caseNo, { queryCode: other.queryCode })).toMatchObject({ id: other.id });
+      expect(await a.cases.lookup(other.caseNo, { openid: 'o_applicant' })).toBeNull();
       for (const no of ['WB20261123-001', 'WB20261123-00011', 'XB20261123-0001', 'WB2026112-0001', 'WB20261123-0001X', 'xWB20261123-0001', 'WB20261123 0001']) {
         expect(await a.cases.lookup(no, { openid: 'o_applicant', queryCode: c.queryCode }), no).toBeNull();
       }
@@ -491,8 +498,11 @@ for (const db of DB_BACKENDS) {
 
     it('a department\'s cases: its own, by status, under 督办, the earliest due first and then the earliest submitted', async () => {
       const a = await app();
+      a.clock.advance(10 * 60_000);
       const r1 = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
-      a.clock.advance(60_000);
+      a.clock.advance(-5 * 60_000); // submitted earlier, stored later (another instance, a slow request)
+      const r0 = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      a.clock.advance(6 * 60_000);
       const s1 = await seniorCase(a);
       a.clock.advance(60_000);
       const s2 = await seniorCase(a, 'o_applicant', '张爷爷');
@@ -504,8 +514,8 @@ for (const db of DB_BACKENDS) {
       await a.cases.accept(s2.id, 'staff:1');
       const ids = (rows: CaseRow[]) => rows.map((c) => c.id);
       expect(ids(await a.cases.forDepartment('civil-affairs'))).toEqual([s3.id, s2.id, s1.id]);
-      expect(ids(await a.cases.forDepartment('service-centre'))).toEqual([r1.id]);
-      expect(ids(await a.cases.forDepartment(null))).toEqual([s3.id, s2.id, r1.id, s1.id]);
+      expect(ids(await a.cases.forDepartment('service-centre'))).toEqual([r0.id, r1.id]);
+      expect(ids(await a.cases.forDepartment(null))).toEqual([s3.id, s2.id, r0.id, r1.id, s1.id]);
       expect(ids(await a.cases.forDepartment('civil-affairs', { status: ['submitted'] }))).toEqual([s1.id]);
       expect(ids(await a.cases.forDepartment('civil-affairs', { status: ['submitted', 'in_progress'] }))).toEqual([s3.id, s2.id, s1.id]);
       expect(ids(await a.cases.forDepartment('civil-affairs', { status: [] }))).toEqual([s3.id, s2.id, s1.id]);
