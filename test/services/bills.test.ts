@@ -531,6 +531,28 @@ describe('checkout (去支付)', () => {
   });
 });
 
+describe('a payment WeChat Pay reports that cannot be applied', () => {
+  it('is neither told as paid nor paid again: checkout refuses until staff have checked it, and the bill is not closed', async () => {
+    const w = await setup();
+    const bill = await w.issue();
+    const first = await w.bills.checkout(OPENID, bill.id);
+    w.clock.advance(29 * MINUTE);
+    // Closing the old order: WeChat Pay says it was paid — by someone else (the alert goes to supervisors).
+    w.pay.closeAnswers.set(first.order.outTradeNo, new PayApiError(400, 'ORDERPAID', '该订单已支付'));
+    w.pay.queryAnswers.set(first.order.outTradeNo, tx(first.order.outTradeNo, 'SUCCESS', { payer: 'o_someone_else' }));
+    const e = await refusal(w.bills.checkout(OPENID, bill.id));
+    expect(e.code).toBe('busy');
+    expect(e.message).toContain('正在核对');
+    expect(e.message).toContain('不要重复缴费');
+    expect((await w.bills.get(bill.id))!.status).not.toBe('paid');
+    expect(w.pay.opened).toHaveLength(1); // no second order to pay
+    expect(await w.bills.closeOrder(first.order)).toBe('checking');
+    // Past its due time it is not closed as unpaid either: money was taken for it.
+    expect(await w.bills.closeIfUnpaid(bill.id, '超过缴费期限未缴费，已关闭')).toBe(false);
+    expect((await w.bills.get(bill.id))!.status).not.toBe('closed');
+  });
+});
+
 describe('closeOrder', () => {
   it('closed at WeChat Pay and here; the bill is unpaid again once no order is open', async () => {
     const w = await setup();

@@ -284,6 +284,7 @@ export class Bills {
       for (const o of open) {
         const r = await this.closeOrder(o);
         if (r === 'paid') throw new BillError('already_paid', '这笔费用已经缴过了。');
+        if (r === 'checking') throw new BillError('busy', '这笔费用有一笔支付正在核对，请先不要重复缴费；核对后会通知您，也可以联系办理部门。');
       }
       const count = await this.d.ds.getRepository(PayOrderEntity).countBy({ billId: bill.id });
       const outTradeNo = `${bill.billNo.replace('-', '')}N${count + 1}`;
@@ -336,15 +337,17 @@ export class Bills {
    * Close an open order at WeChat Pay and here. If WeChat Pay says it was paid meanwhile, the
    * payment is applied instead ('paid').
    */
-  async closeOrder(o: PayOrderRow): Promise<'closed' | 'paid'> {
+  async closeOrder(o: PayOrderRow): Promise<'closed' | 'paid' | 'checking'> {
     const pay = this.client();
     try {
       await pay.close(o.outTradeNo);
     } catch (err) {
       if (!(err instanceof PayApiError) || (err.code !== 'ORDERPAID' && err.code !== 'ORDER_NOT_EXIST' && err.code !== 'ORDER_CLOSED')) throw err;
       if (err.code === 'ORDERPAID') {
-        await this.apply(await pay.query(o.outTradeNo), 'query');
-        return 'paid';
+        const applied = await this.apply(await pay.query(o.outTradeNo), 'query');
+        // WeChat Pay took money for this order, but what it says could not be applied (another
+        // amount or payer: supervisors are alerted): neither paid nor open — staff check it.
+        return applied === 'paid' || applied === 'already' || applied === 'duplicate' ? 'paid' : 'checking';
       }
     }
     await this.d.ds.transaction(async (tx) => {
@@ -470,7 +473,7 @@ export class Bills {
     const bill = await this.get(billId);
     if (!bill || (bill.status !== 'unpaid' && bill.status !== 'paying')) return false;
     for (const o of (await this.orders(billId)).filter((x) => x.status === 'open')) {
-      if ((await this.closeOrder(o)) === 'paid') return false;
+      if ((await this.closeOrder(o)) !== 'closed') return false; // paid there (or being checked): a payment wins
     }
     return this.d.ds.transaction(async (tx) => {
       const now = this.d.clock.now();
