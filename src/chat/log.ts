@@ -287,20 +287,12 @@ export class ConversationLog {
   }
 
   /**
-   * Store an inbound message and update the citizen. When this message was stored before (a
-   * retry after a restart, or at another instance), says so and brings the passive reply stored
-   * for it, in the same transaction: a retry costs no extra round trip.
-   */
-  recordInbound(m: InboundMessage, msgKey: string): Promise<Recorded> {
-    const now = this.clock.now();
-    return this.enqueue(inboundRow(m, msgKey, now), null, citizenChange(m, now));
-  }
-
-  /**
    * Store an inbound message and its passive reply together (one write per message), with the
    * citizen's change; `receivedAt` is when the message arrived (its handling came in between).
    * `{ fresh: false, reply }` when a passive reply was stored for this message before (another
-   * attempt answered it first): that reply is the one to give.
+   * attempt answered it first): that reply is the one to give. Without a reply (nothing to say at
+   * once, or it goes out later), a message stored before says so, with the reply stored for it if
+   * one was.
    */
   recordExchange(m: InboundMessage, msgKey: string, receivedAt: number, reply: { kind: string; content: string; payload: unknown; ref: string | null } | null): Promise<Recorded> {
     const out: NewMessage | null = reply && {

@@ -11,7 +11,7 @@ function rig() {
   const queued: { messages: { type: string; content?: string }[]; delayMs: number | undefined }[] = [];
   const conv = new Conversation({
     profile: { replies: { error: '系统繁忙' } },
-    log: { now: () => 0, lookup: async () => ({ fresh: true }), recordExchange: async () => ({ fresh: true }), recordInbound: async () => ({ fresh: true }), recordOutbound: async () => undefined, findByKey: async () => null },
+    log: { now: () => 0, lookup: async () => ({ fresh: true }), recordExchange: async () => ({ fresh: true }), recordOutbound: async () => undefined, findByKey: async () => null },
     outbox: { send: async (m: { messages: { type: string; content?: string }[] }, o: { delayMs?: number } = {}) => (queued.push({ messages: m.messages, delayMs: o.delayMs }), 1) },
     logger: createLogger({ level: 'silent' }),
     engine: { respond: async () => ({ reply: { type: 'text', content: long }, ref: 'rule:long' }) },

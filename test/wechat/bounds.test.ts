@@ -53,7 +53,7 @@ for (const db of DB_BACKENDS) {
       };
       const rows = [make('o_batch_1', '1'), make('o_batch_2', '2'), make(`o_${'q'.repeat(70)}`, '3'), make('o_batch_3', '4')];
       // Enqueued in one turn: one batch.
-      const settled = await Promise.allSettled(rows.map(([m, k]) => app.conversationLog.recordInbound(m, k)));
+      const settled = await Promise.allSettled(rows.map(([m, k]) => app.conversationLog.recordExchange(m, k, app.clock.now(), null)));
       const expected = db.name === 'postgres' ? ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'] : ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'];
       expect(settled.map((s) => s.status)).toEqual(expected);
       expect(await count(app, `SELECT count(*) AS n FROM messages WHERE openid IN ('o_batch_1', 'o_batch_2', 'o_batch_3')`)).toBe(3);
@@ -73,14 +73,14 @@ for (const db of DB_BACKENDS) {
       const now = () => Math.floor(app.clock.now() / 1000);
       // An earlier message of another citizen, answered and stored.
       const [old, oldKey] = parse(text(app, 'o_batch_old', '上午有人吗', '5000'));
-      expect(await log.recordInbound(old, oldKey)).toEqual({ fresh: true });
+      expect(await log.recordExchange(old, oldKey, app.clock.now(), null)).toEqual({ fresh: true });
       await log.recordOutbound({ openid: 'o_batch_old', kind: 'text', content: '工作日上午 9 点到 12 点都有人。', channel: 'passive', msgKey: `r:${oldKey}` });
       const oldCitizen = await log.citizen('o_batch_old');
       app.clock.advance(60_000);
       const [follow, followKey] = parse(wire.buildXml('o_batch_new', { type: 'subscribe', scene: 'hall-xinhua' }, now(), '0'));
       const [first, firstKey] = parse(text(app, 'o_batch_new', '您好，刚关注，想问问老年卡怎么办', '5001'));
       // Enqueued in one turn: one batch.
-      const results = await Promise.all([log.recordInbound(follow, followKey), log.recordInbound(first, firstKey), log.recordInbound(old, oldKey)]);
+      const results = await Promise.all([log.recordExchange(follow, followKey, app.clock.now(), null), log.recordExchange(first, firstKey, app.clock.now(), null), log.recordExchange(old, oldKey, app.clock.now(), null)]);
       expect(results).toEqual([{ fresh: true }, { fresh: true }, { fresh: false, reply: { kind: 'text', content: '工作日上午 9 点到 12 点都有人。', payload: null } }]);
       expect(await log.citizen('o_batch_new')).toMatchObject({ subscribed: true, scene: 'hall-xinhua', lastInteractionKind: 'message', lastMessageAt: app.clock.now() });
       expect(await log.citizen('o_batch_old')).toEqual(oldCitizen); // the retry is not a new interaction

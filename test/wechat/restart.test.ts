@@ -96,7 +96,7 @@ for (const kv of KV_BACKENDS) {
       const msg = retryable(first, 'o_restart_2', '谢谢你们', '88000000000000002');
       // What the dying process left: the message stored, its claim on the message (in Redis, where
       // it outlives the process), no reply.
-      expect(await first.conversationLog.recordInbound(toMessage(parseWeChatXml(msg.xml)), msg.key)).toBeTruthy();
+      expect(await first.conversationLog.recordExchange(toMessage(parseWeChatXml(msg.xml)), msg.key, clock.now(), null)).toBeTruthy();
       await first.kv.set(`dedup:${msg.key}`, 'p', claimTtlMs(REPLY_TIMEOUT_MS));
       await crash(first);
 
