@@ -197,7 +197,9 @@ export class Ratings {
       if (!r) throw new RatingError('not_found', '没有这条整改。');
       if (r.status !== 'submitted') throw new RatingError('wrong_state', '只能审核已提交的整改。');
       const status: RectificationStatus = approve ? 'approved' : 'returned';
-      const res = await tx.getRepository(RectificationEntity).update({ id, status: 'submitted' }, { status, reviewedBy: staffId, reviewedAt: now, reviewNote: text || null, ...(approve ? { toldAt: now } : {}) });
+      // The rater is told (反馈) on approval: toldAt is set with it, and the row returned is the row stored.
+      const change = { status, reviewedBy: staffId, reviewedAt: now, reviewNote: text || null, ...(approve ? { toldAt: now } : {}) };
+      const res = await tx.getRepository(RectificationEntity).update({ id, status: 'submitted' }, change);
       if (res.affected !== 1) throw new RatingError('conflict', '整改刚被其他同事改动，请刷新后再试。');
       if (approve) {
         const rating = await tx.getRepository(RatingEntity).findOneByOrFail({ id: r.ratingId });
@@ -206,7 +208,7 @@ export class Ratings {
         const fallback = this.d.template ? fillTemplate(this.d.template, { service: label, case_no: rating.subjectId, ticket_no: rating.subjectId, step: '整改反馈', time, note: r.report ?? '' }) : undefined;
         await this.d.outbox.send({ openid: rating.openid, messages: [{ type: 'text', content: `您对${label}的评价我们收到了，整改情况如下：\n${r.report ?? ''}\n感谢您的监督。` }], ...(fallback ? { fallback } : {}), ref: `rectification:${id}` }, { uniqueKey: `rectification:${id}:told`, manager: tx });
       }
-      return { ...r, status, reviewedBy: staffId, reviewedAt: now, reviewNote: text || null };
+      return { ...r, ...change };
     });
   }
 
