@@ -31,6 +31,7 @@ import { passwordPage, signInPage } from './pages/signin.ts';
 import { auditPage, staffPage } from './pages/staff.ts';
 import { allowed, departmentsOf, ROLES, views, VIEWS, type InboxView, type PanelAction, type Role, type StaffActor } from '../policies/index.ts';
 import { randomToken, sameToken, SESSION_COOKIE, type AttemptThrottle, type SessionData, type StaffSessions } from './sessions.ts';
+import { clip } from '../platform/text.ts';
 
 export interface AdminDeps {
   profile: Profile;
@@ -508,7 +509,7 @@ export function adminRoutes(d: AdminDeps): Router {
     return '已办结，会话交还机器人。';
   });
   act('escalate', async (ctx, id, f) => {
-    await d.inbox.escalate(st(ctx).actor, id, `上报：${(f.note ?? '').trim().slice(0, 300) || '请负责人督办'}`, who(ctx));
+    await d.inbox.escalate(st(ctx).actor, id, `上报：${clip((f.note ?? '').trim(), 300) || '请负责人督办'}`, who(ctx));
     return '已上报负责人督办。';
   });
   act('retry', async (ctx, id, f) => {

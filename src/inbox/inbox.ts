@@ -24,6 +24,7 @@ import { dueAt } from './due.ts';
 import { InboxImageEntity, StaffReplyEntity, type InboxImageRow, type StaffReplyRow } from './entities.ts';
 import { localTime } from './format.ts';
 import { MAX_IMAGE_BYTES, sniffImage } from './images.ts';
+import { clip } from '../platform/text.ts';
 
 export type InboxErrorCode = 'not_found' | 'forbidden' | 'conflict' | 'invalid';
 
@@ -289,7 +290,7 @@ export class Inbox {
     const row = await this.loadFor(actor, id, 'transfer');
     if (!this.departments.has(department)) throw new InboxError('invalid', '没有这个部门');
     if (department === row.department) throw new InboxError('invalid', '会话已经在这个部门');
-    const cleanNote = note.trim().slice(0, 500);
+    const cleanNote = clip(note.trim(), 500);
     const escalatedTo = row.escalatedAt !== null ? ((await this.supervisorOf(department))?.id ?? null) : null;
     await this.change(
       row,

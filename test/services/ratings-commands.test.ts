@@ -117,6 +117,10 @@ for (const db of DB_BACKENDS) {
         expect(r2.rating?.comment).toBe(long.slice(0, 500));
         expect((await a.ratings.ratingOf('case', String(c2.id)))?.comment).toBe(long.slice(0, 500));
         expect((await a.ratings.ratingOf('case', String(c2.id)))?.comment).toHaveLength(500);
+        // Counted in characters, as the citizen counts them: an emoji at the limit is kept whole, never cut in half (a lone surrogate shows as �).
+        const [c5] = [await completedCase(a, 'o_rater')];
+        const emoji = `${'办得快'.repeat(166)}好👍👍`; // 501 characters, 503 UTF-16 units
+        expect((await a.ratings.rate('case', String(c5.id), 'o_rater', 5, emoji)).rating?.comment).toBe(`${'办得快'.repeat(166)}好👍`);
 
         const r3 = await a.ratings.rate('case', String(c3.id), 'o_rater', 3, ' \n ');
         expect(r3).toMatchObject({ said: '感谢您的评价！', rating: { level: 3, comment: null } });
@@ -389,6 +393,11 @@ for (const db of DB_BACKENDS) {
         const back = await a.ratings.reviewRectification(r2.id, team.supervisor.id, false, `\n${long}`, '咨询会话 #71');
         expect(back.reviewNote).toBe(long.slice(0, 1000));
         expect((await a.db.getRepository(RectificationEntity).findOneByOrFail({ id: r2.id })).reviewNote).toBe(long.slice(0, 1000));
+        const poor2 = await recorded(a, 72, 1, 'service-centre');
+        const r3 = await rectOf(a, poor2!.id);
+        await a.ratings.submitRectification(r3.id, team.handler.id, '已对接待人员进行了约谈和培训。');
+        const emoji = `${'请补充材料'.repeat(199)}再补充👍👍👍`; // 1001 characters, 1004 UTF-16 units
+        expect((await a.ratings.reviewRectification(r3.id, team.supervisor.id, false, emoji, '咨询会话 #72')).reviewNote).toBe(`${'请补充材料'.repeat(199)}再补充👍👍`);
       });
 
       /** The next transaction sees the rectification as read, then a colleague's change lands before its update (as on PostgreSQL). */

@@ -8,6 +8,7 @@ import { departmentsOf, mayBill, mayReconcile, canSee } from '../../policies/ind
 import { html } from '../../web/html.ts';
 import type { BillEventRow, BillRow, BillStatus } from './entities.ts';
 import { BillError, STATUS_NAMES, yuan, type Bills } from './index.ts';
+import { clip } from '../../platform/text.ts';
 
 const FILTERS = { open: '待缴费', paid: '已缴费', refund: '退款', closed: '已关闭', all: '全部' } as const;
 type Filter = keyof typeof FILTERS;
@@ -201,7 +202,7 @@ export function billSection(bills: Bills, departmentName: (id: string | null) =>
         const form = await kit.checkedForm(ctx);
         const b = await load(ctx);
         const a = kit.actor(ctx);
-        const reason = (form.reason ?? '').trim().slice(0, 100);
+        const reason = clip((form.reason ?? '').trim(), 100);
         if (!mayBill(a, 'close', b) || reason.length < 2) {
           await kit.flash(ctx, 'error', reason.length < 2 ? '请写明关闭原因' : '只有负责人可以关闭待缴费的账单');
           return ctx.redirect(`/admin/bills/${b.id}`);

@@ -18,6 +18,7 @@ import type { ProfileTemplate } from '../../profile/schema.ts';
 import { isValidAt } from '../../profile/validity.ts';
 import { AttachmentEntity, CaseCounterEntity, CaseEntity, CaseEventEntity, DraftEntity, type AttachmentRow, type CaseEventKind, type CaseEventRow, type CaseRow } from './entities.ts';
 import { checkForm, cleanFileName, type FieldValue, type Upload } from './forms.ts';
+import { clip } from '../../platform/text.ts';
 
 const DAY = 86_400_000;
 /** Wrong tries at a case number and query code a caller (an openid, an IP) has per window. */
@@ -418,7 +419,7 @@ export class Cases {
     const fileFields = s.application.form.filter((f): f is Extract<FormField, { type: 'file' }> => f.type === 'file').map((f) => ({ ...f, required: false }));
     const checked = checkForm(fileFields, {}, uploads, { now: this.d.clock.now(), ...(this.d.addressExample ? { addressExample: this.d.addressExample } : {}), partial: true });
     if (Object.keys(checked.errors).length) throw new CaseError('invalid', '有文件需要换一下，请看标红的地方。', checked.errors);
-    const note = (input.note ?? '').trim().slice(0, 500);
+    const note = clip((input.note ?? '').trim(), 500);
     if (Object.values(checked.files).flat().length === 0 && note.length === 0) throw new CaseError('invalid', '请上传补正的材料，或写一句说明。');
     const stored = await this.storeFiles(openid, c.serviceId, checked.files);
     try {

@@ -9,6 +9,7 @@ import type { CustomMessage } from '../../wechat/api/index.ts';
 import { fillTemplate } from '../../chat/templates.ts';
 import type { ProfileTemplate } from '../../profile/schema.ts';
 import { RatingEntity, RectificationEntity, type RatingRow, type RatingSubject, type RectificationRow, type RectificationStatus } from './entities.ts';
+import { clip } from '../../platform/text.ts';
 
 export const LEVEL_NAMES: Record<number, string> = { 5: '非常满意', 4: '满意', 3: '基本满意', 2: '不满意', 1: '非常不满意' };
 const SUBJECTS: RatingSubject[] = ['ticket', 'case', 'booking', 'conversation'];
@@ -97,7 +98,7 @@ export class Ratings {
     const thing = await this.subjects.get(subject)?.(subjectId);
     if (!thing || thing.openid !== openid) throw new RatingError('not_found', '没有找到要评价的事项。');
     if (!thing.finished) throw new RatingError('wrong_state', '办结以后才能评价。');
-    const text = comment?.trim().slice(0, 500) || null;
+    const text = clip(comment?.trim() ?? '', 500) || null;
     const now = this.d.clock.now();
     const stored = await this.d.ds.transaction(async (tx) => {
       const id = await insertIgnoringDuplicate(tx, RatingEntity, { subject, subjectId, department: thing.department, staffId: thing.staffId ?? null, openid, level, comment: text, createdAt: now });
@@ -189,7 +190,7 @@ export class Ratings {
    * to the department with a note.
    */
   async reviewRectification(id: number, staffId: number, approve: boolean, note: string, label: string): Promise<RectificationRow> {
-    const text = note.trim().slice(0, 1000);
+    const text = clip(note.trim(), 1000);
     if (!approve && [...text].length < 4) throw new RatingError('invalid', '退回时请写明原因。');
     const now = this.d.clock.now();
     return this.d.ds.transaction(async (tx) => {

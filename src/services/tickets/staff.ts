@@ -13,6 +13,7 @@ import { LEVEL_NAMES } from '../ratings/index.ts';
 import type { TicketEventRow, TicketRow, TicketStatus } from './entities.ts';
 import { STATUS_NAMES, TicketError, type Tickets } from './index.ts';
 import { ApiKeys } from './open311.ts';
+import { clip } from '../../platform/text.ts';
 
 const VIEWS = {
   submitted: { label: '待受理', statuses: ['submitted'] },
@@ -305,7 +306,7 @@ export function ticketSection(tickets: Tickets, ratings: Ratings, core: Core) {
       const form = await kit.checkedForm(ctx);
       const a = kit.actor(ctx);
       if (!mayManageApiKeys(a)) return kit.fail(ctx, 403, '只有管理员能管理 Open311 密钥');
-      const name = (form.name ?? '').trim().slice(0, 60);
+      const name = clip((form.name ?? '').trim(), 60);
       if (!name) {
         await kit.flash(ctx, 'error', '请写明密钥给谁用');
         return ctx.redirect('/admin/open311-keys');
