@@ -1,7 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CaseEntity, DraftEntity, type CaseRow } from '../../src/services/cases/entities.ts';
-import { CaseError, statusName } from '../../src/services/cases/index.ts';
+import { CaseEntity, CaseEventEntity, DraftEntity, type CaseRow } from '../../src/services/cases/entities.ts';
+import type { EntityManager } from 'typeorm';
+import { CaseError, Cases, statusName } from '../../src/services/cases/index.ts';
+import { tryLock } from '../../src/platform/kv/index.ts';
 import type { Upload } from '../../src/services/cases/forms.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
@@ -658,6 +660,329 @@ for (const db of DB_BACKENDS) {
       await a.jobs.runDue();
       expect((await a.cases.get(c.id))?.escalatedAt).toBe(back.dueAt! + 1);
       expect((await a.cases.timeline(c.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
+    });
+
+    // ---- edges of the moves, the jobs and the pushes ------------------------------------------------
+
+    it('advance from a step the item has elsewhere or not at all: from the first it goes to the second, from an unknown one it refuses; with two steps it completes', async () => {
+      const a = await app((p) => (item(p, 'senior-card').application.steps = [{ id: 'accept', name: '受理' }, { id: 'complete', name: '办结' }]));
+      const rows = a.db.getRepository(CaseEntity);
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.accept(c.id, 'staff:1');
+      await rows.update({ id: c.id }, { step: 'accept' }); // the row put back at 受理 (a data repair)
+      expect(await a.cases.advance(c.id, 'staff:1')).toMatchObject({ status: 'in_progress', step: 'review' });
+      await rows.update({ id: c.id }, { step: 'check' }); // a step the item no longer has
+      const unknown = await caught(a.cases.advance(c.id, 'staff:1'));
+      expect([unknown.code, unknown.message]).toEqual(['wrong_state', '已经是最后一步了，请办结。']);
+      expect(await a.cases.get(c.id)).toMatchObject({ status: 'in_progress', step: 'check' });
+      // 受理 → 办结: accepted at the last step, advancing completes
+      const s = await seniorCase(a);
+      expect(await a.cases.accept(s.id, 'staff:1')).toMatchObject({ status: 'in_progress', step: 'complete' });
+      expect(await a.cases.advance(s.id, 'staff:1', '请到中心领卡')).toMatchObject({ status: 'completed', step: 'complete' });
+      const t = await seniorCase(a, 'o_applicant', '张爷爷');
+      await a.cases.accept(t.id, 'staff:1');
+      await rows.update({ id: t.id }, { step: 'accept' });
+      expect(await a.cases.advance(t.id, 'staff:1')).toMatchObject({ status: 'completed', step: 'complete' });
+      expect((await a.cases.timeline(t.id)).map((e) => e.kind)).toEqual(['submitted', 'accepted', 'completed']);
+    });
+
+    it('advancing a case that the citizen takes back in from 补正 at that moment, at the step before 办结, says to complete it', async () => {
+      const a = await app();
+      const c = await seniorCase(a);
+      await a.cases.accept(c.id, 'staff:1'); // at 制卡, the step before 办结
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清楚，请重拍');
+      const ds = a.db;
+      const transaction = ds.transaction.bind(ds);
+      (ds as { transaction: unknown }).transaction = async (fn: (tx: EntityManager) => Promise<unknown>) => {
+        (ds as { transaction: unknown }).transaction = transaction;
+        await a.cases.correct('o_applicant', c.id, { note: '已重拍' }, []); // read as 待补正, moved as 办理中
+        return transaction(fn);
+      };
+      const e = await caught(a.cases.advance(c.id, 'staff:1'));
+      expect([e.code, e.message]).toEqual(['wrong_state', '已经是最后一步了，请办结。']);
+      expect(await a.cases.get(c.id)).toMatchObject({ status: 'in_progress', step: 'make', completedAt: null });
+      expect((await a.cases.timeline(c.id)).map((x) => x.kind)).toEqual(['submitted', 'accepted', 'correction_requested', 'corrected']);
+      expect(await a.cases.complete(c.id, 'staff:1')).toMatchObject({ status: 'completed' });
+    });
+
+    it('an item\'s fee is charged exactly once, at submission or at acceptance as the item says; a free item is never charged', async () => {
+      const a = await app((p) => {
+        Object.assign(item(p, 'residence-permit').application, { fee_fen: 2_000, fee_at: 'submit' });
+        item(p, 'senior-card').application.fee_fen = 500; // on acceptance, the default
+      });
+      const deps = (a.cases as unknown as { d: { charge: (c: CaseRow, ...rest: unknown[]) => Promise<void> } }).d;
+      const charge = deps.charge;
+      const charged: string[] = [];
+      deps.charge = async (c, ...rest) => {
+        charged.push(c.caseNo);
+        return charge(c, ...rest);
+      };
+      const r = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      expect(charged).toEqual([r.caseNo]);
+      await a.cases.accept(r.id, 'staff:1');
+      const s = await seniorCase(a);
+      expect(charged).toEqual([r.caseNo]);
+      await a.cases.accept(s.id, 'staff:1');
+      expect(charged).toEqual([r.caseNo, s.caseNo]);
+      const free = await a.cases.submit('o_applicant', 'individual-business-licence', { name: '张三', id_card: ID, phone: '13812345678', shop_name: '张记面馆', shop_address: '示范区天山路 600 弄 2 号', scope: '餐饮', staff: '3' }, [{ fieldId: 'lease', fileName: 'lease.pdf', data: PDF }]);
+      await a.cases.accept(free.id, 'staff:1');
+      expect(charged).toEqual([r.caseNo, s.caseNo]);
+      expect((await a.bills.unpaid('o_applicant')).map((b) => [b.paysRef, b.amountFen]).sort()).toEqual([[r.caseNo, 2_000], [s.caseNo, 500]].sort());
+    });
+
+    it('each permit gets its own renewal reminder; a one-day permit none (it would be due as it is issued); a reminder for a case not there sends nothing', async () => {
+      const a = await app((p) => {
+        Object.assign(item(p, 'residence-permit').application, { validity_days: 2, renewal_reminder_days: 1 });
+        item(p, 'senior-card').application.validity_days = 1; // reminded by default 1 day before: at issue
+      });
+      await seniorCase(a, 'o_applicant', '赵奶奶'); // a case still waiting, the first in the table
+      const r1 = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      const r2 = await a.cases.submit('o_applicant', 'residence-permit', form({ name: '王小红' }), files());
+      const day = await seniorCase(a);
+      for (const c of [r1, r2, day]) {
+        await a.cases.accept(c.id, 'staff:1');
+        await a.cases.complete(c.id, 'staff:1');
+      }
+      expect((await a.cases.get(day.id))?.validUntil).toBe(a.clock.now() + 86_400_000);
+      expect((await a.jobs.list({ name: Cases.RENEWAL })).map((j) => [j.uniqueKey, j.runAt])).toEqual([
+        [`case:${r1.id}:renewal`, a.clock.now() + 86_400_000],
+        [`case:${r2.id}:renewal`, a.clock.now() + 86_400_000],
+      ]);
+      a.clock.advance(86_400_000);
+      await a.jobs.runDue();
+      const last = async (c: CaseRow) => (await a.cases.timeline(c.id)).at(-1)!.kind;
+      expect([await last(r1), await last(r2), await last(day)]).toEqual(['renewal_reminded', 'renewal_reminded', 'completed']);
+      const events = (await a.db.getRepository(CaseEventEntity).count());
+      await a.jobs.enqueue(Cases.RENEWAL, { caseId: day.id + 1000 });
+      await a.jobs.runDue();
+      expect((await a.jobs.list({ name: Cases.RENEWAL })).map((j) => j.status)).toEqual(['done', 'done', 'done']);
+      expect(await a.db.getRepository(CaseEventEntity).count()).toBe(events);
+    });
+
+    it('a deadline check that no longer applies escalates nothing and looks up no one: the case completed, refused, waiting for the citizen, given a new due time, already escalated, or not there', async () => {
+      const a = await app();
+      const deps = (a.cases as unknown as { d: { supervisorOf: (d: string | null) => Promise<unknown> } }).d;
+      const supervisorOf = deps.supervisorOf;
+      const lookups: (string | null)[] = [];
+      let meanwhile: (() => Promise<unknown>) | null = null;
+      deps.supervisorOf = async (d) => {
+        lookups.push(d);
+        const f = meanwhile;
+        meanwhile = null;
+        if (f) await f();
+        return supervisorOf(d);
+      };
+      const [done, refused, waiting, moved, late] = [await seniorCase(a, 'o_applicant', '甲'), await seniorCase(a, 'o_applicant', '乙'), await seniorCase(a, 'o_applicant', '丙'), await seniorCase(a, 'o_applicant', '丁'), await seniorCase(a, 'o_applicant', '戊')];
+      let dueAt = 0;
+      for (const c of [done, refused, waiting, moved, late]) dueAt = (await a.cases.accept(c.id, 'staff:1')).dueAt!;
+      await a.cases.complete(done.id, 'staff:1');
+      await a.cases.refuse(refused.id, 'staff:1', '不符合办理条件');
+      await a.cases.requestCorrection(waiting.id, 'staff:1', '照片看不清楚');
+      await a.cases.requestCorrection(moved.id, 'staff:1', '照片看不清楚');
+      a.clock.advance(86_400_000);
+      const newDue = (await a.cases.correct('o_applicant', moved.id, { note: '已重拍' }, [])).dueAt!;
+      expect(newDue).toBeGreaterThan(dueAt);
+      a.clock.set(dueAt + 1);
+      await a.jobs.runDue();
+      expect(lookups).toEqual(['civil-affairs']); // the one case overdue
+      // checks already under way when the case moved (not called off): each finds nothing to do
+      for (const c of [done, refused, waiting, moved, late]) await a.jobs.enqueue(Cases.OVERDUE, { caseId: c.id, dueAt });
+      await a.jobs.enqueue(Cases.OVERDUE, { caseId: late.id + 1000, dueAt });
+      await a.jobs.runDue();
+      expect(lookups).toEqual(['civil-affairs']);
+      expect((await a.jobs.list({ name: Cases.OVERDUE })).filter((j) => j.status !== 'done' && j.status !== 'cancelled')).toEqual([expect.objectContaining({ runAt: newDue, status: 'pending' })]);
+      for (const c of [done, refused, waiting, moved]) expect(await a.cases.get(c.id), c.caseNo).toMatchObject({ escalatedAt: null, escalatedTo: null });
+      expect((await a.cases.timeline(late.id)).filter((e) => e.kind === 'escalated')).toHaveLength(1);
+      // completed while the check looked up the supervisor: not escalated after all
+      meanwhile = () => a.cases.complete(moved.id, 'staff:1', '请到中心领卡');
+      a.clock.set(newDue + 1);
+      await a.jobs.runDue();
+      expect(lookups).toEqual(['civil-affairs', 'civil-affairs']);
+      expect(await a.cases.get(moved.id)).toMatchObject({ status: 'completed', escalatedAt: null });
+      expect((await a.cases.timeline(moved.id)).map((e) => e.kind)).toEqual(['submitted', 'accepted', 'correction_requested', 'corrected', 'completed']);
+    });
+
+    it('the deadline check is keyed by the case\'s place on its timeline, and called off by each move that stops the clock', async () => {
+      const a = await app();
+      const other = await seniorCase(a, 'o_applicant', '张爷爷');
+      const c = await seniorCase(a);
+      const overdue = async () => (await a.jobs.list({ name: Cases.OVERDUE })).map((j) => [j.uniqueKey, j.status]);
+      const accepted = await a.cases.accept(c.id, 'staff:1');
+      expect(await overdue()).toEqual([[`case:${c.id}:overdue:${accepted.dueAt}:1`, 'pending']]);
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清楚');
+      expect(await overdue()).toEqual([[`case:${c.id}:overdue:${accepted.dueAt}:1`, 'cancelled']]);
+      a.clock.advance(86_400_000);
+      const back = await a.cases.correct('o_applicant', c.id, { note: '已重拍' }, []);
+      await a.cases.complete(c.id, 'staff:1');
+      const otherAccepted = await a.cases.accept(other.id, 'staff:1');
+      await a.cases.refuse(other.id, 'staff:1', '申请人未满 60 周岁');
+      expect(await overdue()).toEqual([
+        [`case:${c.id}:overdue:${accepted.dueAt}:1`, 'cancelled'],
+        [`case:${c.id}:overdue:${back.dueAt}:3`, 'cancelled'],
+        [`case:${other.id}:overdue:${otherAccepted.dueAt}:1`, 'cancelled'],
+      ]);
+    });
+
+    it('a move the citizen is not told of (their own 补正, a 督办) queues no push', async () => {
+      const a = await app();
+      const c = await seniorCase(a);
+      await a.cases.accept(c.id, 'staff:1');
+      await a.cases.requestCorrection(c.id, 'staff:1', '照片看不清楚');
+      await a.jobs.runDue();
+      const pushes = async () => (await a.jobs.list({ name: Cases.PUSH })).length;
+      expect(await pushes()).toBe(3);
+      const back = await a.cases.correct('o_applicant', c.id, { note: '已重拍' }, []);
+      a.clock.set(back.dueAt! + 1);
+      await a.jobs.runDue();
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).toEqual(['submitted', 'accepted', 'correction_requested', 'corrected', 'escalated']);
+      expect(await pushes()).toBe(3);
+    });
+
+    it('a case\'s pushes wait while another instance is pushing that case, then go out once', async () => {
+      const a = await app();
+      const c = await seniorCase(a);
+      const held = await tryLock(a.kv, `case-push:${c.id}`, 60_000);
+      await a.jobs.runDue();
+      expect(custom(a)).toEqual([]);
+      expect(await a.jobs.list({ name: Cases.PUSH })).toEqual([expect.objectContaining({ status: 'pending', attempts: 1, lastError: expect.stringContaining('another instance is pushing this case') })]);
+      await held!.release();
+      a.clock.advance(60_000);
+      await a.jobs.runDue();
+      expect(custom(a)).toEqual([expect.stringMatching(new RegExp(`^已收到您的「老年人优待证（敬老卡）」申请。\\n办件编号：${c.caseNo}`))]);
+      expect((await a.jobs.list({ name: Cases.PUSH })).map((j) => j.status)).toEqual(['done']);
+    });
+
+    it('every completion told inside the window gets its own rating question; every message names its case', async () => {
+      const a = await app();
+      const c1 = await seniorCase(a);
+      const c2 = await seniorCase(a, 'o_applicant', '张爷爷');
+      for (const c of [c1, c2]) {
+        await a.cases.accept(c.id, 'staff:1');
+        await a.cases.complete(c.id, 'staff:1');
+      }
+      await a.jobs.runDue();
+      const menus = a.emulator!.platform.inbox('o_applicant').filter((i) => i.message.type === 'msgmenu').map((i) => JSON.stringify(i.message));
+      expect(menus).toHaveLength(2);
+      expect(menus.some((m) => m.includes(`rt-case-${c1.id}-5`)) && menus.some((m) => m.includes(`rt-case-${c2.id}-5`))).toBe(true);
+      await a.conversationLog.flush();
+      const refs = (await a.conversationLog.history('o_applicant')).filter((m) => m.direction === 'out' && m.ref?.startsWith('case:')).map((m) => m.ref);
+      expect(refs.sort()).toEqual([...Array(3).fill(`case:${c1.id}`), `case:${c1.id}:rating`, ...Array(3).fill(`case:${c2.id}`), `case:${c2.id}:rating`].sort());
+    });
+
+    it('past the window the template names the step, the note and the time (padded), links to the case or, for a renewal, to applying; no rating question is even queued', async () => {
+      const a = await app((p) => {
+        Object.assign(item(p, 'residence-permit').application, { validity_days: 2, renewal_reminder_days: 1 });
+        p.templates.case_progress.fields.thing5 = '{note}';
+        p.templates.case_progress.labels.thing5 = '说明';
+      });
+      const s = await seniorCase(a);
+      const r = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.accept(r.id, 'staff:1');
+      await a.cases.complete(r.id, 'staff:1');
+      a.clock.set(cst(2027, 1, 5, 9, 5)); // long past the window
+      await a.cases.requestCorrection(s.id, 'staff:1', '照片看不清楚，请重拍');
+      await a.jobs.runDue();
+      const sent = a.emulator!.platform.inbox('o_applicant').filter((i) => i.channel === 'template').map((i) => {
+        const d = i.message.data as Record<string, string>;
+        return [d.character_string2, d.phrase3, d.thing5, d.time4, i.message.url];
+      });
+      const casePage = (c: CaseRow) => a.cases.casePage(c);
+      expect(sent.sort()).toEqual([
+        [s.caseNo, '已提交', '—', '2027-01-05 09:05', casePage(s)],
+        [s.caseNo, '需要补正', '照片看不清楚，请重拍', '2027-01-05 09:05', casePage(s)],
+        [r.caseNo, '已提交', '—', '2027-01-05 09:05', casePage(r)],
+        [r.caseNo, '审核', '—', '2027-01-05 09:05', casePage(r)],
+        [r.caseNo, '已办结', '—', '2027-01-05 09:05', casePage(r)],
+        [r.caseNo, '即将到期', '—', '2027-01-05 09:05', a.cases.applyPage('residence-permit')],
+      ].sort());
+      expect((await a.jobs.list({ name: 'outbox.send' })).filter((j) => (JSON.parse(j.payload) as { ref?: string }).ref === `case:${r.id}:rating`)).toEqual([]);
+    });
+
+    it('a 补正 replaces only what goes past a field\'s max_files, the oldest first; the timeline is the case\'s own', async () => {
+      const a = await app((p) => (item(p, 'residence-permit').application.form.find((f: { id: string }) => f.id === 'proof').max_files = 5));
+      const other = await seniorCase(a);
+      const proofs = (...names: string[]): Upload[] => names.map((fileName) => ({ fieldId: 'proof', fileName, data: PDF }));
+      const c = await a.cases.submit('o_applicant', 'residence-permit', form(), [files()[0]!, ...proofs('p1.pdf', 'p2.pdf', 'p3.pdf')]);
+      const current = async () => (await a.cases.attachments(c.id, { current: true })).map((x) => x.fileName);
+      const correctWith = async (name: string) => {
+        await a.cases.requestCorrection(c.id, 'staff:1', '请补充完整的租房合同');
+        await a.cases.correct('o_applicant', c.id, {}, proofs(name));
+      };
+      await correctWith('p4.pdf'); // four of five
+      expect(await current()).toEqual(['me.jpg', 'p1.pdf', 'p2.pdf', 'p3.pdf', 'p4.pdf']);
+      await correctWith('p5.pdf'); // exactly five
+      expect(await current()).toEqual(['me.jpg', 'p1.pdf', 'p2.pdf', 'p3.pdf', 'p4.pdf', 'p5.pdf']);
+      await correctWith('p6.pdf'); // one too many: the oldest goes
+      expect(await current()).toEqual(['me.jpg', 'p2.pdf', 'p3.pdf', 'p4.pdf', 'p5.pdf', 'p6.pdf']);
+      expect((await a.cases.attachments(c.id)).filter((x) => x.replacedAt !== null).map((x) => x.fileName)).toEqual(['p1.pdf']);
+      expect((await a.cases.timeline(c.id)).map((e) => e.kind)).toEqual(['submitted', ...Array(3).fill(['correction_requested', 'corrected']).flat()]);
+      expect((await a.cases.timeline(other.id)).map((e) => [e.caseId, e.kind])).toEqual([[other.id, 'submitted']]);
+    });
+
+    it('an empty note is no note; the masked form leaves out what was not filled in and shows a field marked not personal as it is', async () => {
+      const a = await app((p) => item(p, 'individual-business-licence').application.form.splice(3, 0, { id: 'shop_phone', label: '店铺订餐电话', type: 'phone', personal: 'none', required: false }));
+      const s = await seniorCase(a);
+      await a.cases.accept(s.id, 'staff:1', '');
+      const accepted = (await a.cases.timeline(s.id)).at(-1)!;
+      expect(accepted.note).toBe('');
+      for (const to of ['public', 'citizen', 'staff'] as const) expect(a.cases.noteShown(accepted, to)).toBeNull();
+      const c = await a.cases.submit('o_applicant', 'individual-business-licence', { name: '张三', id_card: ID, phone: '13812345678', shop_phone: '13912345678', shop_name: '张记面馆', shop_address: '示范区天山路 600 弄 2 号', scope: '餐饮', staff: '3' }, [{ fieldId: 'lease', fileName: 'lease.pdf', data: PDF }]);
+      const masked = a.cases.maskedForm(c);
+      expect(masked.find((x) => x.label === '店铺订餐电话')?.value).toBe('13912345678');
+      expect(masked.find((x) => x.label === '联系电话')?.value).not.toBe('13812345678');
+      const bare = { ...c, formData: JSON.stringify({ name: '张三', scope: '餐饮' }) } as CaseRow;
+      expect(a.cases.maskedForm(bare)).toEqual([
+        { label: '经营者姓名', value: '张*' },
+        { label: '经营类别', value: '餐饮' },
+      ]);
+    });
+
+    it('two taps on 删除 at once: one removes the draft file, the other finds it gone; a stored copy left behind is logged', async () => {
+      const a = await app();
+      await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me.jpg', data: JPEG }]);
+      const [photo] = (await a.cases.draft('o_applicant', 'residence-permit')).attachments;
+      const deps = (a.cases as unknown as { d: { storage: { delete(key: string): Promise<void> }; log: { warn: (...args: unknown[]) => void } } }).d;
+      const warned: unknown[][] = [];
+      deps.log.warn = (...args: unknown[]) => void warned.push(args);
+      expect((await Promise.all([a.cases.removeDraftFile('o_applicant', photo!.id), a.cases.removeDraftFile('o_applicant', photo!.id)])).sort()).toEqual([false, true]);
+      expect(warned).toEqual([]);
+      await a.cases.saveDraft('o_applicant', 'residence-permit', {}, [{ fieldId: 'photo', fileName: 'me2.jpg', data: JPEG }]);
+      const [second] = (await a.cases.draft('o_applicant', 'residence-permit')).attachments;
+      const failure = new Error('disk unavailable');
+      deps.storage.delete = async () => {
+        throw failure;
+      };
+      expect(await a.cases.removeDraftFile('o_applicant', second!.id)).toBe(true);
+      expect(warned).toEqual([[{ err: failure, attachment: second!.id }, 'removed draft file left in storage']]);
+    });
+
+    it('one submit per citizen and item at a time: others go through side by side; a wrong field is explained in the profile\'s words', async () => {
+      const a = await app();
+      const both = await Promise.all([a.cases.submit('o_applicant', 'residence-permit', form(), files()), seniorCase(a), a.cases.submit('o_second', 'residence-permit', form(), files())]);
+      expect(both.map((c) => [c.openid, c.serviceId, c.status])).toEqual([
+        ['o_applicant', 'residence-permit', 'submitted'],
+        ['o_applicant', 'senior-card', 'submitted'],
+        ['o_second', 'residence-permit', 'submitted'],
+      ]);
+      const twice = await Promise.allSettled([seniorCase(a), seniorCase(a)]);
+      expect(twice[0]).toMatchObject({ status: 'fulfilled' });
+      expect(twice[1]).toMatchObject({ status: 'rejected', reason: { code: 'conflict', message: '您的申请正在提交，请稍等一下，不用重复提交。提交好了会在「我的办件」里看到。' } });
+      const bad = await caught(a.cases.submit('o_applicant', 'residence-permit', form({ address: '天山路' }), files()));
+      expect([bad.code, bad.message, bad.fields]).toEqual(['invalid', '有几项需要改一下，请看标红的地方。', { address: '在沪居住地址请写到门牌号，例如：示范区天山路 600 弄 2 号 301 室。' }]);
+    });
+
+    it('an item without 补正 or 不予受理 says so; a case in progress can be refused', async () => {
+      const a = await app((p) => Object.assign(item(p, 'senior-card').application, { correction: false, refusal: false }));
+      const s = await seniorCase(a);
+      const noCorrection = await caught(a.cases.requestCorrection(s.id, 'staff:1', '照片看不清楚'));
+      expect([noCorrection.code, noCorrection.message]).toEqual(['not_allowed', '这个事项不办理补正。']);
+      const noRefusal = await caught(a.cases.refuse(s.id, 'staff:1', '不符合办理条件'));
+      expect([noRefusal.code, noRefusal.message]).toEqual(['not_allowed', '这个事项不设不予受理。']);
+      expect((await a.cases.timeline(s.id)).map((e) => e.kind)).toEqual(['submitted']);
+      const r = await a.cases.submit('o_applicant', 'residence-permit', form(), files());
+      await a.cases.accept(r.id, 'staff:1');
+      await a.cases.advance(r.id, 'staff:1');
+      expect(await a.cases.refuse(r.id, 'staff:1', '居住登记信息核验不通过')).toMatchObject({ status: 'refused', step: 'make' });
     });
   });
 }
