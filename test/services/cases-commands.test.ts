@@ -705,6 +705,27 @@ for (const db of DB_BACKENDS) {
       expect(await a.cases.complete(c.id, 'staff:1')).toMatchObject({ status: 'completed' });
     });
 
+    it('a colleague\'s change that lands between a move\'s read and its write makes the move fail cleanly: nothing of it is kept', async () => {
+      const a = await app((p) => {
+        item(p, 'senior-card').application.fee_fen = 500; // billed on acceptance, inside the move
+      });
+      const c = await seniorCase(a);
+      const deps = (a.cases as unknown as { d: { charge: (c: CaseRow, s: unknown, tx: EntityManager) => Promise<void> } }).d;
+      const charge = deps.charge;
+      deps.charge = async (row, s, tx) => {
+        deps.charge = charge;
+        await charge(row, s, tx);
+        // As on PostgreSQL (read committed): another handler's move commits after this one read the case.
+        await tx.getRepository(CaseEntity).update({ id: row.id }, { updatedAt: row.updatedAt + 1 });
+      };
+      const e = await caught(a.cases.accept(c.id, 'staff:1'));
+      expect([e.code, e.message]).toEqual(['conflict', '办件刚被别人处理过，请刷新后再试。']);
+      expect(await a.cases.get(c.id)).toMatchObject({ status: 'submitted', acceptedAt: null, dueAt: null, updatedAt: c.updatedAt });
+      expect((await a.cases.timeline(c.id)).map((x) => x.kind)).toEqual(['submitted']);
+      expect(await a.bills.unpaid('o_applicant')).toEqual([]); // the bill was written in the move's transaction: gone with it
+      expect(await a.cases.accept(c.id, 'staff:1')).toMatchObject({ status: 'in_progress' }); // a fresh try goes through
+    });
+
     it('an item\'s fee is charged exactly once, at submission or at acceptance as the item says; a free item is never charged', async () => {
       const a = await app((p) => {
         Object.assign(item(p, 'residence-permit').application, { fee_fen: 2_000, fee_at: 'submit' });

@@ -670,7 +670,8 @@ export class Cases {
    * entry are one transaction: a failure leaves nothing half done, and the job's retry does it all.
    */
   private async checkOverdue(caseId: number, dueAt: number): Promise<void> {
-    const open = (c: CaseRow | null): c is CaseRow => !!c && c.dueAt === dueAt && !c.pausedAt && !c.escalatedAt && (c.status === 'in_progress' || c.status === 'submitted');
+    // Only an accepted case has a due time (a 补正 before acceptance sends it back to 待受理 without one).
+    const open = (c: CaseRow | null): c is CaseRow => !!c && c.dueAt === dueAt && !c.pausedAt && !c.escalatedAt && c.status === 'in_progress';
     const c = await this.d.ds.getRepository(CaseEntity).findOneBy({ id: caseId });
     if (!open(c)) return;
     // Looked up before the transaction: on SQLite a read from outside would wait for it.
