@@ -7,7 +7,7 @@ import { JobEntity, JobQueue } from '../../src/platform/jobs.ts';
 import { createLogger } from '../../src/platform/log.ts';
 import type { BindingKind } from '../../src/profile/bindings.ts';
 import type { BindingsCapability } from '../../src/services/bindings/capability.ts';
-import { BindingEntity, BindingRecordEntity, DeptEventEntity } from '../../src/services/bindings/entities.ts';
+import { BindingEntity, BindingRecordEntity, DeptEventEntity, PushOptOutEntity } from '../../src/services/bindings/entities.ts';
 import { EventError, Events } from '../../src/services/bindings/events.ts';
 import { BindingError, Bindings, keyField, maskKey, normalizeValue, sealSecret, targetHash } from '../../src/services/bindings/index.ts';
 import { HttpVerifier, SIGNATURE_HEADERS, signBody, signatureMatches } from '../../src/services/bindings/verify.ts';
@@ -133,7 +133,10 @@ describe('the department verifier over HTTP (HttpVerifier)', () => {
         const a = answer();
         if (a === 'hang') return;
         if (typeof a === 'number') {
+          // Signed, and saying yes: only the status makes it not an answer.
           res.statusCode = a;
+          res.setHeader(SIGNATURE_HEADERS.timestamp, ts);
+          res.setHeader(SIGNATURE_HEADERS.signature, signBody(SECRET, ts, '{"ok":true}'));
           return res.end('{"ok":true}');
         }
         const out = a === 'notjson' ? 'ok' : a === 'okstring' ? '{"ok":"yes"}' : JSON.stringify({ ok: a !== 'no' });
@@ -296,6 +299,17 @@ for (const db of DB_BACKENDS) {
         expect(await b.list('o_driver_lin')).toEqual([]);
       });
 
+      it('two binds of one key at once: by the same citizen, one binding (the other "already"); by two citizens, the second is taken', async () => {
+        const a = await traffic();
+        const b = cap(a).bindings;
+        const both = await Promise.all([b.bind('o_double_tap', 'vehicle', CAR, true), b.bind('o_double_tap', 'vehicle', CAR, true)]);
+        expect(both.map((r) => r.already).sort()).toEqual([false, true]);
+        expect(both[0].binding.id).toBe(both[1].binding.id);
+        const race = await Promise.allSettled([b.bind('o_husband', 'vehicle', CAR2, true), b.bind('o_wife', 'vehicle', CAR2, true)]);
+        expect(race.map((r) => (r.status === 'fulfilled' ? 'bound' : (r.reason as BindingError).code)).sort()).toEqual(['bound', 'taken']);
+        expect((await rows(a)).map((r) => r.keyValue)).toEqual([CAR.plate, CAR2.plate]);
+      });
+
       it('refuses an unknown kind and a missing consent before anything, and writes nothing', async () => {
         const a = await traffic();
         const b = cap(a).bindings;
@@ -326,7 +340,9 @@ for (const db of DB_BACKENDS) {
         expect((await b.bind('o_guesser', 'licence', LICENCE, true)).already).toBe(false);
         // Another citizen may still bind the key (5 wrong on it, 10 lock it).
         expect(await b.lockedMinutes('o_owner', 'vehicle', CAR.plate)).toBe(0);
-        a.clock.advance(29 * MIN + 30_000);
+        a.clock.advance(19 * MIN + 30_000); // 10.5 minutes left: said as 11
+        expect((await bindErr(b.bind('o_guesser', 'vehicle', CAR, true))).message).toBe('输错次数太多，为保护您的信息，请 11 分钟后再试。');
+        a.clock.advance(10 * MIN);
         expect((await bindErr(b.bind('o_guesser', 'vehicle', CAR, true))).message).toBe('输错次数太多，为保护您的信息，请 1 分钟后再试。');
         a.clock.advance(30_000);
         expect((await b.bind('o_guesser', 'vehicle', CAR, true)).already).toBe(false);
@@ -561,9 +577,11 @@ for (const db of DB_BACKENDS) {
         const off = await ev.accept('tms', inspection('O-1', CAR.plate));
         expect(off.status).toBe('opted_out');
         expect(await a.db.getRepository(DeptEventEntity).findOneByOrFail({ id: off.id })).toMatchObject({ status: 'opted_out', openid: 'o_quiet', detail: 'the citizen switched this kind off' });
+        // A fine cannot be switched off: even a switch stored for it (say, before the profile said so) is ignored.
+        await a.db.getRepository(PushOptOutEntity).insert({ openid: 'o_quiet', eventKind: 'violation_fine', createdAt: a.clock.now() });
         expect((await ev.accept('tms', fine('O-2', CAR.plate))).status).toBe('queued');
         await ev.setOptOut('o_quiet', 'inspection_due', false);
-        expect(await ev.optOuts('o_quiet')).toEqual(new Set());
+        expect(await ev.optOuts('o_quiet')).toEqual(new Set(['violation_fine']));
         const on = await ev.accept('tms', inspection('O-3', CAR.plate));
         expect(on.status).toBe('queued');
         // Switched off again between the event and its push: not sent.
@@ -598,12 +616,14 @@ for (const db of DB_BACKENDS) {
         expect(ev.sendTime(at(2, 0, 30))).toBe(at(8, 0));
         expect(ev.sendTime(at(7, 59, 59))).toBe(at(8, 0));
         expect(ev.sendTime(at(8, 0))).toBe(at(8, 0));
+        expect(ev.sendTime(at(8, 0, 30))).toBe(at(8, 0, 30));
         expect(ev.sendTime(at(12, 0))).toBe(at(12, 0));
         a.profile.bindings.quiet_hours = { from: '12:00', to: '13:30' };
         expect(ev.sendTime(at(11, 59, 59))).toBe(at(11, 59, 59));
         expect(ev.sendTime(at(12, 0))).toBe(at(13, 30));
         expect(ev.sendTime(at(13, 29, 59))).toBe(at(13, 30));
         expect(ev.sendTime(at(13, 30))).toBe(at(13, 30));
+        expect(ev.sendTime(at(13, 30, 30))).toBe(at(13, 30, 30));
         expect(ev.sendTime(at(22, 0))).toBe(at(22, 0));
         a.profile.bindings.quiet_hours = { from: '21:00', to: '08:00' };
 
