@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JobEntity, JobQueue } from '../../src/platform/jobs.ts';
 import { createLogger } from '../../src/platform/log.ts';
 import type { BindingKind } from '../../src/profile/bindings.ts';
@@ -11,6 +11,7 @@ import { BindingEntity, BindingRecordEntity, DeptEventEntity, PushOptOutEntity }
 import { EventError, Events } from '../../src/services/bindings/events.ts';
 import { BindingError, Bindings, keyField, maskKey, normalizeValue, sealSecret, targetHash } from '../../src/services/bindings/index.ts';
 import { HttpVerifier, SIGNATURE_HEADERS, signBody, signatureMatches } from '../../src/services/bindings/verify.ts';
+import { WeChatApiError } from '../../src/wechat/api/index.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { validId } from '../helpers/files.ts';
@@ -589,6 +590,41 @@ for (const db of DB_BACKENDS) {
         await a.jobs.runDue();
         expect(await a.db.getRepository(DeptEventEntity).findOneByOrFail({ id: on.id })).toMatchObject({ status: 'opted_out', detail: 'the citizen switched this kind off' });
         expect(templatesTo(a, 'o_quiet').map((t) => t.message.title)).toEqual(['交通违法缴款通知']);
+      });
+
+      it('the push: a busy WeChat is retried 10 s later with the same client_msg_id; a refusal fails the event for good', async () => {
+        const a = await traffic();
+        const { bindings: b, events: ev } = cap(a);
+        follow(a, 'o_busy_line');
+        await b.bind('o_busy_line', 'vehicle', CAR, true);
+        const send = a.api.template.send.bind(a.api.template);
+        const calls: string[] = [];
+        let answer: 'busy' | 'refuse' | 'ok' = 'busy';
+        vi.spyOn(a.api.template, 'send').mockImplementation(async (openid, m) => {
+          calls.push(`${openid} ${m.clientMsgId}`);
+          if (answer === 'busy') throw new WeChatApiError(-1, 'system error', '/cgi-bin/message/template/send');
+          if (answer === 'refuse') throw new WeChatApiError(43004, 'require subscribe', '/cgi-bin/message/template/send');
+          return send(openid, m);
+        });
+        const t0 = a.clock.now();
+        const r = await ev.accept('tms', inspection('W-1', CAR.plate));
+        await a.jobs.runDue();
+        expect((await a.db.getRepository(DeptEventEntity).findOneByOrFail({ id: r.id })).status).toBe('queued');
+        expect(await pushJobs(a)).toEqual([expect.objectContaining({ status: 'pending', attempts: 1, runAt: t0 + 10_000 })]);
+        answer = 'ok';
+        a.clock.set(t0 + 10_000);
+        await a.jobs.runDue();
+        expect(calls).toEqual([`o_busy_line ev-${r.id}`, `o_busy_line ev-${r.id}`]);
+        expect(await a.db.getRepository(DeptEventEntity).findOneByOrFail({ id: r.id })).toMatchObject({ status: 'sent', sentAt: t0 + 10_000 });
+
+        answer = 'refuse';
+        const refused = await ev.accept('tms', inspection('W-2', CAR.plate));
+        await a.jobs.runDue();
+        const row = await a.db.getRepository(DeptEventEntity).findOneByOrFail({ id: refused.id });
+        expect(row.status).toBe('failed');
+        expect(row.detail).toMatch(/^WeChat refused: .*require subscribe/);
+        expect((await pushJobs(a)).find((j) => j.uniqueKey === `push:${refused.id}`)).toMatchObject({ status: 'failed', attempts: 1 });
+        expect(templatesTo(a, 'o_busy_line')).toHaveLength(1);
       });
 
       it('unbound before the push: not sent', async () => {
