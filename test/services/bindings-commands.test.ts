@@ -15,6 +15,7 @@ import { WeChatApiError } from '../../src/wechat/api/index.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { validId } from '../helpers/files.ts';
+import { rejection } from '../helpers/errors.ts';
 
 /**
  * The binding commands one by one — normalising and masking keys, bind with its checks, locks and
@@ -37,17 +38,8 @@ const LICENCE = { licence_no: '350203198806152317', file_no: '350200123456' };
 
 const cap = (a: TestApp) => a.capabilities.find((c) => c.name === 'bindings') as BindingsCapability;
 
-async function caught<E extends Error>(p: Promise<unknown>, type: new (...args: any[]) => E): Promise<E> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof type) return e;
-    throw e;
-  }
-  throw new Error(`expected a ${type.name}`);
-}
-const bindErr = (p: Promise<unknown>) => caught(p, BindingError);
-const eventErr = (p: Promise<unknown>) => caught(p, EventError);
+const bindErr = (p: Promise<unknown>) => rejection(p, BindingError);
+const eventErr = (p: Promise<unknown>) => rejection(p, EventError);
 
 const rows = (a: TestApp) => a.db.getRepository(BindingEntity).find({ order: { id: 'ASC' } });
 const pushJobs = (a: TestApp) => a.db.getRepository(JobEntity).findBy({ name: Events.PUSH });

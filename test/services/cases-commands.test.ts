@@ -8,6 +8,7 @@ import type { Upload } from '../../src/services/cases/forms.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { rejection } from '../helpers/errors.ts';
 
 /**
  * The cases' commands and lookups one by one, as staff pages, chat and the citizen's pages call
@@ -25,15 +26,7 @@ const files = (): Upload[] => [
 ];
 const senior = (name = '李奶奶'): [Record<string, string>, Upload[]] => [{ name, id_card: ID, phone: '13812345678' }, [{ fieldId: 'photo', fileName: 'p.png', data: JPEG }]];
 
-async function caught(p: Promise<unknown>): Promise<CaseError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CaseError) return e;
-    throw e;
-  }
-  throw new Error('expected a CaseError');
-}
+const caught = (p: Promise<unknown>) => rejection(p, CaseError);
 
 type Profile = Record<string, any>;
 const item = (p: Profile, id: string) => p.services.find((x: { id: string }) => x.id === id);

@@ -7,6 +7,7 @@ import type { Upload } from '../../src/services/cases/forms.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { BIG_JPEG, EXE_AS_JPG, JPEG, PDF, validId, wrongCheckDigit } from '../helpers/files.ts';
+import { rejection } from '../helpers/errors.ts';
 
 const startApp = appsClosedAfterEach();
 
@@ -18,15 +19,7 @@ const files = (o: Partial<Record<'photo' | 'proof', Buffer>> = {}): Upload[] => 
   { fieldId: 'proof', fileName: 'contract.pdf', data: o.proof ?? PDF },
 ];
 
-async function caught(p: Promise<unknown>): Promise<CaseError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CaseError) return e;
-    throw e;
-  }
-  throw new Error('expected a CaseError');
-}
+const caught = (p: Promise<unknown>) => rejection(p, CaseError);
 
 for (const db of DB_BACKENDS) {
   describe.skipIf(!available(db))(`applications and cases (${db.label})`, () => {

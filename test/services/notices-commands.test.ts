@@ -13,6 +13,7 @@ import { WeChatApiError, type TemplateMessage } from '../../src/wechat/api/index
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { rejection } from '../helpers/errors.ts';
 
 /**
  * The 群发通知 commands one by one — segments, the template values, create, the audience, start,
@@ -29,15 +30,7 @@ const VALUES = { thing1: '居住证签注集中办理', time2: '2026年12月5日
 
 const noticesOf = (a: TestApp) => (a.capabilities.find((c) => c.name === 'notices') as NoticesCapability).notices;
 
-async function caught(p: Promise<unknown> | (() => unknown)): Promise<NoticeError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    if (e instanceof NoticeError) return e;
-    throw e;
-  }
-  throw new Error('expected a NoticeError');
-}
+const caught = (p: Promise<unknown> | (() => unknown)) => rejection(p, NoticeError);
 
 /** Followers in the account's table (and the emulator's): subscribed unless told, with an audience. */
 async function follow(a: TestApp, openids: string[], o: { audience?: string | null; subscribed?: boolean } = {}): Promise<string[]> {

@@ -11,6 +11,7 @@ import { makeTeam, PASSWORD } from '../admin/client.ts';
 import { available, DB_BACKENDS } from '../helpers/backends.ts';
 import { appsClosedAfterEach, MONDAY_10AM, type TestApp } from '../helpers/app.ts';
 import { JPEG, PDF, validId } from '../helpers/files.ts';
+import { rejection } from '../helpers/errors.ts';
 
 /**
  * The 好差评 commands one by one — rate, record, the chat route, the rectification's submit and
@@ -30,15 +31,7 @@ const files = () => [
   { fieldId: 'proof', fileName: 'contract.pdf', data: PDF },
 ];
 
-async function caught(p: Promise<unknown>): Promise<RatingError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RatingError) return e;
-    throw e;
-  }
-  throw new Error('expected a RatingError');
-}
+const caught = (p: Promise<unknown>) => rejection(p, RatingError);
 
 /** A residence-permit case of `openid`'s, accepted and advanced to 已办结. */
 async function completedCase(a: TestApp, openid: string): Promise<CaseRow> {

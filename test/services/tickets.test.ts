@@ -14,21 +14,14 @@ import { makeTeam, openHandoff, PASSWORD, signedIn } from '../admin/client.ts';
 import { AuditEntity } from '../../src/admin/audit.ts';
 import type { OpsCapability } from '../../src/ops/capability.ts';
 import { textOf } from '../helpers/chat.ts';
+import { rejection } from '../helpers/errors.ts';
 
 const startApp = appsClosedAfterEach();
 const cst = (y: number, m: number, d: number, hh = 0, mm = 0) => Date.UTC(y, m - 1, d, hh - 8, mm);
 /** 新华路 (area xinhua), inside the demo's bounds. */
 const XINHUA = { lat: 31.2071, lng: 121.4258 };
 
-async function caught(p: Promise<unknown>): Promise<TicketError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof TicketError) return e;
-    throw e;
-  }
-  throw new Error('expected a TicketError');
-}
+const caught = (p: Promise<unknown>) => rejection(p, TicketError);
 
 async function app(o: { db?: 'sqlite' | 'postgres'; clock?: FakeClock } = {}) {
   const a = await startApp({ ...(o.db ? { db: o.db } : {}), ...(o.clock ? { clock: o.clock } : {}) });
