@@ -477,8 +477,8 @@ for (const db of DB_BACKENDS) {
         expect(await msg({ due: '2026-12-310' })).toBe('values.due: expected at most 10 characters (WeChat refuses longer template values); got 11');
         expect(await msg({ due: '２０２６-12-31' })).toBe('values.due: expected ASCII only');
         expect(await msg({ due: '2026-12-31', note: 'x', extra: 'y' })).toBe('values: unexpected note, extra');
-        for (const fen of ['0', '-5', '1.5', '12a', '100000001']) {
-          expect(await msg(fine('F', CAR.plate, fen).values, 'violation_fine'), fen).toBe('values.fine_fen: expected an amount in fen, a positive integer');
+        for (const fen of ['0', '-5', '1.5', '12a', '100000001', '2e4', '0x10', '1e3', '+500', '0b11', 'Infinity', '5 00', 1e21]) {
+          expect(await msg(fine('F', CAR.plate, fen).values, 'violation_fine'), String(fen)).toBe('values.fine_fen: expected an amount in fen, a positive integer');
         }
         expect(await a.db.getRepository(DeptEventEntity).count()).toBe(0);
         // At the limits: accepted (a number becomes its string; spaces trimmed; length in characters, not UTF-16 units).

@@ -149,7 +149,9 @@ export class Events {
     const unknown = Object.keys(raw).filter((k) => !kind.values[k]);
     if (unknown.length) throw new EventError(422, `values: unexpected ${unknown.join(', ')}`);
     if (kind.bill) {
-      const fen = Number(values[kind.bill.amount_value]);
+      // Decimal digits only: Number() would also read "2e4", "0x10" or "+500" as an amount.
+      const written = values[kind.bill.amount_value] ?? '';
+      const fen = /^\d+$/.test(written) ? Number(written) : NaN;
       if (!Number.isInteger(fen) || fen <= 0 || fen > 100_000_000) throw new EventError(422, `values.${kind.bill.amount_value}: expected an amount in fen, a positive integer`);
     }
 
