@@ -19,6 +19,7 @@ import { Notices1765810000000 } from './1765810000000-notices.ts';
 import { ContentEdits1765900000000 } from './1765900000000-content-edits.ts';
 import { PageViews1765910000000 } from './1765910000000-page-views.ts';
 import { BookingServedBy1766200000000 } from './1766200000000-booking-served-by.ts';
+import { DropMessagesRefIndex1766400000000 } from './1766400000000-drop-messages-ref-index.ts';
 
 /** Every migration, oldest first. Add new ones at the end; never edit one that has shipped. */
-export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000, Conversation1764100000000, Appointments1764200000000, Cases1764300000000, Inbox1764400000000, AttachmentReplaced1764500000000, CaseEscalatedTo1764510000000, CitizenLastMessage1764520000000, StaffAlerts1765000000000, CleanFileNames1765200000000, HandoffCitizenLeft1765400000000, HandoffUrgent1765500000000, Bills1765600000000, Tickets1765700000000, Ratings1765710000000, Bindings1765800000000, Notices1765810000000, ContentEdits1765900000000, PageViews1765910000000, BookingServedBy1766200000000];
+export const migrations: (new () => MigrationInterface)[] = [Foundation1764000000000, Conversation1764100000000, Appointments1764200000000, Cases1764300000000, Inbox1764400000000, AttachmentReplaced1764500000000, CaseEscalatedTo1764510000000, CitizenLastMessage1764520000000, StaffAlerts1765000000000, CleanFileNames1765200000000, HandoffCitizenLeft1765400000000, HandoffUrgent1765500000000, Bills1765600000000, Tickets1765700000000, Ratings1765710000000, Bindings1765800000000, Notices1765810000000, ContentEdits1765900000000, PageViews1765910000000, BookingServedBy1766200000000, DropMessagesRefIndex1766400000000];

@@ -75,10 +75,7 @@ export const MessageEntity = new EntitySchema<MessageRow>({
     status: { type: 'varchar', length: 16, nullable: true },
     createdAt: { name: 'created_at', type: 'bigint', transformer: epochMs },
   },
-  indices: [
-    { name: 'ix_messages_openid_time', columns: ['openid', 'createdAt'] },
-    { name: 'ix_messages_ref', columns: ['ref'] },
-  ],
+  indices: [{ name: 'ix_messages_openid_time', columns: ['openid', 'createdAt'] }],
 });
 
 /** The 48-hour customer-service window. */
