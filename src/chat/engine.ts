@@ -203,12 +203,13 @@ export class ChatEngine {
   async respond(msg: InboundMessage): Promise<Answer> {
     const session = await this.sessions.load(msg.fromUser);
     const spoken = spokenText(msg);
+    const normal = spoken === null ? null : normalizeInput(spoken);
     // Only spaces is no text at all: it is neither a question for staff nor a search.
-    const said = spoken !== null && normalizeInput(spoken) !== '' ? spoken : null;
+    const said = normal ? spoken : null;
     const t: Turn = {
       msg,
       openid: msg.fromUser,
-      text: said === null ? null : normalizeInput(said),
+      text: said === null ? null : normal,
       said: said === null ? null : said.trim(),
       session,
       v: { now: this.d.clock.now(), audience: session.audience },
