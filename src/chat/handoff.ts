@@ -183,10 +183,6 @@ export class Handoffs {
   }
 
   /**
-   * What a new session starts from, in one statement: the audience on the citizen's record and
-   * their open staff conversation. Runs on every citizen's first message after an idle timeout.
-   */
-  /**
    * What a new chat session starts from: the citizen's audience and their open staff conversation.
    * Every conversation that starts afresh (after the idle timeout) asks this: on SQLite it is a
    * statement prepared once on the connection, not a query through TypeORM.
