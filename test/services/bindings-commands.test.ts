@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { JobEntity, JobQueue } from '../../src/platform/jobs.ts';
-import { createLogger } from '../../src/platform/log.ts';
+import { createLogger, type Logger } from '../../src/platform/log.ts';
 import type { BindingKind } from '../../src/profile/bindings.ts';
 import type { BindingsCapability } from '../../src/services/bindings/capability.ts';
 import { BindingEntity, BindingRecordEntity, DeptEventEntity, PushOptOutEntity } from '../../src/services/bindings/entities.ts';
@@ -108,6 +108,9 @@ describe('keys: normalised, masked, hashed; secrets sealed; requests signed', ()
     expect(signatureMatches(XM_KEY, '1795000000', body, sig.slice(0, 62))).toBe(false);
     expect(signatureMatches(XM_KEY, '1795000000', body, `${sig}00`)).toBe(false);
     expect(signatureMatches(XM_KEY, '1795000000', body, `${sig.slice(0, 63)}g`)).toBe(false);
+    // Hex decoding stops at the first other character: anything after the 64 digits is refused, not ignored.
+    expect(signatureMatches(XM_KEY, '1795000000', body, `${sig}g`)).toBe(false);
+    expect(signatureMatches(XM_KEY, '1795000000', body, `${sig} `)).toBe(false);
     expect(signatureMatches(XM_KEY, '1795000000', body, '')).toBe(false);
   });
 });
@@ -116,13 +119,13 @@ describe('the department verifier over HTTP (HttpVerifier)', () => {
   const SECRET = 'test-only-xiamen-tms-verify-key-0123456789';
   type Answer = 'ok' | 'no' | 'hang' | 'unsigned' | 'wrongkey' | 'notjson' | 'okstring' | 404 | 500;
   async function dept(answer: () => Answer) {
-    const seen: { body: string; signed: boolean; system: string }[] = [];
+    const seen: { body: string; signed: boolean; system: string; ts: string; type: string }[] = [];
     const server: Server = createServer((req: IncomingMessage, res) => {
       let body = '';
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         const ts = String(req.headers[SIGNATURE_HEADERS.timestamp]);
-        seen.push({ body, signed: signatureMatches(SECRET, ts, body, String(req.headers[SIGNATURE_HEADERS.signature])), system: String(req.headers[SIGNATURE_HEADERS.system]) });
+        seen.push({ body, signed: signatureMatches(SECRET, ts, body, String(req.headers[SIGNATURE_HEADERS.signature])), system: String(req.headers[SIGNATURE_HEADERS.system]), ts, type: String(req.headers['content-type']) });
         const a = answer();
         if (a === 'hang') return;
         if (typeof a === 'number') {
@@ -159,7 +162,8 @@ describe('the department verifier over HTTP (HttpVerifier)', () => {
       answer = 'no';
       expect(await v.verify('vehicle', CAR)).toBe('mismatch');
       expect(d.seen).toHaveLength(2);
-      expect(d.seen[0]).toEqual({ body: JSON.stringify({ kind: 'vehicle', fields: CAR }), signed: true, system: 'tms' });
+      // Signed at the verifier's clock, in seconds; JSON said so.
+      expect(d.seen[0]).toEqual({ body: JSON.stringify({ kind: 'vehicle', fields: CAR }), signed: true, system: 'tms', ts: String(cst(2026, 11, 23, 10) / 1000), type: 'application/json' });
     } finally {
       await d.close();
     }
@@ -217,6 +221,7 @@ describe('the department verifier over HTTP (HttpVerifier)', () => {
       expect(await v.verify('vehicle', CAR)).toBe('unavailable');
       expect(d.seen).toHaveLength(2);
       expect(lines.at(-1)).toContain('"reason":"circuit open"');
+      expect(JSON.parse(lines.at(-1)!)).toMatchObject({ system: 'tms', msg: 'verification system unavailable' });
     } finally {
       await d.close();
     }
@@ -225,10 +230,11 @@ describe('the department verifier over HTTP (HttpVerifier)', () => {
 
 for (const db of DB_BACKENDS) {
   describe.skipIf(!available(db))(`the binding commands one by one (${db.label})`, () => {
-    const traffic = (more?: (p: Record<string, any>) => void) =>
+    const traffic = (more?: (p: Record<string, any>) => void, log?: Logger) =>
       startApp({
         db: db.name,
         profileFile: TRAFFIC,
+        ...(log ? { log } : {}),
         profile: (p) => {
           p.pay.enabled = false;
           p.bindings.kinds[1].fields[1].secret = true;
@@ -683,6 +689,224 @@ for (const db of DB_BACKENDS) {
         expect(await ev.forCitizen('o_me', e3.id)).toBeNull();
         expect((await ev.recent()).map((e) => e.id)).toEqual([e3.id, e2.id, e1.id]);
         expect((await ev.recent(2)).map((e) => e.id)).toEqual([e3.id, e2.id]);
+      });
+    });
+    describe('the log, the push job and the payment callback', () => {
+      /** A logger whose lines the test reads (JSON objects). */
+      function capture() {
+        const lines: string[] = [];
+        const log = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+        const logged = (msg: string) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
+        return { log, lines, logged };
+      }
+      const eventRow = (a: TestApp, id: number) => a.db.getRepository(DeptEventEntity).findOneByOrFail({ id });
+
+      it('bind, a mismatch, a key taken, unbinding by the citizen and by staff, an import and an event for nobody each leave one line with kinds and ids, never a key', async () => {
+        const { log, lines, logged } = capture();
+        const a = await traffic(undefined, log);
+        const { bindings: b, events: ev } = cap(a);
+        await bindErr(b.bind('o_log_a', 'vehicle', { ...CAR, engine_last6: 'Z9Y8X7' }, true));
+        expect(logged('binding refused: details do not match the records')).toEqual([expect.objectContaining({ level: 30, kind: 'vehicle', event: 'bind-mismatch' })]);
+        const { binding } = await b.bind('o_log_a', 'vehicle', CAR, true);
+        expect(logged('bound')).toEqual([expect.objectContaining({ level: 30, kind: 'vehicle', binding: binding.id, event: 'bound' })]);
+        expect((await bindErr(b.bind('o_log_b', 'vehicle', CAR, true))).code).toBe('taken');
+        expect(logged('binding refused: already bound by another citizen')).toEqual([expect.objectContaining({ level: 40, kind: 'vehicle', binding: binding.id, event: 'bind-taken' })]);
+        const { binding: second } = await b.bind('o_log_b', 'vehicle', CAR2, true);
+        await b.unbind('o_log_a', binding.id);
+        await b.unbind(null, second.id);
+        expect(logged('unbound')).toEqual([
+          expect.objectContaining({ level: 30, kind: 'vehicle', binding: binding.id, event: 'unbound', by: 'citizen' }),
+          expect.objectContaining({ level: 30, kind: 'vehicle', binding: second.id, event: 'unbound', by: 'staff' }),
+        ]);
+        await b.importRecords('tms', 'vehicle', [{ line: 1, values: { plate: '闽D77777', engine_last6: '123456' } }, { line: 2, values: { plate: '闽7', engine_last6: '1' } }]);
+        // (The demo's own records were imported at start, as system "demo".)
+        expect(logged('records imported').filter((l) => l.system !== 'demo')).toEqual([expect.objectContaining({ level: 30, system: 'tms', kind: 'vehicle', imported: 1, refused: 1 })]);
+        const nobody = await ev.accept('tms', inspection('N-1', '闽D99999'));
+        expect(logged('event for nobody bound: kept, not pushed')).toEqual([expect.objectContaining({ level: 30, event: nobody.id, kind: 'inspection_due', system: 'tms' })]);
+        const all = lines.join('\n');
+        for (const v of [CAR.plate, CAR.engine_last6, 'Z9Y8X7', CAR2.plate, '闽D77777', '123456', '闽D99999']) expect(all).not.toContain(v);
+      });
+
+      it('unbinding twice at once unbinds once; a save that fails for another reason than the key is not reported as bound', async () => {
+        const a = await traffic();
+        const { bindings: b } = cap(a);
+        const { binding } = await b.bind('o_twice', 'vehicle', CAR, true);
+        const both = await Promise.all([b.unbind('o_twice', binding.id), b.unbind(null, binding.id)]);
+        expect(both.filter((x) => x !== null)).toEqual([expect.objectContaining({ id: binding.id, status: 'unbound' })]);
+        vi.spyOn(a.db.getRepository(BindingEntity), 'save').mockRejectedValueOnce(new Error('disk full'));
+        await expect(b.bind('o_twice', 'vehicle', CAR2, true)).rejects.toThrow('disk full');
+        expect(await b.list('o_twice')).toEqual([]);
+      });
+
+      it('importRecords: an unknown kind, a kind the department checks itself, a row that is not an object; the key is not kept among the fields', async () => {
+        const a = await traffic();
+        const { bindings: b } = cap(a);
+        // The licence kind checked by the department's system from now on (its demo records went in at start).
+        a.profile.bindings.kinds[1]!.verify = { by: 'http', system: 'tms', url: 'http://127.0.0.1:9/verify', timeout_ms: 1000, retries: 0, breaker_failures: 5, open_seconds: 60 };
+        const unknown = await bindErr(b.importRecords('tms', 'boat', []));
+        expect([unknown.code, unknown.message, unknown.name]).toEqual(['unknown_kind', 'unknown binding kind', 'BindingError']);
+        const checked = await bindErr(b.importRecords('tms', 'licence', []));
+        expect([checked.code, checked.message]).toEqual(['invalid', "kind licence is verified by the department's system, not by imported records"]);
+        // A caller's own mistake is an error, not a "bad row".
+        await expect(b.importRecords('tms', 'vehicle', [{ line: 1, values: null as never }])).rejects.toThrow(TypeError);
+        expect(await b.importRecords('tms', 'vehicle', [{ line: 1, values: { plate: '闽D 77777', engine_last6: 'x12345' } }])).toEqual({ imported: 1, errors: [] });
+        const rec = await a.db.getRepository(BindingRecordEntity).findOneByOrFail({ kind: 'vehicle', keyValue: '闽D77777' });
+        expect(JSON.parse(rec.fields)).toEqual({ engine_last6: 'X12345' });
+      });
+
+      it('the push job: a kind gone from the profile fails; a vehicle replaced by another is not sent; another citizen\'s switch-off holds nothing; a push already in the log is not sent again; a sent event is left as it is', async () => {
+        const a = await traffic();
+        const { bindings: b, events: ev } = cap(a);
+        follow(a, 'o_p1', 'o_p2', 'o_p3');
+        await b.importRecords('tms', 'vehicle', [{ line: 1, values: { plate: '闽D77777', engine_last6: '123456' } }]);
+        await b.bind('o_p1', 'vehicle', CAR, true);
+        await ev.setOptOut('o_p1', 'inspection_due', true);
+        await b.bind('o_p2', 'vehicle', CAR2, true);
+        const { binding: sold } = await b.bind('o_p3', 'vehicle', CAR3, true);
+        const forP2 = await ev.accept('tms', inspection('J-1', CAR2.plate));
+        const forP3 = await ev.accept('tms', inspection('J-2', CAR3.plate));
+        expect([forP2.status, forP3.status]).toEqual(['queued', 'queued']);
+        // o_p3 sold that car and bound another before the push went: still a vehicle of theirs, not this one.
+        await b.unbind('o_p3', sold.id);
+        await b.bind('o_p3', 'vehicle', { plate: '闽D77777', engine_last6: '123456' }, true);
+        const t0 = a.clock.now();
+        await a.jobs.runDue();
+        expect(await eventRow(a, forP2.id)).toMatchObject({ status: 'sent', sentAt: t0 });
+        expect(templatesTo(a, 'o_p2')).toHaveLength(1);
+        expect(await a.conversationLog.findByKey(`out:event:${forP2.id}`)).toMatchObject({ openid: 'o_p2', direction: 'out', kind: 'template', channel: 'template', ref: `event:${forP2.id}`, status: 'sent' });
+        expect(await eventRow(a, forP3.id)).toMatchObject({ status: 'no_binding', detail: 'unbound before it was sent' });
+        expect(templatesTo(a, 'o_p3')).toEqual([]);
+
+        // Sent and logged, but the process died before the event was marked: the retry sends nothing more.
+        await a.db.getRepository(DeptEventEntity).update({ id: forP2.id }, { status: 'queued', sentAt: null });
+        a.clock.advance(MIN);
+        await a.jobs.enqueue(Events.PUSH, { eventId: forP2.id }, { uniqueKey: `push:${forP2.id}:again` });
+        await a.jobs.runDue();
+        expect(templatesTo(a, 'o_p2')).toHaveLength(1);
+        expect(await eventRow(a, forP2.id)).toMatchObject({ status: 'sent', sentAt: t0 + MIN });
+        // A job for an event already sent (or gone) changes nothing and ends well.
+        a.clock.advance(MIN);
+        await a.jobs.enqueue(Events.PUSH, { eventId: forP2.id }, { uniqueKey: `push:${forP2.id}:third` });
+        await a.jobs.enqueue(Events.PUSH, { eventId: 999_999 }, { uniqueKey: 'push:999999' });
+        await a.jobs.runDue();
+        expect(await eventRow(a, forP2.id)).toMatchObject({ status: 'sent', sentAt: t0 + MIN });
+        expect((await pushJobs(a)).filter((j) => j.uniqueKey === `push:${forP2.id}:third` || j.uniqueKey === 'push:999999').map((j) => j.status)).toEqual(['done', 'done']);
+
+        // The kind taken out of the profile while its push waited: failed, with the reason.
+        const waiting = await ev.accept('tms', inspection('J-3', CAR2.plate));
+        const kinds = a.profile.bindings.events as { id: string }[];
+        kinds.splice(kinds.findIndex((k) => k.id === 'inspection_due'), 1);
+        expect(ev.kind('inspection_due')).toBeUndefined();
+        await a.jobs.runDue();
+        expect(await eventRow(a, waiting.id)).toMatchObject({ status: 'failed', detail: 'kind no longer in the profile' });
+        expect(templatesTo(a, 'o_p2')).toHaveLength(1);
+      });
+
+      it('a refusal from WeChat is kept as the event\'s detail, cut to its column', async () => {
+        const a = await traffic();
+        const { bindings: b, events: ev } = cap(a);
+        follow(a, 'o_refused');
+        await b.bind('o_refused', 'vehicle', CAR, true);
+        vi.spyOn(a.api.template, 'send').mockRejectedValue(new WeChatApiError(40003, `invalid openid ${'x'.repeat(300)}`, '/cgi-bin/message/template/send'));
+        const r = await ev.accept('tms', inspection('R-1', CAR.plate));
+        await a.jobs.runDue();
+        const row = await eventRow(a, r.id);
+        expect(row.status).toBe('failed');
+        expect(row.detail).toHaveLength(200);
+        expect(row.detail!.startsWith('WeChat refused: WeChat /cgi-bin/message/template/send failed: 40003 invalid openid xxx')).toBe(true);
+      });
+
+      it('the payment callback: in the payment\'s transaction; signed in seconds, JSON; only a 2xx acknowledges it (a 300 is retried 15 s, then 30 s later); an event or a kind that cannot be told fails for good', async () => {
+        const received: { body: string; ts: string; type: string; ok: boolean }[] = [];
+        let status = 300;
+        const server = createServer((req, res) => {
+          let body = '';
+          req.on('data', (c) => (body += c));
+          req.on('end', () => {
+            const ts = String(req.headers[SIGNATURE_HEADERS.timestamp]);
+            received.push({ body, ts, type: String(req.headers['content-type']), ok: signatureMatches(XM_KEY, ts, body, String(req.headers[SIGNATURE_HEADERS.signature])) });
+            res.statusCode = status;
+            res.end();
+          });
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+        try {
+          const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/paid`;
+          const a = await traffic((p) => void (p.bindings.systems[0].callback_url = url));
+          const { bindings: b } = cap(a);
+          const { log, logged } = capture();
+          const jobs = new JobQueue(a.db, a.clock, log);
+          const issuer = { issueBill: async () => ({ billId: 'B1', payUrl: '/h5/pay/B1' }) };
+          const deps = { db: a.db, clock: a.clock, calendar: a.calendar, api: a.api, conversationLog: a.conversationLog, log, config: a.profile.bindings, templates: a.profile.templates, bindings: b, publicUrl: 'https://jj.xm.gov.example', bills: issuer };
+          const own = new Events({ ...deps, jobs, secrets: new Map([['tms', XM_KEY]]) });
+          await b.bind('o_paid', 'vehicle', CAR2, true);
+          const r = await own.accept('tms', fine('S-1', CAR2.plate, 15050));
+          const settle = (id: number) => a.db.getRepository(JobEntity).findOneByOrFail({ uniqueKey: `settle:${id}` });
+
+          // A payment rolled back takes its callback with it.
+          await expect(a.db.transaction(async (tx) => {
+            await own.settled(r.id, 'B1', tx);
+            throw new Error('payment rolled back');
+          })).rejects.toThrow('payment rolled back');
+          expect(await a.db.getRepository(JobEntity).countBy({ uniqueKey: `settle:${r.id}` })).toBe(0);
+          await a.db.transaction((tx) => own.settled(r.id, 'B1', tx));
+
+          const t0 = a.clock.now();
+          await jobs.runDue();
+          expect(received).toEqual([{ body: expect.any(String), ts: String(Math.floor(t0 / 1000)), type: 'application/json', ok: true }]);
+          expect(await settle(r.id)).toMatchObject({ status: 'pending', attempts: 1, runAt: t0 + 15_000, lastError: expect.stringContaining('department callback answered 300') });
+          a.clock.set(t0 + 15_000);
+          await jobs.runDue();
+          expect(await settle(r.id)).toMatchObject({ status: 'pending', attempts: 2, runAt: t0 + 45_000 });
+          expect(logged('department notified of payment')).toEqual([]);
+          status = 204;
+          a.clock.set(t0 + 45_000);
+          await jobs.runDue();
+          expect(received).toHaveLength(3);
+          expect(await settle(r.id)).toMatchObject({ status: 'done', attempts: 3 });
+          expect((await eventRow(a, r.id)).detail).toBe('paid, department notified (bill B1)');
+          expect(logged('department notified of payment')).toEqual([expect.objectContaining({ event: r.id, system: 'tms' })]);
+
+          // Nothing to tell: an event that is not there, an event without a bill, a system without its key.
+          const inspectionDue = await own.accept('tms', inspection('S-2', CAR2.plate));
+          await own.settled(999_999, 'B9');
+          await own.settled(inspectionDue.id, 'B8');
+          await jobs.runDue();
+          expect(await settle(999_999)).toMatchObject({ status: 'failed', attempts: 1, lastError: expect.stringContaining('event 999999 not found') });
+          expect(await settle(inspectionDue.id)).toMatchObject({ status: 'failed', attempts: 1, lastError: expect.stringContaining('system tms has no callback_url or key') });
+          const other = await own.accept('tms', fine('S-3', CAR2.plate, 5000));
+          const keylessJobs = new JobQueue(a.db, a.clock, log);
+          const keyless = new Events({ ...deps, jobs: keylessJobs, secrets: new Map() });
+          await keyless.settled(other.id, 'B3');
+          await keylessJobs.runDue();
+          expect(await settle(other.id)).toMatchObject({ status: 'failed', attempts: 1 });
+          expect(received).toHaveLength(3);
+        } finally {
+          await new Promise<void>((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          });
+        }
+      });
+
+      it('names: job names are stored with queued jobs (a rename would strand them); the errors say what they are', async () => {
+        expect([Events.PUSH, Events.SETTLE]).toEqual(['bindings.push', 'bindings.settle']);
+        expect(new EventError(400, 'x').name).toBe('EventError');
+        expect(new BindingError('x', 'invalid').name).toBe('BindingError');
+      });
+
+      it('quiet hours from a time to the same time are no quiet hours; an optional value may be left out', async () => {
+        const a = await traffic((p) => {
+          p.bindings.events[0].values.owner = { max: 10, required: false };
+        });
+        const { bindings: b, events: ev } = cap(a);
+        const at = cst(2026, 11, 24, 23, 30);
+        expect(ev.sendTime(at)).not.toBe(at); // the profile's quiet hours hold it
+        a.profile.bindings.quiet_hours = { from: '08:00', to: '08:00' };
+        expect(ev.sendTime(at)).toBe(at);
+        expect(ev.sendTime(cst(2026, 11, 24, 8, 0))).toBe(cst(2026, 11, 24, 8, 0));
+        await b.bind('o_optional', 'vehicle', CAR, true);
+        expect((await ev.accept('tms', inspection('Q-1', CAR.plate, { due: '2026-12-31' }))).status).toBe('queued');
       });
     });
   });
