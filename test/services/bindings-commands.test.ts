@@ -36,6 +36,14 @@ const CAR2 = { plate: '闽DD66881', engine_last6: '880217' };
 const CAR3 = { plate: '闽D8K2Q6', engine_last6: 'K90311' };
 const LICENCE = { licence_no: '350203198806152317', file_no: '350200123456' };
 
+/** A logger whose lines the test reads: raw, or parsed and picked by message. */
+function capture(level: 'info' | 'warn' = 'info') {
+  const lines: string[] = [];
+  const log = createLogger({ level, destination: { write: (s: string) => void lines.push(s) } });
+  const logged = (msg: string) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
+  return { log, lines, logged };
+}
+
 const cap = (a: TestApp) => a.capabilities.find((c) => c.name === 'bindings') as BindingsCapability;
 
 const bindErr = (p: Promise<unknown>) => rejection(p, BindingError);
@@ -147,8 +155,7 @@ describe('the department verifier over HTTP (HttpVerifier)', () => {
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/verify`, seen, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
   }
   function verifier(url: string, o: { retries?: number; breakerFailures?: number; timeoutMs?: number } = {}) {
-    const lines: string[] = [];
-    const log = createLogger({ level: 'warn', destination: { write: (s: string) => void lines.push(s) } });
+    const { log, lines } = capture('warn');
     const v = new HttpVerifier({ system: 'tms', url, secret: SECRET, timeoutMs: o.timeoutMs ?? 1000, retries: o.retries ?? 0, breakerFailures: o.breakerFailures ?? 20, openSeconds: 60, clock: { now: () => cst(2026, 11, 23, 10) } as never, log });
     return { v, lines };
   }
@@ -692,13 +699,6 @@ for (const db of DB_BACKENDS) {
       });
     });
     describe('the log, the push job and the payment callback', () => {
-      /** A logger whose lines the test reads (JSON objects). */
-      function capture() {
-        const lines: string[] = [];
-        const log = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(s) } });
-        const logged = (msg: string) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
-        return { log, lines, logged };
-      }
       const eventRow = (a: TestApp, id: number) => a.db.getRepository(DeptEventEntity).findOneByOrFail({ id });
 
       it('bind, a mismatch, a key taken, unbinding by the citizen and by staff, an import and an event for nobody each leave one line with kinds and ids, never a key', async () => {
