@@ -123,6 +123,36 @@ for (const db of DB_BACKENDS) {
       expect(await count(app, `SELECT count(*) AS n FROM messages WHERE msg_key IN ('${nKey}', 'r:${nKey}')`)).toBe(2);
     });
 
+    it('in one batch of one shape, only the citizens whose messages were stored now change; the same batch again changes none', async () => {
+      const app = await start({ db: db.name });
+      const log = app.conversationLog;
+      const parse = (openid: string, words: string, msgId: string): [InboundMessage, string] => {
+        const x = parseWeChatXml(text(app, openid, words, msgId));
+        const m = toMessage(x);
+        return [m, dedupKey(m, x)];
+      };
+      const said = [parse('o_shape_a', '我上周交的材料审核到哪一步了', '8101'), parse('o_shape_b', '请问周六大厅开门吗', '8102'), parse('o_shape_c', '医保卡挂失打哪个电话', '8103'), parse('o_shape_d', '谢谢你们', '8104')];
+      // b and d wrote before: their messages are stored already.
+      const before = app.clock.now();
+      for (const i of [1, 3]) await log.recordExchange(said[i]![0], said[i]![1], before, null);
+      app.clock.advance(5 * 60_000);
+      const now = app.clock.now();
+      const reply = { kind: 'text', content: '收到，我们尽快答复您。', payload: undefined, ref: 'default' };
+      // One turn: one batch, every citizen's change of the same shape (a plain message).
+      const results = await Promise.all(said.map(([m, k]) => log.recordExchange(m, k, now, reply)));
+      expect(results.map((r) => r.fresh)).toEqual([true, true, true, true]); // b and d had no reply stored: ours stands
+      const last = async (openid: string) => (await log.citizen(openid))?.lastMessageAt;
+      expect([await last('o_shape_a'), await last('o_shape_b'), await last('o_shape_c'), await last('o_shape_d')]).toEqual([now, before, now, before]);
+      // Each message before its reply, in arrival order.
+      const rows = (await app.db.query(`SELECT openid, direction FROM messages WHERE openid LIKE 'o_shape_%' AND created_at >= ${now} ORDER BY id`)) as { openid: string; direction: string }[];
+      expect(rows.map((r) => `${r.openid.slice(-1)}${r.direction}`)).toEqual(['ain', 'aout', 'bout', 'cin', 'cout', 'dout']);
+      // The same batch again (every one a retry, with its reply stored): nothing changes, each gets the reply stored first.
+      app.clock.advance(60_000);
+      const again = await Promise.all(said.map(([m, k]) => log.recordExchange(m, k, app.clock.now(), { ...reply, content: '另一个答复' })));
+      expect(again).toEqual(said.map(() => ({ fresh: false, reply: { kind: 'text', content: reply.content, payload: null } })));
+      expect([await last('o_shape_a'), await last('o_shape_b'), await last('o_shape_c'), await last('o_shape_d')]).toEqual([now, before, now, before]);
+    });
+
     it('choosing an audience before the citizen has a row creates the row with it', async () => {
       const app = await start({ db: db.name });
       await app.conversationLog.setAudience('o_new_elder', 'elderly');
