@@ -178,10 +178,40 @@ async function soak(c: Contender): Promise<{ rssEnd: number; rssPeak: number; rp
   }
 }
 
+/**
+ * What each part of weiban's path costs (`BENCH_CALLBACK=parts`): the floor, the peer and weiban
+ * beside weiban servers that each lack one part — the log's statements, SQLite's checkpoints —
+ * in the same interleaved rounds. Diagnostics, not targets: a server without its log loses
+ * what the log guarantees.
+ */
+async function parts(base: Contender[], pg: Record<string, string> | null): Promise<void> {
+  const weiban = base[2]!;
+  const contenders: Contender[] = [
+    ...base.map((c) => ({ ...c, at70: c === weiban })),
+    { ...weiban, name: 'weiban, log statements skipped (diagnostic)', env: { ...weiban.env, BENCH_DIAG: 'log-unwritten' }, port: 3911, at70: true },
+    { ...weiban, name: 'weiban, no SQLite checkpoints (diagnostic)', env: { ...weiban.env, BENCH_DIAG: 'no-checkpoint' }, port: 3912, at70: true },
+  ];
+  if (pg) {
+    contenders.push({ ...weiban, name: 'weiban, PostgreSQL + Redis', env: { ...weiban.env, ...pg }, port: 3913, at70: false });
+    contenders.push({ ...weiban, name: 'weiban, PostgreSQL + Redis, log statements skipped (diagnostic)', env: { ...weiban.env, ...pg, BENCH_DIAG: 'log-unwritten' }, port: 3914, at70: false });
+  }
+  const results = await measureAll(contenders);
+  console.log('### What each part costs (diagnostic servers lack one part; not targets)\n');
+  console.log('| server | req/s | server CPU µs/request | p99 ms | p99 ms at 70% of own peak | peak RSS MB | errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.cpuUs.toFixed(0)} | ${r.p99} | ${r.p99At70 ?? '–'} | ${r.rssMb.toFixed(0)} | ${r.errors} |`);
+  const cpu = (name: string) => results.find((r) => r.name.startsWith(name))?.cpuUs;
+  const [floor, peer, full, unwritten] = [cpu('floor'), cpu('peer'), cpu(weiban.name), cpu('weiban, log statements skipped')];
+  console.log(`\nthe log's statements: ${(full! - unwritten!).toFixed(0)} µs a message on SQLite; weiban without them: ${(peer! / unwritten!).toFixed(2)}× the peer, ${(floor! / unwritten!).toFixed(2)}× the floor by CPU/request`);
+  const [pgFull, pgUnwritten] = [cpu('weiban, PostgreSQL + Redis'), cpu('weiban, PostgreSQL + Redis, log statements skipped')];
+  if (pgFull && pgUnwritten) console.log(`on PostgreSQL + Redis: the log's statement ${(pgFull - pgUnwritten).toFixed(0)} µs a message; the rest of the path ${(pgUnwritten - unwritten!).toFixed(0)} µs dearer than on SQLite (Redis: claim, session, answered mark)`);
+  console.log('');
+}
+
 export async function benchCallback(): Promise<void> {
   const pg = process.env.DATABASE_URL && /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL) && process.env.REDIS_URL ? { BENCH_DATABASE_URL: process.env.DATABASE_URL, BENCH_REDIS_URL: process.env.REDIS_URL } : null;
   const plain = process.env.BENCH_PLAIN === '1';
-  const sections = (process.env.BENCH_CALLBACK ?? 'rounds,soak').split(',');
+  const sections = (process.env.BENCH_CALLBACK ?? 'rounds,soak').split(','); // and 'parts', only when asked
   console.log(
     `\n## WeChat callback: ${ROUNDS} interleaved rounds of ${SECONDS}s per server (medians), ${CONNECTIONS} connections, one machine (load generator and servers share its cores); V8 flags for every server: ${FLAGS.join(' ') || 'none'}\n`,
   );
@@ -199,6 +229,7 @@ export async function benchCallback(): Promise<void> {
   }
   const steal0 = stealTicks();
   const started = Date.now();
+  if (sections.includes('parts')) await parts(contenders.slice(1, 4), pg);
   if (sections.includes('rounds')) {
     const results = await measureAll(contenders);
     const by = (n: string) => results.find((r) => r.name.startsWith(n));

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { ConversationLog } from '../../src/chat/log.ts';
 import { createLogger } from '../../src/platform/log.ts';
-import { dropSchema } from '../../src/platform/db.ts';
+import { dropSchema, sqliteDirect } from '../../src/platform/db.ts';
 import { parseProfile, resolveIncludes } from '../../src/profile/load.ts';
 import { start } from '../../src/server.ts';
 import { PROJECT_ROOT } from '../../src/paths.ts';
@@ -18,6 +19,22 @@ const raw = loaded as Record<string, any>;
 raw.wechat = { ...raw.wechat, appid: BENCH.appid, token: BENCH.token, aes_key: BENCH.aesKey, encoding: process.env.MODE === 'safe' ? 'safe' : 'plain', require_encryption: false };
 raw.replies.default = BENCH.replyText;
 raw.menu.sync_on_start = false;
+/**
+ * Diagnostics for `BENCH_CALLBACK=parts` only (never in a target): what one part of the path costs,
+ * measured by a server without it.
+ * - `log-unwritten`: the conversation log's statements are skipped (every row taken as stored);
+ *   everything else — its batching, the claim, routing, the session — runs as always.
+ * - `no-checkpoint`: SQLite never copies its write-ahead log into the database file (the file grows
+ *   for the length of the run); what the checkpoints cost, in CPU and in stalls.
+ */
+const diag = process.env.BENCH_DIAG ?? '';
+if (diag === 'log-unwritten') {
+  type Batch = { message: { msgKey: string | null }; reply: { msgKey: string | null } | null }[];
+  const taken = (batch: Batch) => ({ inserted: new Set(batch.flatMap((p) => [p.message.msgKey, p.reply?.msgKey ?? null]).filter((k): k is string => k !== null)), replies: new Map() });
+  const proto = ConversationLog.prototype as unknown as Record<string, unknown>;
+  proto.writeSqlite = (_db: unknown, batch: Batch) => taken(batch);
+  proto.writeOneStatement = async (batch: Batch) => taken(batch);
+}
 const dir = mkdtempSync(join(tmpdir(), 'weiban-bench-'));
 const pg = process.env.BENCH_DATABASE_URL;
 const schema = pg ? `bench_${process.pid}_${Date.now().toString(36)}` : null;
@@ -29,6 +46,7 @@ const inst = await start({
   log: createLogger({ level: 'warn' }),
   ...(schema ? { dbSchema: schema } : {}),
 });
+if (diag === 'no-checkpoint') await sqliteDirect(inst.db)!.run((db) => db.prepare('PRAGMA wal_autocheckpoint = 0').get());
 process.send?.('ready');
 process.on('SIGTERM', () =>
   void inst
