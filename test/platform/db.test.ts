@@ -1,8 +1,22 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import { entities } from '../../src/entities.ts';
 import { databaseAnswers, dropSchema, openDatabase, parseDatabaseUrl, sqliteDirect } from '../../src/platform/db.ts';
 import { available, DB_BACKENDS, uniqueName } from '../helpers/backends.ts';
+
+/** Every fdatasync of this file's databases, passed on to the real one; `done` resolves when the last has finished. */
+const syncs = vi.hoisted(() => ({ count: 0, done: Promise.resolve() }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const fdatasync = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+    syncs.count++;
+    syncs.done = new Promise<void>((resolve) => fs.fdatasync(fd, (err) => (cb(err), resolve())));
+  };
+  return { ...fs, default: { ...fs, fdatasync }, fdatasync };
+});
 
 describe('DATABASE_URL', () => {
   it('defaults to a SQLite file under ./data/', () => {
@@ -121,6 +135,67 @@ describe('SQLite: one shared connection, transactions kept apart', () => {
       expect(rows.map((r: { openid: string }) => r.openid)).toEqual(['direct']);
     } finally {
       await ds.destroy();
+    }
+  });
+});
+
+describe('SQLite file: the write-ahead log synced in the background', () => {
+  /** The files this process holds open whose path ends with `suffix` (deleted since, too: SQLite removes the log when it closes). */
+  const held = (suffix: string) =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '').endsWith(suffix);
+      } catch {
+        return false; // closed meanwhile (readdir's own handle)
+      }
+    }).length;
+
+  it.skipIf(process.platform !== 'linux')('opens the log for its syncs once there is one, syncs on the thread pool, and lets go of it when the database closes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weiban-wal-'));
+    const file = join(dir, 'log.sqlite');
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const ds = await openDatabase({ target: parseDatabaseUrl(file), entities, migrations });
+      const before = held('log.sqlite-wal'); // SQLite's own handle
+      expect(before).toBeGreaterThanOrEqual(1);
+      await ds.query(`INSERT INTO citizens (openid, subscribed, first_seen_at, updated_at) VALUES ('wal', 0, 0, 0)`);
+      const count = syncs.count;
+      vi.advanceTimersByTime(5);
+      expect(held('log.sqlite-wal')).toBe(before + 1); // the syncs' own read-only handle
+      expect(syncs.count).toBe(count + 1);
+      vi.advanceTimersByTime(50); // a sync in flight is not started again
+      expect(syncs.count).toBe(count + 1);
+      await syncs.done;
+      vi.advanceTimersByTime(50); // nothing written since: not synced again
+      expect(syncs.count).toBe(count + 1);
+      // Written again: synced again. (The log's time is set back first: the kernel's file times are
+      // coarse, and a write a millisecond later could carry the same one.)
+      utimesSync(`${file}-wal`, new Date('2020-01-01'), new Date('2020-01-01'));
+      vi.advanceTimersByTime(5);
+      expect(syncs.count).toBe(count + 2);
+      await syncs.done;
+      await ds.query(`UPDATE citizens SET updated_at = 1 WHERE openid = 'wal'`);
+      vi.advanceTimersByTime(5);
+      expect(syncs.count).toBe(count + 3);
+      await syncs.done;
+      await ds.destroy();
+      expect(held('log.sqlite-wal')).toBe(0);
+      vi.advanceTimersByTime(50); // stopped: nothing opens it again
+      expect(held('log.sqlite-wal')).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an in-memory database has no log to sync', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const ds = await openDatabase({ target: parseDatabaseUrl('sqlite::memory:'), entities, migrations });
+      expect(vi.getTimerCount()).toBe(0);
+      await ds.destroy();
+    } finally {
+      vi.useRealTimers();
     }
   });
 });
