@@ -66,6 +66,10 @@ export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
         // fit in 4 MB, and the OS caches the rest of the file: a measured 11 MB less RSS under
         // load, no more CPU per request.
         db.pragma('cache_size = -4000');
+        // A checkpoint (the log copied into the file, in the committing call) once the log holds
+        // 500 pages instead of 1,000: stalls half as long, twice as often, the same work in all
+        // (measured: p99 at 70 % of the peak 17.5-18.5 -> 16 ms, CPU unchanged; see bench/README.md).
+        db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
         db.pragma('foreign_keys = ON');
       },
     };
@@ -90,8 +94,8 @@ export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
 
 /**
  * SQLite copies its write-ahead log into the database file (a checkpoint) on the connection that
- * commits, once the log holds 1,000 pages, and syncs the log to disk first: under load, one commit
- * in fifty stalls the event loop for ~10 ms. The log is synced here ahead of time, off the event
+ * commits, once the log holds WAL_CHECKPOINT_PAGES, and syncs the log to disk first: under load,
+ * at SQLite's default of 1,000 pages, one commit in fifty stalled the event loop for ~10 ms. The log is synced here ahead of time, off the event
  * loop (libuv's thread pool), so that the checkpoint's own sync finds little left to write. An
  * extra sync only makes data durable sooner.
  */
@@ -125,6 +129,7 @@ function syncWalInBackground(ds: DataSource, file: string, everyMs = WAL_SYNC_MS
   };
 }
 const WAL_SYNC_MS = 5;
+const WAL_CHECKPOINT_PAGES = 500;
 
 /**
  * SQLite through TypeORM is one connection shared by every caller. Two transactions started
