@@ -116,7 +116,7 @@ function syncWalInBackground(ds: DataSource, file: string, everyMs = WAL_SYNC_MS
     if (modified === synced) return;
     synced = modified;
     syncing = true;
-    fdatasync(fd, () => void (syncing = false));
+    fdatasync(fd, () => void (syncing = false)); // a failed sync is SQLite's to meet on its own, and to report
   }, everyMs);
   timer.unref();
   const destroy = ds.destroy.bind(ds);
