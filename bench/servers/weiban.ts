@@ -32,6 +32,8 @@ if (diag === 'log-unwritten') {
   type Batch = { message: { msgKey: string | null }; reply: { msgKey: string | null } | null }[];
   const taken = (batch: Batch) => ({ inserted: new Set(batch.flatMap((p) => [p.message.msgKey, p.reply?.msgKey ?? null]).filter((k): k is string => k !== null)), replies: new Map() });
   const proto = ConversationLog.prototype as unknown as Record<string, unknown>;
+  // Renamed methods would leave this diagnostic measuring the full path under its name.
+  if (typeof proto.writeSqlite !== 'function' || typeof proto.writeOneStatement !== 'function') throw new Error('BENCH_DIAG=log-unwritten: ConversationLog no longer has writeSqlite/writeOneStatement');
   proto.writeSqlite = (_db: unknown, batch: Batch) => taken(batch);
   proto.writeOneStatement = async (batch: Batch) => taken(batch);
 }

@@ -42,6 +42,11 @@ export interface OpenDbOptions {
   poolSize?: number;
 }
 
+/** SQLite: checkpoint once the write-ahead log holds this many pages (SQLite's default: 1,000). */
+const WAL_CHECKPOINT_PAGES = 500;
+/** SQLite: how often the write-ahead log is synced in the background, when it changed. */
+const WAL_SYNC_MS = 5;
+
 export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
   const common = {
     entities: opts.entities,
@@ -95,16 +100,17 @@ export async function openDatabase(opts: OpenDbOptions): Promise<DataSource> {
 /**
  * SQLite copies its write-ahead log into the database file (a checkpoint) on the connection that
  * commits, once the log holds WAL_CHECKPOINT_PAGES, and syncs the log to disk first: under load,
- * at SQLite's default of 1,000 pages, one commit in fifty stalled the event loop for ~10 ms. The log is synced here ahead of time, off the event
- * loop (libuv's thread pool), so that the checkpoint's own sync finds little left to write. An
- * extra sync only makes data durable sooner.
+ * at SQLite's default of 1,000 pages, one commit in fifty stalled the event loop for ~10 ms. The
+ * log is synced here ahead of time, every WAL_SYNC_MS when it changed, off the event loop (libuv's
+ * thread pool), so that the checkpoint's own sync finds little left to write. An extra sync only
+ * makes data durable sooner.
  */
-function syncWalInBackground(ds: DataSource, file: string, everyMs = WAL_SYNC_MS): void {
+function syncWalInBackground(ds: DataSource, file: string): void {
   let fd: number | null = null;
-  let syncing = false;
+  let inFlight: Promise<void> | null = null;
   let synced = -1; // the log's modification time at the last sync: an idle database is not synced again
   const timer = setInterval(() => {
-    if (syncing) return;
+    if (inFlight) return;
     if (fd === null) {
       try {
         fd = openSync(`${file}-wal`, 'r');
@@ -115,21 +121,19 @@ function syncWalInBackground(ds: DataSource, file: string, everyMs = WAL_SYNC_MS
     const modified = fstatSync(fd).mtimeMs;
     if (modified === synced) return;
     synced = modified;
-    syncing = true;
-    fdatasync(fd, () => void (syncing = false)); // a failed sync is SQLite's to meet on its own, and to report
-  }, everyMs);
+    // A failed sync is SQLite's to meet on its own, and to report.
+    inFlight = new Promise<void>((resolve) => fdatasync(fd!, () => ((inFlight = null), resolve())));
+  }, WAL_SYNC_MS);
   timer.unref();
   const destroy = ds.destroy.bind(ds);
   ds.destroy = async () => {
     clearInterval(timer);
-    while (syncing) await new Promise((r) => setTimeout(r, 1));
+    await inFlight;
     if (fd !== null) closeSync(fd);
     fd = null;
     return destroy();
   };
 }
-const WAL_SYNC_MS = 5;
-const WAL_CHECKPOINT_PAGES = 500;
 
 /**
  * SQLite through TypeORM is one connection shared by every caller. Two transactions started
