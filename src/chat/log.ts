@@ -144,59 +144,37 @@ interface Pending {
   reject(err: unknown): void;
 }
 
-const MESSAGE_COLUMNS: [keyof NewMessage, string][] = [
-  ['openid', 'openid'],
-  ['direction', 'direction'],
-  ['kind', 'kind'],
-  ['content', 'content'],
-  ['payload', 'payload'],
-  ['channel', 'channel'],
-  ['msgKey', 'msg_key'],
-  ['ref', 'ref'],
-  ['status', 'status'],
-  ['createdAt', 'created_at'],
+/**
+ * The log's columns: the row's key, the column's name, and its PostgreSQL type (each column of a
+ * batch travels to PostgreSQL as one array of it; values inside a SELECT need the type spelt out).
+ */
+const MESSAGE_COLUMNS: [keyof NewMessage, string, string][] = [
+  ['openid', 'openid', 'varchar'],
+  ['direction', 'direction', 'varchar'],
+  ['kind', 'kind', 'varchar'],
+  ['content', 'content', 'text'],
+  ['payload', 'payload', 'text'],
+  ['channel', 'channel', 'varchar'],
+  ['msgKey', 'msg_key', 'varchar'],
+  ['ref', 'ref', 'varchar'],
+  ['status', 'status', 'varchar'],
+  ['createdAt', 'created_at', 'bigint'],
 ];
-const CITIZEN_COLUMNS: [keyof CitizenRow, string][] = [
-  ['openid', 'openid'],
-  ['subscribed', 'subscribed'],
-  ['subscribedAt', 'subscribed_at'],
-  ['unsubscribedAt', 'unsubscribed_at'],
-  ['scene', 'scene'],
-  ['firstSeenAt', 'first_seen_at'],
-  ['lastInteractionAt', 'last_interaction_at'],
-  ['lastInteractionKind', 'last_interaction_kind'],
-  ['lastMessageAt', 'last_message_at'],
-  ['updatedAt', 'updated_at'],
+const CITIZEN_COLUMNS: [keyof CitizenRow, string, string][] = [
+  ['openid', 'openid', 'varchar'],
+  ['subscribed', 'subscribed', 'boolean'],
+  ['subscribedAt', 'subscribed_at', 'bigint'],
+  ['unsubscribedAt', 'unsubscribed_at', 'bigint'],
+  ['scene', 'scene', 'varchar'],
+  ['firstSeenAt', 'first_seen_at', 'bigint'],
+  ['lastInteractionAt', 'last_interaction_at', 'bigint'],
+  ['lastInteractionKind', 'last_interaction_kind', 'varchar'],
+  ['lastMessageAt', 'last_message_at', 'bigint'],
+  ['updatedAt', 'updated_at', 'bigint'],
 ];
 const BATCH_ROWS = 200;
-/** PostgreSQL types of the message columns (each travels as an array of them). */
-const MESSAGE_TYPES: Record<string, string> = {
-  openid: 'varchar',
-  direction: 'varchar',
-  kind: 'varchar',
-  content: 'text',
-  payload: 'text',
-  channel: 'varchar',
-  msg_key: 'varchar',
-  ref: 'varchar',
-  status: 'varchar',
-  created_at: 'bigint',
-};
 /** Statements the log names (prepares once per connection): one per mix of citizens' shapes seen, at most this many. */
 const MAX_NAMED_STATEMENTS = 32;
-/** PostgreSQL types of the citizen columns (values inside VALUES of a SELECT need them spelt out). */
-const CITIZEN_TYPES: Record<string, string> = {
-  openid: 'varchar',
-  subscribed: 'boolean',
-  subscribed_at: 'bigint',
-  unsubscribed_at: 'bigint',
-  scene: 'varchar',
-  first_seen_at: 'bigint',
-  last_interaction_at: 'bigint',
-  last_interaction_kind: 'varchar',
-  last_message_at: 'bigint',
-  updated_at: 'bigint',
-};
 const FRESH: Recorded = { fresh: true };
 
 interface Written {
@@ -207,7 +185,7 @@ interface Written {
 interface CitizenGroup {
   /** Which columns are written and which updated: one statement shape. */
   key: string;
-  cols: [keyof CitizenRow, string][];
+  cols: [keyof CitizenRow, string, string][];
   sets: string[];
   /** Each citizen's merged change, with the keys of the messages that carried it. */
   rows: { row: Record<string, unknown>; keys: string[] }[];
@@ -507,7 +485,7 @@ export class ConversationLog {
     const params: unknown[] = MESSAGE_COLUMNS.map(([k]) => messages.map((m) => m[k] ?? null));
     const p = (v: unknown) => (params.push(v), `$${params.length}`);
     const cols = MESSAGE_COLUMNS.map(([, c]) => c).join(', ');
-    const arrays = MESSAGE_COLUMNS.map(([, c], i) => `$${i + 1}::${MESSAGE_TYPES[c]}[]`).join(', ');
+    const arrays = MESSAGE_COLUMNS.map(([, , type], i) => `$${i + 1}::${type}[]`).join(', ');
     const ctes = [
       `v AS (SELECT * FROM unnest(${arrays}) WITH ORDINALITY AS v(${cols}, ord))`,
       // In arrival order: a message's id comes before its reply's.
@@ -518,7 +496,7 @@ export class ConversationLog {
     const shapes: string[] = [];
     for (const g of citizenGroups(batch, () => true)) {
       const names = g.cols.map(([, c]) => c).join(', ');
-      const values = g.cols.map(([k, c]) => `${p(g.rows.map(({ row }) => (row[k] === undefined ? null : row[k])))}::${CITIZEN_TYPES[c]}[]`).join(', ');
+      const values = g.cols.map(([k, , type]) => `${p(g.rows.map(({ row }) => (row[k] === undefined ? null : row[k])))}::${type}[]`).join(', ');
       const owner = p(g.rows.flatMap(({ keys }, n) => keys.map(() => n + 1)));
       const key = p(g.rows.flatMap(({ keys }) => keys));
       ctes.push(
