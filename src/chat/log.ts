@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EntitySchema, type DataSource } from 'typeorm';
 import { HOUR, type Clock } from '../platform/clock.ts';
 import { epochMs, sqliteDirect, type SqliteDirect, type SqliteHandle, type SqliteStatement } from '../platform/db.ts';
@@ -509,7 +510,9 @@ export class ConversationLog {
     const text = `WITH ${ctes.join(', ')} SELECT v.msg_key FROM v WHERE v.msg_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.msg_key = v.msg_key)`;
     const shape = shapes.join(';');
     let name = this.statements.get(shape);
-    if (name === undefined && this.statements.size < MAX_NAMED_STATEMENTS) this.statements.set(shape, (name = `weiban_log_${this.statements.size}`));
+    // Named by its text: a pooled connection refuses a name it has prepared for another text, which
+    // a counter per log would give when two logs share a pool.
+    if (name === undefined && this.statements.size < MAX_NAMED_STATEMENTS) this.statements.set(shape, (name = `weiban_log_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`));
     const { rows } = (await this.pool!.query(name === undefined ? { text, values: params } : { name, text, values: params })) as { rows: { msg_key: string }[] };
     const notStored = new Set(rows.map((r) => r.msg_key));
     const inserted = new Set<string>();

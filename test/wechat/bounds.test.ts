@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeInbound } from '../../src/chat/log.ts';
+import { ConversationLog, describeInbound } from '../../src/chat/log.ts';
 import { dedupKey, toMessage, type InboundMessage } from '../../src/wechat/messages.ts';
 import { parseWeChatXml } from '../../src/wechat/xml.ts';
 import { appsClosedAfterEach, type TestApp } from '../helpers/app.ts';
@@ -151,6 +151,30 @@ for (const db of DB_BACKENDS) {
       const again = await Promise.all(said.map(([m, k]) => log.recordExchange(m, k, app.clock.now(), { ...reply, content: '另一个答复' })));
       expect(again).toEqual(said.map(() => ({ fresh: false, reply: { kind: 'text', content: reply.content, payload: null } })));
       expect([await last('o_shape_a'), await last('o_shape_b'), await last('o_shape_c'), await last('o_shape_d')]).toEqual([now, before, now, before]);
+    });
+
+    it('two logs on one database write batches of different shapes, each on connections the other has prepared statements on', async () => {
+      const app = await start({ db: db.name });
+      const other = new ConversationLog(app.db, app.clock);
+      const parse = (xml: string): [InboundMessage, string] => {
+        const x = parseWeChatXml(xml);
+        const m = toMessage(x);
+        return [m, dedupKey(m, x)];
+      };
+      const reply = { kind: 'text', content: '您好，欢迎关注。', payload: undefined, ref: 'welcome' };
+      // A plain message and a follow change different columns of the citizen: statements of two texts.
+      // Each log meets them in the other order, on the same pooled connections.
+      for (let i = 0; i < 3; i++) {
+        const [said, saidKey] = parse(text(app, `o_twologs_${i}`, '请问公积金怎么提取', `82000${i}`));
+        const [follow, followKey] = parse(app.emulator!.wire.buildXml(`o_twologs_f${i}`, { type: 'subscribe' }, Math.floor(app.clock.now() / 1000), ''));
+        expect(await app.conversationLog.recordExchange(said, saidKey, app.clock.now(), reply)).toEqual({ fresh: true });
+        expect(await other.recordExchange(follow, followKey, app.clock.now(), reply)).toEqual({ fresh: true });
+        const [follow2, follow2Key] = parse(app.emulator!.wire.buildXml(`o_twologs_g${i}`, { type: 'subscribe' }, Math.floor(app.clock.now() / 1000), ''));
+        const [said2, said2Key] = parse(text(app, `o_twologs_h${i}`, '谢谢', `82100${i}`));
+        expect(await app.conversationLog.recordExchange(follow2, follow2Key, app.clock.now(), reply)).toEqual({ fresh: true });
+        expect(await other.recordExchange(said2, said2Key, app.clock.now(), reply)).toEqual({ fresh: true });
+      }
+      expect(await count(app, `SELECT count(*) AS n FROM citizens WHERE openid LIKE 'o_twologs_%'`)).toBe(12);
     });
 
     it('choosing an audience before the citizen has a row creates the row with it', async () => {
